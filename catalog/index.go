@@ -1,0 +1,133 @@
+package catalog
+
+import (
+	"bytes"
+	"cmp"
+	"iter"
+	"math"
+	"slices"
+	"time"
+)
+
+// Encoder turns a plan into the bytes a search serves for it (the API's JSON object),
+// once per change of the plan rather than once per request.
+type Encoder func(Plan) []byte
+
+// Index is an immutable, in-memory snapshot of the searchable catalog at one version,
+// sorted by start then ID, holding each plan's pre-encoded document. Searches are a
+// binary search and a scan; a new version is a new Index, so readers never lock.
+type Index struct {
+	version int64
+	entries []entry
+	size    int // bytes of all docs
+}
+
+type entry struct {
+	start, end int64 // Unix seconds of the provider wall clock
+	id         ID
+	doc        []byte
+}
+
+func compareEntries(a, b entry) int {
+	if c := cmp.Compare(a.start, b.start); c != 0 {
+		return c
+	}
+	return bytes.Compare(a.id[:], b.id[:])
+}
+
+// NewIndex builds an index of plans at version.
+func NewIndex(version int64, plans []Plan, encode Encoder) *Index {
+	return (&Index{}).Apply(Changes{Plans: plans, Version: version}, encode)
+}
+
+// Apply returns a new index with the changes applied: changed plans replace their old
+// entries, new ones are added. ix is left as it was; a nil ix is empty.
+func (ix *Index) Apply(ch Changes, encode Encoder) *Index {
+	fresh := make([]entry, 0, len(ch.Plans))
+	changed := make(map[ID]struct{}, len(ch.Plans))
+	for _, p := range ch.Plans {
+		if _, dup := changed[p.ID]; dup {
+			continue
+		}
+		changed[p.ID] = struct{}{}
+		fresh = append(fresh, entry{start: p.StartsAt.Unix(), end: p.EndsAt.Unix(), id: p.ID, doc: encode(p)})
+	}
+	slices.SortFunc(fresh, compareEntries)
+
+	var old []entry
+	if ix != nil {
+		old = ix.entries
+	}
+	next := &Index{version: ch.Version, entries: make([]entry, 0, len(old)+len(fresh))}
+	i, j := 0, 0
+	for i < len(old) || j < len(fresh) {
+		if i < len(old) {
+			if _, ok := changed[old[i].id]; ok {
+				i++
+				continue
+			}
+		}
+		var e entry
+		if j >= len(fresh) || (i < len(old) && compareEntries(old[i], fresh[j]) < 0) {
+			e, i = old[i], i+1
+		} else {
+			e, j = fresh[j], j+1
+		}
+		next.entries = append(next.entries, e)
+		next.size += len(e.doc)
+	}
+	if ix != nil && ch.Version < ix.version {
+		next.version = ix.version
+	}
+	return next
+}
+
+// Version is the catalog version the index was read at.
+func (ix *Index) Version() int64 { return ix.version }
+
+// Len is the number of plans in the index.
+func (ix *Index) Len() int { return len(ix.entries) }
+
+// Size is the number of bytes of the encoded documents.
+func (ix *Index) Size() int { return ix.size }
+
+// Search yields the documents of the plans inside w, ordered by start, then ID.
+func (ix *Index) Search(w Window) iter.Seq[[]byte] {
+	lo, hi := ix.bounds(w)
+	to := int64(math.MaxInt64)
+	if !w.To.IsZero() {
+		to = floorUnix(w.To)
+	}
+	return func(yield func([]byte) bool) {
+		for _, e := range ix.entries[lo:hi] {
+			if e.end <= to && !yield(e.doc) {
+				return
+			}
+		}
+	}
+}
+
+// bounds returns the range of entries whose start is inside w. A plan never ends before
+// it starts, so no plan starting after w.To can end inside w.
+func (ix *Index) bounds(w Window) (lo, hi int) {
+	hi = len(ix.entries)
+	if !w.From.IsZero() {
+		from := ceilUnix(w.From)
+		lo, _ = slices.BinarySearchFunc(ix.entries, from, func(e entry, t int64) int { return cmp.Compare(e.start, t) })
+	}
+	if !w.To.IsZero() {
+		to := floorUnix(w.To)
+		hi, _ = slices.BinarySearchFunc(ix.entries, to+1, func(e entry, t int64) int { return cmp.Compare(e.start, t) })
+	}
+	return lo, max(lo, hi)
+}
+
+func ceilUnix(t time.Time) int64 {
+	s := t.Unix()
+	if t.Nanosecond() > 0 {
+		s++
+	}
+	return s
+}
+
+func floorUnix(t time.Time) int64 { return t.Unix() }

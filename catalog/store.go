@@ -1,0 +1,59 @@
+package catalog
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Window is a search range. A plan is in it when it starts at or after From and ends at
+// or before To. A zero bound is open.
+type Window struct {
+	From time.Time
+	To   time.Time
+}
+
+// ErrInvertedWindow is returned for a window whose From is after its To.
+var ErrInvertedWindow = errors.New("starts_at is after ends_at")
+
+// Validate reports an inverted window.
+func (w Window) Validate() error {
+	if !w.From.IsZero() && !w.To.IsZero() && w.From.After(w.To) {
+		return ErrInvertedWindow
+	}
+	return nil
+}
+
+// Contains reports whether plan p is inside the window.
+func (w Window) Contains(p Plan) bool {
+	return (w.From.IsZero() || !p.StartsAt.Before(w.From)) && (w.To.IsZero() || !p.EndsAt.After(w.To))
+}
+
+// Store keeps plans. Implementations: sqlite.Store (embedded) and postgres.Store.
+//
+// UpsertPlans applies one batch atomically and returns the catalog version after it.
+// For each plan, a higher Revision than the stored one replaces the stored values; an
+// equal or lower one leaves them as they are (a redelivered or late batch never
+// regresses a plan), except that EverOnline is sticky: it becomes true when any
+// observation, late or not, is Online. Inside one batch the first occurrence of a plan
+// ID wins over later ones with the same Revision. The version advances only when a
+// searchable plan changed, so a sync that changes nothing keeps caches warm.
+//
+// SearchPlans returns the ever-online plans inside w, ordered by start, then ID.
+//
+// ChangedSince returns the ever-online plans whose Version is above version, and the
+// catalog version they were read at, from one consistent snapshot. ChangedSince(ctx, 0)
+// returns the whole searchable catalog.
+//
+// Errors are the store's own (a connection refused, a timeout); callers retry them.
+type Store interface {
+	UpsertPlans(ctx context.Context, batch []Plan) (version int64, err error)
+	SearchPlans(ctx context.Context, w Window) ([]Plan, error)
+	ChangedSince(ctx context.Context, version int64) (Changes, error)
+}
+
+// Changes are the searchable plans changed after a version, read at Version.
+type Changes struct {
+	Plans   []Plan
+	Version int64
+}
