@@ -1,0 +1,18 @@
+// Package ingest brings the provider's plans into the catalog.
+//
+// A sync fetches the provider's whole catalog once (a Source), streams its plans into
+// batches, and publishes the batches on the broker topic TopicPlans, where a worker
+// applies them to the catalog store (BatchHandler). Concepts:
+//
+//   - Revision: every plan of a sync carries the sync's start time, so the store can keep
+//     the latest observation whatever order batches arrive in.
+//   - Spooling: batches are written to a temporary file while the document streams in,
+//     and published only once the whole document parsed. A document that turns out
+//     malformed, or a connection that breaks half-way, publishes nothing: earlier data
+//     stays exactly as it was, and memory stays constant whatever the document's size.
+//   - Retries: transient failures (timeouts, 5xx, broken connections) are retried within
+//     the sync with exponential backoff and jitter. A malformed document or a 4xx aborts
+//     the sync; the next one runs at the next interval.
+//   - Leadership: many ingest processes may run; a lock with an expiry lets one lead and
+//     sync while the others stand by, and a standby takes over when the lock expires.
+package ingest

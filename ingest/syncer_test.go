@@ -1,0 +1,323 @@
+package ingest_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"boxoffice/catalog"
+	"boxoffice/ingest"
+	"boxoffice/memory"
+	"boxoffice/task"
+)
+
+// sourceFunc adapts a function to ingest.Source.
+type sourceFunc func(ctx context.Context, since ingest.Validators, emit func(catalog.Plan) error) (ingest.Fetched, error)
+
+func (f sourceFunc) Fetch(ctx context.Context, since ingest.Validators, emit func(catalog.Plan) error) (ingest.Fetched, error) {
+	return f(ctx, since, emit)
+}
+
+func testPlan(i int) catalog.Plan {
+	start := time.Date(2021, 6, 30, 21, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Hour)
+	base, id := strconv.Itoa(i/10), strconv.Itoa(i%10)
+	return catalog.Plan{ID: catalog.NewID("fever", base, id), Provider: "fever", BasePlanID: base, PlanID: id,
+		Title: "plan " + strconv.Itoa(i), SellMode: catalog.Online, StartsAt: start, EndsAt: start.Add(time.Hour),
+		Zones: []catalog.Zone{{ZoneID: "1", Price: 1500, Capacity: 10}}}
+}
+
+// emitN returns a source step that emits n plans and succeeds.
+func emitN(n int, v ingest.Validators) func(emit func(catalog.Plan) error) (ingest.Fetched, error) {
+	return func(emit func(catalog.Plan) error) (ingest.Fetched, error) {
+		for i := range n {
+			if err := emit(testPlan(i)); err != nil {
+				return ingest.Fetched{}, err
+			}
+		}
+		return ingest.Fetched{Format: "planList", Parsed: n, Validators: v}, nil
+	}
+}
+
+// script is a Source that plays one step per fetch and records the validators it got.
+type script struct {
+	mu    sync.Mutex
+	steps []func(emit func(catalog.Plan) error) (ingest.Fetched, error)
+	calls int
+	since []ingest.Validators
+}
+
+func (s *script) Fetch(ctx context.Context, since ingest.Validators, emit func(catalog.Plan) error) (ingest.Fetched, error) {
+	s.mu.Lock()
+	step := s.steps[min(s.calls, len(s.steps)-1)]
+	s.calls++
+	s.since = append(s.since, since)
+	s.mu.Unlock()
+	return step(emit)
+}
+
+// collect subscribes to the plan topic and returns a function that reports the batches
+// received so far.
+func collect(t *testing.T, b *memory.Broker) func() []ingest.Batch {
+	var (
+		mu  sync.Mutex
+		got []ingest.Batch
+	)
+	go b.Subscribe(t.Context(), ingest.TopicPlans, func(ctx context.Context, m task.Message) error {
+		batch, err := ingest.DecodeBatch(m.Body)
+		if err != nil {
+			t.Errorf("DecodeBatch(message %s) = %v", m.ID, err)
+			return task.Permanent(err)
+		}
+		mu.Lock()
+		got = append(got, batch)
+		mu.Unlock()
+		return nil
+	})
+	return func() []ingest.Batch {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]ingest.Batch(nil), got...)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func plansIn(batches []ingest.Batch) int {
+	n := 0
+	for _, b := range batches {
+		n += len(b.Plans)
+	}
+	return n
+}
+
+func newSyncer(t *testing.T, src ingest.Source, b *memory.Broker, l task.Locker) *ingest.Syncer {
+	cfg := ingest.Config{Interval: time.Hour, Attempts: 3, Backoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond,
+		BatchSize: 10, SpoolDir: t.TempDir(), LeaderTTL: time.Second, StandbyPoll: 10 * time.Millisecond}
+	return ingest.NewSyncer(src, b, l, cfg, slog.New(slog.DiscardHandler))
+}
+
+func newBroker() *memory.Broker {
+	return memory.NewBroker(task.DefaultRetry, 1024, slog.New(slog.DiscardHandler))
+}
+
+func TestSyncPublishesBatches(t *testing.T) {
+	b := newBroker()
+	got := collect(t, b)
+	src := &script{steps: []func(func(catalog.Plan) error) (ingest.Fetched, error){emitN(25, ingest.Validators{})}}
+	res, err := newSyncer(t, src, b, memory.NewLocker()).Sync(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Parsed != 25 || res.Batches != 3 || res.Attempts != 1 {
+		t.Errorf("Sync() = %+v, want 25 plans in 3 batches after 1 attempt", res)
+	}
+	waitFor(t, "3 batches", func() bool { return len(got()) == 3 })
+	batches := got()
+	for i, batch := range batches {
+		if batch.Seq != i || batch.SyncID != res.SyncID {
+			t.Errorf("batch %d: seq %d sync %q, want seq %d sync %q", i, batch.Seq, batch.SyncID, i, res.SyncID)
+		}
+		for _, p := range batch.Plans {
+			if p.Revision == 0 || p.Revision != batches[0].Plans[0].Revision {
+				t.Errorf("plan %s revision %d, want the sync's one non-zero revision", p.ID, p.Revision)
+			}
+		}
+	}
+	if n := plansIn(batches); n != 25 {
+		t.Errorf("%d plans published, want 25", n)
+	}
+}
+
+func TestSyncRetriesAndPublishesOnlyTheGoodAttempt(t *testing.T) {
+	b := newBroker()
+	got := collect(t, b)
+	cut := func(emit func(catalog.Plan) error) (ingest.Fetched, error) {
+		for i := range 15 { // a whole batch is spooled before the connection breaks
+			if err := emit(testPlan(100 + i)); err != nil {
+				return ingest.Fetched{}, err
+			}
+		}
+		return ingest.Fetched{}, errors.New("read body: connection reset by peer")
+	}
+	src := &script{steps: []func(func(catalog.Plan) error) (ingest.Fetched, error){cut, cut, emitN(5, ingest.Validators{})}}
+	res, err := newSyncer(t, src, b, memory.NewLocker()).Sync(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Attempts != 3 || res.Parsed != 5 {
+		t.Errorf("Sync() = %+v, want 5 plans on attempt 3", res)
+	}
+	waitFor(t, "a batch", func() bool { return len(got()) == 1 })
+	if n := plansIn(got()); n != 5 {
+		t.Errorf("%d plans published, want only the 5 of the successful attempt", n)
+	}
+}
+
+func TestSyncGivesUpAfterAttempts(t *testing.T) {
+	var calls atomic.Int32
+	src := sourceFunc(func(ctx context.Context, _ ingest.Validators, emit func(catalog.Plan) error) (ingest.Fetched, error) {
+		calls.Add(1)
+		return ingest.Fetched{}, errors.New("provider: 503 Service Unavailable")
+	})
+	res, err := newSyncer(t, src, newBroker(), memory.NewLocker()).Sync(t.Context())
+	if err == nil || calls.Load() != 3 || res.Attempts != 3 {
+		t.Errorf("Sync() = %v after %d calls (%d attempts), want an error after 3", err, calls.Load(), res.Attempts)
+	}
+}
+
+func TestSyncAbortsWithoutRetry(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+	}{
+		{"malformed document", fmt.Errorf("line 3: %w", ingest.ErrMalformed)},
+		{"permanent status", task.Permanent(errors.New("provider: 404 Not Found"))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newBroker()
+			var calls atomic.Int32
+			src := sourceFunc(func(ctx context.Context, _ ingest.Validators, emit func(catalog.Plan) error) (ingest.Fetched, error) {
+				calls.Add(1)
+				for i := range 30 {
+					if err := emit(testPlan(i)); err != nil {
+						return ingest.Fetched{}, err
+					}
+				}
+				return ingest.Fetched{}, tt.err
+			})
+			_, err := newSyncer(t, src, b, memory.NewLocker()).Sync(t.Context())
+			if !errors.Is(err, tt.err) || calls.Load() != 1 {
+				t.Errorf("Sync() = %v after %d calls, want %v after 1", err, calls.Load(), tt.err)
+			}
+			if n := b.Len(ingest.TopicPlans); n != 0 {
+				t.Errorf("%d batches published from an aborted sync, want 0", n)
+			}
+		})
+	}
+}
+
+func TestSyncConditionalRequests(t *testing.T) {
+	b := newBroker()
+	v1 := ingest.Validators{ETag: `"v1"`}
+	notModified := func(emit func(catalog.Plan) error) (ingest.Fetched, error) {
+		return ingest.Fetched{NotModified: true}, nil
+	}
+	src := &script{steps: []func(func(catalog.Plan) error) (ingest.Fetched, error){emitN(3, v1), notModified}}
+	s := newSyncer(t, src, b, memory.NewLocker())
+	if _, err := s.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Sync(t.Context())
+	if err != nil || !res.NotModified || res.Batches != 0 {
+		t.Errorf("second Sync() = %+v, %v, want not modified with no batches", res, err)
+	}
+	if src.since[0] != (ingest.Validators{}) || src.since[1] != v1 {
+		t.Errorf("validators sent = %v, want none then %v", src.since, v1)
+	}
+}
+
+func TestSyncKeepsValidatorsWhenPublishFails(t *testing.T) {
+	b := memory.NewBroker(task.DefaultRetry, 1, slog.New(slog.DiscardHandler)) // no consumer: the 2nd batch blocks
+	src := &script{steps: []func(func(catalog.Plan) error) (ingest.Fetched, error){emitN(25, ingest.Validators{ETag: `"v1"`})}}
+	s := newSyncer(t, src, b, memory.NewLocker())
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := s.Sync(ctx); err == nil {
+		t.Fatal("Sync() = nil, want a publish error")
+	}
+	if _, err := s.Sync(ctx); err == nil {
+		t.Fatal("second Sync() = nil, want a publish error")
+	}
+	if src.since[1] != (ingest.Validators{}) {
+		t.Errorf("validators after a failed publish = %v, want none: the next fetch must be unconditional", src.since[1])
+	}
+}
+
+func TestOneLeaderSyncs(t *testing.T) {
+	l := memory.NewLocker()
+	var calls [2]atomic.Int32
+	stop := make([]context.CancelFunc, 2)
+	done := make([]chan error, 2)
+	for i := range 2 {
+		src := sourceFunc(func(ctx context.Context, _ ingest.Validators, emit func(catalog.Plan) error) (ingest.Fetched, error) {
+			calls[i].Add(1)
+			return ingest.Fetched{Format: "planList"}, nil
+		})
+		s := newSyncer(t, src, newBroker(), l)
+		var ctx context.Context
+		ctx, stop[i] = context.WithCancel(t.Context())
+		done[i] = make(chan error, 1)
+		go func() { done[i] <- s.Run(ctx) }()
+	}
+	waitFor(t, "a leader's sync", func() bool { return calls[0].Load()+calls[1].Load() > 0 })
+	leader := 0
+	if calls[1].Load() > 0 {
+		leader = 1
+	}
+	standby := 1 - leader
+	if calls[standby].Load() != 0 {
+		t.Fatalf("both processes synced: %d and %d", calls[0].Load(), calls[1].Load())
+	}
+	stop[leader]()
+	if err := <-done[leader]; err != nil {
+		t.Errorf("Run() = %v on a clean stop, want nil", err)
+	}
+	waitFor(t, "the standby to take over", func() bool { return calls[standby].Load() > 0 })
+	stop[standby]()
+	<-done[standby]
+}
+
+func TestDecodeBatchRejects(t *testing.T) {
+	p := testPlan(1)
+	wrongID := p
+	wrongID.ID = catalog.NewID("other", p.BasePlanID, p.PlanID)
+	invalid := p
+	invalid.EndsAt = p.StartsAt.Add(-time.Hour)
+	tests := []struct {
+		name string
+		body string
+	}{
+		{"not json", "{"},
+		{"unknown schema", `{"schema":2,"plans":[]}`},
+	}
+	for _, tt := range tests {
+		if _, err := ingest.DecodeBatch([]byte(tt.body)); err == nil {
+			t.Errorf("%s: DecodeBatch() = nil, want an error", tt.name)
+		}
+	}
+	for name, bad := range map[string]catalog.Plan{"wrong id": wrongID, "end before start": invalid} {
+		body := fmt.Appendf(nil, `{"schema":1,"plans":[%s]}`, mustJSON(t, bad))
+		if _, err := ingest.DecodeBatch(body); err == nil {
+			t.Errorf("%s: DecodeBatch() = nil, want an error", name)
+		}
+	}
+	if _, err := ingest.DecodeBatch(fmt.Appendf(nil, `{"schema":1,"plans":[%s]}`, mustJSON(t, p))); err != nil {
+		t.Errorf("DecodeBatch(valid) = %v", err)
+	}
+}
+
+func mustJSON(t *testing.T, p catalog.Plan) []byte {
+	t.Helper()
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

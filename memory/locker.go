@@ -1,0 +1,75 @@
+package memory
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"boxoffice/task"
+)
+
+var _ task.Locker = (*Locker)(nil)
+
+// Locker is an in-process lock table with the same contract as the Redis locker: each
+// lock has a random token and an expiry, and only the holder of the token may refresh
+// or release it.
+type Locker struct {
+	now func() time.Time
+
+	mu    sync.Mutex // guards locks
+	locks map[string]held
+}
+
+type held struct {
+	token   string
+	expires time.Time
+}
+
+// NewLocker returns an empty lock table.
+func NewLocker() *Locker { return &Locker{now: time.Now, locks: map[string]held{}} }
+
+// Lock takes key for ttl, or returns task.ErrLocked while another owner holds it.
+func (l *Locker) Lock(ctx context.Context, key string, ttl time.Duration) (task.Lock, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	if h, ok := l.locks[key]; ok && now.Before(h.expires) {
+		return nil, task.ErrLocked
+	}
+	token := newID()
+	l.locks[key] = held{token: token, expires: now.Add(ttl)}
+	return &lock{l: l, key: key, token: token}, nil
+}
+
+type lock struct {
+	l          *Locker
+	key, token string
+}
+
+// Refresh extends the lock to ttl from now while it is still this owner's.
+func (k *lock) Refresh(ctx context.Context, ttl time.Duration) error {
+	k.l.mu.Lock()
+	defer k.l.mu.Unlock()
+	now := k.l.now()
+	h, ok := k.l.locks[k.key]
+	if !ok || h.token != k.token || !now.Before(h.expires) {
+		return task.ErrLockLost
+	}
+	k.l.locks[k.key] = held{token: k.token, expires: now.Add(ttl)}
+	return nil
+}
+
+// Unlock releases the lock if it is still this owner's.
+func (k *lock) Unlock(ctx context.Context) error {
+	k.l.mu.Lock()
+	defer k.l.mu.Unlock()
+	h, ok := k.l.locks[k.key]
+	if !ok || h.token != k.token || !k.l.now().Before(h.expires) {
+		return task.ErrLockLost
+	}
+	delete(k.l.locks, k.key)
+	return nil
+}

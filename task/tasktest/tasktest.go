@@ -1,0 +1,305 @@
+// Package tasktest holds the contract suites of the task ports: every broker and locker
+// adapter (memory, rabbitmq, redis) runs them.
+package tasktest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"boxoffice/task"
+)
+
+// Broker is what a broker adapter under test provides. DeadLetters returns the
+// messages dead-lettered on a topic; the suite polls it.
+type Broker interface {
+	task.Publisher
+	task.Subscriber
+	DeadLetters(ctx context.Context, topic string) ([]task.Message, error)
+}
+
+// OpenBroker returns a broker with the given retry policy whose topics no other test
+// uses (for example under a unique prefix), cleaned up by t.Cleanup.
+type OpenBroker func(t *testing.T, retry task.RetryPolicy) Broker
+
+// fastRetry keeps countdowns short so that retries show quickly.
+var fastRetry = task.RetryPolicy{MaxAttempts: 3, Countdown: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond}
+
+// wait polls cond until it holds or the deadline passes.
+func wait(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestBroker runs the broker contract.
+func TestBroker(t *testing.T, open OpenBroker) {
+	t.Run("delivers every message once in a single consumer", func(t *testing.T) {
+		b := open(t, fastRetry)
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		var (
+			mu  sync.Mutex
+			got = map[string]int{}
+		)
+		go b.Subscribe(ctx, "plans", func(ctx context.Context, m task.Message) error {
+			mu.Lock()
+			defer mu.Unlock()
+			got[string(m.Body)]++
+			if m.Topic != "plans" || m.Attempt != 1 || m.Headers["trace"] != "t1" {
+				return task.Permanent(fmt.Errorf("delivered topic %q attempt %d headers %v", m.Topic, m.Attempt, m.Headers))
+			}
+			return nil
+		})
+		var msgs []task.Message
+		for i := range 50 {
+			msgs = append(msgs, task.Message{Body: []byte(strconv.Itoa(i)), Headers: map[string]string{"trace": "t1"}})
+		}
+		if err := b.Publish(ctx, "plans", msgs...); err != nil {
+			t.Fatal(err)
+		}
+		wait(t, "50 deliveries", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 50 })
+		mu.Lock()
+		defer mu.Unlock()
+		for body, n := range got {
+			if n != 1 {
+				t.Errorf("message %s delivered %d times, want 1", body, n)
+			}
+		}
+		if dead, err := b.DeadLetters(ctx, "plans"); err != nil || len(dead) != 0 {
+			t.Errorf("DeadLetters() = %d, %v, want none", len(dead), err)
+		}
+	})
+
+	t.Run("retries a failing message then acks it", func(t *testing.T) {
+		b := open(t, fastRetry)
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		var (
+			mu       sync.Mutex
+			attempts []int
+		)
+		go b.Subscribe(ctx, "recalc", func(ctx context.Context, m task.Message) error {
+			mu.Lock()
+			defer mu.Unlock()
+			attempts = append(attempts, m.Attempt)
+			if m.Attempt < 3 {
+				return errors.New("connection refused")
+			}
+			return nil
+		})
+		if err := b.Publish(ctx, "recalc", task.Message{Body: []byte("x")}); err != nil {
+			t.Fatal(err)
+		}
+		wait(t, "3 attempts", func() bool { mu.Lock(); defer mu.Unlock(); return len(attempts) >= 3 })
+		mu.Lock()
+		defer mu.Unlock()
+		if fmt.Sprint(attempts) != "[1 2 3]" {
+			t.Errorf("attempts = %v, want [1 2 3]", attempts)
+		}
+		if dead, _ := b.DeadLetters(ctx, "recalc"); len(dead) != 0 {
+			t.Errorf("DeadLetters() = %d, want none after a success", len(dead))
+		}
+	})
+
+	t.Run("dead-letters after the last attempt", func(t *testing.T) {
+		b := open(t, fastRetry)
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		go b.Subscribe(ctx, "recalc", func(ctx context.Context, m task.Message) error {
+			return errors.New("timeout")
+		})
+		if err := b.Publish(ctx, "recalc", task.Message{Body: []byte("doomed")}); err != nil {
+			t.Fatal(err)
+		}
+		var dead []task.Message
+		wait(t, "a dead letter", func() bool { dead, _ = b.DeadLetters(ctx, "recalc"); return len(dead) == 1 })
+		if string(dead[0].Body) != "doomed" || dead[0].Attempt != fastRetry.MaxAttempts {
+			t.Errorf("dead letter %q at attempt %d, want %q at %d", dead[0].Body, dead[0].Attempt, "doomed", fastRetry.MaxAttempts)
+		}
+	})
+
+	t.Run("dead-letters a permanent error at once", func(t *testing.T) {
+		b := open(t, fastRetry)
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		var (
+			mu    sync.Mutex
+			calls int
+		)
+		go b.Subscribe(ctx, "plans", func(ctx context.Context, m task.Message) error {
+			mu.Lock()
+			calls++
+			mu.Unlock()
+			return task.Permanent(errors.New("undecodable"))
+		})
+		if err := b.Publish(ctx, "plans", task.Message{Body: []byte("bad")}); err != nil {
+			t.Fatal(err)
+		}
+		var dead []task.Message
+		wait(t, "a dead letter", func() bool { dead, _ = b.DeadLetters(ctx, "plans"); return len(dead) == 1 })
+		mu.Lock()
+		defer mu.Unlock()
+		if calls != 1 || dead[0].Attempt != 1 {
+			t.Errorf("handler called %d times, dead at attempt %d, want 1 and 1", calls, dead[0].Attempt)
+		}
+	})
+
+	t.Run("redelivers a message whose consumer stopped before acking", func(t *testing.T) {
+		b := open(t, fastRetry)
+		ctx := t.Context()
+		first, stopFirst := context.WithCancel(ctx)
+		started := make(chan struct{})
+		done := make(chan error, 1)
+		go func() {
+			done <- b.Subscribe(first, "plans", func(ctx context.Context, m task.Message) error {
+				close(started)
+				<-ctx.Done() // the consumer dies mid-task
+				return ctx.Err()
+			})
+		}()
+		if err := b.Publish(ctx, "plans", task.Message{Body: []byte("survivor")}); err != nil {
+			t.Fatal(err)
+		}
+		<-started
+		stopFirst()
+		if err := <-done; err != nil {
+			t.Fatalf("Subscribe() = %v after its context ended, want nil", err)
+		}
+		second, stopSecond := context.WithCancel(ctx)
+		defer stopSecond()
+		got := make(chan string, 1)
+		go b.Subscribe(second, "plans", func(ctx context.Context, m task.Message) error {
+			select {
+			case got <- string(m.Body):
+			default:
+			}
+			return nil
+		})
+		select {
+		case body := <-got:
+			if body != "survivor" {
+				t.Errorf("redelivered %q, want %q", body, "survivor")
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("message not redelivered to the second consumer")
+		}
+	})
+
+	t.Run("competing consumers share the work", func(t *testing.T) {
+		b := open(t, fastRetry)
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		var (
+			mu    sync.Mutex
+			total int
+			by    = map[int]int{}
+		)
+		for c := range 2 {
+			go b.Subscribe(ctx, "plans", func(ctx context.Context, m task.Message) error {
+				mu.Lock()
+				total++
+				by[c]++
+				mu.Unlock()
+				return nil
+			})
+		}
+		var msgs []task.Message
+		for i := range 200 {
+			msgs = append(msgs, task.Message{Body: []byte(strconv.Itoa(i))})
+		}
+		if err := b.Publish(ctx, "plans", msgs...); err != nil {
+			t.Fatal(err)
+		}
+		wait(t, "200 deliveries", func() bool { mu.Lock(); defer mu.Unlock(); return total >= 200 })
+		mu.Lock()
+		defer mu.Unlock()
+		if total != 200 {
+			t.Errorf("%d deliveries, want 200", total)
+		}
+	})
+}
+
+// TestLocker runs the locker contract. open returns a locker whose keys no other test
+// uses.
+func TestLocker(t *testing.T, open func(t *testing.T) task.Locker) {
+	ctx := context.Background()
+	t.Run("one owner at a time", func(t *testing.T) {
+		l := open(t)
+		a, err := l.Lock(ctx, "k", time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Lock(ctx, "k", time.Minute); !errors.Is(err, task.ErrLocked) {
+			t.Fatalf("second Lock() = %v, want ErrLocked", err)
+		}
+		if _, err := l.Lock(ctx, "other", time.Minute); err != nil {
+			t.Fatalf("Lock(other) = %v, want a lock on an independent key", err)
+		}
+		if err := a.Refresh(ctx, time.Minute); err != nil {
+			t.Errorf("Refresh() by the owner = %v", err)
+		}
+		if err := a.Unlock(ctx); err != nil {
+			t.Fatalf("Unlock() = %v", err)
+		}
+		if err := a.Unlock(ctx); !errors.Is(err, task.ErrLockLost) {
+			t.Errorf("second Unlock() = %v, want ErrLockLost", err)
+		}
+		if _, err := l.Lock(ctx, "k", time.Minute); err != nil {
+			t.Errorf("Lock() after Unlock() = %v", err)
+		}
+	})
+	t.Run("expires and passes to the next owner", func(t *testing.T) {
+		l := open(t)
+		a, err := l.Lock(ctx, "k", 50*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b task.Lock
+		wait(t, "the lock to expire", func() bool {
+			b, err = l.Lock(ctx, "k", time.Minute)
+			return err == nil
+		})
+		if err := a.Refresh(ctx, time.Minute); !errors.Is(err, task.ErrLockLost) {
+			t.Errorf("Refresh() by the expired owner = %v, want ErrLockLost", err)
+		}
+		if err := a.Unlock(ctx); !errors.Is(err, task.ErrLockLost) {
+			t.Errorf("Unlock() by the expired owner = %v, want ErrLockLost", err)
+		}
+		if err := b.Refresh(ctx, time.Minute); err != nil {
+			t.Errorf("Refresh() by the new owner = %v; the old owner must not have released it", err)
+		}
+	})
+	t.Run("concurrent contenders get it once", func(t *testing.T) {
+		l := open(t)
+		var (
+			wg   sync.WaitGroup
+			mu   sync.Mutex
+			wins int
+		)
+		for range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := l.Lock(ctx, "k", time.Minute); err == nil {
+					mu.Lock()
+					wins++
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if wins != 1 {
+			t.Errorf("%d contenders got the lock, want 1", wins)
+		}
+	})
+}
