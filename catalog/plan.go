@@ -105,11 +105,12 @@ var PlanNamespace = ID{0x37, 0xb1, 0xa1, 0x03, 0xf5, 0x53, 0x48, 0xea, 0x88, 0xb
 
 // NewID returns the stable ID of a plan.
 func NewID(provider, basePlanID, planID string) ID {
-	h := sha1.New()
-	h.Write(PlanNamespace[:])
-	h.Write([]byte(provider + "/" + basePlanID + "/" + planID))
+	var buf [128]byte // the usual name fits, so hashing allocates nothing
+	name := append(buf[:0], PlanNamespace[:]...)
+	name = append(append(append(append(append(name, provider...), '/'), basePlanID...), '/'), planID...)
+	sum := sha1.Sum(name)
 	var id ID
-	copy(id[:], h.Sum(nil))
+	copy(id[:], sum[:])
 	id[6] = id[6]&0x0f | 0x50 // version 5
 	id[8] = id[8]&0x3f | 0x80 // RFC 4122 variant
 	return id
@@ -209,12 +210,12 @@ func (m Money) String() string { return string(m.AppendText(nil)) }
 
 // AppendText appends the amount with two decimals, a valid JSON number.
 func (m Money) AppendText(b []byte) []byte {
-	v := int64(m)
-	if v < 0 {
+	v := uint64(m)
+	if m < 0 {
 		b = append(b, '-')
-		v = -v
+		v = -v // two's complement: right for math.MinInt64 too
 	}
-	b = strconv.AppendInt(b, v/100, 10)
+	b = strconv.AppendUint(b, v/100, 10)
 	b = append(b, '.', byte('0'+v%100/10), byte('0'+v%10))
 	return b
 }

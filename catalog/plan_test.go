@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"encoding/json"
+	"math"
 	"testing"
 	"time"
 )
@@ -86,6 +87,7 @@ func TestMoneyString(t *testing.T) {
 		{5, "0.05"},
 		{-125, "-1.25"},
 		{0, "0.00"},
+		{math.MinInt64, "-92233720368547758.08"},
 	}
 	for _, tt := range tests {
 		if got := tt.give.String(); got != tt.want {
@@ -117,5 +119,12 @@ func TestValidate(t *testing.T) {
 		if err := p.Validate(); err == nil {
 			t.Errorf("%s: Validate() = nil, want an error", name)
 		}
+	}
+}
+
+func BenchmarkNewID(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		NewID("fever", "1591", "1642")
 	}
 }

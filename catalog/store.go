@@ -45,6 +45,9 @@ func (w Window) Contains(p Plan) bool {
 // catalog version they were read at, from one consistent snapshot. ChangedSince(ctx, 0)
 // returns the whole searchable catalog.
 //
+// Plans read back carry EverOnline (always true for these) and Version; the values a
+// caller sets in those fields when upserting are ignored.
+//
 // Errors are the store's own (a connection refused, a timeout); callers retry them.
 type Store interface {
 	UpsertPlans(ctx context.Context, batch []Plan) (version int64, err error)
