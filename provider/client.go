@@ -1,0 +1,203 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"boxoffice/catalog"
+	"boxoffice/ingest"
+	"boxoffice/task"
+)
+
+var _ ingest.Source = (*Client)(nil)
+
+// maxDrain is how much of an error response's body is read, so that the connection
+// can be reused, before it is closed instead.
+const maxDrain = 64 << 10
+
+// Client fetches the provider's catalog over HTTP and parses it as it streams in. It
+// implements ingest.Source. A Client is safe for concurrent use.
+type Client struct {
+	url      string
+	timeout  time.Duration
+	provider string
+	hc       *http.Client
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithHTTPClient makes the Client send its requests through hc, such as an
+// httptest.Server's client in tests. hc.Timeout, when set, bounds the whole fetch on
+// top of the Client's own timeout; leave it zero.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(c *Client) { c.hc = hc }
+}
+
+// NewClient returns a Client that GETs the catalog at url and names its plans'
+// provider providerName (the first part of every plan ID, so it must stay the same
+// across releases).
+//
+// timeout works like Python httpx's timeout: it bounds connecting and waiting for the
+// response headers together, and then each pause while reading the body, measured
+// from the start of every read of the body and reset when the read returns. A large
+// body that keeps arriving may take longer than timeout; a connection that goes
+// quiet for timeout is cut. The time that emit spends between reads does not count.
+// A timeout of zero or less means none.
+func NewClient(url string, timeout time.Duration, providerName string, opts ...Option) *Client {
+	c := &Client{url: url, timeout: timeout, provider: providerName, hc: &http.Client{}}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+// Fetch GETs the catalog once and streams every valid plan to emit. It implements
+// ingest.Source.
+//
+// The request is conditional on since (If-None-Match, If-Modified-Since): a 304 emits
+// nothing and returns Fetched{NotModified: true, Validators: since}. A 2xx is parsed,
+// and the response's ETag and Last-Modified become the Validators, only when the
+// whole document was read without error.
+//
+// Errors: a 4xx status other than 408 and 429 is task.Permanent; 408, 429, any other
+// status, network errors and timeouts are transient, and a timeout also matches
+// context.DeadlineExceeded; a malformed document wraps ingest.ErrMalformed; an error
+// from emit is returned as is. The others read like
+// `provider: GET http://host/plans: 503 Service Unavailable`.
+func (c *Client) Fetch(ctx context.Context, since ingest.Validators, emit func(catalog.Plan) error) (ingest.Fetched, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url, nil)
+	if err != nil {
+		return ingest.Fetched{}, task.Permanent(c.errorf("%w", err))
+	}
+	req.Header.Set("Accept", "application/xml")
+	if since.ETag != "" {
+		req.Header.Set("If-None-Match", since.ETag)
+	}
+	if since.LastModified != "" {
+		req.Header.Set("If-Modified-Since", since.LastModified)
+	}
+
+	w := &watchdog{timeout: c.timeout, cancel: cancel}
+	defer w.close()
+	w.start()
+	resp, err := c.hc.Do(req)
+	if !w.stop() {
+		if err == nil {
+			resp.Body.Close()
+		}
+		return ingest.Fetched{}, c.errorf("no response headers within %s: %w", c.timeout, context.DeadlineExceeded)
+	}
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its "Get \"url\"" prefix repeats ours
+		}
+		return ingest.Fetched{}, c.errorf("%w", err)
+	}
+	defer resp.Body.Close()
+	body := &idleReader{r: resp.Body, w: w,
+		err: fmt.Errorf("body idle for more than %s: %w", c.timeout, context.DeadlineExceeded)}
+
+	switch code := resp.StatusCode; {
+	case code == http.StatusNotModified:
+		return ingest.Fetched{NotModified: true, Validators: since}, nil
+	case code < 200 || code > 299:
+		_, _ = io.CopyN(io.Discard, body, maxDrain)
+		err := c.errorf("%s", status(resp))
+		if code >= 400 && code <= 499 && code != http.StatusRequestTimeout && code != http.StatusTooManyRequests {
+			err = task.Permanent(err)
+		}
+		return ingest.Fetched{}, err
+	}
+
+	var emitErr error
+	stats, err := Parse(body, c.provider, func(p catalog.Plan) error {
+		emitErr = emit(p)
+		return emitErr
+	})
+	f := ingest.Fetched{Format: stats.Format, Parsed: stats.Parsed, Skipped: stats.Skipped, SkipReasons: stats.SkipReasons}
+	switch {
+	case emitErr != nil:
+		return f, emitErr
+	case err != nil:
+		return f, c.errorf("%w", err)
+	}
+	f.Validators = ingest.Validators{ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified")}
+	return f, nil
+}
+
+func (c *Client) errorf(format string, args ...any) error {
+	return fmt.Errorf("provider: GET %s: "+format, append([]any{c.url}, args...)...)
+}
+
+// status returns the status line's code and text: "503 Service Unavailable".
+func status(resp *http.Response) string {
+	if resp.Status != "" {
+		return resp.Status
+	}
+	return fmt.Sprintf("%d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
+}
+
+// watchdog cancels a request when one wait on the network outlasts the timeout. Each
+// wait (for the response headers, or one read of the body) is bracketed by start and
+// stop, so the time between waits does not count. Its timer calls cancel from its own
+// goroutine; everything else runs on the fetching goroutine.
+type watchdog struct {
+	timeout time.Duration
+	cancel  context.CancelFunc
+	timer   *time.Timer // created by the first start; nil when timeout <= 0
+	running bool        // between start and stop
+}
+
+func (w *watchdog) start() {
+	switch {
+	case w.timeout <= 0:
+		return
+	case w.timer == nil:
+		w.timer = time.AfterFunc(w.timeout, w.cancel)
+	default:
+		w.timer.Reset(w.timeout)
+	}
+	w.running = true
+}
+
+// stop ends a wait and reports whether it ended in time. When it did not, the timer
+// has cancelled the request.
+func (w *watchdog) stop() bool {
+	if !w.running {
+		return true
+	}
+	w.running = false
+	return w.timer.Stop()
+}
+
+func (w *watchdog) close() {
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+}
+
+// idleReader reads a response body under a watchdog: each Read is one wait. Once a
+// Read outlasts the timeout it returns err, whatever the cancelled read returned.
+type idleReader struct {
+	r   io.Reader
+	w   *watchdog
+	err error
+}
+
+func (r *idleReader) Read(p []byte) (int, error) {
+	r.w.start()
+	n, err := r.r.Read(p)
+	if !r.w.stop() {
+		return n, r.err
+	}
+	return n, err
+}
