@@ -1,0 +1,409 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"boxoffice/catalog"
+)
+
+// lookupChunk is how many plan IDs one query of the stored state asks for, well under
+// SQLite's limit of 32766 parameters.
+const lookupChunk = 500
+
+const planColumns = `id, provider, base_plan_id, plan_id, title, COALESCE(organizer_company_id, ''),
+	sell_mode, starts_at, ends_at, sell_from, sell_to, sold_out, zones, revision, ever_online, version`
+
+// UpsertPlans applies batch in one immediate transaction and returns the catalog version
+// after it; see catalog.Store for the rules. The batch's plans are merged in Go (the
+// highest revision wins, the first occurrence among equals), compared with the stored
+// revision, ever-online flag and fingerprint of each, and only rows whose stored state
+// moves are written, so a redelivered batch costs reads only.
+func (s *Store) UpsertPlans(ctx context.Context, batch []catalog.Plan) (int64, error) {
+	if len(batch) == 0 {
+		v, err := readVersion(ctx, s.read)
+		if err != nil {
+			return 0, fmt.Errorf("upsert no plans: %w", err)
+		}
+		return v, nil
+	}
+	v, err := s.upsert(ctx, merge(batch))
+	if err != nil {
+		return 0, fmt.Errorf("upsert %d plans: %w", len(batch), err)
+	}
+	return v, nil
+}
+
+// observation is what one batch says about one plan, merged over its occurrences, with
+// the values encoded as they are stored.
+type observation struct {
+	plan        catalog.Plan // the occurrence whose values win
+	online      bool         // any occurrence was online
+	zones       []byte       // JSON of plan.Zones
+	fingerprint int64
+
+	// Decided against the stored row: what to write.
+	write    writeKind
+	rowid    int64 // of the stored row, for writeState and writeRevision
+	revision int64
+	ever     bool
+	version  int64
+}
+
+type writeKind int
+
+const (
+	writeNothing  writeKind = iota
+	writeValues             // insert the row or replace all its values
+	writeState              // it becomes ever-online: revision, ever_online and version move
+	writeRevision           // a newer observation of the same values: only the revision moves
+)
+
+// stored is the part of a stored plan that decides an upsert.
+type stored struct {
+	rowid       int64 // stable inside the write transaction that read it
+	revision    int64
+	everOnline  bool
+	fingerprint int64
+	version     int64
+}
+
+// merge folds the occurrences of each plan ID in batch into one observation, in the
+// order of first occurrence, and encodes the winning values.
+func merge(batch []catalog.Plan) []observation {
+	at := make(map[catalog.ID]int, len(batch))
+	obs := make([]observation, 0, len(batch))
+	for _, p := range batch {
+		if i, ok := at[p.ID]; ok {
+			o := &obs[i]
+			o.online = o.online || p.SellMode == catalog.Online
+			if p.Revision > o.plan.Revision {
+				o.plan = p
+			}
+			continue
+		}
+		at[p.ID] = len(obs)
+		obs = append(obs, observation{plan: p, online: p.SellMode == catalog.Online})
+	}
+	var buf []byte
+	for i := range obs {
+		o := &obs[i]
+		o.zones = appendZones(make([]byte, 0, 2+96*len(o.plan.Zones)), o.plan.Zones)
+		buf = fingerprintInput(buf[:0], &o.plan, o.zones)
+		sum := sha256.Sum256(buf)
+		o.fingerprint = int64(binary.BigEndian.Uint64(sum[:8]))
+	}
+	return obs
+}
+
+func (s *Store) upsert(ctx context.Context, obs []observation) (int64, error) {
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+
+	cur, err := readVersion(ctx, tx)
+	if err != nil {
+		return 0, err
+	}
+	old, err := lookup(ctx, tx, obs)
+	if err != nil {
+		return 0, err
+	}
+	next := cur + 1
+	changed := decide(obs, old, cur, next)
+	if !changed && !anyWrite(obs) {
+		return cur, nil // a redelivery: nothing to commit
+	}
+	if err := writeRows(ctx, tx, obs); err != nil {
+		return 0, err
+	}
+	v := cur
+	if changed {
+		v = next
+		if _, err := tx.ExecContext(ctx, `UPDATE catalog_version SET version = ? WHERE id = 1`, v); err != nil {
+			return 0, fmt.Errorf("advance catalog version: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("commit: %w", err)
+	}
+	return v, nil
+}
+
+// decide sets what to write for each observation given the stored rows, stamping the
+// plans whose searchable state changes with version next, and reports whether any did.
+// cur is the catalog version before the batch.
+func decide(obs []observation, old map[catalog.ID]stored, cur, next int64) (changed bool) {
+	for i := range obs {
+		o := &obs[i]
+		st, ok := old[o.plan.ID]
+		newer := !ok || o.plan.Revision > st.revision
+		o.ever = o.online || st.everOnline
+		becomesSearchable := o.ever && !st.everOnline
+		switch {
+		case !ok || newer && o.fingerprint != st.fingerprint:
+			o.write, o.revision = writeValues, o.plan.Revision
+		case becomesSearchable:
+			// The values stay, even from an older observation: ever-online is sticky.
+			o.write, o.revision = writeState, max(st.revision, o.plan.Revision)
+		case newer:
+			o.write, o.revision = writeRevision, o.plan.Revision
+		default:
+			o.write = writeNothing
+			continue
+		}
+		o.rowid, o.version = st.rowid, cur
+		if ok {
+			o.version = st.version
+		}
+		if o.ever && (o.write == writeValues || becomesSearchable) {
+			o.version = next
+			changed = true
+		}
+	}
+	return changed
+}
+
+func anyWrite(obs []observation) bool {
+	for i := range obs {
+		if obs[i].write != writeNothing {
+			return true
+		}
+	}
+	return false
+}
+
+// lookup reads the stored state of the observed plans that exist.
+func lookup(ctx context.Context, tx *sql.Tx, obs []observation) (map[catalog.ID]stored, error) {
+	old := make(map[catalog.ID]stored, len(obs))
+	args := make([]any, 0, lookupChunk)
+	for start := 0; start < len(obs); start += lookupChunk {
+		chunk := obs[start:min(start+lookupChunk, len(obs))]
+		args = args[:0]
+		for i := range chunk {
+			args = append(args, chunk[i].plan.ID[:])
+		}
+		q := `SELECT id, rowid, revision, ever_online, fingerprint, version FROM plans WHERE id IN (?` +
+			strings.Repeat(",?", len(chunk)-1) + `)`
+		rows, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, fmt.Errorf("read stored plans: %w", err)
+		}
+		for rows.Next() {
+			var (
+				id   sql.RawBytes
+				st   stored
+				ever int64
+			)
+			if err := rows.Scan(&id, &st.rowid, &st.revision, &ever, &st.fingerprint, &st.version); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("read stored plans: %w", err)
+			}
+			st.everOnline = ever != 0
+			old[catalog.ID(id)] = st
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("read stored plans: %w", err)
+		}
+	}
+	return old, nil
+}
+
+// writeRows writes the decided rows with a prepared statement per kind of write.
+func writeRows(ctx context.Context, tx *sql.Tx, obs []observation) error {
+	values, err := tx.PrepareContext(ctx, `INSERT INTO plans (id, provider, base_plan_id, plan_id, title,
+		organizer_company_id, sell_mode, ever_online, starts_at, ends_at, sell_from, sell_to, sold_out,
+		zones, min_price_cents, max_price_cents, revision, version, fingerprint)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET provider = excluded.provider, base_plan_id = excluded.base_plan_id,
+		plan_id = excluded.plan_id, title = excluded.title, organizer_company_id = excluded.organizer_company_id,
+		sell_mode = excluded.sell_mode, ever_online = excluded.ever_online, starts_at = excluded.starts_at,
+		ends_at = excluded.ends_at, sell_from = excluded.sell_from, sell_to = excluded.sell_to,
+		sold_out = excluded.sold_out, zones = excluded.zones, min_price_cents = excluded.min_price_cents,
+		max_price_cents = excluded.max_price_cents, revision = excluded.revision, version = excluded.version,
+		fingerprint = excluded.fingerprint`)
+	if err != nil {
+		return fmt.Errorf("prepare plan upsert: %w", err)
+	}
+	defer values.Close()
+	state, err := tx.PrepareContext(ctx, `UPDATE plans SET revision = ?, ever_online = 1, version = ? WHERE rowid = ?`)
+	if err != nil {
+		return fmt.Errorf("prepare plan state update: %w", err)
+	}
+	defer state.Close()
+	// Setting only the revision leaves every index alone.
+	revision, err := tx.PrepareContext(ctx, `UPDATE plans SET revision = ? WHERE rowid = ?`)
+	if err != nil {
+		return fmt.Errorf("prepare plan revision update: %w", err)
+	}
+	defer revision.Close()
+
+	for i := range obs {
+		o := &obs[i]
+		p := &o.plan
+		switch o.write {
+		case writeValues:
+			var organizer, lo, hi any
+			if p.OrganizerCompanyID != "" {
+				organizer = p.OrganizerCompanyID
+			}
+			if l, h, ok := p.PriceRange(); ok {
+				lo, hi = int64(l), int64(h)
+			}
+			_, err = values.ExecContext(ctx, p.ID[:], p.Provider, p.BasePlanID, p.PlanID, p.Title,
+				organizer, string(p.SellMode), o.ever, p.StartsAt.Unix(), p.EndsAt.Unix(),
+				p.SellFrom.Unix(), p.SellTo.Unix(), p.SoldOut, string(o.zones), lo, hi, o.revision, o.version, o.fingerprint)
+		case writeState:
+			_, err = state.ExecContext(ctx, o.revision, o.version, o.rowid)
+		case writeRevision:
+			_, err = revision.ExecContext(ctx, o.revision, o.rowid)
+		}
+		if err != nil {
+			return fmt.Errorf("write plan %s: %w", p.ID, err)
+		}
+	}
+	return nil
+}
+
+// SearchPlans returns the ever-online plans inside w, ordered by start, then ID, from
+// the read pool.
+func (s *Store) SearchPlans(ctx context.Context, w catalog.Window) ([]catalog.Plan, error) {
+	from, to := int64(math.MinInt64), int64(math.MaxInt64)
+	if !w.From.IsZero() {
+		from = w.From.Unix()
+		if w.From.Nanosecond() > 0 {
+			from++ // stored times are whole seconds: the first one at or after From
+		}
+	}
+	if !w.To.IsZero() {
+		to = w.To.Unix()
+	}
+	// A plan never ends before it starts (catalog.Plan.Validate), so starts_at <= to
+	// bounds the index range without losing any plan.
+	rows, err := s.read.QueryContext(ctx, `SELECT `+planColumns+` FROM plans
+		WHERE ever_online = 1 AND starts_at >= ? AND starts_at <= ? AND ends_at <= ?
+		ORDER BY starts_at, id`, from, to, to)
+	if err != nil {
+		return nil, fmt.Errorf("search plans: %w", err)
+	}
+	plans, err := scanPlans(rows, 0)
+	if err != nil {
+		return nil, fmt.Errorf("search plans: %w", err)
+	}
+	return plans, nil
+}
+
+// ChangedSince returns the ever-online plans changed after version, in no particular
+// order, and the catalog version, both read in one read transaction: WAL gives it one
+// snapshot, so the plans are exactly those of the version it reports.
+func (s *Store) ChangedSince(ctx context.Context, version int64) (catalog.Changes, error) {
+	ch, err := s.changedSince(ctx, version)
+	if err != nil {
+		return catalog.Changes{}, fmt.Errorf("plans changed since version %d: %w", version, err)
+	}
+	return ch, nil
+}
+
+func (s *Store) changedSince(ctx context.Context, version int64) (catalog.Changes, error) {
+	tx, err := s.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return catalog.Changes{}, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	cur, err := readVersion(ctx, tx)
+	if err != nil {
+		return catalog.Changes{}, err
+	}
+	if version >= cur {
+		return catalog.Changes{Version: cur}, nil
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM plans WHERE ever_online = 1 AND version > ?`, version).Scan(&n); err != nil {
+		return catalog.Changes{}, err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+planColumns+` FROM plans WHERE ever_online = 1 AND version > ?`, version)
+	if err != nil {
+		return catalog.Changes{}, err
+	}
+	plans, err := scanPlans(rows, n)
+	if err != nil {
+		return catalog.Changes{}, err
+	}
+	return catalog.Changes{Plans: plans, Version: cur}, nil
+}
+
+// queryer is what a pool and a transaction share.
+type queryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func readVersion(ctx context.Context, q queryer) (int64, error) {
+	var v int64
+	if err := q.QueryRowContext(ctx, `SELECT version FROM catalog_version WHERE id = 1`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("read catalog version: %w", err)
+	}
+	return v, nil
+}
+
+// scanPlans reads every row of rows, selected as planColumns, and closes it. n is a
+// capacity hint.
+func scanPlans(rows *sql.Rows, n int) ([]catalog.Plan, error) {
+	defer rows.Close()
+	plans := make([]catalog.Plan, 0, n)
+	for rows.Next() {
+		var (
+			p                            catalog.Plan
+			id, zones                    sql.RawBytes
+			mode                         string
+			start, end, sellFrom, sellTo int64
+			soldOut, ever                int64
+		)
+		if err := rows.Scan(&id, &p.Provider, &p.BasePlanID, &p.PlanID, &p.Title, &p.OrganizerCompanyID,
+			&mode, &start, &end, &sellFrom, &sellTo, &soldOut, &zones, &p.Revision, &ever, &p.Version); err != nil {
+			return nil, err
+		}
+		if len(id) != len(p.ID) {
+			return nil, fmt.Errorf("plan id %x: %d bytes, want %d", id, len(id), len(p.ID))
+		}
+		p.ID = catalog.ID(id)
+		p.SellMode = catalog.SellMode(mode)
+		p.StartsAt, p.EndsAt = unixUTC(start), unixUTC(end)
+		p.SellFrom, p.SellTo = unixUTC(sellFrom), unixUTC(sellTo)
+		p.SoldOut, p.EverOnline = soldOut != 0, ever != 0
+		var err error
+		if p.Zones, err = decodeZones(zones); err != nil {
+			return nil, fmt.Errorf("plan %s: zones: %w", p.ID, err)
+		}
+		plans = append(plans, p)
+	}
+	return plans, rows.Err()
+}
+
+func unixUTC(sec int64) time.Time { return time.Unix(sec, 0).UTC() }
+
+// fingerprintInput appends to b an unambiguous encoding of the values of p as stored
+// (times in whole seconds), with zones its encoded zones: two observations with the
+// same encoding store the same row. Revision, EverOnline and Version are not values.
+func fingerprintInput(b []byte, p *catalog.Plan, zones []byte) []byte {
+	for _, s := range []string{p.Provider, p.BasePlanID, p.PlanID, p.Title, p.OrganizerCompanyID, string(p.SellMode)} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	for _, t := range []time.Time{p.StartsAt, p.EndsAt, p.SellFrom, p.SellTo} {
+		b = binary.AppendVarint(b, t.Unix())
+	}
+	if p.SoldOut {
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
+	}
+	return append(b, zones...)
+}

@@ -1,0 +1,180 @@
+// Package sqlite implements boxoffice's stores on SQLite, the embedded default: one
+// database file, boxoffice.db, in the data directory (DATA_DIR).
+//
+// SQLite lets one connection write at a time. A Store writes through a single
+// connection whose transactions all begin with BEGIN IMMEDIATE, so writers queue in the
+// process for that connection instead of failing with SQLITE_BUSY when a deferred
+// transaction tries to upgrade its lock, and it reads through a separate pool of
+// query-only connections that WAL lets run beside the writer: heavy reads never starve
+// the writer and a long write never blocks a read.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/pressly/goose/v3"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"boxoffice/catalog"
+)
+
+// FileName is the name of the database file in the data directory.
+const FileName = "boxoffice.db"
+
+// busyTimeoutMillis is how long a connection waits for a lock that another process
+// holds (boxoffice migrate beside a running server) before it reports SQLITE_BUSY.
+// Inside one process, writers queue for the single write connection instead.
+const busyTimeoutMillis = 5000
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store keeps boxoffice's data in one SQLite database. It is safe for concurrent use.
+type Store struct {
+	path  string
+	write *sql.DB // exactly one connection; every transaction is BEGIN IMMEDIATE
+	read  *sql.DB // query-only connections, WAL readers beside the writer
+}
+
+var _ catalog.Store = (*Store)(nil)
+
+// Open opens, creating them when missing, the data directory dataDir and the database
+// in it, in WAL mode. It does not change the schema: call Migrate before the first use
+// of a new database (boxoffice migrate does, and so does boxoffice run in embedded
+// mode). Errors name the database file: `open sqlite store data/boxoffice.db: …`.
+func Open(ctx context.Context, dataDir string) (*Store, error) {
+	path := filepath.Join(dataDir, FileName)
+	s, err := open(ctx, dataDir, path)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func open(ctx context.Context, dataDir, path string) (*Store, error) {
+	if err := os.MkdirAll(dataDir, 0o750); err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	write, err := sql.Open("sqlite", dsn(abs,
+		"_txlock=immediate",
+		"_journal_mode=WAL",
+		"_synchronous=NORMAL",
+		"_foreign_keys=1",
+		"_pragma=cache_size(-65536)", // 64 MiB: the batch's B-tree pages stay cached
+	))
+	if err != nil {
+		return nil, err
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	write.SetConnMaxIdleTime(0)
+	// The first connection creates the file and switches it to WAL, which readers need.
+	var mode string
+	if err := write.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		write.Close()
+		return nil, err
+	}
+	if !strings.EqualFold(mode, "wal") {
+		write.Close()
+		return nil, fmt.Errorf("journal mode is %q, want wal (does the file system support shared memory?)", mode)
+	}
+
+	// query_only rather than mode=ro: a read-only connection cannot recreate the -shm
+	// and -wal files once the last writer closed them.
+	readers := max(4, runtime.GOMAXPROCS(0))
+	read, err := sql.Open("sqlite", dsn(abs, "_query_only=1", "_pragma=cache_size(-16384)"))
+	if err != nil {
+		write.Close()
+		return nil, err
+	}
+	read.SetMaxOpenConns(readers)
+	read.SetMaxIdleConns(readers)
+	read.SetConnMaxLifetime(0)
+	read.SetConnMaxIdleTime(0)
+	if err := read.PingContext(ctx); err != nil {
+		read.Close()
+		write.Close()
+		return nil, err
+	}
+	return &Store{path: path, write: write, read: read}, nil
+}
+
+// dsn returns the modernc.org/sqlite data source name of the database file at the
+// absolute path with the driver's parameters. The path goes in a file: URI, escaped,
+// so that a '?' or '#' in a directory name is not taken for parameters.
+func dsn(path string, params ...string) string {
+	params = append(params, fmt.Sprintf("_busy_timeout=%d", busyTimeoutMillis))
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), OmitHost: true}
+	return u.String() + "?" + strings.Join(params, "&")
+}
+
+// Migrate applies the embedded migrations (migrations/*.sql) that the database lacks,
+// in order, each in its own transaction. It does nothing on an up-to-date database, so
+// every start may call it.
+func (s *Store) Migrate(ctx context.Context) error {
+	if err := s.migrate(ctx); err != nil {
+		return fmt.Errorf("migrate sqlite store %s: %w", s.path, err)
+	}
+	return nil
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, s.write, fsys, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return err
+	}
+	_, err = p.Up(ctx)
+	return err
+}
+
+// Ping reports whether the store can serve reads: the database answers and has its
+// schema. It uses a read connection only, so a long write never delays it.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.ping(ctx); err != nil {
+		return fmt.Errorf("ping sqlite store %s: %w", s.path, err)
+	}
+	return nil
+}
+
+func (s *Store) ping(ctx context.Context) error {
+	var tables int
+	if err := s.read.QueryRowContext(ctx,
+		`SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'catalog_version'`).Scan(&tables); err != nil {
+		return err
+	}
+	if tables == 0 {
+		return errors.New("schema not migrated")
+	}
+	_, err := readVersion(ctx, s.read)
+	return err
+}
+
+// Close closes the database, waiting for the queries in flight. Calling it again does
+// nothing.
+func (s *Store) Close() error {
+	// Readers first: the writer closes the last connection, which checkpoints the WAL
+	// into the database file.
+	if err := errors.Join(s.read.Close(), s.write.Close()); err != nil {
+		return fmt.Errorf("close sqlite store %s: %w", s.path, err)
+	}
+	return nil
+}

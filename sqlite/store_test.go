@@ -1,0 +1,323 @@
+package sqlite_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"boxoffice/catalog"
+	"boxoffice/catalog/catalogtest"
+	"boxoffice/sqlite"
+)
+
+// openStore opens and migrates a store in dir, closed when the test ends.
+func openStore(t testing.TB, dir string) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestStore(t *testing.T) {
+	var mu sync.Mutex
+	dirs := make(map[catalog.Store]string) // the data directory of each open store
+	open := func(t *testing.T, dir string) catalog.Store {
+		s := openStore(t, dir)
+		mu.Lock()
+		defer mu.Unlock()
+		dirs[s] = dir
+		return s
+	}
+	catalogtest.TestStore(t,
+		func(t *testing.T) catalog.Store { return open(t, t.TempDir()) },
+		catalogtest.Features{
+			Reopen: func(t *testing.T, s catalog.Store) catalog.Store {
+				mu.Lock()
+				dir := dirs[s]
+				mu.Unlock()
+				if err := s.(*sqlite.Store).Close(); err != nil {
+					t.Fatalf("Close: %v", err)
+				}
+				return open(t, dir)
+			},
+		})
+}
+
+func TestMigrateTwice(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatalf("second Migrate: %v", err)
+	}
+	v, err := s.UpsertPlans(t.Context(), []catalog.Plan{catalogtest.NewPlan("m", "1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = openStore(t, dir) // migrates a third time, on a database with data
+	ch, err := s.ChangedSince(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ch.Plans) != 1 || ch.Version != v {
+		t.Errorf("after migrating again, ChangedSince(0) = %d plans at version %d, want 1 at %d", len(ch.Plans), ch.Version, v)
+	}
+}
+
+func TestOpenCreatesDataDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "new", "data dir?#%20")
+	s := openStore(t, dir)
+	if err := s.Ping(t.Context()); err != nil {
+		t.Errorf("Ping: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, sqlite.FileName)); err != nil {
+		t.Errorf("database file: %v", err)
+	}
+}
+
+func TestOpenUnwritable(t *testing.T) {
+	t.Run("data dir under a file", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "file")
+		if err := os.WriteFile(file, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		checkOpenError(t, filepath.Join(file, "data"))
+	})
+	t.Run("read-only data dir", func(t *testing.T) {
+		if os.Geteuid() == 0 {
+			t.Skip("root writes to read-only directories")
+		}
+		dir := t.TempDir()
+		if err := os.Chmod(dir, 0o500); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Chmod(dir, 0o700) })
+		checkOpenError(t, dir)
+	})
+}
+
+func checkOpenError(t *testing.T, dir string) {
+	t.Helper()
+	s, err := sqlite.Open(t.Context(), dir)
+	if err == nil {
+		s.Close()
+		t.Fatalf("Open(%q) = nil error, want one", dir)
+	}
+	prefix := "open sqlite store " + filepath.Join(dir, sqlite.FileName) + ": "
+	if !strings.HasPrefix(err.Error(), prefix) {
+		t.Errorf("Open(%q) = %q, want it to start with %q", dir, err, prefix)
+	}
+}
+
+func TestUnmigrated(t *testing.T) {
+	s, err := sqlite.Open(t.Context(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Ping(t.Context()); err == nil || !strings.HasSuffix(err.Error(), ": schema not migrated") {
+		t.Errorf("Ping before Migrate = %v, want an error ending in %q", err, ": schema not migrated")
+	}
+	if _, err := s.UpsertPlans(t.Context(), []catalog.Plan{catalogtest.NewPlan("u", "1")}); err == nil {
+		t.Errorf("UpsertPlans before Migrate = nil error, want one")
+	}
+}
+
+// TestReadsDuringWrites checks that readers see whole batches while batches commit: every
+// ChangedSince holds exactly the plans of the version it reports, and the versions a
+// reader sees never go back.
+func TestReadsDuringWrites(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	const (
+		batches = 8
+		size    = 300
+		readers = 2
+	)
+	done := make(chan struct{})
+	errs := make(chan error, readers+1)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(done)
+		for i := range batches {
+			batch := make([]catalog.Plan, size)
+			for j := range batch {
+				batch[j] = catalogtest.NewPlan("b"+strconv.Itoa(i), strconv.Itoa(j))
+			}
+			if _, err := s.UpsertPlans(t.Context(), batch); err != nil {
+				errs <- err
+				return
+			}
+		}
+	})
+	for range readers {
+		wg.Go(func() {
+			var last int64
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				ch, err := s.ChangedSince(t.Context(), 0)
+				if err != nil {
+					errs <- err
+					return
+				}
+				// This adapter advances the version by one per changing batch.
+				if len(ch.Plans) != int(ch.Version)*size || ch.Version < last {
+					errs <- fmt.Errorf("ChangedSince(0) = %d plans at version %d after version %d, want %d plans",
+						len(ch.Plans), ch.Version, last, int(ch.Version)*size)
+					return
+				}
+				last = ch.Version
+				if _, err := s.SearchPlans(t.Context(), catalog.Window{From: catalogtest.Epoch}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func BenchmarkUpsertPlans(b *testing.B) {
+	const size = 1000
+	batch := func(i int, rev int64, title string) []catalog.Plan {
+		plans := make([]catalog.Plan, size)
+		for j := range plans {
+			plans[j] = catalogtest.NewPlan(strconv.Itoa(i), strconv.Itoa(j), catalogtest.Revision(rev), catalogtest.Title(title),
+				catalogtest.At(catalogtest.Epoch.Add(time.Duration(i*size+j)*time.Minute), time.Hour),
+				catalogtest.Zones(
+					catalog.Zone{ZoneID: "1", Name: "Platea", Capacity: 200, Price: catalog.Money(1500 + j)},
+					catalog.Zone{ZoneID: "2", Name: "Anfiteatro", Capacity: 100, Price: 2500, Numbered: true},
+					catalog.Zone{ZoneID: "2", Name: "Anfiteatro lateral", Capacity: 50, Price: 900},
+				))
+		}
+		return plans
+	}
+	report := func(b *testing.B, n int) {
+		b.ReportMetric(float64(n*size)/b.Elapsed().Seconds(), "plans/s")
+	}
+
+	b.Run("insert", func(b *testing.B) {
+		s := openStore(b, b.TempDir())
+		n := 0
+		for b.Loop() {
+			b.StopTimer()
+			plans := batch(n, 1, "Plan")
+			b.StartTimer()
+			if _, err := s.UpsertPlans(b.Context(), plans); err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		report(b, n)
+	})
+	b.Run("update", func(b *testing.B) {
+		s := openStore(b, b.TempDir())
+		for i := range 20 {
+			if _, err := s.UpsertPlans(b.Context(), batch(i, 1, "Plan")); err != nil {
+				b.Fatal(err)
+			}
+		}
+		n := 0
+		for b.Loop() {
+			b.StopTimer()
+			plans := batch(n%20, int64(n+2), "Plan "+strconv.Itoa(n))
+			b.StartTimer()
+			if _, err := s.UpsertPlans(b.Context(), plans); err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		report(b, n)
+	})
+	b.Run("resync", func(b *testing.B) { // the next sync: a newer revision, the same values
+		s := openStore(b, b.TempDir())
+		for i := range 20 {
+			if _, err := s.UpsertPlans(b.Context(), batch(i, 1, "Plan")); err != nil {
+				b.Fatal(err)
+			}
+		}
+		n := 0
+		for b.Loop() {
+			b.StopTimer()
+			plans := batch(n%20, int64(n+2), "Plan")
+			b.StartTimer()
+			if _, err := s.UpsertPlans(b.Context(), plans); err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		report(b, n)
+	})
+	b.Run("redelivery", func(b *testing.B) {
+		s := openStore(b, b.TempDir())
+		plans := batch(0, 1, "Plan")
+		if _, err := s.UpsertPlans(b.Context(), plans); err != nil {
+			b.Fatal(err)
+		}
+		n := 0
+		for b.Loop() {
+			if _, err := s.UpsertPlans(b.Context(), plans); err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		report(b, n)
+	})
+}
+
+func BenchmarkChangedSince(b *testing.B) {
+	const size, batches = 1000, 50
+	s := openStore(b, b.TempDir())
+	for i := range batches {
+		plans := make([]catalog.Plan, size)
+		for j := range plans {
+			plans[j] = catalogtest.NewPlan(strconv.Itoa(i), strconv.Itoa(j), catalogtest.Zones(
+				catalog.Zone{ZoneID: "1", Name: "Platea", Capacity: 200, Price: 1500},
+				catalog.Zone{ZoneID: "2", Name: "Anfiteatro", Capacity: 100, Price: 2500, Numbered: true},
+				catalog.Zone{ZoneID: "2", Name: "Anfiteatro lateral", Capacity: 50, Price: 900},
+			))
+		}
+		if _, err := s.UpsertPlans(b.Context(), plans); err != nil {
+			b.Fatal(err)
+		}
+	}
+	n := 0
+	for b.Loop() {
+		ch, err := s.ChangedSince(b.Context(), 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(ch.Plans) != size*batches {
+			b.Fatal(errors.New("short read"))
+		}
+		n++
+	}
+	b.ReportMetric(float64(n*size*batches)/b.Elapsed().Seconds(), "plans/s")
+}
