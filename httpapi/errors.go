@@ -1,0 +1,139 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+
+	"boxoffice/catalog"
+)
+
+// ErrBadRequest marks errors caused by the request itself, such as a malformed,
+// repeated or inverted bound: the API answers them with 400 and their message.
+var ErrBadRequest = errors.New("bad request")
+
+// Errors that writeError turns into statuses other than 400 and 500.
+var (
+	errNotLoaded        = errors.New("catalog not loaded yet; retry shortly")
+	errNotFound         = errors.New("not found")
+	errMethodNotAllowed = errors.New("method not allowed")
+)
+
+// retryAfterSeconds is the Retry-After of a 503: the catalog loads within seconds of
+// start-up.
+const retryAfterSeconds = "1"
+
+// requestError is an error caused by the request: errors.Is finds ErrBadRequest in it,
+// and its message is the wrapped error's alone.
+type requestError struct{ err error }
+
+func (e *requestError) Error() string   { return e.err.Error() }
+func (e *requestError) Unwrap() []error { return []error{e.err, ErrBadRequest} }
+
+// badRequest marks err as caused by the request.
+func badRequest(err error) error { return &requestError{err: err} }
+
+// writeError answers a request with err, translated once, here, into a status and the
+// error body {"data":null,"error":{"code":"…","message":"…"}}. Unexpected errors are
+// logged with their detail and answered with a generic message, never their text.
+func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status, code, msg := http.StatusInternalServerError, "internal_error", "internal error"
+	switch {
+	case errors.Is(err, ErrBadRequest), errors.Is(err, catalog.ErrInvertedWindow):
+		status, code, msg = http.StatusBadRequest, "bad_request", err.Error()
+	case errors.Is(err, errNotFound):
+		status, code, msg = http.StatusNotFound, "not_found", err.Error()
+	case errors.Is(err, errMethodNotAllowed):
+		status, code, msg = http.StatusMethodNotAllowed, "method_not_allowed", err.Error()
+	case errors.Is(err, errNotLoaded):
+		status, code, msg = http.StatusServiceUnavailable, "unavailable", err.Error()
+		w.Header().Set("Retry-After", retryAfterSeconds)
+	}
+	level := slog.LevelDebug // the client's mistake, or a catalog still loading
+	if status >= 500 && status != http.StatusServiceUnavailable {
+		level = slog.LevelError
+	}
+	attrs := []any{"method", r.Method, "path", r.URL.Path, "status", status, "err", err}
+	if pe := (*panicError)(nil); errors.As(err, &pe) {
+		attrs = append(attrs, "stack", string(pe.stack))
+	}
+	h.log.Log(r.Context(), level, "http request", attrs...)
+
+	b := make([]byte, 0, 64+len(code)+len(msg))
+	b = append(b, `{"data":null,"error":{"code":`...)
+	b = appendString(b, code)
+	b = append(b, `,"message":`...)
+	b = appendString(b, msg)
+	b = append(b, "}}"...)
+	writeJSON(w, status, b)
+}
+
+// writeJSON answers with status and the JSON document body.
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	hd := w.Header()
+	hd.Set("Content-Type", contentTypeJSON)
+	hd.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	w.Write(body) // an error means the client went away: nothing is left to do
+}
+
+// unmatched answers a request no route matches: 405 with Allow when another method
+// would match its path, 404 otherwise.
+func (h *Handler) unmatched(w http.ResponseWriter, r *http.Request) {
+	// The mux's own answer says which; run it on a recorder and keep only its status
+	// and Allow header.
+	fallback, _ := h.mux.Handler(r)
+	rec := &statusRecorder{header: make(http.Header)}
+	fallback.ServeHTTP(rec, r)
+	if allow := rec.header.Get("Allow"); rec.status == http.StatusMethodNotAllowed && allow != "" {
+		w.Header().Set("Allow", allow)
+		h.writeError(w, r, fmt.Errorf("%w: %s %s; allowed: %s", errMethodNotAllowed, r.Method, r.URL.Path, allow))
+		return
+	}
+	h.writeError(w, r, fmt.Errorf("%w: %s", errNotFound, r.URL.Path))
+}
+
+// statusRecorder is a ResponseWriter that keeps the status and headers, and drops the body.
+type statusRecorder struct {
+	header http.Header
+	status int
+}
+
+func (s *statusRecorder) Header() http.Header { return s.header }
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return len(b), nil
+}
+
+func (s *statusRecorder) WriteHeader(status int) {
+	if s.status == 0 {
+		s.status = status
+	}
+}
+
+// panicError is a recovered panic with the stack of the goroutine that panicked.
+type panicError struct {
+	value any
+	stack []byte
+}
+
+func (e *panicError) Error() string { return fmt.Sprintf("panic: %v", e.value) }
+
+// recoverPanic, deferred, turns a panic in a handler into a 500, logged with its stack.
+// http.ErrAbortHandler is let through: it is how a handler aborts a response on purpose.
+func (h *Handler) recoverPanic(w http.ResponseWriter, r *http.Request) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	if v == http.ErrAbortHandler {
+		panic(v)
+	}
+	h.writeError(w, r, &panicError{value: v, stack: debug.Stack()})
+}

@@ -1,0 +1,119 @@
+package httpapi
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"boxoffice/catalog"
+)
+
+// contentTypeJSON is the Content-Type of every response.
+const contentTypeJSON = "application/json; charset=utf-8"
+
+// maxQueryBytes bounds the query string: the API's parameters fit in a few dozen bytes,
+// and a larger query is a mistake or an attack on the parser.
+const maxQueryBytes = 4 << 10
+
+// defaultReadyTimeout bounds each readiness check when Config.ReadyTimeout is zero.
+const defaultReadyTimeout = 2 * time.Second
+
+// Catalog is what searches read: the current in-memory index of the searchable
+// catalog. *catalog.Searcher implements it.
+type Catalog interface {
+	// Index returns the current index, or nil before the first load; the API answers
+	// 503 until there is one.
+	Index() *catalog.Index
+}
+
+var _ Catalog = (*catalog.Searcher)(nil)
+
+// Check reports whether a dependency can serve, such as a store ping; a nil error means
+// it can. It should return soon after ctx is done.
+type Check func(ctx context.Context) error
+
+// BuildInfo identifies the running build; /health shows it. Empty fields are left out.
+type BuildInfo struct {
+	Version string
+	Commit  string
+}
+
+// Config is what New needs besides the catalog and the logger.
+type Config struct {
+	// Checks are the readiness checks by name, run concurrently by /ready. A check
+	// named "catalog", reporting whether the index is loaded, is built in; an entry of
+	// that name replaces it.
+	Checks map[string]Check
+
+	// ReadyTimeout bounds each readiness check; zero means 2s.
+	ReadyTimeout time.Duration
+
+	// Build is shown at /health.
+	Build BuildInfo
+}
+
+// Handler is the HTTP API. It is safe for concurrent use.
+type Handler struct {
+	catalog      Catalog
+	log          *slog.Logger
+	checks       map[string]Check
+	readyTimeout time.Duration
+	health       []byte // the /health body, encoded once
+	spec         []byte // the OpenAPI document as JSON, converted once
+	specETag     string
+	mux          *http.ServeMux
+	buffers      sync.Pool // *searchBuffers
+	contentType  []string  // {contentTypeJSON}, shared by responses' headers, never modified
+}
+
+// New returns the API over cat, logging to log. It panics if the embedded OpenAPI
+// document does not load, a build mistake the tests catch.
+//
+// Routes: GET /search, GET /health (liveness), GET /ready (readiness) and
+// GET /openapi.json. Unknown paths get 404 and other methods 405, both in the error
+// format; a query string over 4 KiB gets 400; a panic in a handler gets 500.
+func New(cat Catalog, log *slog.Logger, cfg Config) *Handler {
+	spec, etag, err := openAPIJSON(openAPIYAML)
+	if err != nil {
+		panic(fmt.Sprintf("httpapi: embedded openapi.yaml: %v", err))
+	}
+	h := &Handler{
+		catalog:      cat,
+		log:          log,
+		checks:       map[string]Check{"catalog": func(context.Context) error { return catalogLoaded(cat) }},
+		readyTimeout: cmp.Or(cfg.ReadyTimeout, defaultReadyTimeout),
+		health:       healthBody(cfg.Build),
+		spec:         spec,
+		specETag:     etag,
+		mux:          http.NewServeMux(),
+		contentType:  []string{contentTypeJSON},
+	}
+	for name, check := range cfg.Checks {
+		h.checks[name] = check
+	}
+	h.buffers.New = newBuffers
+	h.mux.HandleFunc("GET /search", h.search)
+	h.mux.HandleFunc("GET /health", h.serveHealth)
+	h.mux.HandleFunc("GET /ready", h.serveReady)
+	h.mux.HandleFunc("GET /openapi.json", h.serveOpenAPI)
+	return h
+}
+
+// ServeHTTP routes a request, after the checks every request gets: a panic becomes a
+// 500, an oversized query a 400, and an unknown route a 404 or 405 in the error format.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer h.recoverPanic(w, r)
+	if n := len(r.URL.RawQuery); n > maxQueryBytes {
+		h.writeError(w, r, badRequest(fmt.Errorf("query string: %d bytes, more than the %d accepted", n, maxQueryBytes)))
+		return
+	}
+	if _, pattern := h.mux.Handler(r); pattern == "" {
+		h.unmatched(w, r)
+		return
+	}
+	h.mux.ServeHTTP(w, r)
+}
