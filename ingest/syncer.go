@@ -128,7 +128,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 		lock, err := s.locker.Lock(ctx, LeaderKey, s.cfg.LeaderTTL)
 		switch {
 		case err == nil:
-			s.log.Info("ingest leading", "interval", s.cfg.Interval)
+			s.log.Info("ingest leading", "interval_seconds", s.cfg.Interval.Seconds())
 			s.lead(ctx, lock)
 			// Best effort: a lock that is already lost or expired is no one's to free.
 			_ = lock.Unlock(context.WithoutCancel(ctx))
@@ -183,6 +183,8 @@ func (s *Syncer) lead(ctx context.Context, lock task.Lock) {
 			return
 		case err != nil:
 			s.log.Error("sync", "sync_id", res.SyncID, "attempts", res.Attempts, "err", err)
+		case res.NotModified:
+			s.log.Debug("sync: not modified", "sync_id", res.SyncID, "attempts", res.Attempts)
 		default:
 			s.log.Info("sync", "sync_id", res.SyncID, "not_modified", res.NotModified, "format", res.Format,
 				"parsed", res.Parsed, "skipped", res.Skipped, "batches", res.Batches, "attempts", res.Attempts,

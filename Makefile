@@ -1,0 +1,37 @@
+# boxoffice: everyday commands. `make run` and `make test` are all a newcomer needs.
+GO      ?= go
+BIN     := bin/boxoffice
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: run build test lint fuzz bench clean
+
+## run: build and run every role in one process on embedded defaults (http://localhost:8000)
+run: build
+	./$(BIN) run
+
+## build: build the binary into bin/
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/boxoffice
+
+## test: every test, with the race detector (integration tests skip absent services unless CI=true)
+test:
+	$(GO) test -race -count=1 ./...
+
+## lint: gofmt, go vet and the import rules of the architecture
+lint:
+	./scripts/lint.sh
+
+## fuzz: run each fuzz target for FUZZTIME (default 30s); new corpus entries land in testdata/
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./provider
+	$(GO) test -run='^$$' -fuzz='^FuzzParseWindow$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./httpapi
+	$(GO) test -run='^$$' -fuzz='^FuzzZones$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./sqlite
+
+## bench: Go micro-benchmarks of the hot paths (parse, index search, HTTP search, upserts)
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./catalog ./httpapi ./provider ./sqlite
+
+clean:
+	rm -rf bin

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// config is every setting of every command. Flags beat the environment, which beats the
+// .env file, which beats the embedded-mode defaults below.
+type config struct {
+	HTTPAddr         string
+	DataDir          string
+	DatabaseWriteURL string
+	DatabaseReadURL  string
+	RedisURL         string
+	BrokerURL        string
+	ExternalAPIURL   string
+	ProviderName     string
+	SyncInterval     time.Duration
+	APITimeout       time.Duration
+	CacheTTL         time.Duration
+	LogLevel         slog.Level
+	EnvFile          string
+
+	Sim simConfig // provider-sim, and the simulator that run starts without EXTERNAL_API_URL
+}
+
+// setting is one configuration value: its environment name, its flag, and how it parses.
+type setting struct {
+	env, flag, def, usage string
+	set                   func(c *config, v string) error
+}
+
+// settings lists the configuration shared by the service commands, with the defaults of
+// the embedded mode. Names come from DESIGN.md.
+var settings = []setting{
+	{"HTTP_ADDR", "http-addr", ":8000", "address the HTTP API listens on", func(c *config, v string) error {
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			return fmt.Errorf("not a host:port address: %q", v)
+		}
+		c.HTTPAddr = v
+		return nil
+	}},
+	{"DATA_DIR", "data-dir", "./data", "directory of the embedded SQLite store", func(c *config, v string) error {
+		if v == "" {
+			return errors.New("must not be empty")
+		}
+		c.DataDir = v
+		return nil
+	}},
+	{"DATABASE_WRITE_URL", "database-write-url", "", "PostgreSQL primary (postgres://…); empty selects SQLite", urlSetter(func(c *config) *string { return &c.DatabaseWriteURL }, "postgres", "postgresql")},
+	{"DATABASE_READ_URL", "database-read-url", "", "PostgreSQL replica for reads; empty reads from the primary", urlSetter(func(c *config) *string { return &c.DatabaseReadURL }, "postgres", "postgresql")},
+	{"REDIS_URL", "redis-url", "", "Redis (redis://…); empty selects the in-process cache and lock", urlSetter(func(c *config) *string { return &c.RedisURL }, "redis", "rediss")},
+	{"BROKER_URL", "broker-url", "", "RabbitMQ (amqp://…); empty selects the in-process broker", urlSetter(func(c *config) *string { return &c.BrokerURL }, "amqp", "amqps")},
+	{"EXTERNAL_API_URL", "external-api-url", "", "provider endpoint; empty starts the built-in simulator", urlSetter(func(c *config) *string { return &c.ExternalAPIURL }, "http", "https")},
+	{"PROVIDER_NAME", "provider-name", "fever", "provider name, part of every plan id: changing it changes the ids", func(c *config, v string) error {
+		if v == "" || strings.Contains(v, "/") {
+			return fmt.Errorf("must be non-empty and without '/': %q", v)
+		}
+		c.ProviderName = v
+		return nil
+	}},
+	{"SYNC_INTERVAL_SECONDS", "sync-interval-seconds", "300", "seconds between provider syncs", secondsSetter(func(c *config) *time.Duration { return &c.SyncInterval })},
+	{"API_TIMEOUT_SECONDS", "api-timeout-seconds", "30", "provider timeout: connect, headers, and each pause in the body", secondsSetter(func(c *config) *time.Duration { return &c.APITimeout })},
+	{"CACHE_TTL_SECONDS", "cache-ttl-seconds", "300", "time to live of cached responses", secondsSetter(func(c *config) *time.Duration { return &c.CacheTTL })},
+	{"LOG_LEVEL", "log-level", "info", "debug, info, warn or error", func(c *config, v string) error {
+		return c.LogLevel.UnmarshalText([]byte(v))
+	}},
+}
+
+// urlSetter returns a setter for a URL-valued setting whose scheme must be one of
+// schemes; the empty value leaves the adapter on its embedded default.
+func urlSetter(field func(*config) *string, schemes ...string) func(c *config, v string) error {
+	return func(c *config, v string) error {
+		if v == "" {
+			return nil
+		}
+		u, err := url.Parse(v)
+		if err != nil {
+			return fmt.Errorf("not a URL: %q", v)
+		}
+		for _, s := range schemes {
+			if u.Scheme == s && u.Host != "" {
+				*field(c) = v
+				return nil
+			}
+		}
+		return fmt.Errorf("want a %s:// URL with a host, got %q", schemes[0], redact(u))
+	}
+}
+
+func redact(u *url.URL) string {
+	if u.User == nil {
+		return u.String()
+	}
+	return u.Redacted()
+}
+
+func secondsSetter(field func(*config) *time.Duration) func(c *config, v string) error {
+	return func(c *config, v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return fmt.Errorf("not a number: %q", v)
+		}
+		if f <= 0 || f > 365*24*3600 {
+			return fmt.Errorf("must be above 0 and at most a year: %q", v)
+		}
+		*field(c) = time.Duration(f * float64(time.Second))
+		return nil
+	}
+}
+
+// loadConfig reads the settings of command cmd from args, getenv and the .env file.
+// Errors name the variable or flag and the value.
+func loadConfig(cmd string, args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.EnvFile, "env-file", ".env", "file of KEY=VALUE defaults read when present")
+	flagged := make([]*string, len(settings))
+	for i, s := range settings {
+		flagged[i] = fs.String(s.flag, "", fmt.Sprintf("%s (env %s, default %q)", s.usage, s.env, s.def))
+	}
+	simPrefix := ""
+	switch cmd {
+	case "run":
+		simPrefix = "sim-"
+		c.Sim.register(fs, simPrefix)
+	case "provider-sim":
+		c.Sim.register(fs, simPrefix)
+		fs.StringVar(&c.Sim.Addr, "addr", "127.0.0.1:8080", "address the simulator listens on")
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("%s: unexpected arguments %q", cmd, fs.Args())
+	}
+	dotenv, err := readDotenv(c.EnvFile)
+	if err != nil {
+		return c, err
+	}
+	setFlags := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { setFlags[f.Name] = true })
+	for i, s := range settings {
+		v, from := s.def, s.env
+		if dv, ok := dotenv[s.env]; ok {
+			v = dv
+		}
+		if ev, ok := lookup(getenv, s.env); ok {
+			v = ev
+		}
+		if setFlags[s.flag] {
+			v, from = *flagged[i], "--"+s.flag
+		}
+		v = strings.TrimSpace(v)
+		if err := s.set(&c, v); err != nil {
+			return c, fmt.Errorf("%s: %w", from, err)
+		}
+	}
+	if err := c.Sim.validate(simPrefix); err != nil {
+		return c, err
+	}
+	if c.DatabaseReadURL != "" && c.DatabaseWriteURL == "" {
+		return c, errors.New("DATABASE_READ_URL: set without DATABASE_WRITE_URL")
+	}
+	return c, nil
+}
+
+// lookup distinguishes an unset variable from an empty one only through getenv, which
+// cannot: an empty variable counts as unset, so `FOO= boxoffice run` keeps the default.
+func lookup(getenv func(string) string, name string) (string, bool) {
+	v := getenv(name)
+	return v, v != ""
+}

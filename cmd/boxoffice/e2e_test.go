@@ -1,0 +1,332 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"boxoffice/catalog"
+	"boxoffice/providersim"
+)
+
+// event is the spec's EventSummary.
+type event struct {
+	ID        string   `json:"id"`
+	Title     string   `json:"title"`
+	StartDate string   `json:"start_date"`
+	StartTime string   `json:"start_time"`
+	EndDate   string   `json:"end_date"`
+	EndTime   string   `json:"end_time"`
+	MinPrice  *float64 `json:"min_price"`
+	MaxPrice  *float64 `json:"max_price"`
+}
+
+func price(f float64) *float64 { return &f }
+
+// sample builds the event that the provider's samples give for base/plan.
+func sample(base, plan, title, date, start, end string, lo, hi float64) event {
+	return event{ID: catalog.NewID("fever", base, plan).String(), Title: title, StartDate: date, StartTime: start,
+		EndDate: date, EndTime: end, MinPrice: price(lo), MaxPrice: price(hi)}
+}
+
+// The search results expected after each sample response, for the whole of 2021:
+// response 2 drops 322 (it must stay, with its values) and moves 1591's end to 21:20;
+// response 3 moves 291's end to 21:30 and 1591's back to 21:00. 444 is offline with
+// impossible dates throughout and never appears.
+var (
+	pantomima1642 = sample("322", "1642", "Pantomima Full", "2021-02-10", "20:00:00", "21:30:00", 55, 55)
+	pantomima1643 = sample("322", "1643", "Pantomima Full", "2021-02-11", "20:00:00", "21:30:00", 55, 55)
+	camela        = sample("291", "291", "Camela en concierto", "2021-06-30", "21:00:00", "22:00:00", 15, 30)
+	morancos      = sample("1591", "1642", "Los Morancos", "2021-07-31", "20:00:00", "21:00:00", 65, 75)
+
+	afterResponse1 = []event{pantomima1642, pantomima1643, camela, morancos}
+	afterResponse2 = []event{pantomima1642, pantomima1643, camela, with(morancos, "21:20:00")}
+	afterResponse3 = []event{pantomima1642, pantomima1643, with(camela, "21:30:00"), morancos}
+)
+
+func with(e event, endTime string) event {
+	e.EndTime = endTime
+	return e
+}
+
+const year2021 = "/search?starts_at=2021-01-01&ends_at=2021-12-31"
+
+// freeAddr returns a loopback address that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// syncBuffer is a log sink shared by the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startRun runs `boxoffice run` in-process with env and waits for /health. It returns
+// the base URL and a function that stops the server and checks it stopped cleanly.
+func startRun(t *testing.T, env map[string]string) (string, func()) {
+	t.Helper()
+	logs := &syncBuffer{}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	args := []string{"run", "--env-file", filepath.Join(t.TempDir(), "absent.env")}
+	go func() { done <- run(ctx, args, func(k string) string { return env[k] }, io.Discard, logs) }()
+	base := "http://" + env["HTTP_ADDR"]
+	poll(t, "/health", func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("run() = %v before serving; logs:\n%s", err, logs)
+		default:
+		}
+		resp, err := http.Get(base + "/health")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("run() = %v on a clean stop, want nil; logs:\n%s", err, logs)
+			}
+		})
+	}
+	t.Cleanup(func() {
+		stop()
+		if t.Failed() {
+			t.Logf("server logs:\n%s", logs)
+		}
+	})
+	return base, stop
+}
+
+// poll checks cond until it holds, failing the test after a generous deadline.
+func poll(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// searchBody returns the status and body of a GET.
+func searchBody(t *testing.T, url string) (int, []byte) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	return resp.StatusCode, body
+}
+
+func decodeEvents(t *testing.T, body []byte) []event {
+	t.Helper()
+	var doc struct {
+		Data struct {
+			Events []event `json:"events"`
+		} `json:"data"`
+		Error any `json:"error"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil || doc.Error != nil {
+		t.Fatalf("search body %s: %v", body, err)
+	}
+	return doc.Data.Events
+}
+
+// waitEvents polls a search until it returns want.
+func waitEvents(t *testing.T, url string, want []event) []byte {
+	t.Helper()
+	var body []byte
+	var got []event
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var status int
+		status, body = searchBody(t, url)
+		if status == http.StatusOK {
+			got = decodeEvents(t, body)
+			if cmp.Equal(want, got) {
+				return body
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s: status %d (-want +got):\n%s", url, status, cmp.Diff(want, got))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRunSyncSequence drives the provider through response 1, 2, a malformed document,
+// an HTTP 500, a response slower than the timeout, and response 3, checking the
+// searches after each; then restarts with the provider down.
+func TestRunSyncSequence(t *testing.T) {
+	sim := providersim.New(providersim.Config{Mode: providersim.Sequence, Sequence: "1,2,malformed,500,slow,3", SlowDelay: time.Minute})
+	// The 4th call (the 500) waits at a gate, so the test can look at the catalog after
+	// the malformed document and before anything else happens.
+	var calls atomic.Int32
+	gate, atGate := make(chan struct{}), make(chan struct{})
+	provider := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 4 {
+			close(atGate)
+			select {
+			case <-gate:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		sim.ServeHTTP(w, r)
+	}))
+	t.Cleanup(provider.Close)
+	t.Cleanup(func() { sim.Close() })
+
+	dataDir := t.TempDir()
+	env := map[string]string{
+		"HTTP_ADDR":             freeAddr(t),
+		"DATA_DIR":              dataDir,
+		"EXTERNAL_API_URL":      provider.URL + "/api/events",
+		"SYNC_INTERVAL_SECONDS": "0.2",
+		"API_TIMEOUT_SECONDS":   "0.5",
+	}
+	base, stop := startRun(t, env)
+
+	waitEvents(t, base+year2021, afterResponse1)
+	waitEvents(t, base+year2021, afterResponse2)
+	<-atGate // the malformed document's sync is over
+	if _, body := searchBody(t, base+year2021); !cmp.Equal(afterResponse2, decodeEvents(t, body)) {
+		t.Errorf("after the malformed document (-want +got):\n%s", cmp.Diff(afterResponse2, decodeEvents(t, body)))
+	}
+	close(gate)
+	// The 500 and the slow response are retried within their sync; response 3 lands.
+	final := waitEvents(t, base+year2021, afterResponse3)
+	if n := calls.Load(); n < 6 {
+		t.Errorf("provider called %d times, want at least 6", n)
+	}
+
+	// The challenge's own example window holds the same plans.
+	waitEvents(t, base+"/search?starts_at=2021-02-01T00:00:00Z&ends_at=2022-07-03T00:00:00Z", afterResponse3)
+	// Containment: a window that cuts Camela's end leaves it out.
+	waitEvents(t, base+"/search?starts_at=2021-06-30T21:00:00&ends_at=2021-06-30T21:29:59", []event{})
+	waitEvents(t, base+"/search?starts_at=2021-06-30T21:00:00&ends_at=2021-06-30T21:30:00", []event{with(camela, "21:30:00")})
+	stop()
+
+	// Restart on the same data with the provider gone: the same plans, byte for byte.
+	provider.Close()
+	env["HTTP_ADDR"] = freeAddr(t)
+	env["EXTERNAL_API_URL"] = "http://" + freeAddr(t) + "/api/events"
+	base, _ = startRun(t, env)
+	if status, body := searchBody(t, base+year2021); status != http.StatusOK || !bytes.Equal(body, final) {
+		t.Errorf("after a restart with the provider down: status %d, body\n%s\nwant\n%s", status, body, final)
+	}
+}
+
+// TestRunRejectsBadSearches checks the error contract through the whole server.
+func TestRunRejectsBadSearches(t *testing.T) {
+	sim := providersim.New(providersim.DefaultConfig())
+	provider := httptest.NewServer(sim)
+	t.Cleanup(provider.Close)
+	base, _ := startRun(t, map[string]string{
+		"HTTP_ADDR":        freeAddr(t),
+		"DATA_DIR":         t.TempDir(),
+		"EXTERNAL_API_URL": provider.URL + "/api/events",
+	})
+	waitEvents(t, base+year2021, afterResponse1)
+	tests := []struct {
+		query string
+		want  int
+	}{
+		{"?starts_at=2021-13-01", http.StatusBadRequest},
+		{"?starts_at=2021-09-31", http.StatusBadRequest},
+		{"?starts_at=2022-01-01&ends_at=2021-01-01", http.StatusBadRequest},
+		{"?starts_at=yesterday", http.StatusBadRequest},
+		{"?starts_at=2021-01-01&starts_at=2021-02-01", http.StatusBadRequest},
+		{"?ends_at=2021-07-31", http.StatusOK},
+	}
+	for _, tt := range tests {
+		status, body := searchBody(t, base+"/search"+tt.query)
+		var doc struct {
+			Data  any `json:"data"`
+			Error *struct {
+				Code    string `json:"code"`
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(body, &doc); err != nil {
+			t.Errorf("GET /search%s: body %s is not JSON: %v", tt.query, body, err)
+			continue
+		}
+		if status != tt.want {
+			t.Errorf("GET /search%s = %d, want %d", tt.query, status, tt.want)
+		}
+		if tt.want == http.StatusBadRequest && (doc.Data != nil || doc.Error == nil || doc.Error.Code == "" || doc.Error.Message == "") {
+			t.Errorf("GET /search%s: body %s, want {\"data\":null,\"error\":{code,message}}", tt.query, body)
+		}
+	}
+}
+
+func TestRunStopsOnBadEnv(t *testing.T) {
+	tests := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"SYNC_INTERVAL_SECONDS": "5m"}, `SYNC_INTERVAL_SECONDS: not a number: "5m"`},
+		{map[string]string{"EXTERNAL_API_URL": "not a url"}, "EXTERNAL_API_URL"},
+		{map[string]string{"HTTP_ADDR": "127.0.0.1:http-ish"}, "HTTP_ADDR"},
+	}
+	for _, tt := range tests {
+		tt.env["DATA_DIR"] = t.TempDir()
+		err := run(t.Context(), []string{"run", "--env-file", filepath.Join(t.TempDir(), "none")},
+			func(k string) string { return tt.env[k] }, io.Discard, io.Discard)
+		if err == nil || !bytes.Contains([]byte(err.Error()), []byte(tt.want)) {
+			t.Errorf("run() with %v = %v, want an error containing %q", tt.env, err, tt.want)
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(t.Context(), []string{"version"}, func(string) string { return "" }, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(out.Bytes(), []byte("boxoffice ")) {
+		t.Errorf("version printed %q", out.String())
+	}
+}

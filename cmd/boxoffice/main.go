@@ -1,0 +1,101 @@
+// Command boxoffice integrates a provider's plans, serves searches over them, and
+// prices their zones. One binary runs every role: all at once on embedded defaults
+// (`boxoffice run`), or one role per process on PostgreSQL, Redis and RabbitMQ.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+)
+
+// version and commit are set at build time with -ldflags "-X main.version=… -X main.commit=…".
+var (
+	version = "dev"
+	commit  = ""
+)
+
+const usage = `usage: boxoffice <command> [flags]
+
+commands:
+  run            every role in one process: HTTP API, provider sync, worker
+                 (embedded defaults: SQLite under DATA_DIR, in-process broker and lock,
+                 and the built-in provider simulator when EXTERNAL_API_URL is unset)
+  migrate        apply the database migrations and exit
+  provider-sim   serve the provider simulator (GET /api/events)
+  version        print build information
+  api, ingest, worker, listener
+                 one role per process, on PostgreSQL, Redis and RabbitMQ
+
+Settings come from flags, then the environment, then a .env file.
+'boxoffice <command> -h' lists a command's flags.`
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(2)
+		}
+		fmt.Fprintln(os.Stderr, "boxoffice:", err)
+		os.Exit(1)
+	}
+}
+
+// run is the whole program: main only adds the process's arguments, environment and
+// exit code, so tests call run in-process.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprintln(stderr, usage)
+		if len(args) == 0 {
+			return errors.New("no command given")
+		}
+		return nil
+	}
+	if args[0] == "version" {
+		_, err := fmt.Fprintln(stdout, buildInfo())
+		return err
+	}
+	cfg, err := loadConfig(args[0], args[1:], getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel})).With("cmd", args[0])
+	switch args[0] {
+	case "run":
+		return runAll(ctx, cfg, log)
+	case "migrate":
+		return migrate(ctx, cfg, log)
+	case "provider-sim":
+		return runProviderSim(ctx, cfg, log)
+	case "api", "ingest", "worker", "listener":
+		return fmt.Errorf("%s: the distributed roles need PostgreSQL, Redis and RabbitMQ adapters, which this build does not have yet; use 'boxoffice run'", args[0])
+	default:
+		return fmt.Errorf("unknown command %q\n%s", args[0], usage)
+	}
+}
+
+// buildInfo describes the binary: version, commit and Go version.
+func buildInfo() string {
+	s := "boxoffice " + version
+	if commit != "" {
+		s += " (" + commit + ")"
+	} else if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, kv := range bi.Settings {
+			if kv.Key == "vcs.revision" {
+				s += " (" + kv.Value + ")"
+			}
+		}
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		s += " " + bi.GoVersion
+	}
+	return s
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# lint.sh: formatting, vet, and the architecture's import rules (STYLE.md):
+#   - domain packages (catalog, pricing, ingest, task) import only the standard library,
+#     each other and the OpenTelemetry API; never a driver, net/http or an adapter;
+#   - adapters never import each other; only cmd/boxoffice imports everything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+fail=0
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:"; echo "$unformatted"; fail=1
+fi
+
+go vet ./...
+
+module=$(go list -m)
+domain="catalog pricing ingest task"
+adapters="httpapi provider providersim postgres sqlite redis rabbitmq memory"
+
+# imports DIR: the non-test imports of the packages under DIR, one per line, leaving out
+# the contract-suite packages (catalogtest, tasktest…), which are test support.
+imports() {
+  go list "./$1/..." 2>/dev/null | grep -v 'test$' |
+    xargs -r go list -f '{{range .Imports}}{{.}}{{"\n"}}{{end}}' | sort -u
+}
+
+for d in $domain; do
+  [ -d "$d" ] || continue
+  while read -r imp; do
+    [ -z "$imp" ] && continue
+    case "$imp" in
+      "$module"/catalog*|"$module"/pricing*|"$module"/ingest*|"$module"/task*) ;;
+      go.opentelemetry.io/otel|go.opentelemetry.io/otel/attribute|go.opentelemetry.io/otel/codes|go.opentelemetry.io/otel/metric|go.opentelemetry.io/otel/trace|go.opentelemetry.io/otel/propagation) ;;
+      net/http|net/http/*|database/sql|database/sql/*) echo "$d imports $imp: domain packages stay free of infrastructure"; fail=1 ;;
+      *.*/*) echo "$d imports $imp: domain packages import only the standard library, each other and the OpenTelemetry API"; fail=1 ;;
+      "$module"/*) echo "$d imports $imp: domain packages never import adapters"; fail=1 ;;
+    esac
+  done < <(imports "$d")
+done
+
+for a in $adapters; do
+  [ -d "$a" ] || continue
+  while read -r imp; do
+    for other in $adapters; do
+      [ "$other" = "$a" ] && continue
+      if [ "$imp" = "$module/$other" ] || [[ "$imp" == "$module/$other/"* ]]; then
+        # providersim is built on the provider wire format by design (STYLE.md).
+        [ "$a/$other" = "providersim/provider" ] && continue
+        echo "$a imports $imp: adapters never import each other"; fail=1
+      fi
+    done
+  done < <(imports "$a")
+done
+
+[ $fail = 0 ] && echo "lint: ok"
+exit $fail
