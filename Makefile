@@ -4,7 +4,7 @@ BIN     := bin/boxoffice
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: run build test lint fuzz bench clean
+.PHONY: run build test lint fuzz bench services clean
 
 ## run: build and run every role in one process on embedded defaults (http://localhost:8000)
 run: build
@@ -35,3 +35,7 @@ bench:
 
 clean:
 	rm -rf bin
+
+## services: start PostgreSQL (primary + streaming replica on :5433), Redis and RabbitMQ on loopback
+services:
+	./scripts/services.sh
