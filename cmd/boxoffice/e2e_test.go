@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"io"
@@ -9,14 +10,17 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
+	gocmp "github.com/google/go-cmp/cmp"
 
 	"boxoffice/catalog"
+	"boxoffice/httpapi"
 	"boxoffice/providersim"
 )
 
@@ -184,12 +188,12 @@ func waitEvents(t *testing.T, url string, want []event) []byte {
 		status, body = searchBody(t, url)
 		if status == http.StatusOK {
 			got = decodeEvents(t, body)
-			if cmp.Equal(want, got) {
+			if gocmp.Equal(want, got) {
 				return body
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("GET %s: status %d (-want +got):\n%s", url, status, cmp.Diff(want, got))
+			t.Fatalf("GET %s: status %d (-want +got):\n%s", url, status, gocmp.Diff(want, got))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -231,8 +235,8 @@ func TestRunSyncSequence(t *testing.T) {
 	waitEvents(t, base+year2021, afterResponse1)
 	waitEvents(t, base+year2021, afterResponse2)
 	<-atGate // the malformed document's sync is over
-	if _, body := searchBody(t, base+year2021); !cmp.Equal(afterResponse2, decodeEvents(t, body)) {
-		t.Errorf("after the malformed document (-want +got):\n%s", cmp.Diff(afterResponse2, decodeEvents(t, body)))
+	if _, body := searchBody(t, base+year2021); !gocmp.Equal(afterResponse2, decodeEvents(t, body)) {
+		t.Errorf("after the malformed document (-want +got):\n%s", gocmp.Diff(afterResponse2, decodeEvents(t, body)))
 	}
 	close(gate)
 	// The 500 and the slow response are retried within their sync; response 3 lands.
@@ -328,5 +332,98 @@ func TestVersion(t *testing.T) {
 	}
 	if !bytes.HasPrefix(out.Bytes(), []byte("boxoffice ")) {
 		t.Errorf("version printed %q", out.String())
+	}
+}
+
+// gatedProvider serves sim, holding call n of gates at a gate until release(n) is called,
+// and reporting through arrived(n) when that call came: by then every earlier call's
+// sync is over, since a syncer makes one call at a time.
+type gatedProvider struct {
+	sim   *providersim.Server
+	calls atomic.Int32
+	gates map[int]chan struct{} // closed to let call n through
+	came  map[int]chan struct{} // closed when call n arrives
+}
+
+func newGatedProvider(sim *providersim.Server, gates ...int) *gatedProvider {
+	g := &gatedProvider{sim: sim, gates: map[int]chan struct{}{}, came: map[int]chan struct{}{}}
+	for _, n := range gates {
+		g.gates[n], g.came[n] = make(chan struct{}), make(chan struct{})
+	}
+	return g
+}
+
+func (g *gatedProvider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	n := int(g.calls.Add(1))
+	if gate, ok := g.gates[n]; ok {
+		close(g.came[n])
+		select {
+		case <-gate:
+		case <-r.Context().Done():
+			return
+		}
+	}
+	g.sim.ServeHTTP(w, r)
+}
+
+func (g *gatedProvider) arrived(n int) <-chan struct{} { return g.came[n] }
+func (g *gatedProvider) release(n int)                 { close(g.gates[n]) }
+
+// TestRunSyntheticChurn syncs a churning synthetic catalog through faults (errors,
+// malformed and truncated documents, hangs) and checks that the searches equal the
+// simulator's own account of what a correct ingest makes searchable.
+func TestRunSyntheticChurn(t *testing.T) {
+	cfg := providersim.Config{
+		Mode: providersim.Synthetic, Seed: 7, BasePlans: 150, Plans: 4, Zones: 3,
+		VanishRate: 0.2, PriceChangeRate: 0.3, TimeChangeRate: 0.3, SellModeFlipRate: 0.2,
+		InvalidDateRate: 0.05, OfflineRate: 0.3,
+		ErrorRate: 0.15, MalformedRate: 0.1, TruncateRate: 0.1, HangRate: 0.05,
+	}
+	sim := providersim.New(cfg)
+	t.Cleanup(func() { sim.Close() })
+	// Checkpoints after the 3rd and the 7th document served whole.
+	var whole, checkpoints []int
+	for call := 1; len(checkpoints) < 2; call++ {
+		if sim.Step(call).Kind == providersim.StepServe {
+			whole = append(whole, call)
+			if len(whole) == 3 || len(whole) == 7 {
+				checkpoints = append(checkpoints, call+1)
+			}
+		}
+	}
+	gp := newGatedProvider(sim, checkpoints...)
+	provider := httptest.NewServer(gp)
+	t.Cleanup(provider.Close)
+	base, _ := startRun(t, map[string]string{
+		"HTTP_ADDR":             freeAddr(t),
+		"DATA_DIR":              t.TempDir(),
+		"EXTERNAL_API_URL":      provider.URL + "/api/events",
+		"SYNC_INTERVAL_SECONDS": "0.05",
+		"API_TIMEOUT_SECONDS":   "0.5",
+	})
+	for _, gate := range checkpoints {
+		<-gp.arrived(gate)
+		var served []int
+		for _, call := range whole {
+			if call < gate {
+				served = append(served, call)
+			}
+		}
+		var want []event
+		for p := range sim.Catalog().Searchable(served, "fever") {
+			var e event
+			if err := json.Unmarshal(httpapi.EncodeEvent(p), &e); err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, e)
+		}
+		slices.SortFunc(want, func(a, b event) int {
+			return cmp.Or(strings.Compare(a.StartDate+a.StartTime, b.StartDate+b.StartTime), strings.Compare(a.ID, b.ID))
+		})
+		if len(want) < 100 {
+			t.Fatalf("only %d searchable plans after calls %v: the test would prove little", len(want), served)
+		}
+		waitEvents(t, base+"/search", want)
+		gp.release(gate)
 	}
 }
