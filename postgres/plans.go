@@ -1,0 +1,370 @@
+package postgres
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"boxoffice/catalog"
+)
+
+const planColumns = `id, provider, base_plan_id, plan_id, title, coalesce(organizer_company_id, ''),
+	sell_mode, starts_at, ends_at, sell_from, sell_to, sold_out, zones, revision, version`
+
+// prepareBatch readies a transaction for mergeBatch, in one round trip. The staging
+// table receives a batch, one row per plan ID; each connection creates it on first use
+// and empties it at every commit, so batches cause no catalog churn. Hash and merge
+// joins are off because the staging table has no statistics and, up to a few hundred
+// thousand plans, the planner would rather hash all of plans than probe its primary key
+// once per staged row: a batch must cost the same whatever the size of the catalog.
+const prepareBatch = `SET LOCAL enable_hashjoin = off;
+SET LOCAL enable_mergejoin = off;
+CREATE TEMP TABLE IF NOT EXISTS pg_temp.upsert_batch (
+	id                   uuid      NOT NULL,
+	provider             text      NOT NULL,
+	base_plan_id         text      NOT NULL,
+	plan_id              text      NOT NULL,
+	title                text      NOT NULL,
+	organizer_company_id text,
+	sell_mode            text      NOT NULL,
+	online               boolean   NOT NULL, -- any occurrence in the batch was online
+	starts_at            timestamp NOT NULL,
+	ends_at              timestamp NOT NULL,
+	sell_from            timestamp NOT NULL,
+	sell_to              timestamp NOT NULL,
+	sold_out             boolean   NOT NULL,
+	zones                text      NOT NULL, -- JSON, parsed only for the rows written
+	min_price_cents      bigint,
+	max_price_cents      bigint,
+	revision             bigint    NOT NULL,
+	fingerprint          bigint    NOT NULL
+) ON COMMIT DELETE ROWS`
+
+var stagingColumns = []string{"id", "provider", "base_plan_id", "plan_id", "title", "organizer_company_id",
+	"sell_mode", "online", "starts_at", "ends_at", "sell_from", "sell_to", "sold_out", "zones",
+	"min_price_cents", "max_price_cents", "revision", "fingerprint"}
+
+// mergeBatch applies the staged batch to plans, one WHEN clause per case of the
+// catalog.Store contract; the first that matches a row applies. $1 is the version the
+// batch commits as if it changes the searchable catalog, which it stamps on the plans it
+// changes that are, or become, ever-online. MERGE does not handle a concurrent insert of
+// the same ID (a unique violation), which the catalog_version lock rules out.
+const mergeBatch = `MERGE INTO plans AS p
+USING pg_temp.upsert_batch AS b ON p.id = b.id
+-- A new plan. Version 0 while it is not searchable: ChangedSince never reads it.
+WHEN NOT MATCHED THEN
+	INSERT (id, provider, base_plan_id, plan_id, title, organizer_company_id, sell_mode, ever_online,
+		starts_at, ends_at, sell_from, sell_to, sold_out, zones, min_price_cents, max_price_cents,
+		revision, version, fingerprint)
+	VALUES (b.id, b.provider, b.base_plan_id, b.plan_id, b.title, b.organizer_company_id, b.sell_mode, b.online,
+		b.starts_at, b.ends_at, b.sell_from, b.sell_to, b.sold_out, b.zones::jsonb, b.min_price_cents, b.max_price_cents,
+		b.revision, CASE WHEN b.online THEN $1::bigint ELSE 0 END, b.fingerprint)
+-- A newer observation with other values replaces them.
+WHEN MATCHED AND b.revision > p.revision AND b.fingerprint <> p.fingerprint THEN
+	UPDATE SET provider = b.provider, base_plan_id = b.base_plan_id, plan_id = b.plan_id, title = b.title,
+		organizer_company_id = b.organizer_company_id, sell_mode = b.sell_mode,
+		ever_online = p.ever_online OR b.online,
+		starts_at = b.starts_at, ends_at = b.ends_at, sell_from = b.sell_from, sell_to = b.sell_to,
+		sold_out = b.sold_out, zones = b.zones::jsonb,
+		min_price_cents = b.min_price_cents, max_price_cents = b.max_price_cents,
+		revision = b.revision,
+		version = CASE WHEN p.ever_online OR b.online THEN $1::bigint ELSE p.version END,
+		fingerprint = b.fingerprint
+-- Ever-online is sticky: any online observation, late or not, makes the stored values searchable.
+WHEN MATCHED AND b.online AND NOT p.ever_online THEN
+	UPDATE SET revision = greatest(p.revision, b.revision), ever_online = true, version = $1::bigint
+-- A newer observation of the same values: only the revision moves, so that an older one can't regress it.
+WHEN MATCHED AND b.revision > p.revision THEN
+	UPDATE SET revision = b.revision`
+
+// UpsertPlans applies batch in one transaction on the primary and returns the catalog
+// version after it; see catalog.Store for the rules. The batch's plans are merged in Go
+// (the highest revision wins, the first occurrence among equals, online if any was),
+// copied into a temporary table and merged into plans by one MERGE statement, so a
+// batch costs a few round trips whatever its size, and a redelivered batch writes no
+// plan row. Concurrent calls take turns on the catalog_version row, which they lock first:
+// versions are assigned in commit order, and two batches never deadlock on plan rows.
+func (s *Store) UpsertPlans(ctx context.Context, batch []catalog.Plan) (int64, error) {
+	if len(batch) == 0 {
+		v, err := readVersion(ctx, s.primary)
+		if err != nil {
+			return 0, fmt.Errorf("upsert no plans: %w", err)
+		}
+		return v, nil
+	}
+	obs, err := merge(batch)
+	if err != nil {
+		return 0, fmt.Errorf("upsert %d plans: %w", len(batch), err)
+	}
+	v, err := s.upsert(ctx, obs)
+	if err != nil {
+		return 0, fmt.Errorf("upsert %d plans: %w", len(batch), err)
+	}
+	return v, nil
+}
+
+// observation is what one batch says about one plan, merged over its occurrences, with
+// the values encoded as they are stored.
+type observation struct {
+	plan        catalog.Plan // the occurrence whose values win
+	online      bool         // any occurrence was online
+	zones       []byte       // JSON of plan.Zones
+	fingerprint int64
+}
+
+// merge folds the occurrences of each plan ID in batch into one observation, in the
+// order of first occurrence, and encodes the winning values. It reports text that
+// PostgreSQL would refuse to store.
+func merge(batch []catalog.Plan) ([]observation, error) {
+	at := make(map[catalog.ID]int, len(batch))
+	obs := make([]observation, 0, len(batch))
+	for _, p := range batch {
+		if i, ok := at[p.ID]; ok {
+			o := &obs[i]
+			o.online = o.online || p.SellMode == catalog.Online
+			if p.Revision > o.plan.Revision {
+				o.plan = p
+			}
+			continue
+		}
+		at[p.ID] = len(obs)
+		obs = append(obs, observation{plan: p, online: p.SellMode == catalog.Online})
+	}
+	var buf []byte
+	for i := range obs {
+		o := &obs[i]
+		if err := checkText(&o.plan); err != nil {
+			return nil, fmt.Errorf("plan %s: %w", o.plan.ID, err)
+		}
+		o.zones = appendZones(make([]byte, 0, 2+96*len(o.plan.Zones)), o.plan.Zones)
+		buf = fingerprintInput(buf[:0], &o.plan, o.zones)
+		sum := sha256.Sum256(buf)
+		o.fingerprint = int64(binary.BigEndian.Uint64(sum[:8]))
+	}
+	return obs, nil
+}
+
+// checkText reports a string of p that a text or jsonb column refuses: invalid UTF-8 or
+// a NUL. Parsers of XML never emit one.
+func checkText(p *catalog.Plan) error {
+	fields := []struct{ name, value string }{
+		{"provider", p.Provider}, {"base_plan_id", p.BasePlanID}, {"plan_id", p.PlanID}, {"title", p.Title},
+		{"organizer_company_id", p.OrganizerCompanyID}, {"sell_mode", string(p.SellMode)},
+	}
+	for _, f := range fields {
+		if !storableText(f.value) {
+			return fmt.Errorf("%s: not UTF-8 text without NUL bytes", f.name)
+		}
+	}
+	for i, z := range p.Zones {
+		if !storableText(z.ZoneID) || !storableText(z.Name) {
+			return fmt.Errorf("zone %d: not UTF-8 text without NUL bytes", i)
+		}
+	}
+	return nil
+}
+
+func storableText(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
+
+func (s *Store) upsert(ctx context.Context, obs []observation) (int64, error) {
+	tx, err := s.primary.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback(ctx)
+
+	// First, before any plan row: this orders the writers (see the package comment).
+	var cur int64
+	if err := tx.QueryRow(ctx, `SELECT version FROM catalog_version WHERE id = 1 FOR UPDATE`).Scan(&cur); err != nil {
+		return 0, fmt.Errorf("lock catalog version: %w", err)
+	}
+	next := cur + 1
+	if _, err := tx.Exec(ctx, prepareBatch); err != nil {
+		return 0, fmt.Errorf("prepare staging table: %w", err)
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"pg_temp", "upsert_batch"}, stagingColumns, pgx.CopyFromSlice(len(obs), func(i int) ([]any, error) {
+		return stagingRow(&obs[i]), nil
+	})); err != nil {
+		return 0, fmt.Errorf("copy batch: %w", err)
+	}
+	tag, err := tx.Exec(ctx, mergeBatch, next)
+	if err != nil {
+		return 0, fmt.Errorf("merge batch: %w", err)
+	}
+	v := cur
+	if tag.RowsAffected() > 0 {
+		// Only this transaction can have stamped next: it holds the version's lock.
+		tag, err := tx.Exec(ctx, `UPDATE catalog_version SET version = $1
+			WHERE id = 1 AND EXISTS (SELECT FROM plans WHERE ever_online AND version = $1)`, next)
+		if err != nil {
+			return 0, fmt.Errorf("advance catalog version: %w", err)
+		}
+		if tag.RowsAffected() == 1 {
+			v = next
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("commit: %w", err)
+	}
+	return v, nil
+}
+
+// stagingRow returns the values of o in the order of stagingColumns.
+func stagingRow(o *observation) []any {
+	p := &o.plan
+	var organizer, lo, hi any
+	if p.OrganizerCompanyID != "" {
+		organizer = p.OrganizerCompanyID
+	}
+	if l, h, ok := p.PriceRange(); ok {
+		lo, hi = int64(l), int64(h)
+	}
+	return []any{[16]byte(p.ID), p.Provider, p.BasePlanID, p.PlanID, p.Title, organizer,
+		string(p.SellMode), o.online, wallClock(p.StartsAt), wallClock(p.EndsAt),
+		wallClock(p.SellFrom), wallClock(p.SellTo), p.SoldOut, o.zones, lo, hi, p.Revision, o.fingerprint}
+}
+
+// wallClock returns t as stored: in UTC, whose wall clock is the provider's, to the second.
+func wallClock(t time.Time) time.Time { return t.UTC().Truncate(time.Second) }
+
+// SearchPlans returns the ever-online plans inside w, ordered by start, then ID, from
+// the replica (see Store).
+func (s *Store) SearchPlans(ctx context.Context, w catalog.Window) ([]catalog.Plan, error) {
+	from := pgtype.Timestamp{InfinityModifier: pgtype.NegativeInfinity, Valid: true}
+	to := pgtype.Timestamp{InfinityModifier: pgtype.Infinity, Valid: true}
+	if !w.From.IsZero() {
+		// Stored times are whole seconds: the first one at or after From.
+		t := wallClock(w.From)
+		if t.Before(w.From) {
+			t = t.Add(time.Second)
+		}
+		from = pgtype.Timestamp{Time: t, Valid: true}
+	}
+	if !w.To.IsZero() {
+		to = pgtype.Timestamp{Time: wallClock(w.To), Valid: true}
+	}
+	var plans []catalog.Plan
+	err := s.read(ctx, func(ctx context.Context, pool *pgxpool.Pool) error {
+		// A plan never ends before it starts (catalog.Plan.Validate), so starts_at <= to
+		// bounds the index range without losing any plan.
+		rows, err := pool.Query(ctx, `SELECT `+planColumns+` FROM plans
+			WHERE ever_online AND starts_at >= $1 AND starts_at <= $2 AND ends_at <= $2
+			ORDER BY starts_at, id`, from, to)
+		if err != nil {
+			return err
+		}
+		plans, err = scanPlans(rows)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("search plans: %w", err)
+	}
+	return plans, nil
+}
+
+// ChangedSince returns the ever-online plans changed after version, in no particular
+// order, and the catalog version, both read from the replica (see Store) in one
+// repeatable-read transaction: one snapshot, so the plans are exactly those of the
+// version it reports, which on a lagging replica is the version it had replayed.
+func (s *Store) ChangedSince(ctx context.Context, version int64) (catalog.Changes, error) {
+	var ch catalog.Changes
+	err := s.read(ctx, func(ctx context.Context, pool *pgxpool.Pool) error {
+		var err error
+		ch, err = changedSince(ctx, pool, version)
+		return err
+	})
+	if err != nil {
+		return catalog.Changes{}, fmt.Errorf("plans changed since version %d: %w", version, err)
+	}
+	return ch, nil
+}
+
+func changedSince(ctx context.Context, pool *pgxpool.Pool, version int64) (catalog.Changes, error) {
+	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return catalog.Changes{}, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback(ctx) // read only: nothing to commit
+	cur, err := readVersion(ctx, tx)
+	if err != nil {
+		return catalog.Changes{}, err
+	}
+	if version >= cur {
+		return catalog.Changes{Version: cur}, nil
+	}
+	rows, err := tx.Query(ctx, `SELECT `+planColumns+` FROM plans WHERE ever_online AND version > $1`, version)
+	if err != nil {
+		return catalog.Changes{}, err
+	}
+	plans, err := scanPlans(rows)
+	if err != nil {
+		return catalog.Changes{}, err
+	}
+	return catalog.Changes{Plans: plans, Version: cur}, nil
+}
+
+// queryer is what a pool and a transaction share.
+type queryer interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func readVersion(ctx context.Context, q queryer) (int64, error) {
+	var v int64
+	if err := q.QueryRow(ctx, `SELECT version FROM catalog_version WHERE id = 1`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("read catalog version: %w", err)
+	}
+	return v, nil
+}
+
+// scanPlans reads every row of rows, selected as planColumns from ever-online plans, and
+// closes it.
+func scanPlans(rows pgx.Rows) ([]catalog.Plan, error) {
+	defer rows.Close()
+	var plans []catalog.Plan
+	for rows.Next() {
+		var (
+			p     catalog.Plan
+			mode  string
+			zones []byte
+		)
+		if err := rows.Scan((*[16]byte)(&p.ID), &p.Provider, &p.BasePlanID, &p.PlanID, &p.Title, &p.OrganizerCompanyID,
+			&mode, &p.StartsAt, &p.EndsAt, &p.SellFrom, &p.SellTo, &p.SoldOut, &zones, &p.Revision, &p.Version); err != nil {
+			return nil, err
+		}
+		p.SellMode = catalog.SellMode(mode)
+		p.EverOnline = true
+		var err error
+		if p.Zones, err = decodeZones(zones); err != nil {
+			return nil, fmt.Errorf("plan %s: zones: %w", p.ID, err)
+		}
+		plans = append(plans, p)
+	}
+	return plans, rows.Err()
+}
+
+// fingerprintInput appends to b an unambiguous encoding of the values of p as stored
+// (times in whole seconds), with zones its encoded zones: two observations with the
+// same encoding store the same row. Revision, EverOnline and Version are not values.
+func fingerprintInput(b []byte, p *catalog.Plan, zones []byte) []byte {
+	for _, s := range []string{p.Provider, p.BasePlanID, p.PlanID, p.Title, p.OrganizerCompanyID, string(p.SellMode)} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	for _, t := range []time.Time{p.StartsAt, p.EndsAt, p.SellFrom, p.SellTo} {
+		b = binary.AppendVarint(b, t.Unix())
+	}
+	if p.SoldOut {
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
+	}
+	return append(b, zones...)
+}

@@ -1,0 +1,275 @@
+package postgres
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"strconv"
+	"unicode/utf8"
+
+	"boxoffice/catalog"
+)
+
+// The zones column holds a plan's zones as a jsonb array, in the provider's order, in
+// the shape the sqlite adapter stores:
+//
+//	[{"zone_id":"1","name":"Platea","capacity":100,"price_cents":2000,"numbered":true}]
+//
+// Prices are integer cents, exact for any JSON reader. jsonb keeps the order of array
+// elements, so duplicate zone ids stay where they were, but not the order of an object's
+// keys nor its spacing: it returns `{"name": "Platea", "zone_id": "1", "capacity": 100,
+// "numbered": true, "price_cents": 2000}`. The decoder's fast path reads that (any key
+// order, any spacing); anything else, such as an escaped string, goes to encoding/json.
+
+// storedZone is a catalog.Zone as the zones column holds it, for encoding/json.
+type storedZone struct {
+	ZoneID     string `json:"zone_id"`
+	Name       string `json:"name"`
+	Capacity   int64  `json:"capacity"`
+	PriceCents int64  `json:"price_cents"`
+	Numbered   bool   `json:"numbered"`
+}
+
+// appendZones appends the JSON of zones to b; no zones is "[]". Invalid UTF-8 becomes
+// U+FFFD, as encoding/json writes it.
+func appendZones(b []byte, zones []catalog.Zone) []byte {
+	b = append(b, '[')
+	for i, z := range zones {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"zone_id":`...)
+		b = appendString(b, z.ZoneID)
+		b = append(b, `,"name":`...)
+		b = appendString(b, z.Name)
+		b = append(b, `,"capacity":`...)
+		b = strconv.AppendInt(b, z.Capacity, 10)
+		b = append(b, `,"price_cents":`...)
+		b = strconv.AppendInt(b, int64(z.Price), 10)
+		b = append(b, `,"numbered":`...)
+		b = strconv.AppendBool(b, z.Numbered)
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}
+
+// appendString appends s as a JSON string, escaping only what JSON requires.
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				b = append(b, `\ufffd`...)
+			} else {
+				b = append(b, s[i:i+size]...)
+			}
+			i += size
+			continue
+		}
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c == '\n':
+			b = append(b, '\\', 'n')
+		case c == '\r':
+			b = append(b, '\\', 'r')
+		case c == '\t':
+			b = append(b, '\\', 't')
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			b = append(b, c)
+		}
+		i++
+	}
+	return append(b, '"')
+}
+
+// decodeZones decodes a zones column; "[]" is no zones, nil.
+func decodeZones(b []byte) ([]catalog.Zone, error) {
+	if zones, ok := decodeZonesFast(b); ok {
+		return zones, nil
+	}
+	var in []storedZone
+	if err := json.Unmarshal(b, &in); err != nil {
+		return nil, err
+	}
+	if len(in) == 0 {
+		return nil, nil
+	}
+	zones := make([]catalog.Zone, len(in))
+	for i, z := range in {
+		zones[i] = catalog.Zone{ZoneID: z.ZoneID, Name: z.Name, Capacity: z.Capacity, Price: catalog.Money(z.PriceCents), Numbered: z.Numbered}
+	}
+	return zones, nil
+}
+
+// decodeZonesFast decodes an array of zone objects, each with exactly the five keys in
+// any order, whose strings need no unescaping; ok is false for anything else.
+func decodeZonesFast(b []byte) (zones []catalog.Zone, ok bool) {
+	d := zoneDecoder{b: b}
+	if !d.lit('[') {
+		return nil, false
+	}
+	if d.lit(']') {
+		return nil, d.end()
+	}
+	zones = make([]catalog.Zone, 0, bytes.Count(b, []byte{'{'})) // exact unless a string has a brace
+	for {
+		z, ok := d.zone()
+		if !ok {
+			return nil, false
+		}
+		zones = append(zones, z)
+		if d.lit(']') {
+			return zones, d.end()
+		}
+		if !d.lit(',') {
+			return nil, false
+		}
+	}
+}
+
+// zoneDecoder reads b from its start; each method skips the JSON whitespace before what
+// it reads and consumes what it reads on success.
+type zoneDecoder struct{ b []byte }
+
+func (d *zoneDecoder) skipSpace() {
+	for len(d.b) > 0 && (d.b[0] == ' ' || d.b[0] == '\n' || d.b[0] == '\t' || d.b[0] == '\r') {
+		d.b = d.b[1:]
+	}
+}
+
+func (d *zoneDecoder) end() bool {
+	d.skipSpace()
+	return len(d.b) == 0
+}
+
+func (d *zoneDecoder) lit(c byte) bool {
+	d.skipSpace()
+	if len(d.b) == 0 || d.b[0] != c {
+		return false
+	}
+	d.b = d.b[1:]
+	return true
+}
+
+// zone reads one zone object.
+func (d *zoneDecoder) zone() (z catalog.Zone, ok bool) {
+	if !d.lit('{') {
+		return z, false
+	}
+	var seen uint8
+	for i := range 5 {
+		if i > 0 && !d.lit(',') {
+			return z, false
+		}
+		key, ok := d.raw()
+		if !ok || !d.lit(':') {
+			return z, false
+		}
+		var bit uint8
+		switch string(key) {
+		case "zone_id":
+			bit, ok = 1, d.str(&z.ZoneID)
+		case "name":
+			bit, ok = 2, d.str(&z.Name)
+		case "capacity":
+			bit, ok = 4, d.int(&z.Capacity)
+		case "price_cents":
+			var cents int64
+			bit, ok = 8, d.int(&cents)
+			z.Price = catalog.Money(cents)
+		case "numbered":
+			bit, ok = 16, d.bool(&z.Numbered)
+		default:
+			return z, false
+		}
+		if !ok || seen&bit != 0 {
+			return z, false
+		}
+		seen |= bit
+	}
+	return z, d.lit('}')
+}
+
+// raw reads a string without escapes or control characters, in valid UTF-8, and returns
+// its bytes inside the quotes.
+func (d *zoneDecoder) raw() ([]byte, bool) {
+	d.skipSpace()
+	if len(d.b) == 0 || d.b[0] != '"' {
+		return nil, false
+	}
+	ascii := true
+	for i := 1; i < len(d.b); i++ {
+		switch c := d.b[i]; {
+		case c == '"':
+			v := d.b[1:i]
+			if !ascii && !utf8.Valid(v) {
+				return nil, false
+			}
+			d.b = d.b[i+1:]
+			return v, true
+		case c == '\\' || c < 0x20:
+			return nil, false
+		case c >= utf8.RuneSelf:
+			ascii = false
+		}
+	}
+	return nil, false
+}
+
+func (d *zoneDecoder) str(s *string) bool {
+	v, ok := d.raw()
+	if ok {
+		*s = string(v)
+	}
+	return ok
+}
+
+// int reads a decimal integer that fits an int64.
+func (d *zoneDecoder) int(n *int64) bool {
+	d.skipSpace()
+	i, neg := 0, false
+	if len(d.b) > 0 && d.b[0] == '-' {
+		i, neg = 1, true
+	}
+	start := i
+	var u uint64
+	for ; i < len(d.b) && d.b[i] >= '0' && d.b[i] <= '9'; i++ {
+		if u > (math.MaxUint64-9)/10 {
+			return false
+		}
+		u = u*10 + uint64(d.b[i]-'0')
+	}
+	switch {
+	case i == start:
+		return false
+	case i < len(d.b) && (d.b[i] == '.' || d.b[i] == 'e' || d.b[i] == 'E'):
+		return false // not an integer literal: encoding/json decides
+	case neg && u <= 1<<63:
+		*n = -int64(u) // -1<<63 included: the negation wraps to itself
+	case !neg && u < 1<<63:
+		*n = int64(u)
+	default:
+		return false
+	}
+	d.b = d.b[i:]
+	return true
+}
+
+func (d *zoneDecoder) bool(v *bool) bool {
+	d.skipSpace()
+	switch {
+	case bytes.HasPrefix(d.b, []byte("true")):
+		*v, d.b = true, d.b[4:]
+	case bytes.HasPrefix(d.b, []byte("false")):
+		*v, d.b = false, d.b[5:]
+	default:
+		return false
+	}
+	return true
+}
