@@ -1,0 +1,20 @@
+// Package redis implements boxoffice's ports on Redis: the distributed lock of the task
+// and ingest packages (Locker) and the announcements of new catalog versions between
+// processes (Notifier), over one connection pool (Client).
+//
+// Concepts:
+//
+//   - A lock is a key holding a random token with an expiry, set only if the key is
+//     absent. Only the owner of the token may extend or delete it, each check-and-act in
+//     one Lua script, so a lock that expired and passed to another owner is never
+//     refreshed or released by the old one.
+//   - A catalog version announcement is a message on the Pub/Sub channel
+//     "<prefix>:catalog:version" whose payload is the version in decimal, so an operator
+//     can send one with `redis-cli publish boxoffice:catalog:version 42`. Pub/Sub is
+//     fire and forget: a process that is not subscribed when a version is published,
+//     because it starts later or is reconnecting, never receives it. Announcements only
+//     make readers refresh sooner; readers still poll the store's catalog version.
+//
+// Every key and channel lives under a prefix ("boxoffice" in production, a unique one
+// per test), so several deployments or tests can share one Redis.
+package redis

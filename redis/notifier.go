@@ -1,0 +1,198 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// catalogVersionChannel is the channel's name after the prefix.
+const catalogVersionChannel = "catalog:version"
+
+// The subscription's timing. defaultHealth is how long a subscription waits for a
+// message before it pings, and then for the answer before it counts the connection as
+// dead, so a connection that dies silently (no reset, as when a network path or a host
+// vanishes) is replaced within twice that.
+const (
+	defaultHealth    = 2 * time.Second
+	confirmTimeout   = 5 * time.Second       // for the server to confirm a SUBSCRIBE
+	minResubscribe   = 50 * time.Millisecond // first pause before subscribing again; doubles
+	maxResubscribe   = time.Second           // longest pause between attempts
+	maxLoggedPayload = 64                    // bytes of a malformed payload that are logged
+)
+
+// Notifier announces new catalog versions between processes on the Redis Pub/Sub
+// channel "<prefix>:catalog:version": the worker that commits a version publishes it,
+// and every API instance subscribed to the channel refreshes its index within
+// milliseconds instead of at its next poll.
+//
+// It serves two roles, each a small interface of the wiring (cmd/boxoffice's announce
+// and listen):
+//
+//	Publish(ctx context.Context, version int64) error           // the writer's side
+//	Subscribe(ctx context.Context, fn func(version int64)) error // the readers' side
+//
+// Announcements are hints, not a log: Pub/Sub delivers a message only to the
+// subscriptions open when it is published, so a reader that starts late or is
+// reconnecting misses it, and one that sees several publishers may see versions out of
+// order. Readers keep polling the store's catalog version, and treat an announcement
+// as "look now". A Notifier is safe for concurrent use.
+type Notifier struct {
+	rdb     *goredis.Client
+	channel string
+	log     *slog.Logger
+	health  time.Duration // defaultHealth; shorter in tests
+}
+
+// NewNotifier returns a Notifier on c for the channel "<prefix>:catalog:version". It
+// logs through log what Subscribe cannot return: lost and restored subscriptions and
+// malformed announcements.
+func NewNotifier(c *Client, prefix string, log *slog.Logger) *Notifier {
+	return &Notifier{rdb: c.rdb, channel: prefix + ":" + catalogVersionChannel, log: log, health: defaultHealth}
+}
+
+// Publish announces that the catalog reached version to the processes subscribed now.
+// The payload is the version in decimal.
+func (n *Notifier) Publish(ctx context.Context, version int64) error {
+	if err := n.rdb.Publish(ctx, n.channel, strconv.FormatInt(version, 10)).Err(); err != nil {
+		return fmt.Errorf("publish catalog version %d on %s: %w", version, n.channel, err)
+	}
+	return nil
+}
+
+// Subscribe calls fn with each version announced on the channel, in the order Redis
+// delivers them, on the calling goroutine, until ctx is done; it returns nil then. It
+// returns an error when the first subscription cannot be set up, or when the Client is
+// closed. Once subscribed it survives connection losses by itself: when the connection
+// fails, or stops answering pings, it subscribes again with a growing pause (up to a
+// second) until Redis is back, logging the loss and the recovery once per outage.
+// Announcements published meanwhile are lost (see Notifier). A payload that is not a
+// decimal integer is ignored; the first one of each Subscribe call is logged.
+func (n *Notifier) Subscribe(ctx context.Context, fn func(version int64)) error {
+	ps, err := n.subscribe(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	warned := false // a malformed payload was logged
+	for {
+		err := n.receive(ctx, ps, fn, &warned)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, goredis.ErrClosed):
+			return fmt.Errorf("subscription to %s: %w", n.channel, err)
+		}
+		n.log.Warn("catalog version subscription lost, resubscribing", "channel", n.channel, "err", err)
+		if ps, err = n.resubscribe(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		n.log.Info("catalog version subscription restored", "channel", n.channel)
+	}
+}
+
+// resubscribe subscribes again, pausing between attempts, until it succeeds, ctx is
+// done or the Client is closed.
+func (n *Notifier) resubscribe(ctx context.Context) (*goredis.PubSub, error) {
+	for pause := minResubscribe; ; pause = min(2*pause, maxResubscribe) {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(pause):
+		}
+		ps, err := n.subscribe(ctx)
+		switch {
+		case err == nil:
+			return ps, nil
+		case errors.Is(err, goredis.ErrClosed):
+			return nil, err
+		}
+	}
+}
+
+// subscribe opens a subscription to the channel and waits for the server to confirm
+// it, so that announcements published after it returns reach fn.
+func (n *Notifier) subscribe(ctx context.Context) (*goredis.PubSub, error) {
+	ps := n.rdb.Subscribe(ctx, n.channel)
+	cctx, cancel := context.WithTimeout(ctx, confirmTimeout)
+	defer cancel()
+	msg, err := ps.ReceiveTimeout(cctx, confirmTimeout)
+	if err == nil {
+		if _, ok := msg.(*goredis.Subscription); !ok {
+			err = fmt.Errorf("unexpected reply %v", msg)
+		}
+	}
+	if err != nil {
+		ps.Close()
+		return nil, fmt.Errorf("subscribe to %s: %w", n.channel, err)
+	}
+	return ps, nil
+}
+
+// receive hands the announcements of ps to fn until ctx is done or the connection fails
+// or stops answering, and closes ps. A pause of n.health without messages sends a PING;
+// a second one without any reply counts as a dead connection.
+func (n *Notifier) receive(ctx context.Context, ps *goredis.PubSub, fn func(int64), warned *bool) error {
+	defer ps.Close()
+	stop := context.AfterFunc(ctx, func() { ps.Close() }) // ends a blocked read at once
+	defer stop()
+	pinged := false
+	for {
+		msg, err := ps.ReceiveTimeout(ctx, n.health)
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case isTimeout(err) && !pinged:
+			if err := ps.Ping(ctx); err != nil {
+				return fmt.Errorf("ping: %w", err)
+			}
+			pinged = true
+			continue
+		case isTimeout(err):
+			return fmt.Errorf("no answer to a ping within %v: %w", n.health, err)
+		default:
+			return err
+		}
+		pinged = false
+		if m, ok := msg.(*goredis.Message); ok {
+			n.deliver(m.Payload, fn, warned)
+		}
+		// Other replies are confirmations and pongs: they only prove the connection alive.
+	}
+}
+
+// deliver calls fn with the version in payload, or ignores a malformed payload, logging
+// it when it is the first.
+func (n *Notifier) deliver(payload string, fn func(int64), warned *bool) {
+	v, err := strconv.ParseInt(strings.TrimSpace(payload), 10, 64)
+	if err != nil {
+		if !*warned {
+			*warned = true
+			if len(payload) > maxLoggedPayload {
+				payload = payload[:maxLoggedPayload] + "…"
+			}
+			n.log.Warn("ignore malformed catalog version announcements", "channel", n.channel, "payload", payload)
+		}
+		return
+	}
+	fn(v)
+}
+
+// isTimeout reports whether err is a read that hit its deadline.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

@@ -1,0 +1,160 @@
+package redis
+
+import (
+	"net"
+	"net/url"
+	"sync"
+	"testing"
+)
+
+// proxy is a TCP proxy in front of one Redis that a test can cut (connections reset,
+// new ones closed at once) or freeze (connections stay open but nothing passes, as when
+// a network path dies), and then restore, without touching the Redis that other tests
+// share.
+type proxy struct {
+	ln       net.Listener
+	upstream string
+
+	mu     sync.Mutex // guards the fields below
+	state  proxyState // applied to new connections
+	conns  map[*pipe]struct{}
+	closed bool
+}
+
+type proxyState int
+
+const (
+	proxyOpen   proxyState = iota // forwards
+	proxyCut                      // closes every connection
+	proxyFrozen                   // reads and drops everything
+)
+
+// pipe is one client connection and its upstream connection.
+type pipe struct {
+	client, server net.Conn
+	frozen         bool // guarded by proxy.mu; a frozen pipe stays frozen
+}
+
+// newProxy listens on a loopback port and forwards to upstream (host:port) until the
+// test ends.
+func newProxy(t *testing.T, upstream string) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, upstream: upstream, conns: map[*pipe]struct{}{}}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); p.serve(&wg) }()
+	t.Cleanup(func() {
+		p.mu.Lock()
+		p.closed = true
+		for c := range p.conns {
+			c.client.Close()
+			c.server.Close()
+		}
+		p.mu.Unlock()
+		ln.Close()
+		wg.Wait()
+	})
+	return p
+}
+
+// url returns redisURL with its host replaced by the proxy's address.
+func (p *proxy) url(t *testing.T, redisURL string) string {
+	t.Helper()
+	u, err := url.Parse(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Host = p.ln.Addr().String()
+	return u.String()
+}
+
+// serve accepts connections until the listener closes; each pipe's goroutines are
+// counted in wg.
+func (p *proxy) serve(wg *sync.WaitGroup) {
+	for {
+		client, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		state, closed := p.state, p.closed
+		p.mu.Unlock()
+		if closed || state == proxyCut {
+			client.Close()
+			continue
+		}
+		server, err := net.Dial("tcp", p.upstream)
+		if err != nil {
+			client.Close()
+			continue
+		}
+		c := &pipe{client: client, server: server, frozen: state == proxyFrozen}
+		p.mu.Lock()
+		p.conns[c] = struct{}{}
+		p.mu.Unlock()
+		wg.Add(2)
+		go func() { defer wg.Done(); p.copy(c, server, client) }()
+		go func() { defer wg.Done(); p.copy(c, client, server) }()
+	}
+}
+
+// copy forwards from src to dst while c is not frozen, and drops what it reads while c
+// is. When src ends it closes both sides.
+func (p *proxy) copy(c *pipe, dst, src net.Conn) {
+	defer func() {
+		c.client.Close()
+		c.server.Close()
+		p.mu.Lock()
+		delete(p.conns, c)
+		p.mu.Unlock()
+	}()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			p.mu.Lock()
+			frozen := c.frozen
+			p.mu.Unlock()
+			if !frozen {
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					return
+				}
+			}
+		}
+		if err != nil { // EOF, a reset, or a close by cut or cleanup
+			return
+		}
+	}
+}
+
+// cut closes every connection and makes the proxy close new ones at once.
+func (p *proxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.state = proxyCut
+	for c := range p.conns {
+		c.client.Close()
+		c.server.Close()
+	}
+}
+
+// freeze makes every current and new connection swallow what it receives, for good.
+func (p *proxy) freeze() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.state = proxyFrozen
+	for c := range p.conns {
+		c.frozen = true
+	}
+}
+
+// restore forwards new connections again; frozen ones stay frozen.
+func (p *proxy) restore() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.state = proxyOpen
+}
