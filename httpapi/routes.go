@@ -74,7 +74,8 @@ type Handler struct {
 // document does not load, a build mistake the tests catch.
 //
 // Routes: GET /search, GET /health (liveness), GET /ready (readiness) and
-// GET /openapi.json. Unknown paths get 404 and other methods 405, both in the error
+// GET /openapi.json. A nil cat gives the operations API of the roles that serve no
+// searches (ingest, worker): the same routes without /search. Unknown paths get 404 and other methods 405, both in the error
 // format; a query string over 4 KiB gets 400; a panic in a handler gets 500.
 func New(cat Catalog, log *slog.Logger, cfg Config) *Handler {
 	spec, etag, err := openAPIJSON(openAPIYAML)
@@ -84,7 +85,7 @@ func New(cat Catalog, log *slog.Logger, cfg Config) *Handler {
 	h := &Handler{
 		catalog:      cat,
 		log:          log,
-		checks:       map[string]Check{"catalog": func(context.Context) error { return catalogLoaded(cat) }},
+		checks:       map[string]Check{},
 		readyTimeout: cmp.Or(cfg.ReadyTimeout, defaultReadyTimeout),
 		health:       healthBody(cfg.Build),
 		spec:         spec,
@@ -92,11 +93,16 @@ func New(cat Catalog, log *slog.Logger, cfg Config) *Handler {
 		mux:          http.NewServeMux(),
 		contentType:  []string{contentTypeJSON},
 	}
+	if cat != nil {
+		h.checks["catalog"] = func(context.Context) error { return catalogLoaded(cat) }
+	}
 	for name, check := range cfg.Checks {
 		h.checks[name] = check
 	}
 	h.buffers.New = newBuffers
-	h.mux.HandleFunc("GET /search", h.search)
+	if cat != nil {
+		h.mux.HandleFunc("GET /search", h.search)
+	}
 	h.mux.HandleFunc("GET /health", h.serveHealth)
 	h.mux.HandleFunc("GET /ready", h.serveReady)
 	h.mux.HandleFunc("GET /openapi.json", h.serveOpenAPI)
