@@ -25,6 +25,7 @@ type config struct {
 	BrokerURL        string
 	ExternalAPIURL   string
 	ProviderName     string
+	Namespace        string
 	SyncInterval     time.Duration
 	APITimeout       time.Duration
 	CacheTTL         time.Duration
@@ -67,6 +68,13 @@ var settings = []setting{
 			return fmt.Errorf("must be non-empty and without '/': %q", v)
 		}
 		c.ProviderName = v
+		return nil
+	}},
+	{"NAMESPACE", "namespace", "boxoffice", "prefix of queue names, Redis keys and channels, so deployments can share a broker and a Redis", func(c *config, v string) error {
+		if v == "" || strings.ContainsAny(v, " :*?[]") {
+			return fmt.Errorf("must be non-empty, without spaces, ':' or glob characters: %q", v)
+		}
+		c.Namespace = v
 		return nil
 	}},
 	{"SYNC_INTERVAL_SECONDS", "sync-interval-seconds", "300", "seconds between provider syncs", secondsSetter(func(c *config) *time.Duration { return &c.SyncInterval })},

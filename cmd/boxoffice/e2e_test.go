@@ -184,8 +184,15 @@ func waitEvents(t *testing.T, url string, want []event) []byte {
 	var got []event
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		var status int
-		status, body = searchBody(t, url)
+		status := 0
+		if resp, err := http.Get(url); err == nil { // not listening yet: poll again
+			status = resp.StatusCode
+			body, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				status = 0
+			}
+		}
 		if status == http.StatusOK {
 			got = decodeEvents(t, body)
 			if gocmp.Equal(want, got) {

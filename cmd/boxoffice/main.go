@@ -31,6 +31,10 @@ commands:
   migrate        apply the database migrations and exit
   provider-sim   serve the provider simulator (GET /api/events)
   version        print build information
+  healthcheck [URL]
+                 exit 0 when URL answers: http(s):// a 2xx, tcp://host:port a
+                 connection (default http://127.0.0.1:8000/health); for containers
+                 without a shell
   api, ingest, worker, listener
                  one role per process, on PostgreSQL, Redis and RabbitMQ
 
@@ -59,9 +63,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		return nil
 	}
-	if args[0] == "version" {
+	switch args[0] {
+	case "version":
 		_, err := fmt.Fprintln(stdout, buildInfo())
 		return err
+	case "healthcheck":
+		return healthcheck(ctx, args[1:])
 	}
 	cfg, err := loadConfig(args[0], args[1:], getenv, stderr)
 	if err != nil {
@@ -75,8 +82,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return migrate(ctx, cfg, log)
 	case "provider-sim":
 		return runProviderSim(ctx, cfg, log)
-	case "api", "ingest", "worker", "listener":
-		return fmt.Errorf("%s: the distributed roles need PostgreSQL, Redis and RabbitMQ adapters, which this build does not have yet; use 'boxoffice run'", args[0])
+	case "api":
+		return runAPI(ctx, cfg, log)
+	case "ingest":
+		return runIngest(ctx, cfg, log)
+	case "worker":
+		return runWorker(ctx, cfg, log)
+	case "listener":
+		return errors.New("listener: bridges market events to price recalculations, which this build does not have yet")
 	default:
 		return fmt.Errorf("unknown command %q\n%s", args[0], usage)
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -14,82 +13,173 @@ import (
 	"boxoffice/catalog"
 	"boxoffice/httpapi"
 	"boxoffice/ingest"
-	"boxoffice/memory"
 	"boxoffice/provider"
 	"boxoffice/sqlite"
 	"boxoffice/task"
 )
 
 // indexPoll is how often a reader checks the store for a new catalog version when no
-// notification came; in one process the worker notifies at once.
+// announcement came. In one process the worker wakes the reader at once; across
+// processes Redis Pub/Sub does, and the poll covers a missed announcement.
 const indexPoll = time.Second
 
 // brokerCapacity bounds the in-process queue of plan batches: ingest waits while the
 // worker is this many batches behind.
 const brokerCapacity = 64
 
-// runAll runs every role in one process on the embedded adapters.
+// runAll runs every role in one process, each adapter embedded unless its URL is set.
 func runAll(ctx context.Context, cfg config, log *slog.Logger) error {
-	if cfg.DatabaseWriteURL != "" || cfg.RedisURL != "" || cfg.BrokerURL != "" {
-		return errors.New("DATABASE_WRITE_URL, REDIS_URL and BROKER_URL select distributed adapters, which this build does not have yet; unset them to run embedded")
-	}
-	store, err := openSQLite(ctx, cfg.DataDir)
+	d, err := openDeps(ctx, cfg, needs{store: true, broker: true, locker: true}, log)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-
-	searcher := catalog.NewSearcher(store, httpapi.EncodeEvent, indexPoll, log)
-	if _, err := searcher.Refresh(ctx); err != nil {
-		return err
-	}
+	defer d.Close()
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("HTTP_ADDR: %w", err)
 	}
 	g, ctx := errgroup.WithContext(ctx)
-
-	source := cfg.ExternalAPIURL
-	if source == "" {
-		url, serveSim, err := startSimulator(cfg.Sim, log)
-		if err != nil {
-			ln.Close()
-			return err
-		}
-		log.Info("EXTERNAL_API_URL is unset: syncing from the built-in provider simulator", "url", url, "mode", cfg.Sim.Mode)
-		source = url
-		g.Go(func() error { return serveSim(ctx) })
-	}
-
-	broker := memory.NewBroker(task.DefaultRetry, brokerCapacity, log)
-	syncer := ingest.NewSyncer(provider.NewClient(source, cfg.APITimeout, cfg.ProviderName), broker, memory.NewLocker(),
-		ingest.Config{Interval: cfg.SyncInterval}, log)
-	worker := task.NewWorker(broker, map[string]task.Handler{
-		ingest.TopicPlans: ingest.BatchHandler(store, func(int64) { searcher.Notify() }),
-	}, 1, log)
-	api := httpapi.New(searcher, log, httpapi.Config{
-		Checks: map[string]httpapi.Check{"store": store.Ping},
-		Build:  httpapi.BuildInfo{Version: version, Commit: commit},
-	})
-
-	g.Go(func() error { return serveHTTP(ctx, ln, api, log) })
-	g.Go(func() error { return searcher.Run(ctx) })
-	g.Go(func() error { return worker.Run(ctx) })
-	g.Go(func() error { return syncer.Run(ctx) })
-	return g.Wait()
-}
-
-// migrate applies the schema migrations of the configured store.
-func migrate(ctx context.Context, cfg config, log *slog.Logger) error {
-	if cfg.DatabaseWriteURL != "" {
-		return errors.New("DATABASE_WRITE_URL: PostgreSQL migrations are not in this build yet")
-	}
-	store, err := openSQLite(ctx, cfg.DataDir)
+	searcher := startAPI(ctx, g, ln, d, log)
+	source, err := providerURL(ctx, g, cfg, log)
 	if err != nil {
 		return err
 	}
-	log.Info("migrated", "store", "sqlite", "data_dir", cfg.DataDir)
-	return store.Close()
+	startWorker(ctx, g, d, searcher, log)
+	startIngest(ctx, g, cfg, d, source, log)
+	return wait(g, log)
+}
+
+// runAPI runs the HTTP API alone: searches from memory, refreshed from the store.
+func runAPI(ctx context.Context, cfg config, log *slog.Logger) error {
+	d, err := openDeps(ctx, cfg, needs{store: true}, log)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("HTTP_ADDR: %w", err)
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	startAPI(ctx, g, ln, d, log)
+	return wait(g, log)
+}
+
+// runIngest runs the provider sync alone; of several ingest processes one leads. Like
+// every role it answers /health and /ready on HTTP_ADDR.
+func runIngest(ctx context.Context, cfg config, log *slog.Logger) error {
+	if cfg.RedisURL == "" {
+		log.Warn("REDIS_URL is unset: this ingest process cannot take turns with others; run only one")
+	}
+	d, err := openDeps(ctx, cfg, needs{broker: true, locker: true}, log)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("HTTP_ADDR: %w", err)
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	startOps(ctx, g, ln, d, log)
+	source, err := providerURL(ctx, g, cfg, log)
+	if err != nil {
+		return err
+	}
+	startIngest(ctx, g, cfg, d, source, log)
+	return wait(g, log)
+}
+
+// runWorker consumes plan batches into the store.
+func runWorker(ctx context.Context, cfg config, log *slog.Logger) error {
+	d, err := openDeps(ctx, cfg, needs{store: true, broker: true}, log)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("HTTP_ADDR: %w", err)
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	startOps(ctx, g, ln, d, log)
+	startWorker(ctx, g, d, nil, log)
+	return wait(g, log)
+}
+
+// startAPI serves the HTTP API on ln and keeps its searcher fresh: it polls the store
+// and refreshes at once on a version announcement.
+func startAPI(ctx context.Context, g *errgroup.Group, ln net.Listener, d *deps, log *slog.Logger) *catalog.Searcher {
+	searcher := catalog.NewSearcher(d.store, httpapi.EncodeEvent, indexPoll, log)
+	if _, err := searcher.Refresh(ctx); err != nil {
+		log.Warn("catalog index not loaded yet; searches answer 503 until it is", "err", err)
+	}
+	api := httpapi.New(searcher, log, httpapi.Config{Checks: d.checks, Build: httpapi.BuildInfo{Version: version, Commit: commit}})
+	g.Go(func() error { return serveHTTP(ctx, ln, api, log) })
+	g.Go(func() error { return searcher.Run(ctx) })
+	g.Go(func() error { return d.listen(ctx, func(int64) { searcher.Notify() }) })
+	return searcher
+}
+
+// startOps serves the operations endpoints (/health, /ready) of a role that serves no
+// searches, on ln.
+func startOps(ctx context.Context, g *errgroup.Group, ln net.Listener, d *deps, log *slog.Logger) {
+	ops := httpapi.New(nil, log, httpapi.Config{Checks: d.checks, Build: httpapi.BuildInfo{Version: version, Commit: commit}})
+	g.Go(func() error { return serveHTTP(ctx, ln, ops, log) })
+}
+
+// startWorker consumes plan batches; after each commit it announces the new version
+// and wakes searcher, when this process has one.
+func startWorker(ctx context.Context, g *errgroup.Group, d *deps, searcher *catalog.Searcher, log *slog.Logger) {
+	committed := func(version int64) {
+		d.announce(ctx, version)
+		if searcher != nil {
+			searcher.Notify()
+		}
+	}
+	w := task.NewWorker(d.broker, map[string]task.Handler{ingest.TopicPlans: ingest.BatchHandler(d.store, committed)}, 1, log)
+	g.Go(func() error { return w.Run(ctx) })
+}
+
+// startIngest syncs from the provider at source.
+func startIngest(ctx context.Context, g *errgroup.Group, cfg config, d *deps, source string, log *slog.Logger) {
+	s := ingest.NewSyncer(provider.NewClient(source, cfg.APITimeout, cfg.ProviderName), d.broker, d.locker,
+		ingest.Config{Interval: cfg.SyncInterval}, log)
+	g.Go(func() error { return s.Run(ctx) })
+}
+
+// providerURL returns EXTERNAL_API_URL or, when it is unset, starts the built-in
+// simulator in g and returns its URL.
+func providerURL(ctx context.Context, g *errgroup.Group, cfg config, log *slog.Logger) (string, error) {
+	if cfg.ExternalAPIURL != "" {
+		return cfg.ExternalAPIURL, nil
+	}
+	url, serve, err := startSimulator(cfg.Sim, log)
+	if err != nil {
+		return "", err
+	}
+	log.Info("EXTERNAL_API_URL is unset: syncing from the built-in provider simulator", "url", url, "mode", cfg.Sim.Mode)
+	g.Go(func() error { return serve(ctx) })
+	return url, nil
+}
+
+// wait waits for a process's goroutines and logs a clean stop.
+func wait(g *errgroup.Group, log *slog.Logger) error {
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// migrate applies the schema migrations of the configured store and exits.
+func migrate(ctx context.Context, cfg config, log *slog.Logger) error {
+	d, err := openDeps(ctx, cfg, needs{store: true}, log)
+	if err != nil {
+		return err
+	}
+	log.Info("migrated")
+	return d.Close()
 }
 
 // openSQLite opens the embedded store and brings its schema up to date.

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"boxoffice/catalog"
+	"boxoffice/httpapi"
+	"boxoffice/ingest"
+	"boxoffice/memory"
+	"boxoffice/postgres"
+	"boxoffice/rabbitmq"
+	"boxoffice/redis"
+	"boxoffice/task"
+)
+
+// deps are the adapters a process runs on. Each switches to the real service when its
+// URL is set (DESIGN.md §2) and otherwise uses the embedded one, so `run` works on any
+// mix and each role uses exactly what it needs.
+type deps struct {
+	store  catalog.Store
+	checks map[string]httpapi.Check // readiness, by dependency
+
+	broker interface {
+		task.Publisher
+		task.Subscriber
+	}
+	locker task.Locker
+
+	// announce tells other processes a new catalog version is committed; listen
+	// delivers those announcements until ctx is done. Both are no-ops in one process
+	// without Redis, where the worker notifies the searcher directly.
+	announce func(ctx context.Context, version int64)
+	listen   func(ctx context.Context, fn func(version int64)) error
+
+	closers []func() error
+}
+
+// needs lists what a command requires of openDeps.
+type needs struct {
+	store  bool
+	broker bool
+	locker bool
+}
+
+// openDeps opens the adapters n asks for. On error it closes what it opened.
+func openDeps(ctx context.Context, cfg config, n needs, log *slog.Logger) (d *deps, err error) {
+	d = &deps{
+		checks:   map[string]httpapi.Check{},
+		announce: func(context.Context, int64) {},
+		listen:   func(ctx context.Context, _ func(int64)) error { <-ctx.Done(); return nil },
+	}
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
+
+	if n.store {
+		if cfg.DatabaseWriteURL != "" {
+			pg, err := postgres.Open(ctx, cfg.DatabaseWriteURL, cfg.DatabaseReadURL, log)
+			if err != nil {
+				return d, fmt.Errorf("DATABASE_WRITE_URL: %w", err)
+			}
+			d.closers = append(d.closers, func() error { pg.Close(); return nil })
+			if err := pg.Migrate(ctx); err != nil {
+				return d, err
+			}
+			d.store = pg
+			for name, check := range pg.Checks() {
+				d.checks[name] = check
+			}
+		} else {
+			lite, err := openSQLite(ctx, cfg.DataDir)
+			if err != nil {
+				return d, err
+			}
+			d.closers = append(d.closers, lite.Close)
+			d.store = lite
+			d.checks["sqlite"] = lite.Ping
+		}
+	}
+
+	if n.broker {
+		if cfg.BrokerURL != "" {
+			b, err := rabbitmq.Open(ctx, cfg.BrokerURL, rabbitmq.Config{Prefix: cfg.Namespace, Retry: task.DefaultRetry}, log)
+			if err != nil {
+				return d, fmt.Errorf("BROKER_URL: %w", err)
+			}
+			d.closers = append(d.closers, b.Close)
+			d.broker = b
+			d.checks["rabbitmq"] = func(ctx context.Context) error {
+				_, _, err := b.QueueDepth(ctx, ingest.TopicPlans)
+				return err
+			}
+		} else {
+			d.broker = memory.NewBroker(task.DefaultRetry, brokerCapacity, log)
+		}
+	}
+
+	if cfg.RedisURL != "" {
+		rc, err := redis.Open(ctx, cfg.RedisURL)
+		if err != nil {
+			return d, fmt.Errorf("REDIS_URL: %w", err)
+		}
+		d.closers = append(d.closers, rc.Close)
+		d.checks["redis"] = rc.Ping
+		d.locker = redis.NewLocker(rc, cfg.Namespace)
+		notifier := redis.NewNotifier(rc, cfg.Namespace, log)
+		d.announce = func(ctx context.Context, version int64) {
+			if err := notifier.Publish(ctx, version); err != nil {
+				log.Warn("announce catalog version", "version", version, "err", err)
+			}
+		}
+		d.listen = notifier.Subscribe
+	} else if n.locker {
+		d.locker = memory.NewLocker()
+	}
+	return d, nil
+}
+
+// Close closes the adapters in reverse order of opening.
+func (d *deps) Close() error {
+	var errs []error
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		errs = append(errs, d.closers[i]())
+	}
+	d.closers = nil
+	return errors.Join(errs...)
+}
