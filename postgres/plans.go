@@ -2,8 +2,6 @@ package postgres
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
 	"strings"
 	"time"
@@ -67,7 +65,7 @@ WHEN NOT MATCHED THEN
 	VALUES (b.id, b.provider, b.base_plan_id, b.plan_id, b.title, b.organizer_company_id, b.sell_mode, b.online,
 		b.starts_at, b.ends_at, b.sell_from, b.sell_to, b.sold_out, b.zones::jsonb, b.min_price_cents, b.max_price_cents,
 		b.revision, CASE WHEN b.online THEN $1::bigint ELSE 0 END, b.fingerprint)
--- A newer observation with other values replaces them.
+-- A newer catalog.Observation with other values replaces them.
 WHEN MATCHED AND b.revision > p.revision AND b.fingerprint <> p.fingerprint THEN
 	UPDATE SET provider = b.provider, base_plan_id = b.base_plan_id, plan_id = b.plan_id, title = b.title,
 		organizer_company_id = b.organizer_company_id, sell_mode = b.sell_mode,
@@ -78,10 +76,10 @@ WHEN MATCHED AND b.revision > p.revision AND b.fingerprint <> p.fingerprint THEN
 		revision = b.revision,
 		version = CASE WHEN p.ever_online OR b.online THEN $1::bigint ELSE p.version END,
 		fingerprint = b.fingerprint
--- Ever-online is sticky: any online observation, late or not, makes the stored values searchable.
+-- Ever-online is sticky: any online catalog.Observation, late or not, makes the stored values searchable.
 WHEN MATCHED AND b.online AND NOT p.ever_online THEN
 	UPDATE SET revision = greatest(p.revision, b.revision), ever_online = true, version = $1::bigint
--- A newer observation of the same values: only the revision moves, so that an older one can't regress it.
+-- A newer catalog.Observation of the same values: only the revision moves, so that an older one can't regress it.
 WHEN MATCHED AND b.revision > p.revision THEN
 	UPDATE SET revision = b.revision`
 
@@ -100,7 +98,7 @@ func (s *Store) UpsertPlans(ctx context.Context, batch []catalog.Plan) (int64, e
 		}
 		return v, nil
 	}
-	obs, err := merge(batch)
+	obs, err := observe(batch)
 	if err != nil {
 		return 0, fmt.Errorf("upsert %d plans: %w", len(batch), err)
 	}
@@ -111,43 +109,14 @@ func (s *Store) UpsertPlans(ctx context.Context, batch []catalog.Plan) (int64, e
 	return v, nil
 }
 
-// observation is what one batch says about one plan, merged over its occurrences, with
-// the values encoded as they are stored.
-type observation struct {
-	plan        catalog.Plan // the occurrence whose values win
-	online      bool         // any occurrence was online
-	zones       []byte       // JSON of plan.Zones
-	fingerprint int64
-}
-
-// merge folds the occurrences of each plan ID in batch into one observation, in the
-// order of first occurrence, and encodes the winning values. It reports text that
-// PostgreSQL would refuse to store.
-func merge(batch []catalog.Plan) ([]observation, error) {
-	at := make(map[catalog.ID]int, len(batch))
-	obs := make([]observation, 0, len(batch))
-	for _, p := range batch {
-		if i, ok := at[p.ID]; ok {
-			o := &obs[i]
-			o.online = o.online || p.SellMode == catalog.Online
-			if p.Revision > o.plan.Revision {
-				o.plan = p
-			}
-			continue
-		}
-		at[p.ID] = len(obs)
-		obs = append(obs, observation{plan: p, online: p.SellMode == catalog.Online})
-	}
-	var buf []byte
+// observe folds batch (catalog.Observe) and reports text that PostgreSQL would refuse
+// to store.
+func observe(batch []catalog.Plan) ([]catalog.Observation, error) {
+	obs := catalog.Observe(batch)
 	for i := range obs {
-		o := &obs[i]
-		if err := checkText(&o.plan); err != nil {
-			return nil, fmt.Errorf("plan %s: %w", o.plan.ID, err)
+		if err := checkText(&obs[i].Plan); err != nil {
+			return nil, fmt.Errorf("plan %s: %w", obs[i].Plan.ID, err)
 		}
-		o.zones = appendZones(make([]byte, 0, 2+96*len(o.plan.Zones)), o.plan.Zones)
-		buf = fingerprintInput(buf[:0], &o.plan, o.zones)
-		sum := sha256.Sum256(buf)
-		o.fingerprint = int64(binary.BigEndian.Uint64(sum[:8]))
 	}
 	return obs, nil
 }
@@ -174,7 +143,7 @@ func checkText(p *catalog.Plan) error {
 
 func storableText(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
 
-func (s *Store) upsert(ctx context.Context, obs []observation) (int64, error) {
+func (s *Store) upsert(ctx context.Context, obs []catalog.Observation) (int64, error) {
 	tx, err := s.primary.Begin(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("begin: %w", err)
@@ -218,8 +187,8 @@ func (s *Store) upsert(ctx context.Context, obs []observation) (int64, error) {
 }
 
 // stagingRow returns the values of o in the order of stagingColumns.
-func stagingRow(o *observation) []any {
-	p := &o.plan
+func stagingRow(o *catalog.Observation) []any {
+	p := &o.Plan
 	var organizer, lo, hi any
 	if p.OrganizerCompanyID != "" {
 		organizer = p.OrganizerCompanyID
@@ -228,8 +197,8 @@ func stagingRow(o *observation) []any {
 		lo, hi = int64(l), int64(h)
 	}
 	return []any{[16]byte(p.ID), p.Provider, p.BasePlanID, p.PlanID, p.Title, organizer,
-		string(p.SellMode), o.online, wallClock(p.StartsAt), wallClock(p.EndsAt),
-		wallClock(p.SellFrom), wallClock(p.SellTo), p.SoldOut, o.zones, lo, hi, p.Revision, o.fingerprint}
+		string(p.SellMode), o.Online, wallClock(p.StartsAt), wallClock(p.EndsAt),
+		wallClock(p.SellFrom), wallClock(p.SellTo), p.SoldOut, o.Zones, lo, hi, p.Revision, o.Fingerprint}
 }
 
 // wallClock returns t as stored: in UTC, whose wall clock is the provider's, to the second.
@@ -342,29 +311,10 @@ func scanPlans(rows pgx.Rows) ([]catalog.Plan, error) {
 		p.SellMode = catalog.SellMode(mode)
 		p.EverOnline = true
 		var err error
-		if p.Zones, err = decodeZones(zones); err != nil {
+		if p.Zones, err = catalog.DecodeZonesJSON(zones); err != nil {
 			return nil, fmt.Errorf("plan %s: zones: %w", p.ID, err)
 		}
 		plans = append(plans, p)
 	}
 	return plans, rows.Err()
-}
-
-// fingerprintInput appends to b an unambiguous encoding of the values of p as stored
-// (times in whole seconds), with zones its encoded zones: two observations with the
-// same encoding store the same row. Revision, EverOnline and Version are not values.
-func fingerprintInput(b []byte, p *catalog.Plan, zones []byte) []byte {
-	for _, s := range []string{p.Provider, p.BasePlanID, p.PlanID, p.Title, p.OrganizerCompanyID, string(p.SellMode)} {
-		b = binary.AppendUvarint(b, uint64(len(s)))
-		b = append(b, s...)
-	}
-	for _, t := range []time.Time{p.StartsAt, p.EndsAt, p.SellFrom, p.SellTo} {
-		b = binary.AppendVarint(b, t.Unix())
-	}
-	if p.SoldOut {
-		b = append(b, 1)
-	} else {
-		b = append(b, 0)
-	}
-	return append(b, zones...)
 }

@@ -2,9 +2,7 @@ package sqlite
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/binary"
 	"fmt"
 	"math"
 	"strings"
@@ -33,27 +31,32 @@ func (s *Store) UpsertPlans(ctx context.Context, batch []catalog.Plan) (int64, e
 		}
 		return v, nil
 	}
-	v, err := s.upsert(ctx, merge(batch))
+	v, err := s.upsert(ctx, observe(batch))
 	if err != nil {
 		return 0, fmt.Errorf("upsert %d plans: %w", len(batch), err)
 	}
 	return v, nil
 }
 
-// observation is what one batch says about one plan, merged over its occurrences, with
-// the values encoded as they are stored.
+// observation is what one batch says about one plan (catalog.Observe), and what the
+// upsert decided to write for it against the stored row.
 type observation struct {
-	plan        catalog.Plan // the occurrence whose values win
-	online      bool         // any occurrence was online
-	zones       []byte       // JSON of plan.Zones
-	fingerprint int64
+	catalog.Observation
 
-	// Decided against the stored row: what to write.
 	write    writeKind
 	rowid    int64 // of the stored row, for writeState and writeRevision
 	revision int64
 	ever     bool
 	version  int64
+}
+
+func observe(batch []catalog.Plan) []observation {
+	folded := catalog.Observe(batch)
+	obs := make([]observation, len(folded))
+	for i, o := range folded {
+		obs[i].Observation = o
+	}
+	return obs
 }
 
 type writeKind int
@@ -72,34 +75,6 @@ type stored struct {
 	everOnline  bool
 	fingerprint int64
 	version     int64
-}
-
-// merge folds the occurrences of each plan ID in batch into one observation, in the
-// order of first occurrence, and encodes the winning values.
-func merge(batch []catalog.Plan) []observation {
-	at := make(map[catalog.ID]int, len(batch))
-	obs := make([]observation, 0, len(batch))
-	for _, p := range batch {
-		if i, ok := at[p.ID]; ok {
-			o := &obs[i]
-			o.online = o.online || p.SellMode == catalog.Online
-			if p.Revision > o.plan.Revision {
-				o.plan = p
-			}
-			continue
-		}
-		at[p.ID] = len(obs)
-		obs = append(obs, observation{plan: p, online: p.SellMode == catalog.Online})
-	}
-	var buf []byte
-	for i := range obs {
-		o := &obs[i]
-		o.zones = appendZones(make([]byte, 0, 2+96*len(o.plan.Zones)), o.plan.Zones)
-		buf = fingerprintInput(buf[:0], &o.plan, o.zones)
-		sum := sha256.Sum256(buf)
-		o.fingerprint = int64(binary.BigEndian.Uint64(sum[:8]))
-	}
-	return obs
 }
 
 func (s *Store) upsert(ctx context.Context, obs []observation) (int64, error) {
@@ -144,18 +119,18 @@ func (s *Store) upsert(ctx context.Context, obs []observation) (int64, error) {
 func decide(obs []observation, old map[catalog.ID]stored, cur, next int64) (changed bool) {
 	for i := range obs {
 		o := &obs[i]
-		st, ok := old[o.plan.ID]
-		newer := !ok || o.plan.Revision > st.revision
-		o.ever = o.online || st.everOnline
+		st, ok := old[o.Plan.ID]
+		newer := !ok || o.Plan.Revision > st.revision
+		o.ever = o.Online || st.everOnline
 		becomesSearchable := o.ever && !st.everOnline
 		switch {
-		case !ok || newer && o.fingerprint != st.fingerprint:
-			o.write, o.revision = writeValues, o.plan.Revision
+		case !ok || newer && o.Fingerprint != st.fingerprint:
+			o.write, o.revision = writeValues, o.Plan.Revision
 		case becomesSearchable:
 			// The values stay, even from an older observation: ever-online is sticky.
-			o.write, o.revision = writeState, max(st.revision, o.plan.Revision)
+			o.write, o.revision = writeState, max(st.revision, o.Plan.Revision)
 		case newer:
-			o.write, o.revision = writeRevision, o.plan.Revision
+			o.write, o.revision = writeRevision, o.Plan.Revision
 		default:
 			o.write = writeNothing
 			continue
@@ -189,7 +164,7 @@ func lookup(ctx context.Context, tx *sql.Tx, obs []observation) (map[catalog.ID]
 		chunk := obs[start:min(start+lookupChunk, len(obs))]
 		args = args[:0]
 		for i := range chunk {
-			args = append(args, chunk[i].plan.ID[:])
+			args = append(args, chunk[i].Plan.ID[:])
 		}
 		q := `SELECT id, rowid, revision, ever_online, fingerprint, version FROM plans WHERE id IN (?` +
 			strings.Repeat(",?", len(chunk)-1) + `)`
@@ -248,7 +223,7 @@ func writeRows(ctx context.Context, tx *sql.Tx, obs []observation) error {
 
 	for i := range obs {
 		o := &obs[i]
-		p := &o.plan
+		p := &o.Plan
 		switch o.write {
 		case writeValues:
 			var organizer, lo, hi any
@@ -260,7 +235,7 @@ func writeRows(ctx context.Context, tx *sql.Tx, obs []observation) error {
 			}
 			_, err = values.ExecContext(ctx, p.ID[:], p.Provider, p.BasePlanID, p.PlanID, p.Title,
 				organizer, string(p.SellMode), o.ever, p.StartsAt.Unix(), p.EndsAt.Unix(),
-				p.SellFrom.Unix(), p.SellTo.Unix(), p.SoldOut, string(o.zones), lo, hi, o.revision, o.version, o.fingerprint)
+				p.SellFrom.Unix(), p.SellTo.Unix(), p.SoldOut, string(o.Zones), lo, hi, o.revision, o.version, o.Fingerprint)
 		case writeState:
 			_, err = state.ExecContext(ctx, o.revision, o.version, o.rowid)
 		case writeRevision:
@@ -379,7 +354,7 @@ func scanPlans(rows *sql.Rows, n int) ([]catalog.Plan, error) {
 		p.SellFrom, p.SellTo = unixUTC(sellFrom), unixUTC(sellTo)
 		p.SoldOut, p.EverOnline = soldOut != 0, ever != 0
 		var err error
-		if p.Zones, err = decodeZones(zones); err != nil {
+		if p.Zones, err = catalog.DecodeZonesJSON(zones); err != nil {
 			return nil, fmt.Errorf("plan %s: zones: %w", p.ID, err)
 		}
 		plans = append(plans, p)
@@ -388,22 +363,3 @@ func scanPlans(rows *sql.Rows, n int) ([]catalog.Plan, error) {
 }
 
 func unixUTC(sec int64) time.Time { return time.Unix(sec, 0).UTC() }
-
-// fingerprintInput appends to b an unambiguous encoding of the values of p as stored
-// (times in whole seconds), with zones its encoded zones: two observations with the
-// same encoding store the same row. Revision, EverOnline and Version are not values.
-func fingerprintInput(b []byte, p *catalog.Plan, zones []byte) []byte {
-	for _, s := range []string{p.Provider, p.BasePlanID, p.PlanID, p.Title, p.OrganizerCompanyID, string(p.SellMode)} {
-		b = binary.AppendUvarint(b, uint64(len(s)))
-		b = append(b, s...)
-	}
-	for _, t := range []time.Time{p.StartsAt, p.EndsAt, p.SellFrom, p.SellTo} {
-		b = binary.AppendVarint(b, t.Unix())
-	}
-	if p.SoldOut {
-		b = append(b, 1)
-	} else {
-		b = append(b, 0)
-	}
-	return append(b, zones...)
-}

@@ -1,4 +1,4 @@
-package sqlite
+package catalog
 
 import (
 	"encoding/json"
@@ -8,25 +8,23 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
-
-	"boxoffice/catalog"
 )
 
-func TestZonesRoundTrip(t *testing.T) {
+func TestZonesRoundTripCompact(t *testing.T) {
 	tests := []struct {
 		name  string
-		zones []catalog.Zone
+		zones []Zone
 		want  string
 	}{
 		{name: "none", want: `[]`},
 		{
 			name:  "one",
-			zones: []catalog.Zone{{ZoneID: "1", Name: "Platea", Capacity: 100, Price: 2000, Numbered: true}},
+			zones: []Zone{{ZoneID: "1", Name: "Platea", Capacity: 100, Price: 2000, Numbered: true}},
 			want:  `[{"zone_id":"1","name":"Platea","capacity":100,"price_cents":2000,"numbered":true}]`,
 		},
 		{
 			name: "repeated ids in order",
-			zones: []catalog.Zone{
+			zones: []Zone{
 				{ZoneID: "7", Name: "B", Capacity: 1, Price: 5},
 				{ZoneID: "7", Name: "A", Capacity: 2, Price: 4, Numbered: true},
 				{ZoneID: "7", Name: "B", Capacity: 1, Price: 5},
@@ -37,28 +35,28 @@ func TestZonesRoundTrip(t *testing.T) {
 		},
 		{
 			name:  "extremes",
-			zones: []catalog.Zone{{Capacity: math.MaxInt64, Price: math.MinInt64}, {Capacity: math.MinInt64, Price: math.MaxInt64}},
+			zones: []Zone{{Capacity: math.MaxInt64, Price: math.MinInt64}, {Capacity: math.MinInt64, Price: math.MaxInt64}},
 			want: `[{"zone_id":"","name":"","capacity":9223372036854775807,"price_cents":-9223372036854775808,"numbered":false},` +
 				`{"zone_id":"","name":"","capacity":-9223372036854775808,"price_cents":9223372036854775807,"numbered":false}]`,
 		},
 		{
 			name:  "escapes",
-			zones: []catalog.Zone{{ZoneID: `a"b\c`, Name: "tab\tnl\ncr\rbell\x07 ñ & <b> \u2028"}},
+			zones: []Zone{{ZoneID: `a"b\c`, Name: "tab\tnl\ncr\rbell\x07 ñ & <b> \u2028"}},
 			want:  `[{"zone_id":"a\"b\\c","name":"tab\tnl\ncr\rbell\u0007 ñ & <b> ` + "\u2028" + `","capacity":0,"price_cents":0,"numbered":false}]`,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := appendZones(nil, tt.zones)
+			b := AppendZonesJSON(nil, tt.zones)
 			if string(b) != tt.want {
 				t.Errorf("appendZones = %s, want %s", b, tt.want)
 			}
-			got, err := decodeZones(b)
+			got, err := DecodeZonesJSON(b)
 			if err != nil {
-				t.Fatalf("decodeZones(%s): %v", b, err)
+				t.Fatalf("DecodeZonesJSON(%s): %v", b, err)
 			}
 			if diff := cmp.Diff(tt.zones, got); diff != "" {
-				t.Errorf("decodeZones(%s) mismatch (-want +got):\n%s", b, diff)
+				t.Errorf("DecodeZonesJSON(%s) mismatch (-want +got):\n%s", b, diff)
 			}
 		})
 	}
@@ -68,32 +66,32 @@ func TestDecodeZonesFallback(t *testing.T) {
 	tests := []struct {
 		name string
 		give string
-		want []catalog.Zone
+		want []Zone
 	}{
 		{name: "spaces", give: ` [ { "zone_id" : "1", "name": "A", "capacity": 1, "price_cents": 2, "numbered": true } ] `,
-			want: []catalog.Zone{{ZoneID: "1", Name: "A", Capacity: 1, Price: 2, Numbered: true}}},
-		{name: "other key order", give: `[{"price_cents":2,"zone_id":"1"}]`, want: []catalog.Zone{{ZoneID: "1", Price: 2}}},
-		{name: "unicode escape", give: `[{"zone_id":"\u00f1","name":"\ud83c\udfad"}]`, want: []catalog.Zone{{ZoneID: "ñ", Name: "🎭"}}},
+			want: []Zone{{ZoneID: "1", Name: "A", Capacity: 1, Price: 2, Numbered: true}}},
+		{name: "other key order", give: `[{"price_cents":2,"zone_id":"1"}]`, want: []Zone{{ZoneID: "1", Price: 2}}},
+		{name: "unicode escape", give: `[{"zone_id":"\u00f1","name":"\ud83c\udfad"}]`, want: []Zone{{ZoneID: "ñ", Name: "🎭"}}},
 		{name: "empty with spaces", give: `[ ]`},
 		{name: "null", give: `null`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := decodeZones([]byte(tt.give))
+			got, err := DecodeZonesJSON([]byte(tt.give))
 			if err != nil {
-				t.Fatalf("decodeZones(%s): %v", tt.give, err)
+				t.Fatalf("DecodeZonesJSON(%s): %v", tt.give, err)
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("decodeZones(%s) mismatch (-want +got):\n%s", tt.give, diff)
+				t.Errorf("DecodeZonesJSON(%s) mismatch (-want +got):\n%s", tt.give, diff)
 			}
 		})
 	}
 }
 
-func TestDecodeZonesErrors(t *testing.T) {
+func TestDecodeZonesErrorsCompact(t *testing.T) {
 	for _, give := range []string{``, `[`, `[{"zone_id":"1"`, `{}`, `[{"capacity":1.5}]`, `[{"capacity":99999999999999999999}]`, `"x"`} {
-		if got, err := decodeZones([]byte(give)); err == nil {
-			t.Errorf("decodeZones(%s) = %v, nil; want an error", give, got)
+		if got, err := DecodeZonesJSON([]byte(give)); err == nil {
+			t.Errorf("DecodeZonesJSON(%s) = %v, nil; want an error", give, got)
 		}
 	}
 }
@@ -104,20 +102,20 @@ func FuzzZones(f *testing.F) {
 	f.Add("1", "Platea", int64(100), int64(2000), true)
 	f.Add(`a"\`, "\x00\xff\u2028", int64(-1), int64(math.MinInt64), false)
 	f.Fuzz(func(t *testing.T, id, name string, capacity, price int64, numbered bool) {
-		zones := []catalog.Zone{
-			{ZoneID: id, Name: name, Capacity: capacity, Price: catalog.Money(price), Numbered: numbered},
-			{ZoneID: name, Name: id, Capacity: price, Price: catalog.Money(capacity)},
+		zones := []Zone{
+			{ZoneID: id, Name: name, Capacity: capacity, Price: Money(price), Numbered: numbered},
+			{ZoneID: name, Name: id, Capacity: price, Price: Money(capacity)},
 		}
-		b := appendZones(nil, zones)
+		b := AppendZonesJSON(nil, zones)
 		var viaJSON []storedZone
 		if err := json.Unmarshal(b, &viaJSON); err != nil {
 			t.Fatalf("appendZones wrote invalid JSON %s: %v", b, err)
 		}
-		got, err := decodeZones(b)
+		got, err := DecodeZonesJSON(b)
 		if err != nil {
-			t.Fatalf("decodeZones(%s): %v", b, err)
+			t.Fatalf("DecodeZonesJSON(%s): %v", b, err)
 		}
-		want := make([]catalog.Zone, len(zones))
+		want := make([]Zone, len(zones))
 		for i, z := range zones {
 			z.ZoneID, z.Name = validUTF8(z.ZoneID), validUTF8(z.Name)
 			want[i] = z
@@ -126,7 +124,7 @@ func FuzzZones(f *testing.F) {
 			}
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
-			t.Errorf("decodeZones(%s) mismatch (-want +got):\n%s", b, diff)
+			t.Errorf("DecodeZonesJSON(%s) mismatch (-want +got):\n%s", b, diff)
 		}
 	})
 }

@@ -1,4 +1,4 @@
-package postgres
+package catalog
 
 import (
 	"bytes"
@@ -6,12 +6,10 @@ import (
 	"math"
 	"strconv"
 	"unicode/utf8"
-
-	"boxoffice/catalog"
 )
 
-// The zones column holds a plan's zones as a jsonb array, in the provider's order, in
-// the shape the sqlite adapter stores:
+// Stores keep a plan's zones as one JSON array (SQLite's text column, PostgreSQL's
+// jsonb), in the provider's order:
 //
 //	[{"zone_id":"1","name":"Platea","capacity":100,"price_cents":2000,"numbered":true}]
 //
@@ -21,7 +19,7 @@ import (
 // "numbered": true, "price_cents": 2000}`. The decoder's fast path reads that (any key
 // order, any spacing); anything else, such as an escaped string, goes to encoding/json.
 
-// storedZone is a catalog.Zone as the zones column holds it, for encoding/json.
+// storedZone is a Zone as the zones column holds it, for encoding/json.
 type storedZone struct {
 	ZoneID     string `json:"zone_id"`
 	Name       string `json:"name"`
@@ -30,18 +28,18 @@ type storedZone struct {
 	Numbered   bool   `json:"numbered"`
 }
 
-// appendZones appends the JSON of zones to b; no zones is "[]". Invalid UTF-8 becomes
+// AppendZonesJSON appends the storage form of zones to b; no zones is "[]". Invalid UTF-8 becomes
 // U+FFFD, as encoding/json writes it.
-func appendZones(b []byte, zones []catalog.Zone) []byte {
+func AppendZonesJSON(b []byte, zones []Zone) []byte {
 	b = append(b, '[')
 	for i, z := range zones {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = append(b, `{"zone_id":`...)
-		b = appendString(b, z.ZoneID)
+		b = appendJSONString(b, z.ZoneID)
 		b = append(b, `,"name":`...)
-		b = appendString(b, z.Name)
+		b = appendJSONString(b, z.Name)
 		b = append(b, `,"capacity":`...)
 		b = strconv.AppendInt(b, z.Capacity, 10)
 		b = append(b, `,"price_cents":`...)
@@ -54,7 +52,7 @@ func appendZones(b []byte, zones []catalog.Zone) []byte {
 }
 
 // appendString appends s as a JSON string, escaping only what JSON requires.
-func appendString(b []byte, s string) []byte {
+func appendJSONString(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	for i := 0; i < len(s); {
@@ -88,8 +86,8 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// decodeZones decodes a zones column; "[]" is no zones, nil.
-func decodeZones(b []byte) ([]catalog.Zone, error) {
+// DecodeZonesJSON decodes a zones column; "[]" is no zones, nil.
+func DecodeZonesJSON(b []byte) ([]Zone, error) {
 	if zones, ok := decodeZonesFast(b); ok {
 		return zones, nil
 	}
@@ -100,16 +98,16 @@ func decodeZones(b []byte) ([]catalog.Zone, error) {
 	if len(in) == 0 {
 		return nil, nil
 	}
-	zones := make([]catalog.Zone, len(in))
+	zones := make([]Zone, len(in))
 	for i, z := range in {
-		zones[i] = catalog.Zone{ZoneID: z.ZoneID, Name: z.Name, Capacity: z.Capacity, Price: catalog.Money(z.PriceCents), Numbered: z.Numbered}
+		zones[i] = Zone{ZoneID: z.ZoneID, Name: z.Name, Capacity: z.Capacity, Price: Money(z.PriceCents), Numbered: z.Numbered}
 	}
 	return zones, nil
 }
 
 // decodeZonesFast decodes an array of zone objects, each with exactly the five keys in
 // any order, whose strings need no unescaping; ok is false for anything else.
-func decodeZonesFast(b []byte) (zones []catalog.Zone, ok bool) {
+func decodeZonesFast(b []byte) (zones []Zone, ok bool) {
 	d := zoneDecoder{b: b}
 	if !d.lit('[') {
 		return nil, false
@@ -117,7 +115,7 @@ func decodeZonesFast(b []byte) (zones []catalog.Zone, ok bool) {
 	if d.lit(']') {
 		return nil, d.end()
 	}
-	zones = make([]catalog.Zone, 0, bytes.Count(b, []byte{'{'})) // exact unless a string has a brace
+	zones = make([]Zone, 0, bytes.Count(b, []byte{'{'})) // exact unless a string has a brace
 	for {
 		z, ok := d.zone()
 		if !ok {
@@ -158,7 +156,7 @@ func (d *zoneDecoder) lit(c byte) bool {
 }
 
 // zone reads one zone object.
-func (d *zoneDecoder) zone() (z catalog.Zone, ok bool) {
+func (d *zoneDecoder) zone() (z Zone, ok bool) {
 	if !d.lit('{') {
 		return z, false
 	}
@@ -182,7 +180,7 @@ func (d *zoneDecoder) zone() (z catalog.Zone, ok bool) {
 		case "price_cents":
 			var cents int64
 			bit, ok = 8, d.int(&cents)
-			z.Price = catalog.Money(cents)
+			z.Price = Money(cents)
 		case "numbered":
 			bit, ok = 16, d.bool(&z.Numbered)
 		default:
