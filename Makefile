@@ -27,7 +27,7 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./provider
 	$(GO) test -run='^$$' -fuzz='^FuzzParseWindow$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./httpapi
-	$(GO) test -run='^$$' -fuzz='^FuzzZones$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./sqlite
+	$(GO) test -run='^$$' -fuzz='^FuzzZones$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./catalog
 
 ## bench: Go micro-benchmarks of the hot paths (parse, index search, HTTP search, upserts)
 bench:
