@@ -181,4 +181,8 @@ func TestDistributed(t *testing.T) {
 	if n := count(); n != 20000 {
 		t.Errorf("store has %d plans, want 20000", n)
 	}
+	// Two ingest processes, one leader: the provider was asked once in the interval.
+	if n := sim.Requests(); n != 1 {
+		t.Errorf("provider called %d times by two ingest processes in one interval, want 1 (one leader)", n)
+	}
 }
