@@ -1,0 +1,70 @@
+package pricing
+
+import (
+	"crypto/sha1"
+	"strconv"
+	"time"
+
+	"boxoffice/catalog"
+)
+
+// ProductNamespace is the UUID namespace of product IDs. Changing it changes every ID.
+var ProductNamespace = catalog.ID{0x6b, 0x3e, 0x1f, 0x52, 0x0c, 0x8d, 0x4a, 0x61, 0x9e, 0x27, 0x55, 0xd4, 0x10, 0xa9, 0xc3, 0x7f}
+
+// Product is one zone of one plan, as priced.
+type Product struct {
+	ID        catalog.ID
+	PlanID    catalog.ID
+	ZoneID    string
+	Name      string
+	Numbered  bool
+	BasePrice catalog.Money // the provider's price
+	Capacity  int64         // remaining, as the provider last said
+	SoldOut   bool          // the plan's sold_out flag
+	StartsAt  time.Time     // the plan's start, for urgency
+}
+
+// NewProductID returns the ID of the occurrence-th zone (0 for the first) of plan whose
+// zone_id, numbered flag and name are the given ones: a UUIDv5 in ProductNamespace of
+// "<plan id>/<zone_id>/<numbered>/<name>/<occurrence>".
+func NewProductID(plan catalog.ID, zoneID string, numbered bool, name string, occurrence int) catalog.ID {
+	b := make([]byte, 0, 16+64+len(zoneID)+len(name))
+	b = append(b, ProductNamespace[:]...)
+	b = plan.AppendText(b)
+	b = append(append(append(b, '/'), zoneID...), '/')
+	b = strconv.AppendBool(b, numbered)
+	b = append(append(append(b, '/'), name...), '/')
+	b = strconv.AppendInt(b, int64(occurrence), 10)
+	sum := sha1.Sum(b)
+	var id catalog.ID
+	copy(id[:], sum[:])
+	id[6] = id[6]&0x0f | 0x50 // version 5
+	id[8] = id[8]&0x3f | 0x80 // RFC 4122 variant
+	return id
+}
+
+// Products returns the products of plan p, one per zone in the provider's order.
+func Products(p catalog.Plan) []Product {
+	type key struct {
+		zoneID, name string
+		numbered     bool
+	}
+	seen := make(map[key]int, len(p.Zones))
+	out := make([]Product, 0, len(p.Zones))
+	for _, z := range p.Zones {
+		k := key{z.ZoneID, z.Name, z.Numbered}
+		out = append(out, Product{
+			ID:        NewProductID(p.ID, z.ZoneID, z.Numbered, z.Name, seen[k]),
+			PlanID:    p.ID,
+			ZoneID:    z.ZoneID,
+			Name:      z.Name,
+			Numbered:  z.Numbered,
+			BasePrice: z.Price,
+			Capacity:  z.Capacity,
+			SoldOut:   p.SoldOut,
+			StartsAt:  p.StartsAt,
+		})
+		seen[k]++
+	}
+	return out
+}
