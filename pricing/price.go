@@ -116,7 +116,7 @@ func (f Factors) Price(discount BasisPoints) catalog.Money {
 		panic(fmt.Sprintf("pricing: factors out of range: %+v, discount %d", f, discount))
 	}
 	const denom = uint64(One) * uint64(One) * uint64(One) // 10^12
-	a := uint64(f.Base) * uint64(f.Multiplier)           // < 2^63 · for bases below 9·10^13 cents
+	a := uint64(f.Base) * uint64(f.Multiplier)            // < 2^63 · for bases below 9·10^13 cents
 	b := uint64(f.Demand) * uint64(One-discount)
 	hi, lo := bits.Mul64(a, b)
 	if hi >= denom {
