@@ -116,10 +116,10 @@ func (f Factors) Price(discount BasisPoints) catalog.Money {
 		panic(fmt.Sprintf("pricing: factors out of range: %+v, discount %d", f, discount))
 	}
 	const denom = uint64(One) * uint64(One) * uint64(One) // 10^12
-	a := uint64(f.Base) * uint64(f.Multiplier)            // < 2^63 · for bases below 9·10^13 cents
-	b := uint64(f.Demand) * uint64(One-discount)
+	ahi, a := bits.Mul64(uint64(f.Base), uint64(f.Multiplier))
+	b := uint64(f.Demand) * uint64(One-discount) // at most 3·10^8 within the Policy's limits
 	hi, lo := bits.Mul64(a, b)
-	if hi >= denom {
+	if ahi != 0 || hi >= denom {
 		panic(fmt.Sprintf("pricing: price overflows: %+v", f))
 	}
 	q, r := bits.Div64(hi, lo, denom)
