@@ -322,3 +322,40 @@ func TestContractRejectsBadResponses(t *testing.T) {
 		})
 	}
 }
+
+// TestContractCaching checks the HTTP caching of searches against the spec: the
+// headers of a 200, a 304 on a matching If-None-Match, and /metrics.
+func TestContractCaching(t *testing.T) {
+	c := newContract(t)
+	h := newTestHandler(t, testPlans(t))
+	const target = "/search?starts_at=2021-02-01T00:00:00Z"
+	tests := []struct {
+		name        string
+		target      string
+		ifNoneMatch bool
+		wantStatus  int
+	}{
+		{"search", target, false, http.StatusOK},
+		{"search, not modified", target, true, http.StatusNotModified},
+		{"metrics", "/metrics", false, http.StatusOK},
+	}
+	etag := get(h, target).Header().Get("ETag")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodGet, tt.target, nil)
+			if tt.ifNoneMatch {
+				req.Header.Set("If-None-Match", etag)
+			}
+			in := c.input(t, req)
+			if err := openapi3filter.ValidateRequest(t.Context(), in); err != nil {
+				t.Errorf("GET %s: request breaks the spec: %v", tt.target, err)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != tt.wantStatus {
+				t.Errorf("GET %s status = %d, want %d", tt.target, rec.Code, tt.wantStatus)
+			}
+			c.validateResponse(t, in, rec)
+		})
+	}
+}

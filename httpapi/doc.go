@@ -8,6 +8,14 @@
 // {"data":{"events":[…]},"error":null} through pooled buffers, with an exact
 // Content-Length and no reflection.
 //
+// Responses are cached whole in L1, an in-process cache bounded by bytes and keyed by
+// the index's catalog version and the window, with their gzipped form and an ETag
+// that names both: a new version misses, so nothing is invalidated, and If-None-Match
+// gets a 304 without a lookup. Without an index (before the first load) searches read
+// a Store through L1 and a shared Cache (L2, Redis), the version read before the
+// plans. boxoffice_search_cache_requests_total{tier,result} counts hits and misses per
+// tier at /metrics.
+//
 // Errors are translated once, at the boundary, by writeError: bad input is a 400
 // bad_request, an unknown route a 404 not_found, a wrong method a 405
 // method_not_allowed, a catalog not loaded yet a 503 unavailable, anything else a 500

@@ -18,6 +18,7 @@ var ErrBadRequest = errors.New("bad request")
 // Errors that writeError turns into statuses other than 400 and 500.
 var (
 	errNotLoaded        = errors.New("catalog not loaded yet; retry shortly")
+	errUnavailable      = errors.New("catalog unavailable; retry shortly") // wraps the store's error
 	errNotFound         = errors.New("not found")
 	errMethodNotAllowed = errors.New("method not allowed")
 )
@@ -51,8 +52,11 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	case errors.Is(err, errNotLoaded):
 		status, code, msg = http.StatusServiceUnavailable, "unavailable", err.Error()
 		w.Header().Set("Retry-After", retryAfterSeconds)
+	case errors.Is(err, errUnavailable): // the detail is logged, not shown
+		status, code, msg = http.StatusServiceUnavailable, "unavailable", errUnavailable.Error()
+		w.Header().Set("Retry-After", retryAfterSeconds)
 	}
-	level := slog.LevelDebug // the client's mistake, or a catalog still loading
+	level := slog.LevelDebug // the client's mistake, a catalog still loading, or a store down (logged by the searcher)
 	if status >= 500 && status != http.StatusServiceUnavailable {
 		level = slog.LevelError
 	}

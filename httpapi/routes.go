@@ -6,8 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/maypok86/otter/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"boxoffice/catalog"
 )
@@ -54,6 +60,31 @@ type Config struct {
 
 	// Build is shown at /health.
 	Build BuildInfo
+
+	// Store answers searches while the catalog has no index (not loaded yet, or beyond
+	// its memory budget), through the caches. Nil answers them 503 instead.
+	Store Store
+
+	// Cache is the second response cache tier (L2), shared by instances, consulted only
+	// on the Store path: with an index, a response costs less to build than to fetch.
+	// Nil means none.
+	Cache Cache
+
+	// CacheTTL is how long cached responses live, in L1 and L2, and the Cache-Control
+	// max-age (at most a minute); zero means 5 minutes.
+	CacheTTL time.Duration
+
+	// L1MaxBytes bounds the in-process response cache (L1); zero means 64 MiB. A
+	// response larger than a sixteenth of it is served uncached.
+	L1MaxBytes int64
+
+	// L2Timeout bounds each L2 call, so a slow or unreachable L2 costs searches little;
+	// zero means 50ms.
+	L2Timeout time.Duration
+
+	// Metrics is the registry the API registers its metrics on and serves at /metrics;
+	// nil means a registry of the Handler's own.
+	Metrics *prometheus.Registry
 }
 
 // Handler is the HTTP API. It is safe for concurrent use.
@@ -68,20 +99,43 @@ type Handler struct {
 	mux          *http.ServeMux
 	buffers      sync.Pool // *searchBuffers
 	contentType  []string  // {contentTypeJSON}, shared by responses' headers, never modified
+
+	// The search response caches and HTTP caching.
+	store        Store // nil: no searches without an index
+	l1           *otter.Cache[searchKey, *response]
+	l1MaxEntry   int   // bytes of the largest response L1 keeps
+	l2           Cache // nil: none
+	l2Timeout    time.Duration
+	l2Down       atomic.Bool  // L2 failed last time: its recovery is logged
+	lastVersion  atomic.Int64 // the store's catalog version last read, -1 before
+	cacheTTL     time.Duration
+	cacheControl []string  // {"public, max-age=N"}, shared like contentType
+	vary         []string  // {"Accept-Encoding"}, likewise
+	gzipEncoding []string  // {"gzip"}, likewise
+	gzips        sync.Pool // *gzip.Writer at gzip.BestSpeed
+	metrics      cacheMetrics
 }
 
 // New returns the API over cat, logging to log. It panics if the embedded OpenAPI
 // document does not load, a build mistake the tests catch.
 //
-// Routes: GET /search, GET /health (liveness), GET /ready (readiness) and
-// GET /openapi.json. A nil cat gives the operations API of the roles that serve no
-// searches (ingest, worker): the same routes without /search. Unknown paths get 404 and other methods 405, both in the error
-// format; a query string over 4 KiB gets 400; a panic in a handler gets 500.
+// Routes: GET /search, GET /health (liveness), GET /ready (readiness), GET /metrics
+// (Prometheus, from cfg.Metrics) and GET /openapi.json. A nil cat gives the operations
+// API of the roles that serve no searches (ingest, worker): the same routes without
+// /search. Unknown paths get 404 and other methods 405, both in the error format; a
+// query string over 4 KiB gets 400; a panic in a handler gets 500.
 func New(cat Catalog, log *slog.Logger, cfg Config) *Handler {
 	spec, etag, err := openAPIJSON(openAPIYAML)
 	if err != nil {
 		panic(fmt.Sprintf("httpapi: embedded openapi.yaml: %v", err))
 	}
+	reg := cfg.Metrics
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	ttl := cmp.Or(cfg.CacheTTL, defaultCacheTTL)
+	l1Max := cmp.Or(cfg.L1MaxBytes, defaultL1MaxBytes)
+	maxAge := int64(min(ttl, maxClientAge) / time.Second)
 	h := &Handler{
 		catalog:      cat,
 		log:          log,
@@ -92,7 +146,19 @@ func New(cat Catalog, log *slog.Logger, cfg Config) *Handler {
 		specETag:     etag,
 		mux:          http.NewServeMux(),
 		contentType:  []string{contentTypeJSON},
+		store:        cfg.Store,
+		l1:           newL1(l1Max, ttl),
+		l1MaxEntry:   int(l1Max / l1EntryShare),
+		l2:           cfg.Cache,
+		l2Timeout:    cmp.Or(cfg.L2Timeout, defaultL2Timeout),
+		cacheTTL:     ttl,
+		cacheControl: []string{"public, max-age=" + strconv.FormatInt(maxAge, 10)},
+		vary:         []string{"Accept-Encoding"},
+		gzipEncoding: []string{"gzip"},
+		metrics:      newCacheMetrics(reg),
 	}
+	h.lastVersion.Store(-1)
+	h.gzips.New = newGzipWriter
 	if cat != nil {
 		h.checks["catalog"] = func(context.Context) error { return catalogLoaded(cat) }
 	}
@@ -106,6 +172,7 @@ func New(cat Catalog, log *slog.Logger, cfg Config) *Handler {
 	h.mux.HandleFunc("GET /health", h.serveHealth)
 	h.mux.HandleFunc("GET /ready", h.serveReady)
 	h.mux.HandleFunc("GET /openapi.json", h.serveOpenAPI)
+	h.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	return h
 }
 

@@ -1,9 +1,14 @@
 package httpapi
 
 import (
+	"context"
+	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
+
+	"boxoffice/catalog"
 )
 
 // The search response around the events' documents.
@@ -28,8 +33,10 @@ type searchBuffers struct {
 }
 
 // search answers GET /search: the pre-encoded documents of the plans inside the window,
-// ordered by start, then id. It reads no database and encodes nothing: it collects the
-// matching documents, measures them, and copies them through a pooled buffer, so a
+// ordered by start, then id. It reads no database and encodes nothing: a response is
+// the L1 cache's bytes, or the index's matching documents concatenated once and kept
+// in L1 under the index's version (see serveFromStore for a catalog without an index).
+// A response too large for L1 is copied through a pooled buffer instead, so a
 // response of any size has an exact Content-Length and costs a bounded amount of
 // memory.
 func (h *Handler) search(w http.ResponseWriter, r *http.Request) {
@@ -40,9 +47,20 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request) {
 	}
 	ix := h.catalog.Index()
 	if ix == nil {
-		h.writeError(w, r, errNotLoaded)
+		h.serveFromStore(w, r, win)
 		return
 	}
+	key := newSearchKey(ix.Version(), win)
+	if h.notModified(w, r, key) {
+		return
+	}
+	gz := acceptsGzip(r.Header["Accept-Encoding"])
+	if resp, ok := h.l1.GetIfPresent(key); ok {
+		h.metrics.l1Hit.Inc()
+		h.writeResponse(w, r, key, resp, gz)
+		return
+	}
+	h.metrics.l1Miss.Inc()
 
 	bufs := h.buffers.Get().(*searchBuffers)
 	defer h.putBuffers(bufs)
@@ -53,8 +71,82 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request) {
 	for _, doc := range bufs.docs {
 		size += len(doc)
 	}
+	if size > h.l1MaxEntry {
+		h.stream(w, r, key, bufs, size)
+		return
+	}
+	resp := h.newResponse(key, appendEvents(make([]byte, 0, size), bufs.docs), gz)
+	h.l1.Set(key, resp)
+	h.writeResponse(w, r, key, resp, gz)
+}
+
+// appendEvents appends the search response of docs to b.
+func appendEvents(b []byte, docs [][]byte) []byte {
+	b = append(b, eventsPrefix...)
+	for i, doc := range docs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, doc...)
+	}
+	return append(b, eventsSuffix...)
+}
+
+// writeResponse answers with resp, gzipped when gz is set and that is worth it. The
+// gzipped form is made the first time a client accepts it, and kept in L1.
+func (h *Handler) writeResponse(w http.ResponseWriter, r *http.Request, key searchKey, resp *response, gz bool) {
+	if gz && !resp.gzipTried {
+		resp = resp.withGzip(h.compress(resp.body))
+		h.l1.Set(key, resp)
+	}
 	hd := w.Header()
+	h.setCacheHeaders(hd, resp.etag)
+	body, length := resp.body, resp.length
+	if gz && resp.gzip != nil {
+		hd["Content-Encoding"] = h.gzipEncoding
+		body, length = resp.gzip, resp.gzipLength
+	}
+	hd["Content-Length"] = length
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		w.Write(body) // an error means the client went away: nothing is left to do
+	}
+}
+
+// setCacheHeaders sets the headers every 200 and 304 of a search has: its type, ETag,
+// Cache-Control and Vary. The slices are shared and never modified.
+func (h *Handler) setCacheHeaders(hd http.Header, etag []string) {
 	hd["Content-Type"] = h.contentType
+	hd["Etag"] = etag
+	hd["Cache-Control"] = h.cacheControl
+	hd["Vary"] = h.vary
+}
+
+// notModified answers 304 and returns true when the request's If-None-Match matches
+// the ETag of key. It needs no cached response: the ETag names the version and the
+// window, which determine the body.
+func (h *Handler) notModified(w http.ResponseWriter, r *http.Request, key searchKey) bool {
+	inm := r.Header["If-None-Match"]
+	if len(inm) == 0 {
+		return false
+	}
+	var buf [96]byte
+	etag := key.appendETag(buf[:0])
+	for _, v := range inm {
+		if etagMatches(v, etag) {
+			h.setCacheHeaders(w.Header(), []string{string(etag)})
+			w.WriteHeader(http.StatusNotModified)
+			return true
+		}
+	}
+	return false
+}
+
+// stream answers with the documents in bufs, size bytes in all, copied through the
+// pooled buffer: the path of responses too large for L1, uncompressed.
+func (h *Handler) stream(w http.ResponseWriter, r *http.Request, key searchKey, bufs *searchBuffers, size int) {
+	hd := w.Header()
+	h.setCacheHeaders(hd, []string{string(key.appendETag(nil))})
 	hd.Set("Content-Length", strconv.Itoa(size))
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodHead {
@@ -74,6 +166,124 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request) {
 	}
 	out.writeString(eventsSuffix)
 	out.flush()
+}
+
+// serveFromStore answers a search when the catalog has no index: from L1, else from
+// L2, else from the store, filling both. The catalog version is read first, so a
+// response is never labelled with a version newer than the data it holds (a replica
+// only moves forward). With the store down it still serves the windows cached at the
+// last version it read; others get 503.
+func (h *Handler) serveFromStore(w http.ResponseWriter, r *http.Request, win catalog.Window) {
+	if h.store == nil {
+		h.writeError(w, r, errNotLoaded)
+		return
+	}
+	ctx := r.Context()
+	version, storeErr := h.storeVersion(ctx)
+	if storeErr != nil && version < 0 {
+		h.writeError(w, r, fmt.Errorf("%w: %w", errUnavailable, storeErr))
+		return
+	}
+	key := newSearchKey(version, win)
+	if h.notModified(w, r, key) {
+		return
+	}
+	gz := acceptsGzip(r.Header["Accept-Encoding"])
+	if resp, ok := h.l1.GetIfPresent(key); ok {
+		h.metrics.l1Hit.Inc()
+		h.writeResponse(w, r, key, resp, gz)
+		return
+	}
+	h.metrics.l1Miss.Inc()
+
+	l2Key := string(key.appendText(nil))
+	if body, ok := h.l2Get(ctx, l2Key); ok {
+		resp := h.newResponse(key, body, gz)
+		if len(body) <= h.l1MaxEntry {
+			h.l1.Set(key, resp)
+		}
+		h.writeResponse(w, r, key, resp, gz)
+		return
+	}
+	if storeErr != nil {
+		h.writeError(w, r, fmt.Errorf("%w: %w", errUnavailable, storeErr))
+		return
+	}
+	plans, err := h.store.SearchPlans(ctx, win)
+	if err != nil {
+		h.writeError(w, r, fmt.Errorf("%w: search store: %w", errUnavailable, err))
+		return
+	}
+	docs := make([][]byte, len(plans))
+	size := len(eventsPrefix) + len(eventsSuffix) + max(len(plans)-1, 0)
+	for i, p := range plans {
+		docs[i] = EncodeEvent(p)
+		size += len(docs[i])
+	}
+	body := appendEvents(make([]byte, 0, size), docs)
+	if size > h.l1MaxEntry {
+		resp := h.newResponse(key, body, false)
+		h.writeResponse(w, r, key, resp, false)
+		return
+	}
+	h.l2Set(ctx, l2Key, body)
+	resp := h.newResponse(key, body, gz)
+	h.l1.Set(key, resp)
+	h.writeResponse(w, r, key, resp, gz)
+}
+
+// storeVersion reads the store's catalog version. When the store fails it returns the
+// last version it read (-1 if none) with the error, so that cached windows still serve.
+func (h *Handler) storeVersion(ctx context.Context) (int64, error) {
+	ch, err := h.store.ChangedSince(ctx, math.MaxInt64)
+	if err != nil {
+		return h.lastVersion.Load(), fmt.Errorf("read catalog version: %w", err)
+	}
+	h.lastVersion.Store(ch.Version)
+	return ch.Version, nil
+}
+
+// l2Get looks key up in L2, within l2Timeout. A failing L2 counts as a miss and is
+// logged once, when it starts failing, and once when it recovers.
+func (h *Handler) l2Get(ctx context.Context, key string) ([]byte, bool) {
+	if h.l2 == nil {
+		return nil, false
+	}
+	cctx, cancel := context.WithTimeout(ctx, h.l2Timeout)
+	defer cancel()
+	body, ok, err := h.l2.Get(cctx, key)
+	if ctx.Err() == nil { // not the client going away
+		h.l2Status(err)
+	}
+	if !ok || err != nil {
+		h.metrics.l2Miss.Inc()
+		return nil, false
+	}
+	h.metrics.l2Hit.Inc()
+	return body, true
+}
+
+// l2Set stores body under key in L2 for the cache TTL, within l2Timeout; a failure
+// only means the next instance reads the store too.
+func (h *Handler) l2Set(ctx context.Context, key string, body []byte) {
+	if h.l2 == nil {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, h.l2Timeout)
+	defer cancel()
+	if err := h.l2.Set(cctx, key, body, h.cacheTTL); ctx.Err() == nil {
+		h.l2Status(err)
+	}
+}
+
+// l2Status logs the L2 going down and coming back, once each.
+func (h *Handler) l2Status(err error) {
+	switch {
+	case err != nil && h.l2Down.CompareAndSwap(false, true):
+		h.log.Warn("search cache L2 failing; serving from L1 and the store", "err", err)
+	case err == nil && h.l2Down.Load() && h.l2Down.CompareAndSwap(true, false):
+		h.log.Info("search cache L2 recovered")
+	}
 }
 
 // newBuffers returns empty search buffers, for the pool.

@@ -1,6 +1,7 @@
 // Package redis implements boxoffice's ports on Redis: the distributed lock of the task
 // and ingest packages (Locker) and the announcements of new catalog versions between
-// processes (Notifier), over one connection pool (Client).
+// processes (Notifier), and the API's shared search response cache (Cache, the second
+// tier under the in-process one), over one connection pool (Client).
 //
 // Concepts:
 //

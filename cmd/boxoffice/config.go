@@ -29,6 +29,7 @@ type config struct {
 	SyncInterval     time.Duration
 	APITimeout       time.Duration
 	CacheTTL         time.Duration
+	L1CacheMaxBytes  int64
 	LogLevel         slog.Level
 	EnvFile          string
 
@@ -80,6 +81,17 @@ var settings = []setting{
 	{"SYNC_INTERVAL_SECONDS", "sync-interval-seconds", "300", "seconds between provider syncs", secondsSetter(func(c *config) *time.Duration { return &c.SyncInterval })},
 	{"API_TIMEOUT_SECONDS", "api-timeout-seconds", "30", "provider timeout: connect, headers, and each pause in the body", secondsSetter(func(c *config) *time.Duration { return &c.APITimeout })},
 	{"CACHE_TTL_SECONDS", "cache-ttl-seconds", "300", "time to live of cached responses", secondsSetter(func(c *config) *time.Duration { return &c.CacheTTL })},
+	{"L1_CACHE_MAX_BYTES", "l1-cache-max-bytes", "67108864", "bytes of search responses each API process keeps in memory; one above a sixteenth of it is served uncached", func(c *config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("not a whole number of bytes: %q", v)
+		}
+		if n < 1<<20 {
+			return fmt.Errorf("must be at least 1 MiB (1048576): %q", v)
+		}
+		c.L1CacheMaxBytes = n
+		return nil
+	}},
 	{"LOG_LEVEL", "log-level", "info", "debug, info, warn or error", func(c *config, v string) error {
 		return c.LogLevel.UnmarshalText([]byte(v))
 	}},

@@ -24,7 +24,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.HTTPAddr != ":8000" || c.DataDir != "./data" || c.SyncInterval != 300*time.Second ||
-		c.APITimeout != 30*time.Second || c.CacheTTL != 300*time.Second || c.ProviderName != "fever" || c.ExternalAPIURL != "" {
+		c.APITimeout != 30*time.Second || c.CacheTTL != 300*time.Second || c.L1CacheMaxBytes != 64<<20 || c.ProviderName != "fever" || c.ExternalAPIURL != "" {
 		t.Errorf("defaults = %+v", c)
 	}
 }
@@ -59,6 +59,8 @@ func TestLoadConfigRejects(t *testing.T) {
 		{"provider url scheme", map[string]string{"EXTERNAL_API_URL": "ftp://x/y"}, nil, "EXTERNAL_API_URL: want a http:// URL"},
 		{"redacts passwords", map[string]string{"DATABASE_WRITE_URL": "mysql://u:secret@h/db"}, nil, "DATABASE_WRITE_URL: want a postgres:// URL with a host, got \"mysql://u:xxxxx@h/db\""},
 		{"log level", map[string]string{"LOG_LEVEL": "loud"}, nil, "LOG_LEVEL"},
+		{"L1 budget in MiB", map[string]string{"L1_CACHE_MAX_BYTES": "64MiB"}, nil, `L1_CACHE_MAX_BYTES: not a whole number of bytes: "64MiB"`},
+		{"L1 budget too small", map[string]string{"L1_CACHE_MAX_BYTES": "1000"}, nil, "L1_CACHE_MAX_BYTES: must be at least 1 MiB"},
 		{"flag names itself", nil, []string{"--sync-interval-seconds", "x"}, `--sync-interval-seconds: not a number: "x"`},
 		{"read without write", map[string]string{"DATABASE_READ_URL": "postgres://h/db"}, nil, "DATABASE_READ_URL: set without DATABASE_WRITE_URL"},
 		{"stray argument", nil, []string{"extra"}, "unexpected arguments"},

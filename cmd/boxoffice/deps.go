@@ -29,6 +29,10 @@ type deps struct {
 	}
 	locker task.Locker
 
+	// cache is the second tier of the search response cache, shared by API processes;
+	// nil without Redis.
+	cache httpapi.Cache
+
 	// announce tells other processes a new catalog version is committed; listen
 	// delivers those announcements until ctx is done. Both are no-ops in one process
 	// without Redis, where the worker notifies the searcher directly.
@@ -108,6 +112,7 @@ func openDeps(ctx context.Context, cfg config, n needs, log *slog.Logger) (d *de
 		d.closers = append(d.closers, rc.Close)
 		d.checks["redis"] = rc.Ping
 		d.locker = redis.NewLocker(rc, cfg.Namespace)
+		d.cache = redis.NewCache(rc, cfg.Namespace)
 		notifier := redis.NewNotifier(rc, cfg.Namespace, log)
 		d.announce = func(ctx context.Context, version int64) {
 			if err := notifier.Publish(ctx, version); err != nil {
@@ -120,6 +125,8 @@ func openDeps(ctx context.Context, cfg config, n needs, log *slog.Logger) (d *de
 	}
 	return d, nil
 }
+
+var _ httpapi.Cache = (*redis.Cache)(nil)
 
 // Close closes the adapters in reverse order of opening.
 func (d *deps) Close() error {

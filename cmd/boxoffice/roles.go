@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
 	"boxoffice/catalog"
@@ -39,7 +41,7 @@ func runAll(ctx context.Context, cfg config, log *slog.Logger) error {
 		return fmt.Errorf("HTTP_ADDR: %w", err)
 	}
 	g, ctx := errgroup.WithContext(ctx)
-	searcher := startAPI(ctx, g, ln, d, log)
+	searcher := startAPI(ctx, g, ln, cfg, d, log)
 	source, err := providerURL(ctx, g, cfg, log)
 	if err != nil {
 		return err
@@ -61,7 +63,7 @@ func runAPI(ctx context.Context, cfg config, log *slog.Logger) error {
 		return fmt.Errorf("HTTP_ADDR: %w", err)
 	}
 	g, ctx := errgroup.WithContext(ctx)
-	startAPI(ctx, g, ln, d, log)
+	startAPI(ctx, g, ln, cfg, d, log)
 	return wait(g, log)
 }
 
@@ -81,7 +83,7 @@ func runIngest(ctx context.Context, cfg config, log *slog.Logger) error {
 		return fmt.Errorf("HTTP_ADDR: %w", err)
 	}
 	g, ctx := errgroup.WithContext(ctx)
-	startOps(ctx, g, ln, d, log)
+	startOps(ctx, g, ln, cfg, d, log)
 	source, err := providerURL(ctx, g, cfg, log)
 	if err != nil {
 		return err
@@ -102,29 +104,46 @@ func runWorker(ctx context.Context, cfg config, log *slog.Logger) error {
 		return fmt.Errorf("HTTP_ADDR: %w", err)
 	}
 	g, ctx := errgroup.WithContext(ctx)
-	startOps(ctx, g, ln, d, log)
+	startOps(ctx, g, ln, cfg, d, log)
 	startWorker(ctx, g, d, nil, log)
 	return wait(g, log)
 }
 
 // startAPI serves the HTTP API on ln and keeps its searcher fresh: it polls the store
-// and refreshes at once on a version announcement.
-func startAPI(ctx context.Context, g *errgroup.Group, ln net.Listener, d *deps, log *slog.Logger) *catalog.Searcher {
+// and refreshes at once on a version announcement. Without an index (before the first
+// load) searches read the store through the response caches.
+func startAPI(ctx context.Context, g *errgroup.Group, ln net.Listener, cfg config, d *deps, log *slog.Logger) *catalog.Searcher {
 	searcher := catalog.NewSearcher(d.store, httpapi.EncodeEvent, indexPoll, log)
 	if _, err := searcher.Refresh(ctx); err != nil {
-		log.Warn("catalog index not loaded yet; searches answer 503 until it is", "err", err)
+		log.Warn("catalog index not loaded yet; searches read the store until it is", "err", err)
 	}
-	api := httpapi.New(searcher, log, httpapi.Config{Checks: d.checks, Build: httpapi.BuildInfo{Version: version, Commit: commit}})
+	api := httpapi.New(searcher, log, apiConfig(cfg, d))
 	g.Go(func() error { return serveHTTP(ctx, ln, api, log) })
 	g.Go(func() error { return searcher.Run(ctx) })
 	g.Go(func() error { return d.listen(ctx, func(int64) { searcher.Notify() }) })
 	return searcher
 }
 
-// startOps serves the operations endpoints (/health, /ready) of a role that serves no
-// searches, on ln.
-func startOps(ctx context.Context, g *errgroup.Group, ln net.Listener, d *deps, log *slog.Logger) {
-	ops := httpapi.New(nil, log, httpapi.Config{Checks: d.checks, Build: httpapi.BuildInfo{Version: version, Commit: commit}})
+// apiConfig is the HTTP API's configuration in a process on d: its checks, caches and
+// a metrics registry of its own with the Go runtime and process collectors.
+func apiConfig(cfg config, d *deps) httpapi.Config {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return httpapi.Config{
+		Checks:     d.checks,
+		Build:      httpapi.BuildInfo{Version: version, Commit: commit},
+		Store:      d.store,
+		Cache:      d.cache,
+		CacheTTL:   cfg.CacheTTL,
+		L1MaxBytes: cfg.L1CacheMaxBytes,
+		Metrics:    reg,
+	}
+}
+
+// startOps serves the operations endpoints (/health, /ready, /metrics) of a role that
+// serves no searches, on ln.
+func startOps(ctx context.Context, g *errgroup.Group, ln net.Listener, cfg config, d *deps, log *slog.Logger) {
+	ops := httpapi.New(nil, log, apiConfig(cfg, d))
 	g.Go(func() error { return serveHTTP(ctx, ln, ops, log) })
 }
 
