@@ -50,6 +50,7 @@ func TestBinary(t *testing.T) {
 	cmd.Env = os.Environ()
 	stderr.Reset()
 	cmd.Stderr = &stderr
+	dieWithTest(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

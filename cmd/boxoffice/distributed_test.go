@@ -43,6 +43,7 @@ func startProc(t *testing.T, bin, name string, env []string, args ...string) *pr
 	p.cmd.Env = env
 	p.cmd.Dir = t.TempDir()
 	p.cmd.Stderr = p.logs
+	dieWithTest(p.cmd)
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
