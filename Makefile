@@ -4,7 +4,7 @@ BIN     := bin/boxoffice
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: run build test lint fuzz bench services clean
+.PHONY: run build test lint fuzz bench bench-micro services clean
 
 ## run: build and run every role in one process on embedded defaults (http://localhost:8000)
 run: build
@@ -29,8 +29,13 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseWindow$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./httpapi
 	$(GO) test -run='^$$' -fuzz='^FuzzZones$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./catalog
 
-## bench: Go micro-benchmarks of the hot paths (parse, index search, HTTP search, upserts)
+## bench: load /search end to end (wrk, vegeta) beside a trivial handler; results in docs/BENCHMARKS.md
+## (BENCH_SIZES=10k,1m BENCH_MODES=embedded,distributed BENCH_DURATION=10s; see bench/doc.go)
 bench:
+	./scripts/bench.sh
+
+## bench-micro: Go micro-benchmarks of the hot paths (parse, index search, HTTP search, upserts)
+bench-micro:
 	$(GO) test -run='^$$' -bench=. -benchmem ./catalog ./httpapi ./provider ./sqlite
 
 clean:

@@ -1,0 +1,33 @@
+// Package bench is `make bench`: an end-to-end load benchmark of the read path. It is
+// test-only and sits behind the `bench` build tag, so `go test ./...` and `make test`
+// never run it; scripts/bench.sh does:
+//
+//	go test -tags bench -run TestBench -v -timeout 90m ./bench
+//
+// TestBench starts boxoffice on loopback with a synthetic catalog from the provider
+// simulator (churn off, so the catalog is stable), waits until /search serves every
+// plan, and loads it with wrk (peak throughput) and vegeta (latency at a fixed rate)
+// for hot windows (a few distinct queries) and random windows (every request
+// distinct). Each figure stands beside a trivial net/http handler that serves the same
+// response bytes, measured in the same run, and the ratio between the two. It runs the
+// embedded mode (`boxoffice run`) and, when PostgreSQL, Redis and RabbitMQ answer, the
+// distributed one (`api`, `worker` and `ingest` processes in a schema and namespace of
+// their own, dropped afterwards). It reports timings; it never asserts them.
+//
+// Settings, all from the environment:
+//
+//	BENCH_SIZES              catalog sizes, e.g. 10k,1m (default 10k,1m)
+//	BENCH_MODES              embedded,distributed (default both)
+//	BENCH_DISTRIBUTED_SIZES  the sizes the distributed mode runs (default 10k)
+//	BENCH_DURATION           each load run (default 10s)
+//	BENCH_REPEAT             runs of each figure, alternating servers; the median is kept (default 1)
+//	BENCH_GZIP               1: the load sends Accept-Encoding: gzip; 0: it does not (default 1)
+//	BENCH_RATE               vegeta's fixed rate per second (default 10000)
+//	BENCH_WRK_THREADS        wrk threads (default 2)
+//	BENCH_WRK_CONNECTIONS    wrk connections (default 64)
+//	BENCH_INGEST_TIMEOUT     how long to wait for ingest per catalog (default 40m)
+//	BENCH_BIN                the boxoffice binary (default: built into a temporary dir)
+//	BENCH_OUT                a file to write the Markdown results table to
+//	TEST_DATABASE_WRITE_URL, TEST_DATABASE_READ_URL, TEST_REDIS_URL, TEST_BROKER_URL
+//	                         the distributed services (see testenv)
+package bench

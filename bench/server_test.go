@@ -1,0 +1,354 @@
+//go:build bench
+
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
+
+	"boxoffice/ingest"
+	"boxoffice/providersim"
+	"boxoffice/rabbitmq"
+	"boxoffice/testenv"
+)
+
+// The synthetic catalog's shape: a size of N plans is N/plansPerBase base plans of
+// plansPerBase plans, each with zonesPerPlan zones (1M = 10 000 × 100 × 2).
+const (
+	plansPerBase = 100
+	zonesPerPlan = 2
+	simSeed      = 7
+)
+
+// simConfig is the simulator's configuration for a catalog of n plans, with every
+// churn rate at 0: the catalog is stable and all BasePlans × Plans plans are searchable.
+func simConfig(n int) providersim.Config {
+	c := providersim.DefaultConfig()
+	c.Mode = providersim.Synthetic
+	c.Seed = simSeed
+	c.BasePlans, c.Plans, c.Zones = (n+plansPerBase-1)/plansPerBase, plansPerBase, zonesPerPlan
+	c.VanishRate, c.PriceChangeRate, c.TimeChangeRate = 0, 0, 0
+	c.SellModeFlipRate, c.InvalidDateRate, c.OfflineRate = 0, 0, 0
+	return c
+}
+
+// buildBinary returns BENCH_BIN, or builds boxoffice into a temporary directory.
+func buildBinary(t *testing.T, s settings) string {
+	t.Helper()
+	if s.bin != "" {
+		bin, err := filepath.Abs(s.bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bin
+	}
+	bin := filepath.Join(t.TempDir(), "boxoffice")
+	out, err := exec.Command("go", "build", "-o", bin, "boxoffice/cmd/boxoffice").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// freeAddr returns a loopback address with a port free at the time of the call.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// tail keeps the last bytes a process wrote to stderr, for failure reports.
+type tail struct {
+	mu  sync.Mutex // guards buf
+	buf []byte
+}
+
+func (w *tail) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	if n := len(w.buf); n > 64<<10 {
+		w.buf = append(w.buf[:0], w.buf[n-32<<10:]...)
+	}
+	return len(p), nil
+}
+
+func (w *tail) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return string(w.buf)
+}
+
+// startProc starts bin with args and env; t.Cleanup stops it with SIGTERM (SIGKILL
+// after 20 s) and prints the tail of its logs if the test failed or it died early.
+func startProc(t *testing.T, bin, name string, env []string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env, cmd.Dir = env, t.TempDir()
+	logs := &tail{}
+	cmd.Stderr, cmd.Stdout = logs, logs
+	dieWithParent(cmd)
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		select {
+		case <-done:
+			t.Errorf("%s exited early; its logs:\n%s", name, lastBytes(logs.String(), 3000))
+			return
+		default:
+		}
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("%s logs (last 3000 bytes):\n%s", name, lastBytes(logs.String(), 3000))
+		}
+	})
+}
+
+func lastBytes(s string, n int) string { return s[max(0, len(s)-n):] }
+
+// baseEnv is the environment of every boxoffice process: the test's, minus settings a
+// developer's shell or .env might carry, plus quiet logs and no resync during the run.
+func baseEnv() []string {
+	env := []string{"LOG_LEVEL=warn", "SYNC_INTERVAL_SECONDS=86400"}
+	for _, kv := range os.Environ() {
+		k, _, _ := bytes.Cut([]byte(kv), []byte("="))
+		switch string(k) {
+		case "HTTP_ADDR", "DATA_DIR", "DATABASE_WRITE_URL", "DATABASE_READ_URL", "REDIS_URL", "BROKER_URL",
+			"EXTERNAL_API_URL", "NAMESPACE", "LOG_LEVEL", "SYNC_INTERVAL_SECONDS", "CACHE_TTL_SECONDS":
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+// startEmbedded starts `boxoffice run` with its built-in simulator serving a catalog of
+// n plans and returns the API's base URL.
+func startEmbedded(t *testing.T, bin string, n int) string {
+	t.Helper()
+	c := simConfig(n)
+	addr := freeAddr(t)
+	args := []string{"run",
+		"--http-addr=" + addr, "--data-dir=" + t.TempDir(), "--env-file=/dev/null",
+		"--sim-mode=synthetic", "--sim-seed=" + strconv.FormatUint(c.Seed, 10),
+		"--sim-base-plans=" + strconv.Itoa(c.BasePlans), "--sim-plans=" + strconv.Itoa(c.Plans),
+		"--sim-zones=" + strconv.Itoa(c.Zones),
+	}
+	for _, r := range []string{"vanish", "price-change", "time-change", "sell-mode-flip", "invalid-date", "offline"} {
+		args = append(args, "--sim-"+r+"-rate=0")
+	}
+	startProc(t, bin, "boxoffice run", baseEnv(), args...)
+	return "http://" + addr
+}
+
+// distributedServices returns the services' URLs, or ok false when one does not answer.
+func distributedServices() (primary, replica, redisURL, brokerURL string, err error) {
+	get := func(variable, def string) (string, error) {
+		v := env(variable, def)
+		u, err := url.Parse(v)
+		if err != nil || u.Host == "" {
+			return "", fmt.Errorf("%s: not a URL with a host", variable)
+		}
+		c, err := net.DialTimeout("tcp", u.Host, time.Second)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", variable, err)
+		}
+		c.Close()
+		return v, nil
+	}
+	var errs [4]error
+	primary, errs[0] = get("TEST_DATABASE_WRITE_URL", testenv.DefaultPostgresURL)
+	replica, errs[1] = get("TEST_DATABASE_READ_URL", testenv.DefaultReplicaURL)
+	redisURL, errs[2] = get("TEST_REDIS_URL", testenv.DefaultRedisURL)
+	brokerURL, errs[3] = get("TEST_BROKER_URL", testenv.DefaultBrokerURL)
+	for _, e := range errs {
+		if e != nil {
+			return "", "", "", "", e
+		}
+	}
+	return primary, replica, redisURL, brokerURL, nil
+}
+
+// withSearchPath returns a PostgreSQL URL whose connections use schema.
+func withSearchPath(t *testing.T, raw, schema string) string {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// startDistributed starts one `api`, one `worker` and one `ingest` process on
+// PostgreSQL (reads from the replica), Redis and RabbitMQ, in a schema, key prefix and
+// queue prefix of their own that t.Cleanup drops, syncing from a simulator in this
+// process; it returns the API's base URL.
+func startDistributed(t *testing.T, bin string, n int, primary, replica, redisURL, brokerURL string) string {
+	t.Helper()
+	ctx := t.Context()
+	id := strconv.FormatInt(time.Now().UnixNano(), 36)
+	schema, namespace := "bench_"+id, "bench-"+id
+
+	conn, err := pgx.Connect(ctx, primary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	// Cleanups run last-registered first: the processes stop before their schema,
+	// queues and keys go.
+	t.Cleanup(func() {
+		ctx := context.Background()
+		if c, err := pgx.Connect(ctx, primary); err == nil {
+			if _, err := c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+				t.Errorf("drop schema %s: %v", schema, err)
+			}
+			c.Close(ctx)
+		}
+		if b, err := rabbitmq.Open(ctx, brokerURL, rabbitmq.Config{Prefix: namespace}, slog.New(slog.DiscardHandler)); err == nil {
+			b.DeleteTopic(ctx, ingest.TopicPlans)
+			b.Close()
+		}
+		if opt, err := redis.ParseURL(redisURL); err == nil {
+			rc := redis.NewClient(opt)
+			iter := rc.Scan(ctx, 0, namespace+"*", 1000).Iterator()
+			for iter.Next(ctx) {
+				rc.Del(ctx, iter.Val())
+			}
+			rc.Close()
+		}
+	})
+
+	sim := providersim.New(simConfig(n))
+	simAddr := freeAddr(t)
+	ln, err := net.Listen("tcp", simAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: sim}
+	go srv.Serve(ln)
+	t.Cleanup(func() { sim.Close(); srv.Close() })
+
+	env := append(baseEnv(),
+		"DATABASE_WRITE_URL="+withSearchPath(t, primary, schema),
+		"DATABASE_READ_URL="+withSearchPath(t, replica, schema),
+		"REDIS_URL="+redisURL,
+		"BROKER_URL="+brokerURL,
+		"NAMESPACE="+namespace,
+		"EXTERNAL_API_URL=http://"+simAddr+"/api/events",
+	)
+	// The worker migrates the schema; the API starts after it so it finds the tables.
+	startProc(t, bin, "worker", append(env, "HTTP_ADDR="+freeAddr(t)), "worker", "--env-file=/dev/null")
+	apiAddr := freeAddr(t)
+	startProc(t, bin, "api", append(env, "HTTP_ADDR="+apiAddr), "api", "--env-file=/dev/null")
+	startProc(t, bin, "ingest", append(env, "HTTP_ADDR="+freeAddr(t)), "ingest", "--env-file=/dev/null")
+	return "http://" + apiAddr
+}
+
+// countPlans returns how many events base/search serves with no bounds, counting the
+// "id" fields as the body streams in, so a 1M-plan response costs no memory.
+func countPlans(ctx context.Context, base string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/search", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := plainClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		io.Copy(io.Discard, resp.Body)
+		return 0, fmt.Errorf("status %s", resp.Status)
+	}
+	return countIDs(resp.Body)
+}
+
+// countIDs counts the occurrences of `"id":` in r.
+func countIDs(r io.Reader) (int, error) {
+	const needle = `"id":`
+	br := bufio.NewReaderSize(r, 1<<20)
+	n, matched := 0, 0
+	for {
+		b, err := br.ReadByte()
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+		switch {
+		case b == needle[matched]:
+			matched++
+			if matched == len(needle) {
+				n, matched = n+1, 0
+			}
+		case b == needle[0]:
+			matched = 1
+		default:
+			matched = 0
+		}
+	}
+}
+
+// waitIngest polls base/search until it serves want plans and returns how long that
+// took from start.
+func waitIngest(t *testing.T, base string, want int, start time.Time, timeout time.Duration) time.Duration {
+	t.Helper()
+	every := time.Second
+	if want > 100_000 {
+		every = 10 * time.Second // a full response is then hundreds of MB: poll gently
+	}
+	deadline := start.Add(timeout)
+	last, lastLog := -1, time.Now()
+	for {
+		got, err := countPlans(t.Context(), base)
+		if err == nil && got == want {
+			return time.Since(start)
+		}
+		if got != last || time.Since(lastLog) > time.Minute {
+			t.Logf("ingest: %d of %d plans served after %s (err %v)", got, want, time.Since(start).Round(time.Second), err)
+			last, lastLog = got, time.Now()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ingest: %d of %d plans served after %s", got, want, timeout)
+		}
+		time.Sleep(every)
+	}
+}
