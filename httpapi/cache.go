@@ -36,6 +36,13 @@ const l1EntryShare = 16
 // header and the deflate block overhead eat most of the gain.
 const minGzipBytes = 1 << 10
 
+// eagerGzipBytes is the size from which a response is gzipped on its first use. A
+// smaller one is gzipped from its second use on: compressing a one-off response of a
+// few kilobytes (a random window) costs more CPU than it saves on the wire, and it
+// halved the throughput of random windows in `make bench`, while a response that is
+// asked for again is worth compressing once and keeping.
+const eagerGzipBytes = 64 << 10
+
 // responseOverhead is what an L1 entry costs besides its bytes: the key, the struct,
 // the header values and the cache's own node, roughly.
 const responseOverhead = 256
@@ -123,7 +130,8 @@ type response struct {
 }
 
 // newResponse returns the response of key with body, gzipped too when compress is set
-// and body is large enough to be worth it.
+// and body is at least eagerGzipBytes; a smaller one is gzipped on its next use (see
+// writeResponse).
 func (h *Handler) newResponse(key searchKey, body []byte, compress bool) *response {
 	r := &response{
 		body:      body,
@@ -131,7 +139,7 @@ func (h *Handler) newResponse(key searchKey, body []byte, compress bool) *respon
 		etag:      []string{string(key.appendETag(nil))},
 		length:    []string{strconv.Itoa(len(body))},
 	}
-	if compress && !r.gzipTried {
+	if compress && !r.gzipTried && len(body) >= eagerGzipBytes {
 		r = r.withGzip(h.compress(body))
 	}
 	return r

@@ -453,3 +453,22 @@ func TestSearchWithoutIndexDegradesWhenL2Fails(t *testing.T) {
 		t.Errorf("logged the L2 failure %d times, want once:\n%s", n, logs.String())
 	}
 }
+
+// TestSearchGzipsSmallResponsesFromTheirSecondUse checks the gzip policy: a response
+// under eagerGzipBytes goes out plain the first time (a one-off random window is not
+// worth the CPU) and gzipped once it is asked for again; a large one is gzipped at once.
+func TestSearchGzipsSmallResponsesFromTheirSecondUse(t *testing.T) {
+	h := New(fixedCatalog{ix: catalog.NewIndex(1, manyPlans(t, 1000), EncodeEvent)}, slog.New(slog.DiscardHandler), Config{})
+	small := "/search?starts_at=2021-01-01&ends_at=2021-01-03"
+	encodings := func(target string) (first, second string, size int) {
+		a := get(h, target, "Accept-Encoding", "gzip")
+		b := get(h, target, "Accept-Encoding", "gzip")
+		return a.Header().Get("Content-Encoding"), b.Header().Get("Content-Encoding"), len(get(h, target).Body.Bytes())
+	}
+	if first, second, size := encodings(small); first != "" || second != "gzip" || size < minGzipBytes || size >= eagerGzipBytes {
+		t.Errorf("small window (%d bytes): encodings %q then %q, want plain then gzip for a body in [%d, %d)", size, first, second, minGzipBytes, eagerGzipBytes)
+	}
+	if first, _, size := encodings("/search"); first != "gzip" || size < eagerGzipBytes {
+		t.Errorf("whole catalog (%d bytes): first encoding %q, want gzip at once above %d bytes", size, first, eagerGzipBytes)
+	}
+}

@@ -77,7 +77,7 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request) {
 	}
 	resp := h.newResponse(key, appendEvents(make([]byte, 0, size), bufs.docs), gz)
 	h.l1.Set(key, resp)
-	h.writeResponse(w, r, key, resp, gz)
+	h.writeResponse(w, r, key, resp, gz && resp.gzipTried) // a small one gzips from its next use
 }
 
 // appendEvents appends the search response of docs to b.
