@@ -92,8 +92,16 @@ func (p *proxy) serve(wg *sync.WaitGroup) {
 			client.Close()
 			continue
 		}
-		c := &pipe{client: client, server: server, frozen: state == proxyFrozen}
+		// The state may have changed while dialing: decide under the lock that cut and
+		// freeze take, so no connection slips past a cut.
 		p.mu.Lock()
+		if p.closed || p.state == proxyCut {
+			p.mu.Unlock()
+			client.Close()
+			server.Close()
+			continue
+		}
+		c := &pipe{client: client, server: server, frozen: p.state == proxyFrozen}
 		p.conns[c] = struct{}{}
 		p.mu.Unlock()
 		wg.Add(2)
