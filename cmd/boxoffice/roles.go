@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -29,9 +30,11 @@ const indexPoll = time.Second
 // worker is this many batches behind.
 const brokerCapacity = 64
 
-// runAll runs every role in one process, each adapter embedded unless its URL is set.
-func runAll(ctx context.Context, cfg config, log *slog.Logger) error {
-	d, err := openDeps(ctx, cfg, needs{store: true, broker: true, locker: true}, log)
+// runRole is the skeleton of every service command: open the adapters n asks for,
+// listen on HTTP_ADDR, start the role's goroutines, and wait for them.
+func runRole(ctx context.Context, cfg config, n needs, log *slog.Logger,
+	start func(ctx context.Context, g *errgroup.Group, ln net.Listener, d *deps) error) error {
+	d, err := openDeps(ctx, cfg, n, log)
 	if err != nil {
 		return err
 	}
@@ -40,73 +43,67 @@ func runAll(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("HTTP_ADDR: %w", err)
 	}
-	g, ctx := errgroup.WithContext(ctx)
-	searcher := startAPI(ctx, g, ln, cfg, d, log)
-	source, err := providerURL(ctx, g, cfg, log)
-	if err != nil {
-		return err
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, gctx := errgroup.WithContext(ctx)
+	if err := start(gctx, g, ln, d); err != nil {
+		cancel() // stop what start had already started
+		ln.Close()
+		return errors.Join(err, g.Wait())
 	}
-	startWorker(ctx, g, d, searcher, log)
-	startIngest(ctx, g, cfg, d, source, log)
 	return wait(g, log)
+}
+
+// runAll runs every role in one process, each adapter embedded unless its URL is set.
+func runAll(ctx context.Context, cfg config, log *slog.Logger) error {
+	return runRole(ctx, cfg, needs{store: true, broker: true, locker: true}, log,
+		func(ctx context.Context, g *errgroup.Group, ln net.Listener, d *deps) error {
+			searcher := startAPI(ctx, g, ln, cfg, d, log)
+			source, err := providerURL(ctx, g, cfg, log)
+			if err != nil {
+				return err
+			}
+			startWorker(ctx, g, d, searcher, log)
+			startIngest(ctx, g, cfg, d, source, log)
+			return nil
+		})
 }
 
 // runAPI runs the HTTP API alone: searches from memory, refreshed from the store.
 func runAPI(ctx context.Context, cfg config, log *slog.Logger) error {
-	d, err := openDeps(ctx, cfg, needs{store: true}, log)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("HTTP_ADDR: %w", err)
-	}
-	g, ctx := errgroup.WithContext(ctx)
-	startAPI(ctx, g, ln, cfg, d, log)
-	return wait(g, log)
+	return runRole(ctx, cfg, needs{store: true}, log,
+		func(ctx context.Context, g *errgroup.Group, ln net.Listener, d *deps) error {
+			startAPI(ctx, g, ln, cfg, d, log)
+			return nil
+		})
 }
 
 // runIngest runs the provider sync alone; of several ingest processes one leads. Like
-// every role it answers /health and /ready on HTTP_ADDR.
+// every role it answers /health, /ready and /metrics on HTTP_ADDR.
 func runIngest(ctx context.Context, cfg config, log *slog.Logger) error {
 	if cfg.RedisURL == "" {
 		log.Warn("REDIS_URL is unset: this ingest process cannot take turns with others; run only one")
 	}
-	d, err := openDeps(ctx, cfg, needs{broker: true, locker: true}, log)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("HTTP_ADDR: %w", err)
-	}
-	g, ctx := errgroup.WithContext(ctx)
-	startOps(ctx, g, ln, cfg, d, log)
-	source, err := providerURL(ctx, g, cfg, log)
-	if err != nil {
-		return err
-	}
-	startIngest(ctx, g, cfg, d, source, log)
-	return wait(g, log)
+	return runRole(ctx, cfg, needs{broker: true, locker: true}, log,
+		func(ctx context.Context, g *errgroup.Group, ln net.Listener, d *deps) error {
+			startOps(ctx, g, ln, cfg, d, log)
+			source, err := providerURL(ctx, g, cfg, log)
+			if err != nil {
+				return err
+			}
+			startIngest(ctx, g, cfg, d, source, log)
+			return nil
+		})
 }
 
 // runWorker consumes plan batches into the store.
 func runWorker(ctx context.Context, cfg config, log *slog.Logger) error {
-	d, err := openDeps(ctx, cfg, needs{store: true, broker: true}, log)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("HTTP_ADDR: %w", err)
-	}
-	g, ctx := errgroup.WithContext(ctx)
-	startOps(ctx, g, ln, cfg, d, log)
-	startWorker(ctx, g, d, nil, log)
-	return wait(g, log)
+	return runRole(ctx, cfg, needs{store: true, broker: true}, log,
+		func(ctx context.Context, g *errgroup.Group, ln net.Listener, d *deps) error {
+			startOps(ctx, g, ln, cfg, d, log)
+			startWorker(ctx, g, d, nil, log)
+			return nil
+		})
 }
 
 // startAPI serves the HTTP API on ln and keeps its searcher fresh: it polls the store
