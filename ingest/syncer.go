@@ -49,28 +49,21 @@ func DefaultConfig() Config {
 
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
-	if c.Interval <= 0 {
-		c.Interval = d.Interval
-	}
-	if c.Attempts <= 0 {
-		c.Attempts = d.Attempts
-	}
-	if c.Backoff <= 0 {
-		c.Backoff = d.Backoff
-	}
-	if c.MaxBackoff <= 0 {
-		c.MaxBackoff = d.MaxBackoff
-	}
-	if c.BatchSize <= 0 {
-		c.BatchSize = d.BatchSize
-	}
-	if c.LeaderTTL <= 0 {
-		c.LeaderTTL = d.LeaderTTL
-	}
-	if c.StandbyPoll <= 0 {
-		c.StandbyPoll = d.StandbyPoll
-	}
+	orDefault(&c.Interval, d.Interval)
+	orDefault(&c.Attempts, d.Attempts)
+	orDefault(&c.Backoff, d.Backoff)
+	orDefault(&c.MaxBackoff, d.MaxBackoff)
+	orDefault(&c.BatchSize, d.BatchSize)
+	orDefault(&c.LeaderTTL, d.LeaderTTL)
+	orDefault(&c.StandbyPoll, d.StandbyPoll)
 	return c
+}
+
+// orDefault sets *v to def unless it is positive.
+func orDefault[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 // Result reports one sync.
@@ -257,11 +250,7 @@ func (s *Syncer) Sync(ctx context.Context) (res Result, err error) {
 // backoff returns the delay after a failed attempt: exponential with full jitter on
 // its upper half, so that many clients do not retry in step.
 func (s *Syncer) backoff(attempt int) time.Duration {
-	d := s.cfg.Backoff
-	for i := 1; i < attempt && d < s.cfg.MaxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, s.cfg.MaxBackoff)
+	d := task.RetryPolicy{Countdown: s.cfg.Backoff, MaxDelay: s.cfg.MaxBackoff}.Delay(attempt)
 	return d/2 + rand.N(d/2+1)
 }
 
