@@ -85,6 +85,10 @@ func (b *Broker) Subscribe(ctx context.Context, topic string, h task.Handler) er
 		case <-ctx.Done():
 			return nil
 		case m := <-t.queue:
+			if ctx.Err() != nil { // select picks at random among ready cases
+				b.requeue(t, m, 0)
+				return nil
+			}
 			b.settle(ctx, t, m, h(ctx, m))
 		}
 	}
