@@ -23,8 +23,10 @@ const planColumns = `id, provider, base_plan_id, plan_id, title, coalesce(organi
 // joins are off because the staging table has no statistics and, up to a few hundred
 // thousand plans, the planner would rather hash all of plans than probe its primary key
 // once per staged row: a batch must cost the same whatever the size of the catalog.
+// Parallel plans are off too: starting workers costs more than any statement of a batch.
 const prepareBatch = `SET LOCAL enable_hashjoin = off;
 SET LOCAL enable_mergejoin = off;
+SET LOCAL max_parallel_workers_per_gather = 0;
 CREATE TEMP TABLE IF NOT EXISTS pg_temp.upsert_batch (
 	id                   uuid      NOT NULL,
 	provider             text      NOT NULL,
@@ -53,18 +55,21 @@ var stagingColumns = []string{"id", "provider", "base_plan_id", "plan_id", "titl
 // mergeBatch applies the staged batch to plans, one WHEN clause per case of the
 // catalog.Store contract; the first that matches a row applies. $1 is the version the
 // batch commits as if it changes the searchable catalog, which it stamps on the plans it
-// changes that are, or become, ever-online. MERGE does not handle a concurrent insert of
-// the same ID (a unique violation), which the catalog_version lock rules out.
+// changes that are, or become, ever-online, and as products_version on those of them
+// whose products change: that become ever-online, or whose zones, sold_out or starts_at
+// change (see replaceProducts). MERGE does not handle a concurrent insert of the same ID
+// (a unique violation), which the catalog_version lock rules out.
 const mergeBatch = `MERGE INTO plans AS p
 USING pg_temp.upsert_batch AS b ON p.id = b.id
 -- A new plan. Version 0 while it is not searchable: ChangedSince never reads it.
 WHEN NOT MATCHED THEN
 	INSERT (id, provider, base_plan_id, plan_id, title, organizer_company_id, sell_mode, ever_online,
 		starts_at, ends_at, sell_from, sell_to, sold_out, zones, min_price_cents, max_price_cents,
-		revision, version, fingerprint)
+		revision, version, fingerprint, products_version)
 	VALUES (b.id, b.provider, b.base_plan_id, b.plan_id, b.title, b.organizer_company_id, b.sell_mode, b.online,
 		b.starts_at, b.ends_at, b.sell_from, b.sell_to, b.sold_out, b.zones::jsonb, b.min_price_cents, b.max_price_cents,
-		b.revision, CASE WHEN b.online THEN $1::bigint ELSE 0 END, b.fingerprint)
+		b.revision, CASE WHEN b.online THEN $1::bigint ELSE 0 END, b.fingerprint,
+		CASE WHEN b.online THEN $1::bigint ELSE 0 END)
 -- A newer catalog.Observation with other values replaces them.
 WHEN MATCHED AND b.revision > p.revision AND b.fingerprint <> p.fingerprint THEN
 	UPDATE SET provider = b.provider, base_plan_id = b.base_plan_id, plan_id = b.plan_id, title = b.title,
@@ -75,10 +80,16 @@ WHEN MATCHED AND b.revision > p.revision AND b.fingerprint <> p.fingerprint THEN
 		min_price_cents = b.min_price_cents, max_price_cents = b.max_price_cents,
 		revision = b.revision,
 		version = CASE WHEN p.ever_online OR b.online THEN $1::bigint ELSE p.version END,
-		fingerprint = b.fingerprint
+		fingerprint = b.fingerprint,
+		products_version = CASE
+			WHEN NOT (p.ever_online OR b.online) THEN p.products_version
+			WHEN NOT p.ever_online OR p.sold_out <> b.sold_out OR p.starts_at <> b.starts_at
+				OR p.zones <> b.zones::jsonb THEN $1::bigint
+			ELSE p.products_version END
 -- Ever-online is sticky: any online catalog.Observation, late or not, makes the stored values searchable.
 WHEN MATCHED AND b.online AND NOT p.ever_online THEN
-	UPDATE SET revision = greatest(p.revision, b.revision), ever_online = true, version = $1::bigint
+	UPDATE SET revision = greatest(p.revision, b.revision), ever_online = true, version = $1::bigint,
+		products_version = $1::bigint
 -- A newer catalog.Observation of the same values: only the revision moves, so that an older one can't regress it.
 WHEN MATCHED AND b.revision > p.revision THEN
 	UPDATE SET revision = b.revision`
@@ -90,6 +101,8 @@ WHEN MATCHED AND b.revision > p.revision THEN
 // batch costs a few round trips whatever its size, and a redelivered batch writes no
 // plan row. Concurrent calls take turns on the catalog_version row, which they lock first:
 // versions are assigned in commit order, and two batches never deadlock on plan rows.
+// The products of the plans it changes that are, or become, ever-online are replaced
+// in the same transaction (see replaceProducts).
 func (s *Store) UpsertPlans(ctx context.Context, batch []catalog.Plan) (int64, error) {
 	if len(batch) == 0 {
 		v, err := readVersion(ctx, s.primary)
@@ -178,6 +191,11 @@ func (s *Store) upsert(ctx context.Context, obs []catalog.Observation) (int64, e
 		}
 		if tag.RowsAffected() == 1 {
 			v = next
+		}
+	}
+	if v == next {
+		if err := replaceProducts(ctx, tx, obs, next); err != nil {
+			return 0, err
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {

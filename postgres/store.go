@@ -57,7 +57,8 @@ var migrations embed.FS
 
 // Store keeps boxoffice's data in PostgreSQL. It is safe for concurrent use.
 //
-// Reads (SearchPlans, ChangedSince) go to the replica. One that fails there because the
+// Reads (SearchPlans, ChangedSince, EventProducts, Task, and Product and Market unless
+// asked for the primary) go to the replica. One that fails there because the
 // replica is unreachable (refused, reset or timed-out connections, a server shutting
 // down or starting up) runs again on the primary, and so do the reads after it, without
 // trying the replica, while a goroutine probes it with a growing wait (100ms up to 5s).
@@ -88,7 +89,7 @@ type Store struct {
 var _ catalog.Store = (*Store)(nil)
 
 // Open connects a pool to the primary at writeURL and, unless readURL is empty or the
-// same, a pool to the replica at readURL, which serves SearchPlans and ChangedSince. It
+// same, a pool to the replica at readURL, which serves the reads (see Store). It
 // fails when a URL is malformed or the primary does not answer; an unreachable replica
 // only sends reads to the primary until it answers. It does not change the schema: call
 // Migrate before the first use of a new database. log receives the replica's transitions
@@ -173,11 +174,15 @@ func (s *Store) Close() {
 }
 
 // Migrate applies the embedded migrations (migrations/*.sql) that the schema lacks, in
-// order, each in its own transaction, on the primary. It does nothing on an up-to-date
-// schema, so every start may call it. Processes migrating the same schema at once take
+// order, each in its own transaction, on the primary, then gives products to the
+// ever-online plans stored without them (before migration 0002). It does nothing on an
+// up-to-date schema, so every start may call it. Processes migrating the same schema at once take
 // turns on an advisory lock; ctx bounds the wait.
 func (s *Store) Migrate(ctx context.Context) error {
 	if err := s.migrate(ctx); err != nil {
+		return fmt.Errorf("migrate postgres %s: %w", s.primaryAddr, err)
+	}
+	if err := s.backfillProducts(ctx); err != nil {
 		return fmt.Errorf("migrate postgres %s: %w", s.primaryAddr, err)
 	}
 	return nil

@@ -78,53 +78,67 @@ type Factors struct {
 	Demand     BasisPoints // the demand factor: One plus surcharges and market demand, clamped
 }
 
-// Factors computes the factors of product p in market m at time now:
-//
-//	demand = clamp(One + scarcity + urgency + m.Demand, MinFactor, MaxFactor)
-//
-// where scarcity is SoldOutSurcharge when p has no capacity left or its plan is sold
-// out, LowStockSurcharge when at most LowStock remain, else 0; and urgency is
+// Surcharge is the demand that product p's own signals add at time now: scarcity plus
+// urgency, where scarcity is SoldOutSurcharge when p has no capacity left or its plan is
+// sold out, LowStockSurcharge when at most LowStock remain, else 0; and urgency is
 // SoonSurcharge when p starts within Soon from now, WeekSurcharge within Week, else 0
-// (past events get none).
-func (pol Policy) Factors(p Product, m Market, now time.Time) Factors {
-	demand := One + m.Demand
+// (past events get none). Recalculation stores it per product.
+func (pol Policy) Surcharge(p Product, now time.Time) BasisPoints {
+	var s BasisPoints
 	switch {
 	case p.SoldOut || p.Capacity <= 0:
-		demand += pol.SoldOutSurcharge
+		s += pol.SoldOutSurcharge
 	case p.Capacity <= pol.LowStock:
-		demand += pol.LowStockSurcharge
+		s += pol.LowStockSurcharge
 	}
 	switch until := p.StartsAt.Sub(now); {
 	case until < 0:
 	case until < pol.Soon:
-		demand += pol.SoonSurcharge
+		s += pol.SoonSurcharge
 	case until < pol.Week:
-		demand += pol.WeekSurcharge
+		s += pol.WeekSurcharge
 	}
-	return Factors{Base: p.BasePrice, Multiplier: m.Multiplier, Demand: min(max(demand, pol.MinFactor), pol.MaxFactor)}
+	return s
+}
+
+// Factors computes the factors of a product of base price base with surcharge s in
+// market m:
+//
+//	demand = clamp(One + s + m.Demand, MinFactor, MaxFactor)
+func (pol Policy) Factors(base catalog.Money, s BasisPoints, m Market) Factors {
+	demand := One + s + m.Demand
+	return Factors{Base: base, Multiplier: m.Multiplier, Demand: min(max(demand, pol.MinFactor), pol.MaxFactor)}
+}
+
+// Discount is the discount rate of a member (prime) or not.
+func (pol Policy) Discount(prime bool) BasisPoints {
+	if prime {
+		return pol.PrimeDiscount
+	}
+	return 0
 }
 
 // Price returns the final price after discount, exactly:
 //
 //	final = round(base × multiplier × demand × (One − discount) / One³)
 //
-// computed in 128-bit integers and rounded once, half away from zero. Base must not be
-// negative, the rates must not be negative and discount must be at most One; the
-// limits of Market and Policy keep every product within range.
-func (f Factors) Price(discount BasisPoints) catalog.Money {
+// computed in 128-bit integers and rounded once, half away from zero. A negative base
+// or rate, a discount above One, or a result beyond 64 bits is an error; within the
+// limits of Market and Policy that takes a base price above 10^13 cents.
+func (f Factors) Price(discount BasisPoints) (catalog.Money, error) {
 	if f.Base < 0 || f.Multiplier < 0 || f.Demand < 0 || discount < 0 || discount > One {
-		panic(fmt.Sprintf("pricing: factors out of range: %+v, discount %d", f, discount))
+		return 0, fmt.Errorf("pricing: factors out of range: %+v, discount %d", f, discount)
 	}
 	const denom = uint64(One) * uint64(One) * uint64(One) // 10^12
 	ahi, a := bits.Mul64(uint64(f.Base), uint64(f.Multiplier))
 	b := uint64(f.Demand) * uint64(One-discount) // at most 3·10^8 within the Policy's limits
 	hi, lo := bits.Mul64(a, b)
 	if ahi != 0 || hi >= denom {
-		panic(fmt.Sprintf("pricing: price overflows: %+v", f))
+		return 0, fmt.Errorf("pricing: price overflows: %+v", f)
 	}
 	q, r := bits.Div64(hi, lo, denom)
 	if r >= denom-r { // r ≥ denom/2: half away from zero
 		q++
 	}
-	return catalog.Money(q)
+	return catalog.Money(q), nil
 }

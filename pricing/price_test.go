@@ -29,8 +29,8 @@ func TestPrice(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := Factors{Base: tt.base, Multiplier: tt.multiplier, Demand: tt.demand}
-			if got := f.Price(tt.discount); got != tt.want {
-				t.Errorf("%+v.Price(%d) = %d, want %d", f, tt.discount, got, tt.want)
+			if got, err := f.Price(tt.discount); err != nil || got != tt.want {
+				t.Errorf("%+v.Price(%d) = %d, %v; want %d", f, tt.discount, got, err, tt.want)
 			}
 		})
 	}
@@ -63,11 +63,26 @@ func TestPolicyFactors(t *testing.T) {
 			m := city
 			m.Demand = tt.demand
 			p := Product{BasePrice: 2000, Capacity: tt.capacity, SoldOut: tt.soldOut, StartsAt: now.Add(tt.starts)}
-			got := DefaultPolicy.Factors(p, m, now)
+			got := DefaultPolicy.Factors(p.BasePrice, DefaultPolicy.Surcharge(p, now), m)
 			if got.Demand != tt.want || got.Multiplier != 11000 || got.Base != 2000 {
 				t.Errorf("Factors() = %+v, want demand %d, multiplier 11000, base 2000", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestPriceOutOfRange(t *testing.T) {
+	for _, f := range []struct {
+		Factors
+		discount BasisPoints
+	}{
+		{Factors{Base: -1, Multiplier: One, Demand: One}, 0},
+		{Factors{Base: 1, Multiplier: One, Demand: One}, One + 1},
+		{Factors{Base: 1 << 62, Multiplier: MaxMultiplier, Demand: 30000}, 0},
+	} {
+		if got, err := f.Price(f.discount); err == nil {
+			t.Errorf("%+v.Price(%d) = %d, want an error", f.Factors, f.discount, got)
+		}
 	}
 }
 

@@ -76,43 +76,65 @@ func (n *Notifier) Publish(ctx context.Context, version int64) error {
 // Announcements published meanwhile are lost (see Notifier). A payload that is not a
 // decimal integer is ignored; the first one of each Subscribe call is logged.
 func (n *Notifier) Subscribe(ctx context.Context, fn func(version int64)) error {
-	ps, err := n.subscribe(ctx)
+	warned := false // a malformed payload was logged
+	s := subscription{rdb: n.rdb, channel: n.channel, topic: "catalog version", log: n.log, health: n.health}
+	return s.run(ctx, func(payload string) { n.deliver(payload, fn, &warned) })
+}
+
+// subscription is a Pub/Sub subscription to one channel that replaces its connection
+// when it fails or stops answering: the receiving side of Notifier and Bus.
+type subscription struct {
+	rdb     *goredis.Client
+	channel string
+	topic   string // what the channel carries, for the logs: "catalog version"
+	log     *slog.Logger
+	health  time.Duration // silence before a ping, and then before the connection counts as dead
+}
+
+// run calls fn with each payload on the channel, in the order Redis delivers them, on
+// the calling goroutine, until ctx is done; it returns nil then. It returns an error
+// when the first subscription cannot be set up, or when the Client is closed. After a
+// connection loss it subscribes again, pausing between attempts, and logs the loss and
+// the recovery once each.
+func (s subscription) run(ctx context.Context, fn func(payload string)) error {
+	ps, err := s.subscribe(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
 		return err
 	}
-	warned := false // a malformed payload was logged
 	for {
-		err := n.receive(ctx, ps, fn, &warned)
+		err := s.receive(ctx, ps, fn)
 		switch {
 		case ctx.Err() != nil:
 			return nil
 		case errors.Is(err, goredis.ErrClosed):
-			return fmt.Errorf("subscription to %s: %w", n.channel, err)
+			return fmt.Errorf("subscription to %s: %w", s.channel, err)
 		}
-		n.log.Warn("catalog version subscription lost, resubscribing", "channel", n.channel, "err", err)
-		if ps, err = n.resubscribe(ctx); err != nil {
+		s.log.Warn(s.topic+" subscription lost, resubscribing", "channel", s.channel, "err", err)
+		if ps, err = s.resubscribe(ctx); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return err
 		}
-		n.log.Info("catalog version subscription restored", "channel", n.channel)
+		s.log.Info(s.topic+" subscription restored", "channel", s.channel)
 	}
 }
 
 // resubscribe subscribes again, pausing between attempts, until it succeeds, ctx is
 // done or the Client is closed.
-func (n *Notifier) resubscribe(ctx context.Context) (*goredis.PubSub, error) {
+func (s subscription) resubscribe(ctx context.Context) (*goredis.PubSub, error) {
 	for pause := minResubscribe; ; pause = min(2*pause, maxResubscribe) {
+		t := time.NewTimer(pause)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return nil, ctx.Err()
-		case <-time.After(pause):
+		case <-t.C:
 		}
-		ps, err := n.subscribe(ctx)
+		ps, err := s.subscribe(ctx)
 		switch {
 		case err == nil:
 			return ps, nil
@@ -123,9 +145,9 @@ func (n *Notifier) resubscribe(ctx context.Context) (*goredis.PubSub, error) {
 }
 
 // subscribe opens a subscription to the channel and waits for the server to confirm
-// it, so that announcements published after it returns reach fn.
-func (n *Notifier) subscribe(ctx context.Context) (*goredis.PubSub, error) {
-	ps := n.rdb.Subscribe(ctx, n.channel)
+// it, so that payloads published after it returns reach fn.
+func (s subscription) subscribe(ctx context.Context) (*goredis.PubSub, error) {
+	ps := s.rdb.Subscribe(ctx, s.channel)
 	cctx, cancel := context.WithTimeout(ctx, confirmTimeout)
 	defer cancel()
 	msg, err := ps.ReceiveTimeout(cctx, confirmTimeout)
@@ -136,21 +158,21 @@ func (n *Notifier) subscribe(ctx context.Context) (*goredis.PubSub, error) {
 	}
 	if err != nil {
 		ps.Close()
-		return nil, fmt.Errorf("subscribe to %s: %w", n.channel, err)
+		return nil, fmt.Errorf("subscribe to %s: %w", s.channel, err)
 	}
 	return ps, nil
 }
 
-// receive hands the announcements of ps to fn until ctx is done or the connection fails
-// or stops answering, and closes ps. A pause of n.health without messages sends a PING;
-// a second one without any reply counts as a dead connection.
-func (n *Notifier) receive(ctx context.Context, ps *goredis.PubSub, fn func(int64), warned *bool) error {
+// receive hands the payloads of ps to fn until ctx is done or the connection fails or
+// stops answering, and closes ps. A pause of s.health without messages sends a PING; a
+// second one without any reply counts as a dead connection.
+func (s subscription) receive(ctx context.Context, ps *goredis.PubSub, fn func(string)) error {
 	defer ps.Close()
 	stop := context.AfterFunc(ctx, func() { ps.Close() }) // ends a blocked read at once
 	defer stop()
 	pinged := false
 	for {
-		msg, err := ps.ReceiveTimeout(ctx, n.health)
+		msg, err := ps.ReceiveTimeout(ctx, s.health)
 		switch {
 		case err == nil:
 		case ctx.Err() != nil:
@@ -162,13 +184,13 @@ func (n *Notifier) receive(ctx context.Context, ps *goredis.PubSub, fn func(int6
 			pinged = true
 			continue
 		case isTimeout(err):
-			return fmt.Errorf("no answer to a ping within %v: %w", n.health, err)
+			return fmt.Errorf("no answer to a ping within %v: %w", s.health, err)
 		default:
 			return err
 		}
 		pinged = false
 		if m, ok := msg.(*goredis.Message); ok {
-			n.deliver(m.Payload, fn, warned)
+			fn(m.Payload)
 		}
 		// Other replies are confirmations and pongs: they only prove the connection alive.
 	}

@@ -22,7 +22,8 @@ const planColumns = `id, provider, base_plan_id, plan_id, title, COALESCE(organi
 // after it; see catalog.Store for the rules. The batch's plans are merged in Go (the
 // highest revision wins, the first occurrence among equals), compared with the stored
 // revision, ever-online flag and fingerprint of each, and only rows whose stored state
-// moves are written, so a redelivered batch costs reads only.
+// moves are written, so a redelivered batch costs reads only. The same transaction keeps
+// the products (pricing.Store) of the plans whose rows it wrote in step with their zones.
 func (s *Store) UpsertPlans(ctx context.Context, batch []catalog.Plan) (int64, error) {
 	if len(batch) == 0 {
 		v, err := readVersion(ctx, s.read)
@@ -97,7 +98,14 @@ func (s *Store) upsert(ctx context.Context, obs []observation) (int64, error) {
 	if !changed && !anyWrite(obs) {
 		return cur, nil // a redelivery: nothing to commit
 	}
+	zones, err := zonesBefore(ctx, tx, obs, old)
+	if err != nil {
+		return 0, err
+	}
 	if err := writeRows(ctx, tx, obs); err != nil {
+		return 0, err
+	}
+	if err := writeProducts(ctx, tx, obs, old, zones); err != nil {
 		return 0, err
 	}
 	v := cur

@@ -124,8 +124,9 @@ func dsn(path string, params ...string) string {
 }
 
 // Migrate applies the embedded migrations (migrations/*.sql) that the database lacks,
-// in order, each in its own transaction. It does nothing on an up-to-date database, so
-// every start may call it.
+// in order, each in its own transaction, then gives products to the ever-online plans
+// of a database that had them before products existed. It changes nothing on an
+// up-to-date database, so every start may call it.
 func (s *Store) Migrate(ctx context.Context) error {
 	if err := s.migrate(ctx); err != nil {
 		return fmt.Errorf("migrate sqlite store %s: %w", s.path, err)
@@ -142,8 +143,10 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	_, err = p.Up(ctx)
-	return err
+	if _, err := p.Up(ctx); err != nil {
+		return err
+	}
+	return s.backfillProducts(ctx)
 }
 
 // Ping reports whether the store can serve reads: the database answers and has its

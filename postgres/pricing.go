@@ -1,0 +1,692 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"boxoffice/catalog"
+	"boxoffice/pricing"
+	"boxoffice/task"
+)
+
+var _ pricing.Store = (*Store)(nil)
+
+// Products are kept in step with plans by UpsertPlans, in the transaction that changes a
+// plan (see replaceProducts), and by Migrate for plans stored before there were products
+// (see backfillProducts). Both hold the catalog_version lock, and SavePrices holds it in
+// share mode, so a replacement never interleaves with a price write on the same rows.
+
+// productColumns are the columns of products that scanPriced reads, in its order.
+const productColumns = `id, plan_id, position, zone_id, name, numbered, base_price_cents, capacity,
+	sold_out, starts_at, surcharge_bp, price_cents, version`
+
+// newProductColumns are the columns that copyProducts writes, in its order: a new
+// product's, unpriced.
+var newProductColumns = []string{"id", "plan_id", "position", "zone_id", "name", "numbered",
+	"base_price_cents", "capacity", "sold_out", "starts_at"}
+
+// replaceProducts brings in step, in tx, the products of the plans that the merge
+// stamped with products_version next: those that became ever-online, and the
+// ever-online ones whose zones, sold_out or starts_at changed.
+//
+// The products are computed in Go, from the batch's values where the stored ones are
+// the same (the fingerprints match), else from the stored ones (a late online
+// observation makes an older plan's newer stored values searchable), and compared with
+// the stored ones: only the differences are written, and the product IDs that stay keep
+// their prices.
+func replaceProducts(ctx context.Context, tx pgx.Tx, obs []catalog.Observation, next int64) error {
+	byID := make(map[catalog.ID]*catalog.Observation, len(obs))
+	for i := range obs {
+		byID[obs[i].Plan.ID] = &obs[i]
+	}
+	var (
+		ids    [][16]byte
+		plans  []catalog.Plan
+		stored [][16]byte // plans whose stored values are not the batch's
+	)
+	rows, err := tx.Query(ctx, `SELECT id, fingerprint FROM plans
+		WHERE ever_online AND version = $1 AND products_version = $1`, next)
+	if err != nil {
+		return fmt.Errorf("find plans with changed products: %w", err)
+	}
+	for rows.Next() {
+		var (
+			id          catalog.ID
+			fingerprint int64
+		)
+		if err := rows.Scan((*[16]byte)(&id), &fingerprint); err != nil {
+			rows.Close()
+			return fmt.Errorf("find plans with changed products: %w", err)
+		}
+		ids = append(ids, id)
+		if o := byID[id]; o != nil && o.Fingerprint == fingerprint {
+			plans = append(plans, o.Plan)
+		} else {
+			stored = append(stored, id)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("find plans with changed products: %w", err)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+
+	old := make(map[catalog.ID]pricing.Priced)
+	b := &pgx.Batch{}
+	if len(stored) > 0 {
+		b.Queue(`SELECT id, zones, sold_out, starts_at FROM plans WHERE id = ANY($1)`, stored).Query(func(rows pgx.Rows) error {
+			more, err := scanProductPlans(rows)
+			plans = append(plans, more...)
+			return err
+		})
+	}
+	// A nested loop on products_plan: the transaction has hash and merge joins off.
+	b.Queue(`SELECT p.id, p.position, p.base_price_cents, p.capacity, p.sold_out, p.starts_at
+		FROM unnest($1::uuid[]) AS c (id) JOIN products p ON p.plan_id = c.id`, ids).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var p pricing.Priced
+			if err := rows.Scan((*[16]byte)(&p.ID), &p.Position, (*int64)(&p.BasePrice), &p.Capacity,
+				&p.SoldOut, &p.StartsAt); err != nil {
+				return err
+			}
+			old[p.ID] = p
+		}
+		return rows.Err()
+	})
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("read products of %d changed plans: %w", len(ids), err)
+	}
+
+	added, moved, gone := diffProducts(plans, old)
+	if err := copyProducts(ctx, tx, added); err != nil {
+		return err
+	}
+	return moveProducts(ctx, tx, moved, gone)
+}
+
+// diffProducts compares the products of plans with old, the stored products of the same
+// plans, and returns those to add, those whose values changed and the IDs of those gone.
+func diffProducts(plans []catalog.Plan, old map[catalog.ID]pricing.Priced) (added, moved []pricing.Priced, gone [][16]byte) {
+	for i := range plans {
+		for pos, p := range pricing.Products(plans[i]) {
+			now := pricing.Priced{Product: p, Position: pos}
+			now.StartsAt = wallClock(p.StartsAt)
+			was, ok := old[p.ID]
+			switch {
+			case !ok:
+				added = append(added, now)
+			case was.Position != now.Position || was.BasePrice != now.BasePrice || was.Capacity != now.Capacity ||
+				was.SoldOut != now.SoldOut || !was.StartsAt.Equal(now.StartsAt):
+				moved = append(moved, now)
+			}
+			delete(old, p.ID)
+		}
+	}
+	for id := range old {
+		gone = append(gone, id)
+	}
+	return added, moved, gone
+}
+
+// moveProducts writes the position, base price, capacity, sold_out and starts_at of
+// moved, keeping their prices, and deletes the products gone, in one round trip.
+func moveProducts(ctx context.Context, tx pgx.Tx, moved []pricing.Priced, gone [][16]byte) error {
+	b := &pgx.Batch{}
+	if n := len(moved); n > 0 {
+		ids, pos, base, capacity := make([][16]byte, n), make([]int32, n), make([]int64, n), make([]int64, n)
+		soldOut, startsAt := make([]bool, n), make([]time.Time, n)
+		for i, p := range moved {
+			ids[i], pos[i], base[i], capacity[i] = p.ID, int32(p.Position), int64(p.BasePrice), p.Capacity
+			soldOut[i], startsAt[i] = p.SoldOut, p.StartsAt
+		}
+		b.Queue(`UPDATE products p SET position = u.position, base_price_cents = u.base, capacity = u.capacity,
+				sold_out = u.sold_out, starts_at = u.starts_at
+			FROM unnest($1::uuid[], $2::integer[], $3::bigint[], $4::bigint[], $5::boolean[], $6::timestamp[])
+				AS u (id, position, base, capacity, sold_out, starts_at)
+			WHERE p.id = u.id`, ids, pos, base, capacity, soldOut, startsAt)
+	}
+	if len(gone) > 0 {
+		b.Queue(`DELETE FROM products p USING unnest($1::uuid[]) AS g (id) WHERE p.id = g.id`, gone)
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("update %d products, delete %d: %w", len(moved), len(gone), err)
+	}
+	return nil
+}
+
+// copyProducts inserts products that do not exist yet, unpriced.
+func copyProducts(ctx context.Context, tx pgx.Tx, products []pricing.Priced) error {
+	if len(products) == 0 {
+		return nil
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"products"}, newProductColumns, pgx.CopyFromSlice(len(products), func(i int) ([]any, error) {
+		p := &products[i]
+		return []any{[16]byte(p.ID), [16]byte(p.PlanID), int32(p.Position), p.ZoneID, p.Name, p.Numbered,
+			int64(p.BasePrice), p.Capacity, p.SoldOut, wallClock(p.StartsAt)}, nil
+	}))
+	if err != nil {
+		return fmt.Errorf("copy %d new products: %w", len(products), err)
+	}
+	return nil
+}
+
+// scanProductPlans reads every row of rows, plans selected as (id, zones, sold_out,
+// starts_at): all that pricing.Products reads. It closes rows.
+func scanProductPlans(rows pgx.Rows) ([]catalog.Plan, error) {
+	defer rows.Close()
+	var plans []catalog.Plan
+	for rows.Next() {
+		var (
+			p     catalog.Plan
+			zones []byte
+		)
+		if err := rows.Scan((*[16]byte)(&p.ID), &zones, &p.SoldOut, &p.StartsAt); err != nil {
+			return nil, err
+		}
+		var err error
+		if p.Zones, err = catalog.DecodeZonesJSON(zones); err != nil {
+			return nil, fmt.Errorf("plan %s: zones: %w", p.ID, err)
+		}
+		plans = append(plans, p)
+	}
+	return plans, rows.Err()
+}
+
+// backfillPage is how many plans backfillProducts gives products per transaction.
+const backfillPage = 5000
+
+// backfillProducts gives products to the ever-online plans with zones that have none:
+// plans stored before the products table existed. Each page of plans is a transaction
+// that holds the catalog_version lock, so it never races an upsert; once every such
+// plan has products it does nothing.
+func (s *Store) backfillProducts(ctx context.Context) error {
+	var after catalog.ID
+	for {
+		n, last, err := s.backfillPage(ctx, after)
+		if err != nil {
+			return fmt.Errorf("backfill products after plan %s: %w", after, err)
+		}
+		if n < backfillPage {
+			return nil
+		}
+		after = last
+	}
+}
+
+// backfillPage backfills up to backfillPage plans with IDs above after and returns how
+// many it read and the last one's ID.
+func (s *Store) backfillPage(ctx context.Context, after catalog.ID) (int, catalog.ID, error) {
+	tx, err := s.primary.Begin(ctx)
+	if err != nil {
+		return 0, after, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT FROM catalog_version WHERE id = 1 FOR UPDATE`); err != nil {
+		return 0, after, fmt.Errorf("lock catalog version: %w", err)
+	}
+	rows, err := tx.Query(ctx, `SELECT id, zones, sold_out, starts_at FROM plans p
+		WHERE id > $1 AND ever_online AND jsonb_array_length(zones) > 0
+			AND NOT EXISTS (SELECT FROM products WHERE plan_id = p.id)
+		ORDER BY id LIMIT $2`, [16]byte(after), backfillPage)
+	if err != nil {
+		return 0, after, fmt.Errorf("read plans: %w", err)
+	}
+	plans, err := scanProductPlans(rows)
+	if err != nil {
+		return 0, after, fmt.Errorf("read plans: %w", err)
+	}
+	if len(plans) == 0 {
+		return 0, after, nil
+	}
+	var products []pricing.Priced
+	for i := range plans {
+		for pos, p := range pricing.Products(plans[i]) {
+			products = append(products, pricing.Priced{Product: p, Position: pos})
+		}
+	}
+	if err := copyProducts(ctx, tx, products); err != nil {
+		return 0, after, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, after, fmt.Errorf("commit: %w", err)
+	}
+	return len(plans), plans[len(plans)-1].ID, nil
+}
+
+// EventProducts returns the products of the ever-online plan event in zone order, read
+// from the replica (see Store), or pricing.ErrNotFound.
+func (s *Store) EventProducts(ctx context.Context, event catalog.ID) ([]pricing.Priced, error) {
+	var products []pricing.Priced
+	err := s.read(ctx, func(ctx context.Context, pool *pgxpool.Pool) error {
+		var err error
+		products, err = eventProducts(ctx, pool, event)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("products of event %s: %w", event, err)
+	}
+	return products, nil
+}
+
+func eventProducts(ctx context.Context, pool *pgxpool.Pool, event catalog.ID) ([]pricing.Priced, error) {
+	rows, err := pool.Query(ctx, `SELECT `+productColumns+` FROM products WHERE plan_id = $1 ORDER BY position`,
+		[16]byte(event))
+	if err != nil {
+		return nil, err
+	}
+	products, err := pgx.CollectRows(rows, scanPriced)
+	if err != nil || len(products) > 0 {
+		return products, err
+	}
+	// No products: an ever-online plan without zones, or no such plan.
+	var known bool
+	if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM plans WHERE id = $1 AND ever_online)`,
+		[16]byte(event)).Scan(&known); err != nil {
+		return nil, err
+	}
+	if !known {
+		return nil, pricing.ErrNotFound
+	}
+	return []pricing.Priced{}, nil
+}
+
+// Product returns one product, from the primary when primary is true, else from the
+// replica (see Store), or pricing.ErrNotFound.
+func (s *Store) Product(ctx context.Context, id catalog.ID, primary bool) (pricing.Priced, error) {
+	var p pricing.Priced
+	err := s.readOn(ctx, primary, func(ctx context.Context, pool *pgxpool.Pool) error {
+		rows, err := pool.Query(ctx, `SELECT `+productColumns+` FROM products WHERE id = $1`, [16]byte(id))
+		if err != nil {
+			return err
+		}
+		p, err = pgx.CollectExactlyOneRow(rows, scanPriced)
+		return err
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = pricing.ErrNotFound
+	}
+	if err != nil {
+		return pricing.Priced{}, fmt.Errorf("product %s: %w", id, err)
+	}
+	return p, nil
+}
+
+// scanPriced reads a row selected as productColumns.
+func scanPriced(row pgx.CollectableRow) (pricing.Priced, error) {
+	var p pricing.Priced
+	err := row.Scan((*[16]byte)(&p.ID), (*[16]byte)(&p.PlanID), &p.Position, &p.ZoneID, &p.Name, &p.Numbered,
+		(*int64)(&p.BasePrice), &p.Capacity, &p.SoldOut, &p.StartsAt,
+		(*int64)(&p.Surcharge), (*int64)(&p.Price), &p.Version)
+	return p, err
+}
+
+// Market returns the market of location (its own, else the global one, else
+// pricing.Neutral) and the pricing version, both read by one statement from the primary
+// when primary is true, else from the replica (see Store).
+func (s *Store) Market(ctx context.Context, location string, primary bool) (pricing.Market, int64, error) {
+	m := pricing.Market{Location: location}
+	var version int64
+	err := s.readOn(ctx, primary, func(ctx context.Context, pool *pgxpool.Pool) error {
+		// Each market row has both values, so a coalesce takes both from the same row.
+		return pool.QueryRow(ctx, `SELECT coalesce(o.multiplier_bp, g.multiplier_bp, $3),
+				coalesce(o.demand_bp, g.demand_bp, 0), s.version
+			FROM pricing_state s
+			LEFT JOIN markets o ON o.location = $1
+			LEFT JOIN markets g ON g.location = $2
+			WHERE s.id = 1`, location, pricing.GlobalLocation, int64(pricing.One),
+		).Scan((*int64)(&m.Multiplier), (*int64)(&m.Demand), &version)
+	})
+	if err != nil {
+		return pricing.Market{}, 0, fmt.Errorf("market %q: %w", location, err)
+	}
+	return m, version, nil
+}
+
+// readOn runs fn on the primary when primary is true, else as read does.
+func (s *Store) readOn(ctx context.Context, primary bool, fn func(context.Context, *pgxpool.Pool) error) error {
+	if primary {
+		return fn(ctx, s.primary)
+	}
+	return s.read(ctx, fn)
+}
+
+// AddMarketEvent records ev on the primary and returns its id. The id is taken from
+// pricing_state under its row lock, so ids are assigned in commit order and BeginRun,
+// which holds that lock, never misses an event committed below the last it folded.
+func (s *Store) AddMarketEvent(ctx context.Context, ev pricing.MarketEvent) (int64, error) {
+	var id int64
+	err := s.primary.QueryRow(ctx, `WITH s AS (UPDATE pricing_state SET events = events + 1 WHERE id = 1 RETURNING events)
+		INSERT INTO market_events (id, location, multiplier_bp, demand_bp, source, received_at)
+		SELECT events, $1, $2, $3, $4, $5 FROM s
+		RETURNING id`,
+		ev.Location, nullBasisPoints(ev.Multiplier), nullBasisPoints(ev.Demand), ev.Source, ev.ReceivedAt,
+	).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("add market event for %q: %w", ev.Location, err)
+	}
+	return id, nil
+}
+
+func nullBasisPoints(b *pricing.BasisPoints) any {
+	if b == nil {
+		return nil
+	}
+	return int64(*b)
+}
+
+// CreateTask records a pending task of kind on the primary, with a random UUID and the
+// next generation of kind, in one statement: the counter's row lock makes concurrent
+// callers take distinct generations, in commit order and without gaps.
+func (s *Store) CreateTask(ctx context.Context, kind, trigger string, now time.Time) (task.Record, error) {
+	r := task.Record{Kind: kind, Trigger: trigger, State: task.Pending, RequestedAt: storedTime(now)}
+	err := s.primary.QueryRow(ctx, `WITH g AS (
+			INSERT INTO task_generations (kind, requested) VALUES ($1, 1)
+			ON CONFLICT (kind) DO UPDATE SET requested = task_generations.requested + 1
+			RETURNING requested)
+		INSERT INTO tasks (kind, trigger, state, gen, requested_at)
+		SELECT $1, $2, $3, requested, $4 FROM g
+		RETURNING id::text, gen`,
+		kind, trigger, string(task.Pending), r.RequestedAt,
+	).Scan(&r.ID, &r.Gen)
+	if err != nil {
+		return task.Record{}, fmt.Errorf("create %s task: %w", kind, err)
+	}
+	return r, nil
+}
+
+// taskColumns are the columns of tasks that readTask reads, in its order.
+const taskColumns = `id::text, kind, trigger, state, gen, attempts, requested_at, started_at, finished_at, result, error`
+
+// Task returns the task id from the replica (see Store) or, when the replica does not
+// have it (it may not have replayed a task just created), from the primary; else
+// task.ErrNotFound.
+func (s *Store) Task(ctx context.Context, id string) (task.Record, error) {
+	key, err := catalog.ParseID(id)
+	if err != nil {
+		return task.Record{}, fmt.Errorf("task %q: %w", id, task.ErrNotFound)
+	}
+	var (
+		r         task.Record
+		onReplica bool
+	)
+	err = s.read(ctx, func(ctx context.Context, pool *pgxpool.Pool) error {
+		onReplica = pool == s.replica
+		var err error
+		r, err = readTask(ctx, pool, key)
+		return err
+	})
+	if errors.Is(err, pgx.ErrNoRows) && onReplica {
+		if r, err = readTask(ctx, s.primary, key); err == nil {
+			s.primaryReads.Add(1)
+		}
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = task.ErrNotFound
+	}
+	if err != nil {
+		return task.Record{}, fmt.Errorf("task %s: %w", id, err)
+	}
+	return r, nil
+}
+
+func readTask(ctx context.Context, pool *pgxpool.Pool, id catalog.ID) (task.Record, error) {
+	var (
+		r                 task.Record
+		state             string
+		started, finished *time.Time
+		result            []byte
+	)
+	err := pool.QueryRow(ctx, `SELECT `+taskColumns+` FROM tasks WHERE id = $1`, [16]byte(id)).Scan(
+		&r.ID, &r.Kind, &r.Trigger, &state, &r.Gen, &r.Attempts, &r.RequestedAt, &started, &finished, &result, &r.Error)
+	if err != nil {
+		return task.Record{}, err
+	}
+	r.State = task.State(state)
+	r.RequestedAt = r.RequestedAt.UTC()
+	if started != nil {
+		r.StartedAt = started.UTC()
+	}
+	if finished != nil {
+		r.FinishedAt = finished.UTC()
+	}
+	if result != nil {
+		r.Result = result
+	}
+	return r, nil
+}
+
+// SaveTask writes the state, attempts, start and finish times, result and error of r
+// on the primary, or returns task.ErrNotFound.
+func (s *Store) SaveTask(ctx context.Context, r task.Record) error {
+	id, err := catalog.ParseID(r.ID)
+	if err != nil {
+		return fmt.Errorf("save task %q: %w", r.ID, task.ErrNotFound)
+	}
+	var result any
+	if len(r.Result) > 0 {
+		result = string(r.Result)
+	}
+	tag, err := s.primary.Exec(ctx, `UPDATE tasks SET state = $2, attempts = $3, started_at = $4, finished_at = $5,
+			result = $6::json, error = $7
+		WHERE id = $1`,
+		[16]byte(id), string(r.State), r.Attempts, nullTime(r.StartedAt), nullTime(r.FinishedAt), result, r.Error)
+	if err != nil {
+		return fmt.Errorf("save task %s: %w", r.ID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("save task %s: %w", r.ID, task.ErrNotFound)
+	}
+	return nil
+}
+
+// storedTime returns t as a timestamptz column keeps it: in UTC, to the microsecond.
+func storedTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// nullTime returns t for a nullable timestamptz column: NULL for the zero time.
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return storedTime(t)
+}
+
+// stateColumns select a pricing.State from pricing_state, with $1 the task kind of
+// recalculations.
+const stateColumns = `coalesce((SELECT requested FROM task_generations WHERE kind = $1), 0), done, version, events, applied`
+
+// PricingState reads the state from the primary.
+func (s *Store) PricingState(ctx context.Context) (pricing.State, error) {
+	var st pricing.State
+	err := s.primary.QueryRow(ctx, `SELECT `+stateColumns+` FROM pricing_state WHERE id = 1`, pricing.Kind).
+		Scan(&st.Requested, &st.Done, &st.Version, &st.Events, &st.Applied)
+	if err != nil {
+		return pricing.State{}, fmt.Errorf("read pricing state: %w", err)
+	}
+	return st, nil
+}
+
+// BeginRun folds the market events above the last folded one into markets, in id
+// order, in one transaction on the primary that holds the pricing_state row lock: runs
+// take turns, and AddMarketEvent waits, so no event can commit below the ones folded.
+func (s *Store) BeginRun(ctx context.Context, _ time.Time) (pricing.Run, error) {
+	run, err := s.beginRun(ctx)
+	if err != nil {
+		return pricing.Run{}, fmt.Errorf("begin pricing run: %w", err)
+	}
+	return run, nil
+}
+
+func (s *Store) beginRun(ctx context.Context) (pricing.Run, error) {
+	tx, err := s.primary.Begin(ctx)
+	if err != nil {
+		return pricing.Run{}, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback(ctx)
+
+	var (
+		run     pricing.Run
+		applied int64
+		events  []pricing.MarketEvent
+		markets = make(map[string]pricing.Market)
+	)
+	b := &pgx.Batch{}
+	// First: the lock.
+	b.Queue(`SELECT `+stateColumns+` FROM pricing_state WHERE id = 1 FOR UPDATE`, pricing.Kind).QueryRow(func(row pgx.Row) error {
+		var st pricing.State
+		if err := row.Scan(&st.Requested, &st.Done, &st.Version, &st.Events, &st.Applied); err != nil {
+			return fmt.Errorf("lock pricing state: %w", err)
+		}
+		run.Gen, run.Version, applied = st.Requested, st.Version+1, st.Applied
+		return nil
+	})
+	const pending = `SELECT applied FROM pricing_state WHERE id = 1`
+	b.Queue(`SELECT id, location, multiplier_bp, demand_bp FROM market_events WHERE id > (` + pending + `) ORDER BY id`).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var (
+				ev   pricing.MarketEvent
+				m, d *int64
+			)
+			if err := rows.Scan(&ev.ID, &ev.Location, &m, &d); err != nil {
+				return fmt.Errorf("read market events: %w", err)
+			}
+			ev.Multiplier, ev.Demand = (*pricing.BasisPoints)(m), (*pricing.BasisPoints)(d)
+			events = append(events, ev)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read market events: %w", err)
+		}
+		return nil
+	})
+	b.Queue(`SELECT location, multiplier_bp, demand_bp FROM markets
+		WHERE location = $1 OR location IN (SELECT location FROM market_events WHERE id > (`+pending+`))`,
+		pricing.GlobalLocation).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var m pricing.Market
+			if err := rows.Scan(&m.Location, (*int64)(&m.Multiplier), (*int64)(&m.Demand)); err != nil {
+				return fmt.Errorf("read markets: %w", err)
+			}
+			markets[m.Location] = m
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read markets: %w", err)
+		}
+		return nil
+	})
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return pricing.Run{}, err
+	}
+
+	if len(events) > 0 {
+		touched := make(map[string]bool)
+		var locations []string
+		for _, ev := range events {
+			m, ok := markets[ev.Location]
+			if !ok {
+				m = pricing.Neutral(ev.Location)
+			}
+			if ev.Multiplier != nil {
+				m.Multiplier = *ev.Multiplier
+			}
+			if ev.Demand != nil {
+				m.Demand = *ev.Demand
+			}
+			markets[ev.Location] = m
+			if !touched[ev.Location] {
+				touched[ev.Location] = true
+				locations = append(locations, ev.Location)
+			}
+		}
+		mult, demand := make([]int64, len(locations)), make([]int64, len(locations))
+		for i, loc := range locations {
+			mult[i], demand[i] = int64(markets[loc].Multiplier), int64(markets[loc].Demand)
+		}
+		last := events[len(events)-1].ID
+		b := &pgx.Batch{}
+		b.Queue(`INSERT INTO markets (location, multiplier_bp, demand_bp)
+			SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[])
+			ON CONFLICT (location) DO UPDATE SET multiplier_bp = excluded.multiplier_bp, demand_bp = excluded.demand_bp`,
+			locations, mult, demand)
+		b.Queue(`UPDATE pricing_state SET applied = $1 WHERE id = 1`, max(applied, last))
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return pricing.Run{}, fmt.Errorf("fold %d market events: %w", len(events), err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return pricing.Run{}, fmt.Errorf("commit: %w", err)
+	}
+	run.Events = len(events)
+	run.Global = pricing.Neutral(pricing.GlobalLocation)
+	if m, ok := markets[pricing.GlobalLocation]; ok {
+		run.Global = m
+	}
+	return run, nil
+}
+
+// CompleteRun publishes run on the primary: Done becomes at least run.Gen and Version at
+// least run.Version, so a late completion of an older run never moves them back.
+func (s *Store) CompleteRun(ctx context.Context, run pricing.Run, _ time.Time) (pricing.State, error) {
+	var st pricing.State
+	err := s.primary.QueryRow(ctx, `UPDATE pricing_state
+		SET done = greatest(done, $2), version = greatest(version, $3)
+		WHERE id = 1
+		RETURNING `+stateColumns, pricing.Kind, run.Gen, run.Version,
+	).Scan(&st.Requested, &st.Done, &st.Version, &st.Events, &st.Applied)
+	if err != nil {
+		return pricing.State{}, fmt.Errorf("complete pricing run %d: %w", run.Version, err)
+	}
+	return st, nil
+}
+
+// ProductsAfter returns up to limit products with IDs above after, in ID order (the
+// uuid order is the IDs' byte order), from the primary.
+func (s *Store) ProductsAfter(ctx context.Context, after catalog.ID, limit int) ([]pricing.Priced, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := s.primary.Query(ctx, `SELECT `+productColumns+` FROM products WHERE id > $1 ORDER BY id LIMIT $2`,
+		[16]byte(after), limit)
+	if err != nil {
+		return nil, fmt.Errorf("products after %s: %w", after, err)
+	}
+	products, err := pgx.CollectRows(rows, scanPriced)
+	if err != nil {
+		return nil, fmt.Errorf("products after %s: %w", after, err)
+	}
+	return products, nil
+}
+
+// SavePrices writes the Surcharge, Price and Version of each of prices by one statement,
+// on the primary. Products no longer there (a plan change replaced them) are skipped. It
+// holds the catalog_version row in share mode, so that it runs beside other price
+// writers but never beside an upsert replacing products, which could deadlock with it.
+func (s *Store) SavePrices(ctx context.Context, prices []pricing.Priced) error {
+	if len(prices) == 0 {
+		return nil
+	}
+	ids := make([][16]byte, len(prices))
+	surcharge, price, version := make([]int64, len(prices)), make([]int64, len(prices)), make([]int64, len(prices))
+	for i, p := range prices {
+		ids[i], surcharge[i], price[i], version[i] = p.ID, int64(p.Surcharge), int64(p.Price), p.Version
+	}
+	err := pgx.BeginFunc(ctx, s.primary, func(tx pgx.Tx) error {
+		b := &pgx.Batch{}
+		b.Queue(`SELECT FROM catalog_version WHERE id = 1 FOR SHARE`)
+		b.Queue(`UPDATE products p SET surcharge_bp = u.surcharge, price_cents = u.price, version = u.version
+			FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[]) AS u (id, surcharge, price, version)
+			WHERE p.id = u.id`, ids, surcharge, price, version)
+		return tx.SendBatch(ctx, b).Close()
+	})
+	if err != nil {
+		return fmt.Errorf("save %d prices: %w", len(prices), err)
+	}
+	return nil
+}

@@ -1,0 +1,198 @@
+package pricing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"boxoffice/catalog"
+)
+
+// Request asks for the price of a product for a user.
+type Request struct {
+	ProductID catalog.ID
+	Location  string // normalized by NormalizeLocation
+	Prime     bool
+}
+
+// MaxLocation is the longest user_location accepted, in bytes.
+const MaxLocation = 64
+
+// NormalizeLocation trims and lower-cases a location, so "Madrid " and "madrid" share a
+// market and a cache entry. It rejects an empty, overlong or non-UTF-8 one, and
+// GlobalLocation, which is not a place.
+func NormalizeLocation(s string) (string, error) {
+	if !utf8.ValidString(s) {
+		return "", errors.New("user_location is not UTF-8")
+	}
+	s = strings.ToLower(strings.TrimSpace(s))
+	switch {
+	case s == "":
+		return "", errors.New("user_location is empty")
+	case len(s) > MaxLocation:
+		return "", fmt.Errorf("user_location is longer than %d bytes", MaxLocation)
+	case s == GlobalLocation:
+		return "", fmt.Errorf("user_location %q is reserved", GlobalLocation)
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return "", errors.New("user_location has control characters")
+		}
+	}
+	return s, nil
+}
+
+// Quote is a priced request.
+type Quote struct {
+	ProductID catalog.ID
+	Final     catalog.Money
+	Base      catalog.Money
+	Discount  BasisPoints
+}
+
+// Sources of a quote, as the API reports them.
+const (
+	SourceCache    = "cache"
+	SourceDatabase = "database"
+)
+
+// AppendJSON appends the quote as the API's response body:
+//
+//	{"product_id":"…","final_price":18.00,"base_price":20.00,"discount_rate":0.1,"source":"cache"}
+func (q Quote) AppendJSON(b []byte, source string) []byte {
+	b = append(b, `{"product_id":"`...)
+	b = q.ProductID.AppendText(b)
+	b = append(b, `","final_price":`...)
+	b = q.Final.AppendText(b)
+	b = append(b, `,"base_price":`...)
+	b = q.Base.AppendText(b)
+	b = append(b, `,"discount_rate":`...)
+	b = q.Discount.AppendText(b)
+	b = append(b, `,"source":"`...)
+	b = append(b, source...)
+	return append(b, `"}`...)
+}
+
+// AppendText appends the rate as a decimal fraction of One: 1000 is "0.1", 12500 "1.25".
+func (r BasisPoints) AppendText(b []byte) []byte {
+	if r < 0 {
+		b = append(b, '-')
+		r = -r
+	}
+	b = strconv.AppendInt(b, int64(r/One), 10)
+	if frac := int64(r % One); frac != 0 {
+		digits := strconv.AppendInt(nil, frac+int64(One), 10)[1:] // 4 digits, leading zeros kept
+		b = append(b, '.')
+		b = append(b, strings.TrimRight(string(digits), "0")...)
+	}
+	return b
+}
+
+// String returns the rate as AppendText writes it.
+func (r BasisPoints) String() string { return string(r.AppendText(nil)) }
+
+// Quoter prices requests cache-aside: a cached quote valid for the current pricing
+// version, or one computed from the store and then cached. It is safe for concurrent
+// use.
+//
+// A cached quote is never older than the last completed recalculation: entries carry
+// the pricing version they were computed at and count only while it is current, and a
+// recalculation makes its version current in the cache before it reports success. A
+// quote computed from a replica that has not replayed the cache's current version is
+// computed again from the primary.
+type Quoter struct {
+	Store  Store
+	Cache  Cache
+	Policy Policy
+	TTL    time.Duration // how long a cached quote lives, whatever the version
+	Now    func() time.Time
+	Log    *slog.Logger
+
+	cacheErr sync.Once // the cache failing is logged once, then counted as misses
+}
+
+// Quote prices r and returns the response body, from the cache or the store; it returns
+// ErrNotFound for a product the store does not sell.
+func (q *Quoter) Quote(ctx context.Context, r Request) ([]byte, error) {
+	key := r.key()
+	entry, known, err := q.Cache.Get(ctx, key)
+	current := known - 1 // the store's version the cache knows; -1 for none
+	switch {
+	case err != nil:
+		q.cacheErr.Do(func() { q.Log.Warn("price cache unavailable; quoting from the store", "err", err) })
+	case entry != nil:
+		return entry, nil
+	}
+	quote, version, err := q.compute(ctx, r, current)
+	if err != nil {
+		return nil, err
+	}
+	if version > current {
+		if err := q.Cache.SetVersion(ctx, cacheVersion(version)); err != nil {
+			q.Log.Debug("price cache: set version", "err", err)
+		}
+	}
+	if err := q.Cache.Set(ctx, key, cacheVersion(version), quote.AppendJSON(nil, SourceCache), q.TTL); err != nil {
+		q.Log.Debug("price cache: set", "err", err)
+	}
+	return quote.AppendJSON(nil, SourceDatabase), nil
+}
+
+func (r Request) key() string {
+	b := make([]byte, 0, 40+len(r.Location))
+	b = r.ProductID.AppendText(b)
+	if r.Prime {
+		b = append(b, "|p|"...)
+	} else {
+		b = append(b, "|-|"...)
+	}
+	return string(append(b, r.Location...))
+}
+
+// compute reads the product and its market concurrently, from a replica first, and from
+// the primary when the replica is behind the cache's version, the product's prices are
+// older than the market read beside them, or the replica does not know the product.
+func (q *Quoter) compute(ctx context.Context, r Request, atLeast int64) (Quote, int64, error) {
+	p, m, version, err := q.lookup(ctx, r, false)
+	lagging := err == nil && (version < atLeast || (p.Version > 0 && p.Version < version))
+	if lagging || errors.Is(err, ErrNotFound) { // a product new to the primary is not on the replica yet
+		p, m, version, err = q.lookup(ctx, r, true)
+	}
+	if err != nil {
+		return Quote{}, 0, err
+	}
+	if p.Version == 0 { // not priced yet: a new product since the last recalculation
+		p.Surcharge = q.Policy.Surcharge(p.Product, q.Now())
+	}
+	discount := q.Policy.Discount(r.Prime)
+	final, err := q.Policy.Factors(p.BasePrice, p.Surcharge, m).Price(discount)
+	if err != nil {
+		return Quote{}, 0, err
+	}
+	return Quote{ProductID: p.ID, Final: final, Base: p.BasePrice, Discount: discount}, version, nil
+}
+
+// lookup runs the product's and the market's reads concurrently: they are independent.
+func (q *Quoter) lookup(ctx context.Context, r Request, primary bool) (p Priced, m Market, version int64, err error) {
+	var (
+		wg   sync.WaitGroup
+		perr error
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		p, perr = q.Store.Product(ctx, r.ProductID, primary)
+	}()
+	m, version, err = q.Store.Market(ctx, r.Location, primary)
+	wg.Wait()
+	if perr != nil {
+		return p, m, 0, perr
+	}
+	return p, m, version, err
+}

@@ -1,0 +1,278 @@
+package pricing
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"boxoffice/catalog"
+	"boxoffice/task"
+)
+
+// Recalculator runs recalculation tasks: the broker's handler of TopicRecalculate.
+//
+// One recalculation runs at a time across workers: a run holds the lock LockKey, taken
+// with a token and an expiry (LockTTL), renewed every LockTTL/3 while it runs, and
+// released by its owner only. A run that loses its lock stops and is retried.
+//
+// Triggers coalesce. Each task carries the generation of its trigger; a run covers every
+// trigger requested before it began (BeginRun reads the generation and the market
+// events in one transaction). A task whose generation a completed run covers ends
+// skipped, with the version that covered it; one that finds a run in progress waits for
+// the lock (up to LockWait, then it is retried), because that run began before it was
+// requested and may not cover it. So every trigger ends succeeded, skipped, or failed,
+// and none is lost.
+//
+// Errors are retried with the broker's countdown until Retry.MaxAttempts deliveries
+// (Celery's max_retries=5), then the task ends failed and the broker dead-letters it;
+// task.Permanent errors fail it at once.
+type Recalculator struct {
+	Store     Store
+	Cache     Cache
+	Locker    task.Locker
+	Policy    Policy
+	Retry     task.RetryPolicy // the broker's policy, to know the last attempt
+	LockKey   string
+	LockTTL   time.Duration
+	LockWait  time.Duration // how long a task waits for a run in progress
+	BatchSize int           // products per read and write
+	Now       func() time.Time
+	Log       *slog.Logger
+	// Observe, when set, is told of each attempt's outcome ("succeeded", "skipped",
+	// "retried", "failed") and duration, and of each lock contention.
+	Observe   func(outcome string, d time.Duration)
+	Contend   func()
+	Published func(version int64) // when set, told of each version a run publishes
+}
+
+// Result is a run's account, the task's result.
+type Result struct {
+	Products     int   `json:"products,omitempty"`
+	Batches      int   `json:"batches,omitempty"`
+	MarketEvents int   `json:"market_events,omitempty"`
+	Generation   int64 `json:"generation,omitempty"` // triggers up to this one are covered
+	Version      int64 `json:"version"`              // the pricing version published
+	CoveredBy    int64 `json:"covered_by_version,omitempty"`
+}
+
+// Handle is the task.Handler of TopicRecalculate.
+func (rc *Recalculator) Handle(ctx context.Context, m task.Message) error {
+	var msg RecalculateMessage
+	if err := json.Unmarshal(m.Body, &msg); err != nil || msg.TaskID == "" {
+		return task.Permanent(fmt.Errorf("recalculate: malformed message %q", m.Body))
+	}
+	rec, err := rc.Store.Task(ctx, msg.TaskID)
+	if errors.Is(err, task.ErrNotFound) {
+		return task.Permanent(fmt.Errorf("recalculate: task %s: %w", msg.TaskID, err))
+	}
+	if err != nil {
+		return err
+	}
+	if rec.State.Terminal() { // a redelivery of a task that ended
+		return nil
+	}
+	start := rc.Now()
+	outcome, err := rc.attempt(ctx, &rec, m.Attempt)
+	if err != nil {
+		outcome, err = rc.fail(ctx, rec, m.Attempt, err)
+	}
+	if rc.Observe != nil {
+		rc.Observe(outcome, rc.Now().Sub(start))
+	}
+	return err
+}
+
+func (rc *Recalculator) attempt(ctx context.Context, rec *task.Record, attempt int) (string, error) {
+	lock, covered, err := rc.acquire(ctx, rec.Gen)
+	if err != nil {
+		return "", err
+	}
+	if lock == nil {
+		return rc.covered(ctx, rec, covered)
+	}
+	defer func() {
+		if err := lock.Unlock(context.WithoutCancel(ctx)); err != nil {
+			rc.Log.Warn("recalculation lock: release", "err", err)
+		}
+	}()
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go rc.renew(runCtx, lock, cancel)
+
+	rec.State, rec.Attempts, rec.StartedAt, rec.FinishedAt, rec.Error = task.Running, attempt, rc.Now(), time.Time{}, ""
+	if err := rc.Store.SaveTask(runCtx, *rec); err != nil {
+		return "", err
+	}
+	res, err := rc.run(runCtx)
+	if err != nil {
+		if cause := context.Cause(runCtx); cause != nil && ctx.Err() == nil {
+			err = cause // the lock was lost
+		}
+		return "", err
+	}
+	rec.State, rec.FinishedAt = task.Succeeded, rc.Now()
+	rec.Result, _ = json.Marshal(res)
+	if err := rc.Store.SaveTask(ctx, *rec); err != nil {
+		return "", err
+	}
+	if rc.Published != nil {
+		rc.Published(res.Version)
+	}
+	rc.Log.Info("prices recalculated", "task_id", rec.ID, "version", res.Version, "products", res.Products,
+		"market_events", res.MarketEvents, "duration_ms", rec.FinishedAt.Sub(rec.StartedAt).Milliseconds())
+	return string(task.Succeeded), nil
+}
+
+// acquire returns the lock, or the state of a completed run that covers generation gen
+// (and no lock).
+func (rc *Recalculator) acquire(ctx context.Context, gen int64) (task.Lock, *State, error) {
+	deadline := rc.Now().Add(rc.LockWait)
+	pause := 20 * time.Millisecond
+	for {
+		st, err := rc.Store.PricingState(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		if st.Done >= gen {
+			return nil, &st, nil
+		}
+		lock, err := rc.Locker.Lock(ctx, rc.LockKey, rc.LockTTL)
+		if err == nil {
+			// A run may have completed between the check and the lock.
+			if st, err = rc.Store.PricingState(ctx); err != nil || st.Done >= gen {
+				_ = lock.Unlock(context.WithoutCancel(ctx))
+				if err != nil {
+					return nil, nil, err
+				}
+				return nil, &st, nil
+			}
+			return lock, nil, nil
+		}
+		if !errors.Is(err, task.ErrLocked) {
+			return nil, nil, err
+		}
+		if rc.Contend != nil {
+			rc.Contend()
+		}
+		if !rc.Now().Before(deadline) {
+			return nil, nil, fmt.Errorf("recalculate: another run still holds the lock after %s", rc.LockWait)
+		}
+		// Waiting for the run in progress to end: its lock tells when, not a message.
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, nil, ctx.Err()
+		case <-t.C:
+		}
+		pause = min(2*pause, 500*time.Millisecond)
+	}
+}
+
+// covered ends a task that a completed run covers, after making sure the cache knows
+// that run's version: the task may be the retry of a run whose cache update failed.
+func (rc *Recalculator) covered(ctx context.Context, rec *task.Record, st *State) (string, error) {
+	if err := rc.Cache.SetVersion(ctx, cacheVersion(st.Version)); err != nil {
+		return "", fmt.Errorf("recalculate: publish version %d to the price cache: %w", st.Version, err)
+	}
+	rec.State, rec.FinishedAt, rec.Error = task.Skipped, rc.Now(), ""
+	if rec.Attempts > 0 { // an earlier attempt of this task ran; a run covers it now
+		rec.State = task.Succeeded
+	}
+	rec.Result, _ = json.Marshal(Result{Version: st.Version, CoveredBy: st.Version})
+	if err := rc.Store.SaveTask(ctx, *rec); err != nil {
+		return "", err
+	}
+	return string(rec.State), nil
+}
+
+// renew refreshes the lock every LockTTL/3 until ctx ends; when the lock is lost it
+// cancels the run with the reason.
+func (rc *Recalculator) renew(ctx context.Context, lock task.Lock, cancel context.CancelCauseFunc) {
+	t := time.NewTicker(rc.LockTTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := lock.Refresh(ctx, rc.LockTTL); err != nil && ctx.Err() == nil {
+			if errors.Is(err, task.ErrLockLost) {
+				cancel(fmt.Errorf("recalculate: %w", err))
+				return
+			}
+			rc.Log.Warn("recalculation lock: refresh failed; trying again", "err", err)
+		}
+	}
+}
+
+// run recalculates every product in batches and publishes the new version: to the store,
+// then to the cache, so that no cached quote is older than the run once it reports.
+func (rc *Recalculator) run(ctx context.Context) (Result, error) {
+	now := rc.Now()
+	run, err := rc.Store.BeginRun(ctx, now)
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{MarketEvents: run.Events, Generation: run.Gen}
+	var after catalog.ID
+	for {
+		batch, err := rc.Store.ProductsAfter(ctx, after, rc.BatchSize)
+		if err != nil {
+			return res, err
+		}
+		if len(batch) == 0 {
+			break
+		}
+		for i := range batch {
+			p := &batch[i]
+			p.Surcharge = rc.Policy.Surcharge(p.Product, now)
+			p.Price, err = rc.Policy.Factors(p.BasePrice, p.Surcharge, run.Global).Price(0)
+			if err != nil {
+				return res, task.Permanent(fmt.Errorf("recalculate: product %s: %w", p.ID, err))
+			}
+			p.Version = run.Version
+		}
+		if err := rc.Store.SavePrices(ctx, batch); err != nil {
+			return res, err
+		}
+		res.Products += len(batch)
+		res.Batches++
+		after = batch[len(batch)-1].ID
+	}
+	st, err := rc.Store.CompleteRun(ctx, run, rc.Now())
+	if err != nil {
+		return res, err
+	}
+	if err := rc.Cache.SetVersion(ctx, cacheVersion(st.Version)); err != nil {
+		return res, fmt.Errorf("recalculate: publish version %d to the price cache: %w", st.Version, err)
+	}
+	res.Version = st.Version
+	return res, nil
+}
+
+// fail records a failed attempt: pending again when the broker will retry it, failed
+// when it will not (a permanent error, or the last attempt), and returns what the
+// broker needs to decide the same.
+func (rc *Recalculator) fail(ctx context.Context, rec task.Record, attempt int, err error) (string, error) {
+	last := task.IsPermanent(err) || attempt >= rc.Retry.MaxAttempts
+	rec.Error, rec.Attempts = err.Error(), max(rec.Attempts, attempt)
+	rec.State, rec.FinishedAt = task.Pending, time.Time{}
+	if last {
+		rec.State, rec.FinishedAt = task.Failed, rc.Now()
+	}
+	if ctx.Err() != nil { // shutting down: the broker redelivers the message
+		rec.State, rec.Error = task.Pending, "interrupted: "+err.Error()
+	}
+	if serr := rc.Store.SaveTask(context.WithoutCancel(ctx), rec); serr != nil {
+		rc.Log.Warn("recalculate: record the failed attempt", "task_id", rec.ID, "err", serr)
+	}
+	if last {
+		return string(task.Failed), task.Permanent(err)
+	}
+	return "retried", err
+}

@@ -1,0 +1,206 @@
+package redis
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"boxoffice/pricing/pricingtest"
+)
+
+func TestPriceCache(t *testing.T) {
+	t.Parallel()
+	c := open(t)
+	pricingtest.TestCache(t, NewPriceCache(c, newPrefix(t, c)))
+}
+
+func TestPriceCacheKeys(t *testing.T) {
+	t.Parallel()
+	c := open(t)
+	prefix := newPrefix(t, c)
+	pc := NewPriceCache(c, prefix)
+	ctx := t.Context()
+	if err := pc.SetVersion(ctx, 7); err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.Set(ctx, "p|-|madrid", 7, []byte(`{"price":1}`), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+
+	if v, err := c.rdb.Get(ctx, prefix+":price:version").Result(); err != nil || v != "7" {
+		t.Errorf("GET %s:price:version = %q, %v, want \"7\"", prefix, v, err)
+	}
+	if ttl, err := c.rdb.PTTL(ctx, prefix+":price:version").Result(); err != nil || ttl != -1 {
+		t.Errorf("PTTL %s:price:version = %v, %v, want no expiry (-1)", prefix, ttl, err)
+	}
+	key := prefix + ":price:q:p|-|madrid"
+	val, err := c.rdb.Get(ctx, key).Bytes()
+	if err != nil {
+		t.Fatalf("GET %s = %v", key, err)
+	}
+	want := binary.BigEndian.AppendUint64(nil, 7)
+	want = append(want, `{"price":1}`...)
+	if !bytes.Equal(val, want) {
+		t.Errorf("GET %s = %q, want %q", key, val, want)
+	}
+	if ttl, err := c.rdb.PTTL(ctx, key).Result(); err != nil || ttl <= 0 || ttl > time.Minute {
+		t.Errorf("PTTL %s = %v, %v, want within a minute", key, ttl, err)
+	}
+}
+
+// countHook counts the commands and pipelines a client sends.
+type countHook struct{ n atomic.Int64 }
+
+func (h *countHook) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+
+func (h *countHook) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		h.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (h *countHook) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []goredis.Cmder) error {
+		h.n.Add(1)
+		return next(ctx, cmds)
+	}
+}
+
+func TestPriceCacheGetIsOneRoundTrip(t *testing.T) {
+	t.Parallel()
+	c := open(t) // a client of its own: the hook counts every command on it
+	prefix := newPrefix(t, c)
+	pc := NewPriceCache(c, prefix)
+	ctx := t.Context()
+	if err := pc.SetVersion(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.Set(ctx, "k", 3, []byte("quote"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	var h countHook
+	c.rdb.AddHook(&h)
+	for _, key := range []string{"k", "missing"} {
+		before := h.n.Load()
+		if _, _, err := pc.Get(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+		if n := h.n.Load() - before; n != 1 {
+			t.Errorf("Get(%q) sent %d commands, want 1", key, n)
+		}
+	}
+}
+
+func TestPriceCacheWithoutAVersionKeyHasNoHits(t *testing.T) {
+	t.Parallel()
+	c := open(t)
+	prefix := newPrefix(t, c)
+	pc := NewPriceCache(c, prefix)
+	ctx := t.Context()
+	if err := pc.SetVersion(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.Set(ctx, "k", 4, []byte("quote"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if got, cur, err := pc.Get(ctx, "k"); err != nil || string(got) != "quote" || cur != 4 {
+		t.Fatalf("Get() = %q, %d, %v, want \"quote\", 4, nil", got, cur, err)
+	}
+	// Redis lost the version (flushed, or restarted without persistence) but not the
+	// entry: the entry may be older than what the store has published since.
+	if err := c.rdb.Del(ctx, prefix+":price:version").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got, cur, err := pc.Get(ctx, "k"); err != nil || got != nil || cur != 0 {
+		t.Errorf("Get() without a version key = %q, %d, %v, want nil, 0, nil", got, cur, err)
+	}
+	if err := pc.SetVersion(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	if got, cur, err := pc.Get(ctx, "k"); err != nil || string(got) != "quote" || cur != 4 {
+		t.Errorf("Get() after SetVersion(4) again = %q, %d, %v, want \"quote\", 4, nil", got, cur, err)
+	}
+}
+
+func TestPriceCacheMalformedValues(t *testing.T) {
+	t.Parallel()
+	c := open(t)
+	prefix := newPrefix(t, c)
+	pc := NewPriceCache(c, prefix)
+	ctx := t.Context()
+	if err := pc.SetVersion(ctx, 5); err != nil {
+		t.Fatal(err)
+	}
+	// An entry too short to hold a version is a miss, and Set replaces it.
+	if err := c.rdb.Set(ctx, prefix+":price:q:short", "abc", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got, cur, err := pc.Get(ctx, "short"); err != nil || got != nil || cur != 5 {
+		t.Errorf("Get() of a 3-byte value = %q, %d, %v, want nil, 5, nil", got, cur, err)
+	}
+
+	// A version key that is not a number is an error, and SetVersion replaces it.
+	if err := c.rdb.Set(ctx, prefix+":price:version", "five", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got, cur, err := pc.Get(ctx, "short"); err == nil || !strings.Contains(err.Error(), "redis price cache") {
+		t.Errorf("Get() with version \"five\" = %q, %d, %v, want an error", got, cur, err)
+	}
+	if err := pc.SetVersion(ctx, 6); err != nil {
+		t.Fatal(err)
+	}
+	if _, cur, err := pc.Get(ctx, "short"); err != nil || cur != 6 {
+		t.Errorf("Get() after SetVersion(6) = %d, %v, want 6, nil", cur, err)
+	}
+}
+
+func TestPriceCacheRejectsTTLsBelowAMillisecond(t *testing.T) {
+	t.Parallel()
+	c := open(t)
+	prefix := newPrefix(t, c)
+	pc := NewPriceCache(c, prefix)
+	for _, ttl := range []time.Duration{0, -time.Second, time.Microsecond} {
+		if err := pc.Set(t.Context(), "k", 1, []byte("v"), ttl); err == nil {
+			t.Errorf("Set() with ttl %v succeeded; Redis would keep the key forever", ttl)
+		}
+	}
+	if n, err := c.rdb.Exists(t.Context(), prefix+":price:q:k").Result(); err != nil || n != 0 {
+		t.Errorf("EXISTS after rejected Sets = %d, %v, want 0", n, err)
+	}
+}
+
+func TestPriceCacheFailsWhenRedisIsDown(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now: connections are refused
+	opt, err := parseURL("redis://" + addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Client{rdb: goredis.NewClient(opt), addr: addr}
+	t.Cleanup(func() { c.Close() })
+	pc := NewPriceCache(c, "boxoffice-test-down")
+	ctx := t.Context()
+
+	if got, cur, err := pc.Get(ctx, "k"); err == nil || !strings.HasPrefix(err.Error(), "redis price cache: get k: ") || got != nil || cur != 0 {
+		t.Errorf("Get() = %q, %d, %v, want nil, 0 and an error", got, cur, err)
+	}
+	if err := pc.Set(ctx, "k", 1, []byte("v"), time.Minute); err == nil || !strings.HasPrefix(err.Error(), "redis price cache: set k: ") {
+		t.Errorf("Set() = %v, want an error", err)
+	}
+	if err := pc.SetVersion(ctx, 1); err == nil || !strings.HasPrefix(err.Error(), "redis price cache: set version 1: ") {
+		t.Errorf("SetVersion() = %v, want an error", err)
+	}
+}
