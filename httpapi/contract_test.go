@@ -2,13 +2,16 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +22,10 @@ import (
 	"github.com/getkin/kin-openapi/routers/legacy"
 
 	"boxoffice/catalog"
+	"boxoffice/catalog/catalogtest"
+	"boxoffice/pricing"
+	"boxoffice/task"
+	"boxoffice/testenv"
 )
 
 var defineFormatsOnce sync.Once
@@ -193,8 +200,25 @@ func (c contract) input(t *testing.T, req *http.Request) *openapi3filter.Request
 		Request:    req,
 		PathParams: params,
 		Route:      route,
-		Options:    &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
+		Options: &openapi3filter.Options{
+			IncludeResponseStatus: true,
+			MultiError:            true,
+			AuthenticationFunc:    bearerPresent,
+			SkipSettingDefaults:   true, // the server gets the request as sent
+		},
 	}
+}
+
+// bearerPresent is the contract's view of the bearerAuth scheme: the request carries
+// a bearer token. Whether the server knows the token is not the spec's business.
+func bearerPresent(_ context.Context, in *openapi3filter.AuthenticationInput) error {
+	if in.SecuritySchemeName != "bearerAuth" {
+		return fmt.Errorf("unknown security scheme %q", in.SecuritySchemeName)
+	}
+	if _, ok := bearerToken(in.RequestValidationInput.Request.Header.Get("Authorization")); !ok {
+		return errors.New("no Authorization: Bearer <token>")
+	}
+	return nil
 }
 
 // validateResponse fails t if rec is not a response the spec allows to in.
@@ -356,6 +380,198 @@ func TestContractCaching(t *testing.T) {
 				t.Errorf("GET %s status = %d, want %d", tt.target, rec.Code, tt.wantStatus)
 			}
 			c.validateResponse(t, in, rec)
+		})
+	}
+}
+
+// TestContractPricing validates the pricing routes' requests and responses against the
+// spec: successes, and the 400, 401, 403 and 404 answers. A request the server rejects
+// for a reason the spec can express must break the spec too (specOK false).
+func TestContractPricing(t *testing.T) {
+	c := newContract(t)
+	const key = "contract-key"
+	keyed := newPricingEnv(t, key) // write endpoints need the key
+	keyed.work(t)
+	open := newPricingEnv(t) // no keys: loopback clients only
+	plan := catalogtest.NewPlan("contract", "1")
+	for _, e := range []*pricingEnv{keyed, open} {
+		e.upsert(t, plan)
+	}
+	product := onlyProduct(t, plan)
+	unknown := catalog.NewID("nobody", "sells", "this").String()
+
+	// A task that ended, with a result, and one that no worker takes.
+	rec := keyed.serve(http.MethodPost, "/api/v1/recalculate", "", "", "Bearer "+key)
+	checkJSON(t, rec, http.StatusAccepted)
+	ended := rec.Header().Get("Location")
+	testenv.Poll(t, "the task to end", func() bool {
+		return task.State(keyed.task(t, strings.TrimPrefix(ended, "/api/v1/tasks/")).State).Terminal()
+	})
+	rec = open.serve(http.MethodPost, "/api/v1/recalculate", "", "127.0.0.1:1", "")
+	checkJSON(t, rec, http.StatusAccepted)
+	pending := rec.Header().Get("Location")
+
+	const (
+		local  = "127.0.0.1:40000"
+		remote = "192.0.2.1:1234"
+	)
+	tests := []struct {
+		name          string
+		env           *pricingEnv
+		method        string
+		target        string
+		body          string
+		remoteAddr    string
+		authorization string
+		wantStatus    int
+		specOK        bool // the spec accepts the request
+	}{
+		{"price", keyed, "POST", "/api/v1/price", priceBody(product, "madrid", true), remote, "", 200, true},
+		{"price, cached", keyed, "POST", "/api/v1/price", priceBody(product, "madrid", true), remote, "", 200, true},
+		{"price, membership omitted", keyed, "POST", "/api/v1/price", `{"product_id":"` + product.String() + `","user_location":"ibiza"}`, remote, "", 200, true},
+		{"price, unknown product", keyed, "POST", "/api/v1/price", `{"product_id":"` + unknown + `","user_location":"madrid"}`, remote, "", 404, true},
+		{"price, unknown field", keyed, "POST", "/api/v1/price", `{"product_id":"` + unknown + `","user_location":"madrid","x":1}`, remote, "", 400, false},
+		{"price, not a UUID", keyed, "POST", "/api/v1/price", `{"product_id":"291","user_location":"madrid"}`, remote, "", 400, false},
+		{"price, wrong type", keyed, "POST", "/api/v1/price", `{"product_id":"` + unknown + `","user_location":"madrid","is_prime_member":"yes"}`, remote, "", 400, false},
+		{"price, no location", keyed, "POST", "/api/v1/price", `{"product_id":"` + unknown + `"}`, remote, "", 400, false},
+		{"price, no body", keyed, "POST", "/api/v1/price", "", remote, "", 400, false},
+		{"price, reserved location", keyed, "POST", "/api/v1/price", `{"product_id":"` + unknown + `","user_location":"*"}`, remote, "", 400, true},
+		{"products", keyed, "GET", "/api/v1/events/" + plan.ID.String() + "/products", "", remote, "", 200, true},
+		{"products, never priced", open, "GET", "/api/v1/events/" + plan.ID.String() + "/products", "", remote, "", 200, true},
+		{"products, unknown event", keyed, "GET", "/api/v1/events/" + unknown + "/products", "", remote, "", 404, true},
+		{"products, not a UUID", keyed, "GET", "/api/v1/events/291/products", "", remote, "", 400, false},
+		{"recalculate", keyed, "POST", "/api/v1/recalculate", "", remote, "Bearer " + key, 202, true},
+		{"recalculate, no key", keyed, "POST", "/api/v1/recalculate", "", remote, "", 401, false},
+		{"recalculate, wrong key", keyed, "POST", "/api/v1/recalculate", "", remote, "Bearer nope", 401, true},
+		{"recalculate, loopback", open, "POST", "/api/v1/recalculate", "", local, "Bearer unchecked", 202, true},
+		{"recalculate, not loopback", open, "POST", "/api/v1/recalculate", "", remote, "", 403, false},
+		{"task, ended", keyed, "GET", ended, "", remote, "", 200, true},
+		{"task, pending", open, "GET", pending, "", remote, "", 200, true},
+		{"task, unknown", keyed, "GET", "/api/v1/tasks/" + unknown, "", remote, "", 404, true},
+		{"publish", keyed, "POST", "/api/v1/publish-market-event", `{"location":"madrid","multiplier":1.25,"demand":0.1}`, remote, "Bearer " + key, 202, true},
+		{"publish, empty body", keyed, "POST", "/api/v1/publish-market-event", "", remote, "Bearer " + key, 202, true},
+		{"publish, out of range", keyed, "POST", "/api/v1/publish-market-event", `{"multiplier":50}`, remote, "Bearer " + key, 400, false},
+		{"publish, unknown field", keyed, "POST", "/api/v1/publish-market-event", `{"event_id":1}`, remote, "Bearer " + key, 400, false},
+		{"publish, 5 decimals", keyed, "POST", "/api/v1/publish-market-event", `{"demand":0.00001}`, remote, "Bearer " + key, 400, true},
+		{"publish, no key", keyed, "POST", "/api/v1/publish-market-event", "", remote, "", 401, false},
+		{"publish, not loopback", open, "POST", "/api/v1/publish-market-event", "", remote, "", 403, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// The spec's view of the request, on a request of its own: validating one
+			// reads its body.
+			in := c.input(t, pricingRequest(tt.method, tt.target, tt.body, tt.remoteAddr, tt.authorization))
+			err := openapi3filter.ValidateRequest(t.Context(), in)
+			switch {
+			case tt.specOK && err != nil:
+				t.Errorf("%s %s %s: request breaks the spec: %v", tt.method, tt.target, tt.body, err)
+			case !tt.specOK && err == nil:
+				t.Errorf("%s %s %s: spec accepts the request", tt.method, tt.target, tt.body)
+			}
+			rec := tt.env.serve(tt.method, tt.target, tt.body, tt.remoteAddr, tt.authorization)
+			if rec.Code != tt.wantStatus {
+				t.Errorf("%s %s status = %d, want %d; body %s", tt.method, tt.target, rec.Code, tt.wantStatus, rec.Body)
+			}
+			c.validateResponse(t, in, rec)
+		})
+	}
+}
+
+// pricingRequest is a request like pricingEnv.serve sends.
+func pricingRequest(method, target, body, remoteAddr, authorization string) *http.Request {
+	req := httptest.NewRequest(method, target, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.RemoteAddr = remoteAddr
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
+	}
+	return req
+}
+
+// TestContractRecalculateNotEnqueued validates the 503 of a recalculation the broker
+// does not take: its queue is full and nobody drains it.
+func TestContractRecalculateNotEnqueued(t *testing.T) {
+	c := newContract(t)
+	e := newPricingEnv(t)
+	if err := e.broker.Publish(t.Context(), pricing.TopicRecalculate, make([]task.Message, 16)...); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/api/v1/recalculate", nil)
+	req.RemoteAddr = "127.0.0.1:40000"
+	req.Header.Set("Authorization", "Bearer unchecked")
+	in := c.input(t, req)
+	if err := openapi3filter.ValidateRequest(t.Context(), in); err != nil {
+		t.Errorf("request breaks the spec: %v", err)
+	}
+	rec := httptest.NewRecorder()
+	e.h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("status = %d, want 503; body %s", rec.Code, rec.Body)
+	}
+	c.validateResponse(t, in, rec)
+}
+
+// TestContractRejectsBadPricingResponses guards the pricing contract: responses that
+// break the spec in the ways a bug would must fail validation.
+func TestContractRejectsBadPricingResponses(t *testing.T) {
+	c := newContract(t)
+	id := catalog.NewID("test", "base", "a").String()
+	product := `{"product_id":"` + id + `","zone_id":"1","name":"n","numbered":true,"base_price":20.00,"capacity":1,"price":null,"priced_version":0}`
+	taskBody := func(field, value string) string {
+		fields := map[string]string{"task_id": `"` + id + `"`, "kind": `"recalculate"`, "state": `"pending"`, "trigger": `"api"`,
+			"attempts": "0", "requested_at": `"2021-06-30T21:00:00.5Z"`, "started_at": "null", "finished_at": "null",
+			"result": "null", "error": "null"}
+		fields[field] = value
+		var b []string
+		for _, k := range []string{"task_id", "kind", "state", "trigger", "attempts", "requested_at", "started_at", "finished_at", "result", "error"} {
+			if fields[k] != "" {
+				b = append(b, `"`+k+`":`+fields[k])
+			}
+		}
+		return "{" + strings.Join(b, ",") + "}"
+	}
+	tests := []struct {
+		name   string
+		method string
+		target string
+		status int
+		body   string
+	}{
+		{"quote, price as string", "POST", "/api/v1/price", 200,
+			`{"product_id":"` + id + `","final_price":"18.00","base_price":20.00,"discount_rate":0.1,"source":"cache"}`},
+		{"quote, unknown source", "POST", "/api/v1/price", 200,
+			`{"product_id":"` + id + `","final_price":18.00,"base_price":20.00,"discount_rate":0.1,"source":"redis"}`},
+		{"quote, missing discount", "POST", "/api/v1/price", 200,
+			`{"product_id":"` + id + `","final_price":18.00,"base_price":20.00,"source":"cache"}`},
+		{"products, missing price", "GET", "/api/v1/events/" + id + "/products", 200,
+			`{"event_id":"` + id + `","products":[` + strings.Replace(product, `"price":null,`, "", 1) + `]}`},
+		{"products, event_id not a UUID", "GET", "/api/v1/events/" + id + "/products", 200,
+			`{"event_id":"291","products":[` + product + `]}`},
+		{"task, unknown state", "GET", "/api/v1/tasks/" + id, 200, taskBody("state", `"done"`)},
+		{"task, time without zone", "GET", "/api/v1/tasks/" + id, 200, taskBody("requested_at", `"2021-06-30T21:00:00"`)},
+		{"task, result a string", "GET", "/api/v1/tasks/" + id, 200, taskBody("result", `"ok"`)},
+		{"task, missing error", "GET", "/api/v1/tasks/" + id, 200, taskBody("error", "")},
+		{"accepted, no task_id", "POST", "/api/v1/recalculate", 202, `{"state":"pending"}`},
+		{"published, unknown status", "POST", "/api/v1/publish-market-event", 202, `{"event_id":1,"status":"sent"}`},
+		{"401 without error code", "POST", "/api/v1/recalculate", 401, `{"data":null,"error":{"message":"x"}}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := c.input(t, httptest.NewRequest(tt.method, tt.target, nil))
+			err := openapi3filter.ValidateResponse(t.Context(), &openapi3filter.ResponseValidationInput{
+				RequestValidationInput: in,
+				Status:                 tt.status,
+				Header:                 http.Header{"Content-Type": {contentTypeJSON}},
+				Body:                   io.NopCloser(bytes.NewReader([]byte(tt.body))),
+				Options:                in.Options,
+			})
+			if err == nil {
+				t.Errorf("response %d %s passes validation", tt.status, tt.body)
+			}
 		})
 	}
 }

@@ -21,10 +21,13 @@ var (
 	errUnavailable      = errors.New("catalog unavailable; retry shortly") // wraps the store's error
 	errNotFound         = errors.New("not found")
 	errMethodNotAllowed = errors.New("method not allowed")
+	errUnauthorized     = errors.New("unauthorized")
+	errForbidden        = errors.New("forbidden")
+	errNotEnqueued      = errors.New("the task could not be enqueued; retry shortly") // wraps the broker's error
 )
 
 // retryAfterSeconds is the Retry-After of a 503: the catalog loads within seconds of
-// start-up.
+// start-up, and a broker or store comes back or reconnects as soon.
 const retryAfterSeconds = "1"
 
 // requestError is an error caused by the request: errors.Is finds ErrBadRequest in it,
@@ -49,16 +52,23 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		status, code, msg = http.StatusNotFound, "not_found", err.Error()
 	case errors.Is(err, errMethodNotAllowed):
 		status, code, msg = http.StatusMethodNotAllowed, "method_not_allowed", err.Error()
+	case errors.Is(err, errUnauthorized):
+		status, code, msg = http.StatusUnauthorized, "unauthorized", err.Error()
+	case errors.Is(err, errForbidden):
+		status, code, msg = http.StatusForbidden, "forbidden", err.Error()
 	case errors.Is(err, errNotLoaded):
 		status, code, msg = http.StatusServiceUnavailable, "unavailable", err.Error()
 		w.Header().Set("Retry-After", retryAfterSeconds)
 	case errors.Is(err, errUnavailable): // the detail is logged, not shown
 		status, code, msg = http.StatusServiceUnavailable, "unavailable", errUnavailable.Error()
 		w.Header().Set("Retry-After", retryAfterSeconds)
+	case errors.Is(err, errNotEnqueued): // the detail is logged, not shown
+		status, code, msg = http.StatusServiceUnavailable, "unavailable", errNotEnqueued.Error()
+		w.Header().Set("Retry-After", retryAfterSeconds)
 	}
 	level := slog.LevelDebug // the client's mistake, a catalog still loading, or a store down (logged by the searcher)
-	if status >= 500 && status != http.StatusServiceUnavailable {
-		level = slog.LevelError
+	if status >= 500 && status != http.StatusServiceUnavailable || errors.Is(err, errNotEnqueued) {
+		level = slog.LevelError // nobody else logs it
 	}
 	attrs := []any{"method", r.Method, "path", r.URL.Path, "status", status, "err", err}
 	if pe := (*panicError)(nil); errors.As(err, &pe) {

@@ -85,6 +85,14 @@ type Config struct {
 	// Metrics is the registry the API registers its metrics on and serves at /metrics;
 	// nil means a registry of the Handler's own.
 	Metrics *prometheus.Registry
+
+	// Pricing serves the pricing routes under /api/v1; nil leaves them out.
+	Pricing Pricing
+
+	// APIKeys are the keys the write endpoints (recalculate, publish-market-event)
+	// accept as "Authorization: Bearer <key>". Empty ones are ignored; with none, the
+	// write endpoints serve loopback clients only.
+	APIKeys []string
 }
 
 // Handler is the HTTP API. It is safe for concurrent use.
@@ -114,6 +122,10 @@ type Handler struct {
 	gzipEncoding []string  // {"gzip"}, likewise
 	gzips        sync.Pool // *gzip.Writer at gzip.BestSpeed
 	metrics      cacheMetrics
+	requests     *requestMetrics
+
+	pricing Pricing    // nil: no pricing routes
+	apiKeys [][32]byte // SHA-256 of each API key; none: loopback clients only
 }
 
 // New returns the API over cat, logging to log. It panics if the embedded OpenAPI
@@ -122,7 +134,10 @@ type Handler struct {
 // Routes: GET /search, GET /health (liveness), GET /ready (readiness), GET /metrics
 // (Prometheus, from cfg.Metrics) and GET /openapi.json. A nil cat gives the operations
 // API of the roles that serve no searches (ingest, worker): the same routes without
-// /search. Unknown paths get 404 and other methods 405, both in the error format; a
+// /search. With cfg.Pricing, the pricing routes too: POST /api/v1/price, GET
+// /api/v1/events/{id}/products and GET /api/v1/tasks/{task_id}, public, and the write
+// endpoints POST /api/v1/recalculate and POST /api/v1/publish-market-event, behind
+// cfg.APIKeys (see requireKey). Unknown paths get 404 and other methods 405, both in the error format; a
 // query string over 4 KiB gets 400; a panic in a handler gets 500.
 func New(cat Catalog, log *slog.Logger, cfg Config) *Handler {
 	spec, etag, err := openAPIJSON(openAPIYAML)
@@ -156,6 +171,7 @@ func New(cat Catalog, log *slog.Logger, cfg Config) *Handler {
 		vary:         []string{"Accept-Encoding"},
 		gzipEncoding: []string{"gzip"},
 		metrics:      newCacheMetrics(reg),
+		requests:     newRequestMetrics(reg),
 	}
 	h.lastVersion.Store(-1)
 	h.gzips.New = newGzipWriter
@@ -173,18 +189,38 @@ func New(cat Catalog, log *slog.Logger, cfg Config) *Handler {
 	h.mux.HandleFunc("GET /ready", h.serveReady)
 	h.mux.HandleFunc("GET /openapi.json", h.serveOpenAPI)
 	h.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	docs := DocsHandler()
+	h.mux.Handle("GET /docs", docs)
+	h.mux.Handle("GET /docs/{$}", docs)
+	h.mux.Handle("GET /redoc", docs)
+	h.mux.Handle("GET /docs/assets/", docs)
+	if cfg.Pricing != nil {
+		h.pricing = cfg.Pricing
+		h.apiKeys = hashKeys(cfg.APIKeys)
+		h.mux.HandleFunc("POST /api/v1/price", h.price)
+		h.mux.HandleFunc("GET /api/v1/events/{id}/products", h.eventProducts)
+		h.mux.HandleFunc("GET /api/v1/tasks/{task_id}", h.task)
+		h.mux.HandleFunc("POST /api/v1/recalculate", h.requireKey(h.recalculate))
+		h.mux.HandleFunc("POST /api/v1/publish-market-event", h.requireKey(h.publishMarketEvent))
+	}
 	return h
 }
 
 // ServeHTTP routes a request, after the checks every request gets: a panic becomes a
 // 500, an oversized query a 400, and an unknown route a 404 or 405 in the error format.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	_, pattern := h.mux.Handler(r)
+	h.instrument(w, r, pattern, h.serve)
+}
+
+// serve answers r, whose route is pattern ("" when none matches).
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, pattern string) {
 	defer h.recoverPanic(w, r)
 	if n := len(r.URL.RawQuery); n > maxQueryBytes {
 		h.writeError(w, r, badRequest(fmt.Errorf("query string: %d bytes, more than the %d accepted", n, maxQueryBytes)))
 		return
 	}
-	if _, pattern := h.mux.Handler(r); pattern == "" {
+	if pattern == "" {
 		h.unmatched(w, r)
 		return
 	}

@@ -32,6 +32,9 @@ type Config struct {
 	SpoolDir    string        // where a sync's batches wait until the document parsed; "" is os.TempDir
 	LeaderTTL   time.Duration // expiry of the leader lock; refreshed every third of it
 	StandbyPoll time.Duration // how often a standby tries to take the lead
+
+	// Observe, when set, is told of each sync the leader ran, for metrics.
+	Observe func(res Result, err error)
 }
 
 // DefaultConfig returns the settings of a production sync.
@@ -171,6 +174,9 @@ func (s *Syncer) lead(ctx context.Context, lock task.Lock) {
 	defer t.Stop()
 	for {
 		res, err := s.Sync(ctx)
+		if s.cfg.Observe != nil && ctx.Err() == nil {
+			s.cfg.Observe(res, err)
+		}
 		switch {
 		case ctx.Err() != nil:
 			return

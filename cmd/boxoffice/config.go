@@ -29,6 +29,9 @@ type config struct {
 	SyncInterval     time.Duration
 	APITimeout       time.Duration
 	CacheTTL         time.Duration
+	PriceCacheTTL    time.Duration
+	APIKeys          []string
+	MarketChannel    string
 	L1CacheMaxBytes  int64
 	LogLevel         slog.Level
 	EnvFile          string
@@ -81,6 +84,30 @@ var settings = []setting{
 	{"SYNC_INTERVAL_SECONDS", "sync-interval-seconds", "300", "seconds between provider syncs", secondsSetter(func(c *config) *time.Duration { return &c.SyncInterval })},
 	{"API_TIMEOUT_SECONDS", "api-timeout-seconds", "30", "provider timeout: connect, headers, and each pause in the body", secondsSetter(func(c *config) *time.Duration { return &c.APITimeout })},
 	{"CACHE_TTL_SECONDS", "cache-ttl-seconds", "300", "time to live of cached responses", secondsSetter(func(c *config) *time.Duration { return &c.CacheTTL })},
+	{"PRICE_CACHE_TTL_SECONDS", "price-cache-ttl-seconds", "300", "time to live of cached price quotes; a recalculation invalidates them at once", secondsSetter(func(c *config) *time.Duration { return &c.PriceCacheTTL })},
+	{"API_KEYS", "api-keys", "", "comma-separated bearer keys for the write endpoints; empty accepts loopback clients only", func(c *config, v string) error {
+		c.APIKeys = nil
+		for _, k := range strings.Split(v, ",") {
+			k = strings.TrimSpace(k)
+			switch {
+			case k == "" && v == "":
+				return nil
+			case len(k) < 16:
+				return fmt.Errorf("each key must have at least 16 characters (a key of %d is too easy to guess)", len(k))
+			case strings.ContainsAny(k, " \t\"'"):
+				return errors.New("keys must not contain spaces or quotes")
+			}
+			c.APIKeys = append(c.APIKeys, k)
+		}
+		return nil
+	}},
+	{"MARKET_EVENTS_CHANNEL", "market-events-channel", "market_events", "Redis Pub/Sub channel of market events", func(c *config, v string) error {
+		if v == "" || strings.ContainsAny(v, " *?[]") {
+			return fmt.Errorf("must be non-empty, without spaces or glob characters: %q", v)
+		}
+		c.MarketChannel = v
+		return nil
+	}},
 	{"L1_CACHE_MAX_BYTES", "l1-cache-max-bytes", "67108864", "bytes of search responses each API process keeps in memory; one above a sixteenth of it is served uncached", func(c *config, v string) error {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"boxoffice/ingest"
 	"boxoffice/memory"
 	"boxoffice/postgres"
+	"boxoffice/pricing"
 	"boxoffice/rabbitmq"
 	"boxoffice/redis"
 	"boxoffice/task"
@@ -20,7 +21,10 @@ import (
 // URL is set (DESIGN.md §2) and otherwise uses the embedded one, so `run` works on any
 // mix and each role uses exactly what it needs.
 type deps struct {
-	store  catalog.Store
+	store interface {
+		catalog.Store
+		pricing.Store
+	}
 	checks map[string]httpapi.Check // readiness, by dependency
 
 	broker interface {
@@ -39,8 +43,18 @@ type deps struct {
 	announce func(ctx context.Context, version int64)
 	listen   func(ctx context.Context, fn func(version int64)) error
 
+	// priceCache keeps price quotes: Redis when REDIS_URL is set, else in process.
+	priceCache pricing.Cache
+	// bus carries market event notifications: Redis Pub/Sub, else in process.
+	bus pricing.Bus
+
+	metrics *metrics
+
 	closers []func() error
 }
+
+// priceCacheEntries bounds the in-process price cache of the embedded mode.
+const priceCacheEntries = 100_000
 
 // needs lists what a command requires of openDeps.
 type needs struct {
@@ -52,6 +66,7 @@ type needs struct {
 // openDeps opens the adapters n asks for. On error it closes what it opened.
 func openDeps(ctx context.Context, cfg config, n needs, log *slog.Logger) (d *deps, err error) {
 	d = &deps{
+		metrics:  newMetrics(),
 		checks:   map[string]httpapi.Check{},
 		announce: func(context.Context, int64) {},
 		listen:   func(ctx context.Context, _ func(int64)) error { <-ctx.Done(); return nil },
@@ -120,9 +135,16 @@ func openDeps(ctx context.Context, cfg config, n needs, log *slog.Logger) (d *de
 			}
 		}
 		d.listen = notifier.Subscribe
-	} else if n.locker {
-		d.locker = memory.NewLocker()
+		d.priceCache = redis.NewPriceCache(rc, cfg.Namespace)
+		d.bus = redis.NewBus(rc, cfg.MarketChannel, log)
+	} else {
+		if n.locker {
+			d.locker = memory.NewLocker()
+		}
+		d.priceCache = memory.NewPriceCache(priceCacheEntries)
+		d.bus = memory.NewBus()
 	}
+	d.metrics.collectDeps(d)
 	return d, nil
 }
 

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -13,14 +15,17 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"boxoffice/catalog"
 	"boxoffice/httpapi"
 	"boxoffice/ingest"
+	"boxoffice/pricing"
 	"boxoffice/providersim"
 	"boxoffice/rabbitmq"
 	"boxoffice/testenv"
@@ -77,9 +82,10 @@ func withSearchPath(t *testing.T, raw, schema string) string {
 }
 
 // TestDistributed runs each role as its own process on PostgreSQL (primary and replica),
-// Redis and RabbitMQ: two APIs, two workers and two ingest processes against a
-// 20k-plan catalog. A worker is killed with SIGKILL in the middle of the sync; every plan
-// must still be found exactly once through both APIs.
+// Redis and RabbitMQ: two APIs, two workers, two ingest processes and a listener against
+// a 20k-plan catalog. A worker is killed with SIGKILL in the middle of the sync; every
+// plan must still be found exactly once through both APIs. Then the pricing flow runs
+// across the processes: see checkDistributedPricing.
 func TestDistributed(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts six processes")
@@ -111,6 +117,7 @@ func TestDistributed(t *testing.T) {
 	}
 	t.Cleanup(func() {
 		broker.DeleteTopic(context.Background(), ingest.TopicPlans)
+		broker.DeleteTopic(context.Background(), pricing.TopicRecalculate)
 		broker.Close()
 	})
 
@@ -144,6 +151,8 @@ func TestDistributed(t *testing.T) {
 		"EXTERNAL_API_URL="+provider.URL+"/api/events",
 		"SYNC_INTERVAL_SECONDS=300",
 		"LOG_LEVEL=info",
+		"API_KEYS="+testAPIKey,
+		"MARKET_EVENTS_CHANNEL="+namespace+":market_events",
 	)
 	var apis []string
 	for i := range 2 {
@@ -159,6 +168,7 @@ func TestDistributed(t *testing.T) {
 	role("worker2", "worker")
 	role("ingest1", "ingest")
 	role("ingest2", "ingest")
+	role("listener", "listener")
 
 	// Kill worker1 as soon as the first batches are in, while the sync is under way.
 	count := func() int {
@@ -185,5 +195,149 @@ func TestDistributed(t *testing.T) {
 	// Two ingest processes, one leader: the provider was asked once in the interval.
 	if n := sim.Requests(); n != 1 {
 		t.Errorf("provider called %d times by two ingest processes in one interval, want 1 (one leader)", n)
+	}
+
+	role("worker3", "worker") // two workers again
+	checkDistributedPricing(t, apis, want[0].ID)
+}
+
+// testAPIKey is the bearer key of the write endpoints in tests that start processes.
+const testAPIKey = "test-key-0123456789abcdef"
+
+// checkDistributedPricing runs the pricing flow across processes: quotes cached in
+// Redis are shared by both APIs; a market event published on one API reaches the
+// listener through Redis, becomes a task on RabbitMQ, runs on a worker, and the next
+// quote on the other API has the new price; and 20 concurrent triggers spread over both
+// APIs run on two workers without ever overlapping, each accounted for.
+func checkDistributedPricing(t *testing.T, apis []string, eventID string) {
+	var listing struct {
+		Products []struct {
+			ProductID string      `json:"product_id"`
+			BasePrice json.Number `json:"base_price"`
+		} `json:"products"`
+	}
+	getJSON(t, apis[0]+"/api/v1/events/"+eventID+"/products", http.StatusOK, &listing)
+	if len(listing.Products) == 0 {
+		t.Fatalf("event %s lists no products", eventID)
+	}
+	product := listing.Products[0]
+	quoteAt := func(api string) (final, source string) {
+		var q struct {
+			Final  json.Number `json:"final_price"`
+			Source string      `json:"source"`
+		}
+		postJSON(t, api+"/api/v1/price", "", `{"product_id":"`+product.ProductID+`","user_location":"Sevilla"}`, http.StatusOK, &q)
+		return q.Final.String(), q.Source
+	}
+	first, source := quoteAt(apis[0])
+	if again, source2 := quoteAt(apis[1]); source != pricing.SourceDatabase || source2 != pricing.SourceCache || again != first {
+		t.Errorf("quotes %s from %s on api1, then %s from %s on api2; want the second from the shared cache", first, source, again, source2)
+	}
+
+	// api1 → Redis market_events → listener → RabbitMQ → worker; the price changes for
+	// api2's clients once the run completes, with no stale cache entry in the way.
+	postJSON(t, apis[0]+"/api/v1/publish-market-event", testAPIKey, `{"location":"sevilla","multiplier":2}`, http.StatusAccepted, nil)
+	before, err := catalog.ParseMoney(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Twice the price before, but for the one rounding: round(2bd) is 2·round(bd) ± 1.
+	poll(t, "the market event's price on api2", func() bool {
+		f, _ := quoteAt(apis[1])
+		after, err := catalog.ParseMoney(f)
+		return err == nil && after >= 2*before-1 && after <= 2*before+1
+	})
+
+	// 20 concurrent triggers across both APIs, run by two workers.
+	ids := make([]string, 20)
+	var wg sync.WaitGroup
+	for i := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var accepted struct {
+				TaskID string `json:"task_id"`
+			}
+			postJSON(t, apis[i%2]+"/api/v1/recalculate", testAPIKey, "", http.StatusAccepted, &accepted)
+			ids[i] = accepted.TaskID
+		}()
+	}
+	wg.Wait()
+	type taskJSON struct {
+		TaskID     string    `json:"task_id"`
+		State      string    `json:"state"`
+		StartedAt  time.Time `json:"started_at"`
+		FinishedAt time.Time `json:"finished_at"`
+		Error      string    `json:"error"`
+	}
+	var runs []taskJSON
+	for _, id := range ids {
+		var tk taskJSON
+		poll(t, "task "+id+" to end", func() bool {
+			getJSON(t, apis[1]+"/api/v1/tasks/"+id, http.StatusOK, &tk)
+			return tk.State == "succeeded" || tk.State == "skipped" || tk.State == "failed"
+		})
+		switch tk.State {
+		case "succeeded":
+			runs = append(runs, tk)
+		case "failed":
+			t.Errorf("task %s failed: %s", id, tk.Error)
+		}
+	}
+	slices.SortFunc(runs, func(a, b taskJSON) int { return a.StartedAt.Compare(b.StartedAt) })
+	for i := 1; i < len(runs); i++ {
+		if runs[i].StartedAt.Before(runs[i-1].FinishedAt) {
+			t.Errorf("runs overlap: %+v and %+v", runs[i-1], runs[i])
+		}
+	}
+	if len(runs) == 0 {
+		t.Error("none of 20 triggers ran")
+	}
+	t.Logf("20 triggers on two APIs: %d runs on two workers, the rest covered by them", len(runs))
+}
+
+// getJSON GETs url, checks the status and decodes the body into v.
+func getJSON(t *testing.T, url string, status int, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	decodeResponse(t, "GET "+url, resp, status, v)
+}
+
+// postJSON POSTs body to url with a bearer key (unless empty), checks the status and
+// decodes the answer into v (unless nil).
+func postJSON(t *testing.T, url, key, body string, status int, v any) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", url, err)
+	}
+	decodeResponse(t, "POST "+url, resp, status, v)
+}
+
+func decodeResponse(t *testing.T, what string, resp *http.Response, status int, v any) {
+	t.Helper()
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	if resp.StatusCode != status {
+		t.Fatalf("%s = %d %s, want %d", what, resp.StatusCode, body, status)
+	}
+	if v != nil {
+		if err := json.Unmarshal(body, v); err != nil {
+			t.Fatalf("%s: %s: %v", what, body, err)
+		}
 	}
 }

@@ -27,7 +27,7 @@ var (
 const usage = `usage: boxoffice <command> [flags]
 
 commands:
-  run            every role in one process: HTTP API, provider sync, worker
+  run            every role in one process: HTTP API, provider sync, worker, listener
                  (embedded defaults: SQLite under DATA_DIR, in-process broker and lock,
                  and the built-in provider simulator when EXTERNAL_API_URL is unset)
   migrate        apply the database migrations and exit
@@ -38,7 +38,10 @@ commands:
                  connection (default http://127.0.0.1:8000/health); for containers
                  without a shell
   api, ingest, worker, listener
-                 one role per process, on PostgreSQL, Redis and RabbitMQ
+                 one role per process, on PostgreSQL, Redis and RabbitMQ: api serves
+                 searches and prices, ingest syncs the provider, worker stores plans
+                 and recalculates prices, listener turns market events into
+                 recalculations
 
 Settings come from flags, then the environment, then a .env file.
 'boxoffice <command> -h' lists a command's flags.`
@@ -92,7 +95,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "worker":
 		return runWorker(ctx, cfg, log)
 	case "listener":
-		return errors.New("listener: bridges market events to price recalculations, which this build does not have yet")
+		return runListener(ctx, cfg, log)
 	default:
 		return fmt.Errorf("unknown command %q\n%s", args[0], usage)
 	}

@@ -9,13 +9,12 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
 	"boxoffice/catalog"
 	"boxoffice/httpapi"
 	"boxoffice/ingest"
+	"boxoffice/pricing"
 	"boxoffice/provider"
 	"boxoffice/sqlite"
 	"boxoffice/task"
@@ -63,15 +62,17 @@ func runAll(ctx context.Context, cfg config, log *slog.Logger) error {
 			if err != nil {
 				return err
 			}
-			startWorker(ctx, g, d, searcher, log)
+			startWorker(ctx, g, cfg, d, searcher, log)
 			startIngest(ctx, g, cfg, d, source, log)
+			startListener(ctx, g, d, log)
 			return nil
 		})
 }
 
-// runAPI runs the HTTP API alone: searches from memory, refreshed from the store.
+// runAPI runs the HTTP API alone: searches from memory, refreshed from the store, and
+// price quotes; recalculations it publishes to the broker.
 func runAPI(ctx context.Context, cfg config, log *slog.Logger) error {
-	return runRole(ctx, cfg, needs{store: true}, log,
+	return runRole(ctx, cfg, needs{store: true, broker: true}, log,
 		func(ctx context.Context, g *errgroup.Group, ln net.Listener, d *deps) error {
 			startAPI(ctx, g, ln, cfg, d, log)
 			return nil
@@ -96,12 +97,28 @@ func runIngest(ctx context.Context, cfg config, log *slog.Logger) error {
 		})
 }
 
-// runWorker consumes plan batches into the store.
+// runWorker consumes plan batches into the store, and runs price recalculations.
 func runWorker(ctx context.Context, cfg config, log *slog.Logger) error {
+	if cfg.RedisURL == "" {
+		log.Warn("REDIS_URL is unset: this worker's recalculation lock is its own; run only one worker")
+	}
+	return runRole(ctx, cfg, needs{store: true, broker: true, locker: true}, log,
+		func(ctx context.Context, g *errgroup.Group, ln net.Listener, d *deps) error {
+			startOps(ctx, g, ln, cfg, d, log)
+			startWorker(ctx, g, cfg, d, nil, log)
+			return nil
+		})
+}
+
+// runListener turns market events into recalculation tasks.
+func runListener(ctx context.Context, cfg config, log *slog.Logger) error {
+	if cfg.RedisURL == "" {
+		log.Warn("REDIS_URL is unset: market events reach this listener only through its poll of the store")
+	}
 	return runRole(ctx, cfg, needs{store: true, broker: true}, log,
 		func(ctx context.Context, g *errgroup.Group, ln net.Listener, d *deps) error {
 			startOps(ctx, g, ln, cfg, d, log)
-			startWorker(ctx, g, d, nil, log)
+			startListener(ctx, g, d, log)
 			return nil
 		})
 }
@@ -114,7 +131,15 @@ func startAPI(ctx context.Context, g *errgroup.Group, ln net.Listener, cfg confi
 	if _, err := searcher.Refresh(ctx); err != nil {
 		log.Warn("catalog index not loaded yet; searches read the store until it is", "err", err)
 	}
-	api := httpapi.New(searcher, log, apiConfig(cfg, d))
+	d.metrics.searcher.Store(searcher)
+	conf := apiConfig(cfg, d)
+	conf.Pricing = &pricing.Service{
+		Quoter: &pricing.Quoter{Store: d.store, Cache: d.priceCache, Policy: pricing.DefaultPolicy,
+			TTL: cfg.PriceCacheTTL, Now: time.Now, Log: log},
+		Store: d.store, Bus: d.bus, Publisher: d.broker, Now: time.Now, Log: log,
+	}
+	conf.APIKeys = cfg.APIKeys
+	api := httpapi.New(searcher, log, conf)
 	g.Go(func() error { return serveHTTP(ctx, ln, api, log) })
 	g.Go(func() error { return searcher.Run(ctx) })
 	g.Go(func() error { return d.listen(ctx, func(int64) { searcher.Notify() }) })
@@ -122,10 +147,8 @@ func startAPI(ctx context.Context, g *errgroup.Group, ln net.Listener, cfg confi
 }
 
 // apiConfig is the HTTP API's configuration in a process on d: its checks, caches and
-// a metrics registry of its own with the Go runtime and process collectors.
+// the process's metrics registry.
 func apiConfig(cfg config, d *deps) httpapi.Config {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return httpapi.Config{
 		Checks:     d.checks,
 		Build:      httpapi.BuildInfo{Version: version, Commit: commit},
@@ -133,7 +156,7 @@ func apiConfig(cfg config, d *deps) httpapi.Config {
 		Cache:      d.cache,
 		CacheTTL:   cfg.CacheTTL,
 		L1MaxBytes: cfg.L1CacheMaxBytes,
-		Metrics:    reg,
+		Metrics:    d.metrics.reg,
 	}
 }
 
@@ -144,23 +167,59 @@ func startOps(ctx context.Context, g *errgroup.Group, ln net.Listener, cfg confi
 	g.Go(func() error { return serveHTTP(ctx, ln, ops, log) })
 }
 
-// startWorker consumes plan batches; after each commit it announces the new version
-// and wakes searcher, when this process has one.
-func startWorker(ctx context.Context, g *errgroup.Group, d *deps, searcher *catalog.Searcher, log *slog.Logger) {
+// startWorker consumes plan batches, after each commit announcing the new version and
+// waking searcher, when this process has one; and it runs price recalculations.
+func startWorker(ctx context.Context, g *errgroup.Group, cfg config, d *deps, searcher *catalog.Searcher, log *slog.Logger) {
 	committed := func(version int64) {
+		d.metrics.catalogSeen.Store(version)
 		d.announce(ctx, version)
 		if searcher != nil {
 			searcher.Notify()
 		}
 	}
-	w := task.NewWorker(d.broker, map[string]task.Handler{ingest.TopicPlans: ingest.BatchHandler(d.store, committed)}, 1, log)
+	recalc := &pricing.Recalculator{
+		Store: d.store, Cache: d.priceCache, Locker: d.locker, Policy: pricing.DefaultPolicy, Retry: task.DefaultRetry,
+		LockKey: recalcLockKey, LockTTL: recalcLockTTL, LockWait: recalcLockWait, BatchSize: recalcBatch,
+		Now: time.Now, Log: log,
+	}
+	d.metrics.instrument(recalc)
+	w := task.NewWorker(d.broker, map[string]task.Handler{
+		ingest.TopicPlans:        ingest.BatchHandler(d.store, committed),
+		pricing.TopicRecalculate: recalc.Handle,
+	}, 1, log)
 	g.Go(func() error { return w.Run(ctx) })
+}
+
+// The recalculation's lock and batches. The lock's TTL bounds how long a crashed
+// worker's run blocks the next; a running worker renews it every third of it.
+const (
+	recalcLockKey  = "pricing:recalculate"
+	recalcLockTTL  = 30 * time.Second
+	recalcLockWait = 2 * time.Minute
+	recalcBatch    = 1000
+)
+
+// The listener's timing: a burst of events settles for listenQuiet (at most
+// listenMaxDelay) before it enqueues one recalculation; listenPoll is how often it
+// looks for events whose notification it missed.
+const (
+	listenQuiet    = 100 * time.Millisecond
+	listenMaxDelay = time.Second
+	listenPoll     = 5 * time.Second
+)
+
+// startListener turns market events into recalculation tasks.
+func startListener(ctx context.Context, g *errgroup.Group, d *deps, log *slog.Logger) {
+	l := &pricing.Listener{Store: d.store, Bus: d.bus, Publisher: d.broker,
+		Quiet: listenQuiet, MaxDelay: listenMaxDelay, Poll: listenPoll, Now: time.Now, Log: log,
+		Received: func(outcome string) { d.metrics.marketEvents.WithLabelValues(outcome).Inc() }}
+	g.Go(func() error { return l.Run(ctx) })
 }
 
 // startIngest syncs from the provider at source.
 func startIngest(ctx context.Context, g *errgroup.Group, cfg config, d *deps, source string, log *slog.Logger) {
 	s := ingest.NewSyncer(provider.NewClient(source, cfg.APITimeout, cfg.ProviderName), d.broker, d.locker,
-		ingest.Config{Interval: cfg.SyncInterval}, log)
+		ingest.Config{Interval: cfg.SyncInterval, Observe: d.metrics.observeSync}, log)
 	g.Go(func() error { return s.Run(ctx) })
 }
 

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"boxoffice/catalog"
+	"boxoffice/ingest"
+	"boxoffice/memory"
+	"boxoffice/postgres"
+	"boxoffice/pricing"
+	"boxoffice/rabbitmq"
+)
+
+// metrics are a process's Prometheus metrics beyond the HTTP API's own: tasks, locks,
+// syncs, versions, and, read at each scrape, the database pools and the broker's queues.
+// Every role serves them at /metrics.
+type metrics struct {
+	reg            *prometheus.Registry
+	taskRuns       *prometheus.CounterVec
+	taskDuration   *prometheus.HistogramVec
+	lockContended  *prometheus.CounterVec
+	syncs          *prometheus.CounterVec
+	syncDuration   *prometheus.HistogramVec
+	plansParsed    prometheus.Counter
+	plansSkipped   *prometheus.CounterVec
+	catalogSeen    atomic.Int64                     // the last version this process committed
+	searcher       atomic.Pointer[catalog.Searcher] // the API's, whose index has a version
+	pricingVersion prometheus.Gauge
+	marketEvents   *prometheus.CounterVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		taskRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "boxoffice_task_runs_total", Help: "Task attempts by kind and outcome (succeeded, skipped, retried, failed).",
+		}, []string{"kind", "outcome"}),
+		taskDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "boxoffice_task_duration_seconds", Help: "Duration of task attempts by kind and outcome.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14), // 5 ms to 41 s
+		}, []string{"kind", "outcome"}),
+		lockContended: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "boxoffice_lock_contended_total", Help: "Attempts to take a lock that another owner held.",
+		}, []string{"lock"}),
+		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "boxoffice_sync_total", Help: "Provider syncs by outcome (ok, not_modified, failed).",
+		}, []string{"outcome"}),
+		syncDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "boxoffice_sync_duration_seconds", Help: "Duration of provider syncs by outcome.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 15), // 10 ms to 164 s
+		}, []string{"outcome"}),
+		plansParsed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "boxoffice_sync_plans_parsed_total", Help: "Plans parsed from provider documents.",
+		}),
+		plansSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "boxoffice_sync_plans_skipped_total", Help: "Plans skipped for bad data, by reason.",
+		}, []string{"reason"}),
+		pricingVersion: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "boxoffice_pricing_version", Help: "The pricing version this process last published.",
+		}),
+		marketEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "boxoffice_market_events_received_total", Help: "Market event payloads the listener received, by outcome.",
+		}, []string{"outcome"}),
+	}
+	catalogVersion := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "boxoffice_catalog_version", Help: "The catalog version this process committed or serves, the higher.",
+	}, func() float64 {
+		v := m.catalogSeen.Load()
+		if s := m.searcher.Load(); s != nil {
+			if ix := s.Index(); ix != nil {
+				v = max(v, ix.Version())
+			}
+		}
+		return float64(v)
+	})
+	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.taskRuns, m.taskDuration, m.lockContended, m.syncs, m.syncDuration, m.plansParsed, m.plansSkipped,
+		catalogVersion, m.pricingVersion, m.marketEvents)
+	return m
+}
+
+// observeSync counts one sync.
+func (m *metrics) observeSync(res ingest.Result, err error) {
+	outcome := "ok"
+	switch {
+	case err != nil:
+		outcome = "failed"
+	case res.NotModified:
+		outcome = "not_modified"
+	}
+	m.syncs.WithLabelValues(outcome).Inc()
+	m.syncDuration.WithLabelValues(outcome).Observe(res.Duration.Seconds())
+	m.plansParsed.Add(float64(res.Parsed))
+	if res.Skipped > 0 {
+		m.plansSkipped.WithLabelValues("invalid_plan").Add(float64(res.Skipped))
+	}
+}
+
+// instrument wires rc's hooks to the metrics.
+func (m *metrics) instrument(rc *pricing.Recalculator) {
+	rc.Observe = func(outcome string, d time.Duration) {
+		m.taskRuns.WithLabelValues(pricing.Kind, outcome).Inc()
+		m.taskDuration.WithLabelValues(pricing.Kind, outcome).Observe(d.Seconds())
+	}
+	rc.Contend = func() { m.lockContended.WithLabelValues(rc.LockKey).Inc() }
+	rc.Published = func(v int64) { m.pricingVersion.Set(float64(v)) }
+}
+
+// depsCollector reads the pools and queues of a process's adapters at each scrape.
+type depsCollector struct {
+	d        *deps
+	pool     *prometheus.Desc
+	fallback *prometheus.Desc
+	depth    *prometheus.Desc
+	cons     *prometheus.Desc
+}
+
+// scrapeTimeout bounds the broker's queue inspection during a scrape.
+const scrapeTimeout = 2 * time.Second
+
+// topics are the broker topics whose queues the metrics report.
+var topics = []string{ingest.TopicPlans, pricing.TopicRecalculate}
+
+func (m *metrics) collectDeps(d *deps) {
+	m.reg.MustRegister(&depsCollector{
+		d:        d,
+		pool:     prometheus.NewDesc("boxoffice_db_pool_connections", "Database pool connections by pool and state (idle, in_use, total, max).", []string{"pool", "state"}, nil),
+		fallback: prometheus.NewDesc("boxoffice_replica_fallback", "1 while reads fall back to the primary because the replica is unreachable.", nil, nil),
+		depth:    prometheus.NewDesc("boxoffice_broker_queue_depth", "Messages ready in a broker queue.", []string{"queue"}, nil),
+		cons:     prometheus.NewDesc("boxoffice_broker_consumers", "Consumers of a broker queue.", []string{"queue"}, nil),
+	})
+}
+
+func (c *depsCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.pool
+	ch <- c.fallback
+	ch <- c.depth
+	ch <- c.cons
+}
+
+func (c *depsCollector) Collect(ch chan<- prometheus.Metric) {
+	if pg, ok := c.d.store.(*postgres.Store); ok {
+		st := pg.Stats()
+		pools := map[string]interface {
+			IdleConns() int32
+			AcquiredConns() int32
+			TotalConns() int32
+			MaxConns() int32
+		}{"primary": st.Primary}
+		if st.Replica != nil {
+			pools["replica"] = st.Replica
+		}
+		for name, p := range pools {
+			ch <- prometheus.MustNewConstMetric(c.pool, prometheus.GaugeValue, float64(p.IdleConns()), name, "idle")
+			ch <- prometheus.MustNewConstMetric(c.pool, prometheus.GaugeValue, float64(p.AcquiredConns()), name, "in_use")
+			ch <- prometheus.MustNewConstMetric(c.pool, prometheus.GaugeValue, float64(p.TotalConns()), name, "total")
+			ch <- prometheus.MustNewConstMetric(c.pool, prometheus.GaugeValue, float64(p.MaxConns()), name, "max")
+		}
+		down := 0.0
+		if st.ReplicaDown {
+			down = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.fallback, prometheus.GaugeValue, down)
+	}
+	switch b := c.d.broker.(type) {
+	case *rabbitmq.Broker:
+		ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
+		defer cancel()
+		for _, topic := range topics {
+			n, consumers, err := b.QueueDepth(ctx, topic)
+			if err != nil {
+				continue // the queue is not declared yet, or the broker is away: no sample
+			}
+			ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(n), topic)
+			ch <- prometheus.MustNewConstMetric(c.cons, prometheus.GaugeValue, float64(consumers), topic)
+		}
+	case *memory.Broker:
+		for _, topic := range topics {
+			ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(b.Len(topic)), topic)
+		}
+	}
+}
