@@ -4,7 +4,7 @@ BIN     := bin/boxoffice
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: run build test lint fuzz bench bench-micro services clean
+.PHONY: run build test lint fuzz bench bench-price bench-micro services clean
 
 ## run: build and run every role in one process on embedded defaults (http://localhost:8000)
 run: build
@@ -33,6 +33,10 @@ fuzz:
 ## (BENCH_SIZES=10k,1m BENCH_MODES=embedded,distributed BENCH_DURATION=10s; see bench/doc.go)
 bench:
 	./scripts/bench.sh
+
+## bench-price: load POST /api/v1/price with cache hits (the seed's locustfile) beside a trivial handler
+bench-price:
+	BENCH_RUN='^TestBenchPrice$$' ./scripts/bench.sh
 
 ## bench-micro: Go micro-benchmarks of the hot paths (parse, index search, HTTP search, upserts)
 bench-micro:

@@ -170,7 +170,11 @@ func runVegeta(t *testing.T, s settings, vegeta, file string, d time.Duration) r
 	if s.gzip {
 		encoding = "gzip"
 	}
-	attack := exec.CommandContext(ctx, vegeta, "attack", "-targets="+file, "-rate="+strconv.Itoa(s.rate)+"/s",
+	format := "http" // one "GET url" per line; a .jsonl file holds JSON targets, with bodies
+	if strings.HasSuffix(file, ".jsonl") {
+		format = "json"
+	}
+	attack := exec.CommandContext(ctx, vegeta, "attack", "-targets="+file, "-format="+format, "-rate="+strconv.Itoa(s.rate)+"/s",
 		"-duration="+d.String(), "-timeout=5s", "-header=Accept-Encoding: "+encoding,
 		// Bounded, so a stall cannot spiral into thousands of connections and run the
 		// box out of ephemeral ports; a stall still shows in the latencies.

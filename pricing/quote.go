@@ -1,6 +1,7 @@
 package pricing
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -113,6 +114,9 @@ type Quoter struct {
 	TTL    time.Duration // how long a cached quote lives, whatever the version
 	Now    func() time.Time
 	Log    *slog.Logger
+	// CacheTimeout bounds each cache call, so that a slow or unreachable cache costs a
+	// quote little: past it the quote comes from the store. Zero means 50ms.
+	CacheTimeout time.Duration
 
 	cacheErr sync.Once // the cache failing is logged once, then counted as misses
 }
@@ -121,7 +125,9 @@ type Quoter struct {
 // ErrNotFound for a product the store does not sell.
 func (q *Quoter) Quote(ctx context.Context, r Request) ([]byte, error) {
 	key := r.key()
-	entry, known, err := q.Cache.Get(ctx, key)
+	cctx, cancel := q.cacheContext(ctx)
+	entry, known, err := q.Cache.Get(cctx, key)
+	cancel()
 	current := known - 1 // the store's version the cache knows; -1 for none
 	switch {
 	case err != nil:
@@ -129,19 +135,27 @@ func (q *Quoter) Quote(ctx context.Context, r Request) ([]byte, error) {
 	case entry != nil:
 		return entry, nil
 	}
-	quote, version, err := q.compute(ctx, r, current)
-	if err != nil {
-		return nil, err
+	quote, version, cerr := q.compute(ctx, r, current)
+	if cerr != nil {
+		return nil, cerr
 	}
-	if version > current {
-		if err := q.Cache.SetVersion(ctx, cacheVersion(version)); err != nil {
-			q.Log.Debug("price cache: set version", "err", err)
+	if err == nil { // a cache that just failed is not worth waiting for again
+		cctx, cancel := q.cacheContext(ctx)
+		defer cancel()
+		if version > current {
+			if err := q.Cache.SetVersion(cctx, cacheVersion(version)); err != nil {
+				q.Log.Debug("price cache: set version", "err", err)
+			}
+		}
+		if err := q.Cache.Set(cctx, key, cacheVersion(version), quote.AppendJSON(nil, SourceCache), q.TTL); err != nil {
+			q.Log.Debug("price cache: set", "err", err)
 		}
 	}
-	if err := q.Cache.Set(ctx, key, cacheVersion(version), quote.AppendJSON(nil, SourceCache), q.TTL); err != nil {
-		q.Log.Debug("price cache: set", "err", err)
-	}
 	return quote.AppendJSON(nil, SourceDatabase), nil
+}
+
+func (q *Quoter) cacheContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, cmp.Or(q.CacheTimeout, 50*time.Millisecond))
 }
 
 func (r Request) key() string {

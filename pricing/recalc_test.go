@@ -480,3 +480,30 @@ func TestListenerAppliesEventsPublishedWhileItWasDown(t *testing.T) {
 		}
 	})
 }
+
+// hungCache answers nothing until its caller gives up, like a Redis that stopped
+// responding without closing its connections.
+type hungCache struct{}
+
+func (hungCache) Get(ctx context.Context, _ string) ([]byte, int64, error) {
+	<-ctx.Done()
+	return nil, 0, ctx.Err()
+}
+func (hungCache) Set(ctx context.Context, _ string, _ int64, _ []byte, _ time.Duration) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+func (hungCache) SetVersion(ctx context.Context, _ int64) error { <-ctx.Done(); return ctx.Err() }
+
+func TestQuotesSurviveAHungCache(t *testing.T) {
+	r := embedded(t)
+	plans := seed(t, r.store, 1)
+	r.cache = hungCache{}
+	svc := r.service()
+	req := pricing.Request{ProductID: pricing.Products(plans[0])[0].ID, Location: "madrid"}
+	for range 3 { // the request's own context has no deadline: the cache's bound ends the wait
+		if got := quote(t, svc, req); got.Source != pricing.SourceDatabase || got.Final.String() != "20.00" {
+			t.Errorf("quote with a hung cache = %+v, want 20.00 from the database", got)
+		}
+	}
+}
