@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"time"
+	"unsafe"
 )
 
 // Encoder turns a plan into the bytes a search serves for it (the API's JSON object),
@@ -80,6 +81,32 @@ func (ix *Index) Apply(ch Changes, encode Encoder) *Index {
 		next.version = ix.version
 	}
 	return next
+}
+
+// entryBytes is the memory of an index entry besides its document: the entry itself
+// and its share of the slice (Go's append leaves up to a quarter spare).
+const entryBytes = int64(unsafe.Sizeof(entry{})) * 5 / 4
+
+// docOverhead is what an encoded document takes besides its plan's title: the other
+// fields and the JSON around them (see httpapi.EncodeEvent).
+const docOverhead = 200
+
+// Bytes estimates the index's memory: its documents and entries. A nil index is 0.
+func (ix *Index) Bytes() int64 {
+	if ix == nil {
+		return 0
+	}
+	return int64(ix.size) + int64(len(ix.entries))*entryBytes
+}
+
+// EstimateBytes estimates what indexing plans adds to an index's Bytes, before encoding
+// them.
+func EstimateBytes(plans []Plan) int64 {
+	n := int64(len(plans)) * (entryBytes + docOverhead)
+	for _, p := range plans {
+		n += int64(len(p.Title))
+	}
+	return n
 }
 
 // Version is the catalog version the index was read at.

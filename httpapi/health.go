@@ -117,6 +117,9 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // catalogLoaded is the built-in "catalog" readiness check: searches can be served once
 // the first index is loaded.
 func catalogLoaded(c Catalog) error {
+	if ob, ok := c.(interface{ OverBudget() bool }); ok && ob.OverBudget() {
+		return nil // beyond the index's memory budget, searches read the store: ready
+	}
 	if c.Index() == nil {
 		return errNotLoaded
 	}

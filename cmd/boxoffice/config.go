@@ -33,6 +33,7 @@ type config struct {
 	APIKeys          []string
 	MarketChannel    string
 	L1CacheMaxBytes  int64
+	IndexMaxBytes    int64
 	LogLevel         slog.Level
 	EnvFile          string
 
@@ -117,6 +118,17 @@ var settings = []setting{
 			return fmt.Errorf("must be at least 1 MiB (1048576): %q", v)
 		}
 		c.L1CacheMaxBytes = n
+		return nil
+	}},
+	{"INDEX_MAX_BYTES", "index-max-bytes", "1073741824", "memory budget of each API process's search index; a catalog beyond it is searched in the store, through the response caches", func(c *config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("not a whole number of bytes: %q", v)
+		}
+		if n < 1<<20 {
+			return fmt.Errorf("must be at least 1 MiB (1048576): %q", v)
+		}
+		c.IndexMaxBytes = n
 		return nil
 	}},
 	{"LOG_LEVEL", "log-level", "info", "debug, info, warn or error", func(c *config, v string) error {

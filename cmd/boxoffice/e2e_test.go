@@ -434,3 +434,48 @@ func TestRunSyntheticChurn(t *testing.T) {
 		gp.release(gate)
 	}
 }
+
+// TestRunBeyondIndexBudget runs a catalog larger than INDEX_MAX_BYTES: it is never
+// indexed, and searches read the store, with the same answers, while /ready says ready.
+func TestRunBeyondIndexBudget(t *testing.T) {
+	cfg := providersim.Config{Mode: providersim.Synthetic, Seed: 11, BasePlans: 1500, Plans: 4, Zones: 2}
+	sim := providersim.New(cfg)
+	t.Cleanup(func() { sim.Close() })
+	provider := httptest.NewServer(sim)
+	t.Cleanup(provider.Close)
+	var want []event
+	for p := range sim.Catalog().Searchable([]int{1}, "fever") {
+		var e event
+		if err := json.Unmarshal(httpapi.EncodeEvent(p), &e); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, e)
+	}
+	slices.SortFunc(want, func(a, b event) int {
+		return cmp.Or(strings.Compare(a.StartDate+a.StartTime, b.StartDate+b.StartTime), strings.Compare(a.ID, b.ID))
+	})
+	if len(want)*200 < 1<<20 {
+		t.Fatalf("%d plans would fit a 1 MiB index: the test would prove nothing", len(want))
+	}
+	base, _ := startRun(t, map[string]string{
+		"HTTP_ADDR":        freeAddr(t),
+		"DATA_DIR":         t.TempDir(),
+		"EXTERNAL_API_URL": provider.URL + "/api/events",
+		"INDEX_MAX_BYTES":  "1048576",
+	})
+	waitEvents(t, base+"/search", want)
+	if status, body := searchBody(t, base+"/ready"); status != http.StatusOK {
+		t.Errorf("/ready = %d %s beyond the budget, want 200: searches are served", status, body)
+	}
+	_, metrics := searchBody(t, base+"/metrics")
+	for _, line := range []string{"boxoffice_search_index_over_budget 1", "boxoffice_search_index_plans 0"} {
+		if !strings.Contains(string(metrics), "\n"+line+"\n") {
+			t.Errorf("/metrics lacks %q: the catalog was indexed after all", line)
+		}
+	}
+	var m map[string]any
+	status, body := searchBody(t, base+"/search?starts_at="+want[10].StartDate+"&ends_at="+want[10].StartDate)
+	if err := json.Unmarshal(body, &m); status != http.StatusOK || err != nil {
+		t.Errorf("a one-day window = %d %s", status, body)
+	}
+}

@@ -78,6 +78,34 @@ func newMetrics() *metrics {
 		}
 		return float64(v)
 	})
+	index := func(f func(s *catalog.Searcher, ix *catalog.Index) float64) func() float64 {
+		return func() float64 {
+			if s := m.searcher.Load(); s != nil {
+				return f(s, s.Index())
+			}
+			return 0
+		}
+	}
+	indexPlans := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "boxoffice_search_index_plans", Help: "Plans in the API's in-memory search index (0 while not loaded, or over its budget).",
+	}, index(func(_ *catalog.Searcher, ix *catalog.Index) float64 {
+		if ix == nil {
+			return 0
+		}
+		return float64(ix.Len())
+	}))
+	indexBytes := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "boxoffice_search_index_bytes", Help: "Estimated memory of the API's search index (INDEX_MAX_BYTES bounds it).",
+	}, index(func(_ *catalog.Searcher, ix *catalog.Index) float64 { return float64(ix.Bytes()) }))
+	overBudget := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "boxoffice_search_index_over_budget", Help: "1 when the catalog is beyond INDEX_MAX_BYTES and searches read the store.",
+	}, index(func(s *catalog.Searcher, _ *catalog.Index) float64 {
+		if s.OverBudget() {
+			return 1
+		}
+		return 0
+	}))
+	m.reg.MustRegister(indexPlans, indexBytes, overBudget)
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.taskRuns, m.taskDuration, m.lockContended, m.syncs, m.syncDuration, m.plansParsed, m.plansSkipped,
 		catalogVersion, m.pricingVersion, m.marketEvents)

@@ -128,6 +128,7 @@ func runListener(ctx context.Context, cfg config, log *slog.Logger) error {
 // load) searches read the store through the response caches.
 func startAPI(ctx context.Context, g *errgroup.Group, ln net.Listener, cfg config, d *deps, log *slog.Logger) *catalog.Searcher {
 	searcher := catalog.NewSearcher(d.store, httpapi.EncodeEvent, indexPoll, log)
+	searcher.SetMaxBytes(cfg.IndexMaxBytes)
 	if _, err := searcher.Refresh(ctx); err != nil {
 		log.Warn("catalog index not loaded yet; searches read the store until it is", "err", err)
 	}
