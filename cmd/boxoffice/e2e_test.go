@@ -99,10 +99,16 @@ func (s *syncBuffer) String() string {
 // the base URL and a function that stops the server and checks it stopped cleanly.
 func startRun(t *testing.T, env map[string]string) (string, func()) {
 	t.Helper()
+	return startCmd(t, "run", env)
+}
+
+// startCmd runs the service command cmd in-process like startRun.
+func startCmd(t *testing.T, cmd string, env map[string]string) (string, func()) {
+	t.Helper()
 	logs := &syncBuffer{}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	args := []string{"run", "--env-file", filepath.Join(t.TempDir(), "absent.env")}
+	args := []string{cmd, "--env-file", filepath.Join(t.TempDir(), "absent.env")}
 	go func() { done <- run(ctx, args, func(k string) string { return env[k] }, io.Discard, logs) }()
 	base := "http://" + env["HTTP_ADDR"]
 	poll(t, "/health", func() bool {
