@@ -21,7 +21,8 @@ const knownBlocked = "https://cdn.redoc.ly/redoc/logo-mini.svg"
 const browserTimeout = 25 * time.Second
 
 // TestDocsInBrowser loads /docs and /redoc in headless Chromium, with every origin but
-// the test server's unreachable, and checks that the /search operation renders: the
+// the test server's unreachable, and checks that the operations render, /search and
+// pricing's: the
 // pages work from the embedded files alone, under their Content-Security-Policy.
 func TestDocsInBrowser(t *testing.T) {
 	chromium := findChromium(t)
@@ -53,12 +54,16 @@ func TestDocsInBrowser(t *testing.T) {
 			want: []string{
 				`class="opblock opblock-get`,
 				`data-path="/search"`, "Lists the available events on a time range",
+				// pricing, the whole API
+				`data-path="/api/v1/price"`, "Prices a product for a user",
+				`data-path="/api/v1/publish-market-event"`, "Records and publishes a market event",
 			},
 		},
 		{
 			name: "redoc",
 			path: "/redoc",
-			want: []string{`id="operation/searchEvents"`, "/search", "Lists the available events on a time range"},
+			want: []string{`id="operation/searchEvents"`, "/search", "Lists the available events on a time range",
+				`id="operation/quotePrice"`, "Prices a product for a user", `id="operation/getTask"`},
 		},
 	}
 	for _, tt := range tests {

@@ -197,8 +197,26 @@ func TestDistributed(t *testing.T) {
 		t.Errorf("provider called %d times by two ingest processes in one interval, want 1 (one leader)", n)
 	}
 
-	role("worker3", "worker") // two workers again
+	worker3 := freeAddr(t) // two workers again
+	startProc(t, bin, "worker3", append(env, "HTTP_ADDR="+worker3), "worker")
 	checkDistributedPricing(t, apis, want[0].ID)
+
+	// Every role serves /metrics on its own port, with its pools and queues.
+	for _, c := range []struct {
+		url, series string
+		min         float64
+	}{
+		{apis[0], `boxoffice_db_pool_connections{pool="primary",state="total"}`, 1},
+		{apis[0], `boxoffice_db_pool_connections{pool="replica",state="total"}`, 1},
+		{apis[0], `boxoffice_replica_fallback`, 0},
+		{"http://" + worker3, `boxoffice_broker_consumers{queue="catalog.plans"}`, 2},
+		{"http://" + worker3, `boxoffice_broker_consumers{queue="pricing.recalculate"}`, 2},
+	} {
+		_, body := searchBody(t, c.url+"/metrics")
+		if v, ok := metricValue(string(body), c.series); !ok || v < c.min {
+			t.Errorf("%s/metrics: %s = %v (present %v), want at least %v", c.url, c.series, v, ok, c.min)
+		}
+	}
 }
 
 // testAPIKey is the bearer key of the write endpoints in tests that start processes.
