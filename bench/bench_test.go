@@ -73,18 +73,11 @@ func TestBench(t *testing.T) {
 		for _, n := range sizes {
 			name := mode + "/" + sizeName(n)
 			t.Run(name, func(t *testing.T) {
-				var base string
 				start := time.Now()
-				switch mode {
-				case "embedded":
-					base = startEmbedded(t, bin, n)
-				case "distributed":
-					primary, replica, redisURL, brokerURL, err := distributedServices()
-					if err != nil {
-						skipped = append(skipped, fmt.Sprintf("%s: services not reachable (%v)", name, err))
-						t.Skipf("services not reachable: %v", err)
-					}
-					base = startDistributed(t, bin, n, primary, replica, redisURL, brokerURL)
+				base, err := startMode(t, mode, bin, n)
+				if err != nil {
+					skipped = append(skipped, fmt.Sprintf("%s: services not reachable (%v)", name, err))
+					t.Skipf("services not reachable: %v", err)
 				}
 				c := simConfig(n)
 				want := c.BasePlans * c.Plans

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -36,22 +35,15 @@ func TestBenchPrice(t *testing.T) {
 	bin := buildBinary(t, s)
 	vegeta := vegetaBinary(t)
 	tr := &trivialPrice{}
-	trivialURL := startTrivialPrice(t, tr)
+	trivialURL := startTrivial(t, tr)
 	const n = 10_000
 	var rows []row
 	for _, mode := range s.modes {
 		t.Run(mode, func(t *testing.T) {
-			var base string
 			start := time.Now()
-			switch mode {
-			case "embedded":
-				base = startEmbedded(t, bin, n)
-			case "distributed":
-				primary, replica, redisURL, brokerURL, err := distributedServices()
-				if err != nil {
-					t.Skipf("services not reachable: %v", err)
-				}
-				base = startDistributed(t, bin, n, primary, replica, redisURL, brokerURL)
+			base, err := startMode(t, mode, bin, n)
+			if err != nil {
+				t.Skipf("services not reachable: %v", err)
 			}
 			c := simConfig(n)
 			waitIngest(t, base, c.BasePlans*c.Plans, start, s.ingestTimeout)
@@ -238,16 +230,4 @@ func (tr *trivialPrice) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h["Content-Type"] = []string{"application/json; charset=utf-8"}
 	h["Content-Length"] = []string{strconv.Itoa(len(answer))}
 	w.Write(answer)
-}
-
-func startTrivialPrice(t *testing.T, tr *trivialPrice) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: tr}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return "http://" + ln.Addr().String()
 }

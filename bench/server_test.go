@@ -153,6 +153,21 @@ func baseEnv() []string {
 	return env
 }
 
+// startMode starts boxoffice in mode (embedded or distributed) with a catalog of n
+// plans and returns the API's base URL, or the error that keeps the distributed
+// services from being reached.
+func startMode(t *testing.T, mode, bin string, n int) (string, error) {
+	t.Helper()
+	if mode == "embedded" {
+		return startEmbedded(t, bin, n), nil
+	}
+	primary, replica, redisURL, brokerURL, err := distributedServices()
+	if err != nil {
+		return "", err
+	}
+	return startDistributed(t, bin, n, primary, replica, redisURL, brokerURL), nil
+}
+
 // startEmbedded starts `boxoffice run` with its built-in simulator serving a catalog of
 // n plans and returns the API's base URL.
 func startEmbedded(t *testing.T, bin string, n int) string {
@@ -198,19 +213,6 @@ func distributedServices() (primary, replica, redisURL, brokerURL string, err er
 		}
 	}
 	return primary, replica, redisURL, brokerURL, nil
-}
-
-// withSearchPath returns a PostgreSQL URL whose connections use schema.
-func withSearchPath(t *testing.T, raw, schema string) string {
-	t.Helper()
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 // startDistributed starts one `api`, one `worker` and one `ingest` process on
@@ -266,8 +268,8 @@ func startDistributed(t *testing.T, bin string, n int, primary, replica, redisUR
 	t.Cleanup(func() { sim.Close(); srv.Close() })
 
 	env := append(baseEnv(),
-		"DATABASE_WRITE_URL="+withSearchPath(t, primary, schema),
-		"DATABASE_READ_URL="+withSearchPath(t, replica, schema),
+		"DATABASE_WRITE_URL="+testenv.WithSearchPath(t, primary, schema),
+		"DATABASE_READ_URL="+testenv.WithSearchPath(t, replica, schema),
 		"REDIS_URL="+redisURL,
 		"BROKER_URL="+brokerURL,
 		"NAMESPACE="+namespace,

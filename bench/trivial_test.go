@@ -48,7 +48,7 @@ func (tr *trivial) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // startTrivial serves tr on a loopback port until the test ends and returns its base URL.
-func startTrivial(t *testing.T, tr *trivial) string {
+func startTrivial(t *testing.T, tr http.Handler) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

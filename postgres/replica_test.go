@@ -48,7 +48,7 @@ func poll(t testing.TB, f func() (done bool, status string)) {
 func replicated(t *testing.T, primaryURL string) string {
 	t.Helper()
 	schema := schemaOf(t, primaryURL)
-	u := withSearchPath(t, testenv.ReplicaURL(t), schema)
+	u := testenv.WithSearchPath(t, testenv.ReplicaURL(t), schema)
 	if queryInt(t, u, `SELECT pg_is_in_recovery()::int`) != 1 {
 		t.Fatalf("the replica at %s is not in recovery: not a standby", testenv.ReplicaURL(t))
 	}
@@ -259,7 +259,7 @@ func TestReplicaFallback(t *testing.T) {
 func TestReplicaDownAtOpen(t *testing.T) {
 	t.Parallel()
 	primaryURL := newSchema(t)
-	proxied, p := proxiedReplica(t, withSearchPath(t, testenv.ReplicaURL(t), schemaOf(t, primaryURL)))
+	proxied, p := proxiedReplica(t, testenv.WithSearchPath(t, testenv.ReplicaURL(t), schemaOf(t, primaryURL)))
 	p.Down()
 	s := openStore(t, primaryURL, proxied, nil)
 	if err := s.Migrate(t.Context()); err != nil {

@@ -35,20 +35,7 @@ func newSchema(t testing.TB) string {
 	schema := fmt.Sprintf("t_%016x", rand.Uint64())
 	execSQL(t, admin, `CREATE SCHEMA `+schema)
 	t.Cleanup(func() { execSQL(t, admin, `DROP SCHEMA `+schema+` CASCADE`) })
-	return withSearchPath(t, admin, schema)
-}
-
-// withSearchPath returns rawURL with search_path set to schema.
-func withSearchPath(t testing.TB, rawURL, schema string) string {
-	t.Helper()
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return testenv.WithSearchPath(t, admin, schema)
 }
 
 // schemaOf returns the search_path of a URL from newSchema.

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"slices"
@@ -67,18 +66,6 @@ func startProc(t *testing.T, bin, name string, env []string, args ...string) *pr
 		}
 	})
 	return p
-}
-
-// withSearchPath returns a PostgreSQL URL whose connections use schema.
-func withSearchPath(t *testing.T, raw, schema string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 // TestDistributed runs each role as its own process on PostgreSQL (primary and replica),
@@ -143,8 +130,8 @@ func TestDistributed(t *testing.T) {
 
 	bin := buildBinary(t)
 	env := append(os.Environ(),
-		"DATABASE_WRITE_URL="+withSearchPath(t, primary, schema),
-		"DATABASE_READ_URL="+withSearchPath(t, replica, schema),
+		"DATABASE_WRITE_URL="+testenv.WithSearchPath(t, primary, schema),
+		"DATABASE_READ_URL="+testenv.WithSearchPath(t, replica, schema),
 		"REDIS_URL="+redisURL,
 		"BROKER_URL="+brokerURL,
 		"NAMESPACE="+namespace,
