@@ -22,6 +22,9 @@
 // internal_error whose detail is logged, never shown. The body is always
 // {"data":null,"error":{"code":"…","message":"…"}}.
 //
+// With Config.TracerProvider, each request but the operations routes is a server span
+// (otelhttp) named after its route; without one, the handler has no tracing layer.
+//
 // openapi.yaml, embedded and served as /openapi.json, is the provider-search spec we
 // were given, extended, never broken: every path, schema and field of it is kept
 // (TestSpecExtendsOriginal), only descriptions are extended and its mock server is

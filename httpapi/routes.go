@@ -14,6 +14,10 @@ import (
 	"github.com/maypok86/otter/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
 
 	"boxoffice/catalog"
 )
@@ -93,6 +97,13 @@ type Config struct {
 	// accept as "Authorization: Bearer <key>". Empty ones are ignored; with none, the
 	// write endpoints serve loopback clients only.
 	APIKeys []string
+
+	// TracerProvider, when set, serves each request in a server span of its own
+	// (otelhttp), named after its route ("GET /search"), continuing the caller's trace
+	// when the request carries one (the global propagator: W3C traceparent). The
+	// operations routes (/health, /ready, /metrics), which probes and scrapers call all
+	// day, are not traced. Nil, the default, adds nothing to a request's cost.
+	TracerProvider trace.TracerProvider
 }
 
 // Handler is the HTTP API. It is safe for concurrent use.
@@ -126,6 +137,8 @@ type Handler struct {
 
 	pricing Pricing    // nil: no pricing routes
 	apiKeys [][32]byte // SHA-256 of each API key; none: loopback clients only
+
+	traced http.Handler // ServeHTTP in a server span; nil without Config.TracerProvider
 }
 
 // New returns the API over cat, logging to log. It panics if the embedded OpenAPI
@@ -203,14 +216,46 @@ func New(cat Catalog, log *slog.Logger, cfg Config) *Handler {
 		h.mux.HandleFunc("POST /api/v1/recalculate", h.requireKey(h.recalculate))
 		h.mux.HandleFunc("POST /api/v1/publish-market-event", h.requireKey(h.publishMarketEvent))
 	}
+	if cfg.TracerProvider != nil {
+		h.traced = otelhttp.NewMiddleware("boxoffice",
+			otelhttp.WithTracerProvider(cfg.TracerProvider),
+			otelhttp.WithMeterProvider(noop.NewMeterProvider()), // metrics are Prometheus's (metrics.go)
+			otelhttp.WithFilter(tracedPath),
+		)(http.HandlerFunc(h.serveTraced))
+	}
 	return h
 }
 
 // ServeHTTP routes a request, after the checks every request gets: a panic becomes a
 // 500, an oversized query a 400, and an unknown route a 404 or 405 in the error format.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.traced != nil {
+		h.traced.ServeHTTP(w, r)
+		return
+	}
 	_, pattern := h.mux.Handler(r)
 	h.instrument(w, r, pattern, h.serve)
+}
+
+// serveTraced is ServeHTTP inside the request's server span: it names the span after
+// the route, as the semantic conventions ask ("POST /api/v1/recalculate").
+func (h *Handler) serveTraced(w http.ResponseWriter, r *http.Request) {
+	_, pattern := h.mux.Handler(r)
+	if span := trace.SpanFromContext(r.Context()); pattern != "" && span.IsRecording() {
+		route := routeOf(pattern)
+		span.SetName(methodOf(r.Method) + " " + route)
+		span.SetAttributes(attribute.String("http.route", route))
+	}
+	h.instrument(w, r, pattern, h.serve)
+}
+
+// tracedPath reports whether a request gets a span: all but the operations routes.
+func tracedPath(r *http.Request) bool {
+	switch r.URL.Path {
+	case "/health", "/ready", "/metrics":
+		return false
+	}
+	return true
 }
 
 // serve answers r, whose route is pattern ("" when none matches).

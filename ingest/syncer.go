@@ -15,9 +15,18 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"boxoffice/catalog"
 	"boxoffice/task"
 )
+
+// tracer returns this package's tracer from the global provider: OpenTelemetry's
+// no-op one unless cmd/boxoffice installed an SDK.
+func tracer() trace.Tracer { return otel.Tracer("boxoffice/ingest") }
 
 // LeaderKey is the lock that elects the one ingest process that syncs.
 const LeaderKey = "boxoffice:ingest:leader"
@@ -198,8 +207,34 @@ func (s *Syncer) lead(ctx context.Context, lock task.Lock) {
 }
 
 // Sync runs one sync: fetch with retries, spool the batches, publish them. Nothing is
-// published unless the whole document parsed.
+// published unless the whole document parsed. The sync is a span ("ingest sync") with
+// its result as attributes; the fetches and the batches' publications are its
+// children, and each batch's processing on a worker continues its trace.
 func (s *Syncer) Sync(ctx context.Context) (res Result, err error) {
+	ctx, span := tracer().Start(ctx, "ingest sync")
+	defer func() {
+		if span.IsRecording() {
+			span.SetAttributes(
+				attribute.String("boxoffice.sync.id", res.SyncID),
+				attribute.Int("boxoffice.sync.attempts", res.Attempts),
+				attribute.Bool("boxoffice.sync.not_modified", res.NotModified),
+				attribute.String("boxoffice.sync.format", res.Format),
+				attribute.Int("boxoffice.sync.parsed", res.Parsed),
+				attribute.Int("boxoffice.sync.skipped", res.Skipped),
+				attribute.Int("boxoffice.sync.batches", res.Batches),
+			)
+		}
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}()
+	return s.sync(ctx)
+}
+
+// sync is Sync without its span.
+func (s *Syncer) sync(ctx context.Context) (res Result, err error) {
 	start := s.now()
 	s.mu.Lock()
 	revision := max(start.UnixNano(), s.lastRevision+1) // monotonic even if the clock steps back
@@ -227,7 +262,7 @@ func (s *Syncer) Sync(ctx context.Context) (res Result, err error) {
 			return res, fmt.Errorf("sync %s: attempt %d: %w", res.SyncID, res.Attempts, err)
 		}
 		delay := s.backoff(res.Attempts)
-		s.log.Warn("sync attempt", "sync_id", res.SyncID, "attempt", res.Attempts, "retry_in_ms", delay.Milliseconds(), "err", err)
+		s.log.WarnContext(ctx, "sync attempt", "sync_id", res.SyncID, "attempt", res.Attempts, "retry_in_ms", delay.Milliseconds(), "err", err)
 		select {
 		case <-ctx.Done():
 			return res, fmt.Errorf("sync %s: %w", res.SyncID, ctx.Err())
@@ -238,7 +273,7 @@ func (s *Syncer) Sync(ctx context.Context) (res Result, err error) {
 	res.NotModified, res.Format = fetched.NotModified, fetched.Format
 	res.Parsed, res.Skipped = fetched.Parsed, fetched.Skipped
 	for _, reason := range fetched.SkipReasons {
-		s.log.Warn("skip plan", "sync_id", res.SyncID, "reason", reason)
+		s.log.WarnContext(ctx, "skip plan", "sync_id", res.SyncID, "reason", reason)
 	}
 	if fetched.NotModified {
 		return res, nil
@@ -356,7 +391,7 @@ func (sp *spool) publish(ctx context.Context, pub task.Publisher) (int, error) {
 			return i, fmt.Errorf("read sync spool: %w", err)
 		}
 		msg := task.Message{ID: sp.syncID + "-" + strconv.Itoa(i), Body: body}
-		if err := pub.Publish(ctx, TopicPlans, msg); err != nil {
+		if err := task.Publish(ctx, pub, TopicPlans, msg); err != nil {
 			return i, err
 		}
 	}

@@ -29,6 +29,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
@@ -100,13 +101,19 @@ var _ catalog.Store = (*Store)(nil)
 // which reads can do without), search_path, sslmode and the others.
 //
 // Errors name the server, never the password: `open postgres primary 127.0.0.1:5432/boxoffice: …`.
-func Open(ctx context.Context, writeURL, readURL string, log *slog.Logger) (*Store, error) {
+// opts add instrumentation (WithTracing).
+func Open(ctx context.Context, writeURL, readURL string, log *slog.Logger, opts ...Option) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	var o options
+	for _, apply := range opts {
+		apply(&o)
+	}
+	tracer := o.queryTracer()
 	s := &Store{log: log}
 	var err error
-	s.primary, s.primaryAddr, err = openPool(ctx, writeURL, primaryConnectTimeout)
+	s.primary, s.primaryAddr, err = openPool(ctx, writeURL, primaryConnectTimeout, tracer)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres primary%s: %w", prefixSpace(s.primaryAddr), err)
 	}
@@ -118,7 +125,7 @@ func Open(ctx context.Context, writeURL, readURL string, log *slog.Logger) (*Sto
 	if readURL == "" || readURL == writeURL {
 		return s, nil
 	}
-	s.replica, s.replicaAddr, err = openPool(ctx, readURL, replicaConnectTimeout)
+	s.replica, s.replicaAddr, err = openPool(ctx, readURL, replicaConnectTimeout, tracer)
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open postgres replica%s: %w", prefixSpace(s.replicaAddr), err)
@@ -130,8 +137,9 @@ func Open(ctx context.Context, writeURL, readURL string, log *slog.Logger) (*Sto
 }
 
 // openPool parses url and returns a pool for it with the server's address, connecting
-// lazily. The address is empty when url does not parse.
-func openPool(ctx context.Context, url string, connectTimeout time.Duration) (*pgxpool.Pool, string, error) {
+// lazily, its connections traced by tracer unless it is nil. The address is empty when
+// url does not parse.
+func openPool(ctx context.Context, url string, connectTimeout time.Duration, tracer pgx.QueryTracer) (*pgxpool.Pool, string, error) {
 	cfg, err := pgxpool.ParseConfig(url) // its errors show the URL with the password masked
 	if err != nil {
 		return nil, "", err
@@ -140,6 +148,9 @@ func openPool(ctx context.Context, url string, connectTimeout time.Duration) (*p
 	addr := net.JoinHostPort(cc.Host, strconv.Itoa(int(cc.Port))) + "/" + cc.Database
 	if cc.ConnectTimeout == 0 {
 		cc.ConnectTimeout = connectTimeout
+	}
+	if tracer != nil {
+		cc.Tracer = tracer
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

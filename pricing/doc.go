@@ -16,4 +16,7 @@
 //   - A quote is exact: amounts are integer cents, rates are basis points, and the
 //     final price is computed from the base price and every factor at once, then
 //     rounded once (half away from zero). See Factors.Price.
+//   - A market event's trace: the API publishes it on the channel with its request's
+//     W3C trace context in the payload (traceparent), so the listener's receipt, the
+//     recalculation it enqueues and the worker's run continue the request's trace.
 package pricing

@@ -17,21 +17,37 @@ const MaxEventBytes = 4 << 10
 // eventJSON is a market event on the wire: the body of POST
 // /api/v1/publish-market-event, and, with event_id, the payload on the market_events
 // channel. Rates are decimal numbers with at most four decimals ("multiplier": 1.25), never strings.
+// On the channel, traceparent and tracestate carry the publisher's W3C trace context.
 type eventJSON struct {
-	EventID    *int64           `json:"event_id,omitempty"`
-	Location   *string          `json:"location,omitempty"`
-	Multiplier *json.RawMessage `json:"multiplier,omitempty"` // a number; ParseRate rejects the rest
-	Demand     *json.RawMessage `json:"demand,omitempty"`
+	EventID     *int64           `json:"event_id,omitempty"`
+	Location    *string          `json:"location,omitempty"`
+	Multiplier  *json.RawMessage `json:"multiplier,omitempty"` // a number; ParseRate rejects the rest
+	Demand      *json.RawMessage `json:"demand,omitempty"`
+	TraceParent *string          `json:"traceparent,omitempty"`
+	TraceState  *string          `json:"tracestate,omitempty"`
 }
 
-// eventFields are the names eventJSON accepts, exactly.
-var eventFields = []string{"event_id", "location", "multiplier", "demand"}
+// eventFields are the names eventJSON accepts, exactly; channelFields are those of them
+// that only a channel payload has.
+var (
+	eventFields   = []string{"event_id", "location", "multiplier", "demand", traceParent, traceState}
+	channelFields = []string{"event_id", traceParent, traceState}
+)
+
+// The W3C trace context's names, as fields of a channel payload.
+const (
+	traceParent = "traceparent"
+	traceState  = "tracestate"
+)
 
 // DecodeEvent parses a market event. An empty body is an event that changes nothing
 // and asks for a recalculation (the seed's bare POST). A missing location is
-// GlobalLocation. The body must be one JSON object with no unknown fields; event_id is
-// accepted only when withID (payloads on the channel, where it names the event the API
-// recorded). Values are checked against the market limits.
+// GlobalLocation. The body must be one JSON object with no unknown fields; event_id,
+// traceparent and tracestate are accepted only when withID (payloads on the channel,
+// where event_id names the event the API recorded and the others, strings, the trace
+// of the request that published it; they end in ev.Trace unchecked: a malformed trace
+// context is ignored when the listener reads it, never a reason to lose an event).
+// Values are checked against the market limits.
 func DecodeEvent(body []byte, withID bool) (ev MarketEvent, err error) {
 	ev.Location = GlobalLocation
 	if len(bytes.TrimSpace(body)) == 0 {
@@ -52,7 +68,7 @@ func DecodeEvent(body []byte, withID bool) (ev MarketEvent, err error) {
 		return ev, errors.New("market event: not a JSON object")
 	}
 	for k := range fields { // encoding/json matches names in any case; the API does not
-		if !slices.Contains(eventFields, k) {
+		if !slices.Contains(eventFields, k) || (!withID && slices.Contains(channelFields, k)) {
 			return ev, fmt.Errorf("market event: unknown field %q", k)
 		}
 	}
@@ -61,10 +77,13 @@ func DecodeEvent(body []byte, withID bool) (ev MarketEvent, err error) {
 		return ev, fmt.Errorf("market event: %w", jsonError(err))
 	}
 	if in.EventID != nil {
-		if !withID {
-			return ev, errors.New(`market event: unknown field "event_id"`)
-		}
 		ev.ID = *in.EventID
+	}
+	if in.TraceParent != nil && *in.TraceParent != "" {
+		ev.Trace = map[string]string{traceParent: *in.TraceParent}
+		if in.TraceState != nil && *in.TraceState != "" { // meaningless without a parent
+			ev.Trace[traceState] = *in.TraceState
+		}
 	}
 	if in.Location != nil {
 		if *in.Location == GlobalLocation {
@@ -116,7 +135,8 @@ func jsonKind(kind string) string {
 	return kind
 }
 
-// AppendPayload appends ev as the market_events channel's payload.
+// AppendPayload appends ev as the market_events channel's payload, with the trace
+// context in ev.Trace (traceparent and tracestate, when set).
 func (ev MarketEvent) AppendPayload(b []byte) []byte {
 	b = append(b, `{"event_id":`...)
 	b = strconv.AppendInt(b, ev.ID, 10)
@@ -128,6 +148,13 @@ func (ev MarketEvent) AppendPayload(b []byte) []byte {
 	}
 	if ev.Demand != nil {
 		b = append(append(b, `,"demand":`...), ev.Demand.String()...)
+	}
+	for _, name := range []string{traceParent, traceState} {
+		if v := ev.Trace[name]; v != "" {
+			b = append(append(append(b, `,"`...), name...), `":`...)
+			s, _ := json.Marshal(v)
+			b = append(b, s...)
+		}
 	}
 	return append(b, '}')
 }

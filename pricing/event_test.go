@@ -1,6 +1,7 @@
 package pricing
 
 import (
+	"maps"
 	"strings"
 	"testing"
 
@@ -46,6 +47,10 @@ func TestDecodeEvent(t *testing.T) {
 		{"global by name", `{"location":"*","demand":-0.1}`, false, MarketEvent{Location: GlobalLocation, Demand: bp(-1000)}, ""},
 		{"id from the channel", `{"event_id":7,"location":"bcn"}`, true, MarketEvent{ID: 7, Location: "bcn"}, ""},
 		{"id from a client", `{"event_id":7}`, false, MarketEvent{}, `unknown field "event_id"`},
+		{"trace from a client", `{"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}`, false, MarketEvent{}, `unknown field "traceparent"`},
+		{"trace state from a client", `{"tracestate":"a=b"}`, false, MarketEvent{}, `unknown field "tracestate"`},
+		{"trace from the channel", `{"event_id":7,"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}`, true, MarketEvent{ID: 7, Location: GlobalLocation}, ""},
+		{"trace not a string", `{"event_id":7,"traceparent":5}`, true, MarketEvent{}, `"traceparent" must be a string`},
 		{"unknown field", `{"city":"x"}`, false, MarketEvent{}, `unknown field "city"`},
 		{"names are exact", `{"Location":"x"}`, false, MarketEvent{}, `unknown field "Location"`},
 		{"null body", `null`, false, MarketEvent{}, "not a JSON object"},
@@ -80,6 +85,38 @@ func TestDecodeEvent(t *testing.T) {
 			again, err := DecodeEvent(got.AppendPayload(nil), true)
 			if err != nil || again.Location != got.Location || !sameRate(again.Multiplier, got.Multiplier) || !sameRate(again.Demand, got.Demand) {
 				t.Errorf("payload %s decodes to %+v, %v", got.AppendPayload(nil), again, err)
+			}
+		})
+	}
+}
+
+// TestEventPayloadCarriesTrace checks that the channel's payload carries the trace
+// context back unchanged, and nothing when there is none.
+func TestEventPayloadCarriesTrace(t *testing.T) {
+	const parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	tests := []struct {
+		name  string
+		trace map[string]string
+		want  map[string]string
+	}{
+		{"none", nil, nil},
+		{"parent", map[string]string{"traceparent": parent}, map[string]string{"traceparent": parent}},
+		{"parent and state", map[string]string{"traceparent": parent, "tracestate": "vendor=a\"b"},
+			map[string]string{"traceparent": parent, "tracestate": "vendor=a\"b"}},
+		{"state alone", map[string]string{"tracestate": "vendor=x"}, nil},
+		{"other keys", map[string]string{"traceparent": parent, "baggage": "k=v"}, map[string]string{"traceparent": parent}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := BasisPoints(12500)
+			ev := MarketEvent{ID: 3, Location: "madrid", Multiplier: &m, Trace: tt.trace}
+			payload := ev.AppendPayload(nil)
+			got, err := DecodeEvent(payload, true)
+			if err != nil {
+				t.Fatalf("DecodeEvent(%s) = %v", payload, err)
+			}
+			if !maps.Equal(got.Trace, tt.want) || got.ID != 3 || got.Location != "madrid" || !sameRate(got.Multiplier, &m) {
+				t.Errorf("payload %s decodes to %+v, want trace %v", payload, got, tt.want)
 			}
 		})
 	}

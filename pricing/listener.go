@@ -3,7 +3,13 @@ package pricing
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"boxoffice/task"
 )
@@ -20,6 +26,11 @@ import (
 // A burst coalesces: after a notification the listener waits until the channel has been
 // quiet for Quiet (at most MaxDelay), then enqueues one task for every event received
 // so far. It enqueues again only for events newer than the last it enqueued for.
+//
+// Traces: each payload is received in a consumer span, a child of the publisher's span
+// when the payload carries its trace context; an enqueue that follows received events
+// runs in a span that is a child of the last one's span and links to the others', so
+// the recalculation's trace leads back to the requests that asked for it.
 type Listener struct {
 	Store     Store
 	Bus       Bus
@@ -32,7 +43,13 @@ type Listener struct {
 	// Received, when set, is told of each payload: "recorded" (its event is in the
 	// store), "invalid" or "error".
 	Received func(outcome string)
+
+	mu       sync.Mutex          // guards received
+	received []trace.SpanContext // spans of the events received since the last enqueue, oldest first
 }
+
+// maxLinks bounds the received events an enqueue's span links to: the newest ones.
+const maxLinks = 64
 
 // Run listens until ctx is done and returns nil then.
 func (l *Listener) Run(ctx context.Context) error {
@@ -81,23 +98,75 @@ func (l *Listener) subscribe(ctx context.Context, wake chan<- struct{}) {
 	}
 }
 
+// receive handles one payload in a consumer span, recording its event when the API
+// did not, and keeps the span for the enqueue that follows.
 func (l *Listener) receive(ctx context.Context, payload []byte) {
 	ev, err := DecodeEvent(payload, true)
+	if err == nil && ev.Trace != nil {
+		ctx = otel.GetTextMapPropagator().Extract(ctx, propagation.MapCarrier(ev.Trace))
+	}
+	ctx, span := tracer().Start(ctx, "receive "+Channel, trace.WithSpanKind(trace.SpanKindConsumer))
+	defer span.End()
+	if span.IsRecording() {
+		span.SetAttributes(
+			attribute.String("messaging.operation.type", "receive"),
+			attribute.String("messaging.destination.name", Channel),
+		)
+	}
 	if err != nil {
-		l.Log.Warn("market events: ignoring an invalid payload", "err", err, "payload", truncate(payload, 128))
+		fail(span, err)
+		l.Log.WarnContext(ctx, "market events: ignoring an invalid payload", "err", err, "payload", truncate(payload, 128))
 		l.count("invalid")
 		return
 	}
 	if ev.ID == 0 { // published by someone else than the API: record it now
 		ev.Source, ev.ReceivedAt = "pubsub", l.Now()
 		if ev.ID, err = l.Store.AddMarketEvent(ctx, ev); err != nil {
-			l.Log.Error("market events: could not record an event from the channel; it is lost", "err", err,
+			fail(span, err)
+			l.Log.ErrorContext(ctx, "market events: could not record an event from the channel; it is lost", "err", err,
 				"payload", truncate(payload, 128))
 			l.count("error")
 			return
 		}
 	}
+	if span.IsRecording() {
+		span.SetAttributes(attribute.Int64("boxoffice.market_event.id", ev.ID))
+	}
+	if sc := span.SpanContext(); sc.IsValid() {
+		l.mu.Lock()
+		l.received = append(l.received, sc)
+		if n := len(l.received); n > maxLinks {
+			l.received = append(l.received[:0], l.received[n-maxLinks:]...)
+		}
+		l.mu.Unlock()
+	}
 	l.count("recorded")
+}
+
+// startEnqueue starts the span of an enqueue, a child of the span of the last event
+// received since the previous enqueue and linked to the others', and forgets them.
+func (l *Listener) startEnqueue(ctx context.Context) (context.Context, trace.Span) {
+	l.mu.Lock()
+	received := l.received
+	l.received = nil
+	l.mu.Unlock()
+	var opts []trace.SpanStartOption
+	if n := len(received); n > 0 {
+		ctx = trace.ContextWithSpanContext(ctx, received[n-1])
+		links := make([]trace.Link, n-1)
+		for i, sc := range received[:n-1] {
+			links[i] = trace.Link{SpanContext: sc}
+		}
+		opts = append(opts, trace.WithLinks(links...))
+	}
+	return tracer().Start(ctx, "enqueue recalculation", opts...)
+}
+
+// forget drops the spans of the events received so far: they need no enqueue.
+func (l *Listener) forget() {
+	l.mu.Lock()
+	l.received = nil
+	l.mu.Unlock()
 }
 
 func (l *Listener) count(outcome string) {
@@ -136,15 +205,28 @@ func (l *Listener) enqueue(ctx context.Context, enqueued *int64) {
 		return
 	}
 	if st.Events <= st.Applied || st.Events <= *enqueued {
+		l.forget()
 		return
+	}
+	ctx, span := l.startEnqueue(ctx)
+	defer span.End()
+	if span.IsRecording() {
+		span.SetAttributes(
+			attribute.Int64("boxoffice.market_events.up_to", st.Events),
+			attribute.Int64("boxoffice.market_events.pending", st.Events-st.Applied),
+		)
 	}
 	rec, err := Enqueue(ctx, l.Store, l.Publisher, "market-event", l.Now())
 	if err != nil {
-		l.Log.Warn("market events: enqueue a recalculation; trying again at the next event or poll", "err", err)
+		fail(span, err)
+		l.Log.WarnContext(ctx, "market events: enqueue a recalculation; trying again at the next event or poll", "err", err)
 		return
 	}
 	*enqueued = st.Events
-	l.Log.Info("recalculation enqueued for market events", "task_id", rec.ID, "events_up_to", st.Events,
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("boxoffice.task.id", rec.ID))
+	}
+	l.Log.InfoContext(ctx, "recalculation enqueued for market events", "task_id", rec.ID, "events_up_to", st.Events,
 		"pending_events", st.Events-st.Applied)
 }
 

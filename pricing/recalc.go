@@ -8,6 +8,9 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"boxoffice/catalog"
 	"boxoffice/task"
 )
@@ -82,6 +85,9 @@ func (rc *Recalculator) Handle(ctx context.Context, m task.Message) error {
 	if rc.Observe != nil {
 		rc.Observe(outcome, rc.Now().Sub(start))
 	}
+	if span := trace.SpanFromContext(ctx); span.IsRecording() { // the worker's span of this delivery
+		span.SetAttributes(attribute.String("boxoffice.task.id", rec.ID), attribute.String("boxoffice.task.outcome", outcome))
+	}
 	return err
 }
 
@@ -121,7 +127,7 @@ func (rc *Recalculator) attempt(ctx context.Context, rec *task.Record, attempt i
 	if rc.Published != nil {
 		rc.Published(res.Version)
 	}
-	rc.Log.Info("prices recalculated", "task_id", rec.ID, "version", res.Version, "products", res.Products,
+	rc.Log.InfoContext(ctx, "prices recalculated", "task_id", rec.ID, "version", res.Version, "products", res.Products,
 		"market_events", res.MarketEvents, "duration_ms", rec.FinishedAt.Sub(rec.StartedAt).Milliseconds())
 	return string(task.Succeeded), nil
 }
@@ -211,8 +217,28 @@ func (rc *Recalculator) renew(ctx context.Context, lock task.Lock, cancel contex
 }
 
 // run recalculates every product in batches and publishes the new version: to the store,
-// then to the cache, so that no cached quote is older than the run once it reports.
-func (rc *Recalculator) run(ctx context.Context) (Result, error) {
+// then to the cache, so that no cached quote is older than the run once it reports. It
+// runs in a span of its own, with the run's account as attributes.
+func (rc *Recalculator) run(ctx context.Context) (res Result, err error) {
+	ctx, span := tracer().Start(ctx, "recalculate prices")
+	defer func() {
+		if span.IsRecording() {
+			span.SetAttributes(
+				attribute.Int("boxoffice.pricing.products", res.Products),
+				attribute.Int("boxoffice.pricing.batches", res.Batches),
+				attribute.Int("boxoffice.pricing.market_events", res.MarketEvents),
+				attribute.Int64("boxoffice.pricing.generation", res.Generation),
+				attribute.Int64("boxoffice.pricing.version", res.Version),
+			)
+		}
+		fail(span, err)
+		span.End()
+	}()
+	return rc.recalculate(ctx)
+}
+
+// recalculate is run without its span.
+func (rc *Recalculator) recalculate(ctx context.Context) (Result, error) {
 	now := rc.Now()
 	run, err := rc.Store.BeginRun(ctx, now)
 	if err != nil {

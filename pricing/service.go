@@ -5,6 +5,11 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"boxoffice/catalog"
 	"boxoffice/task"
 )
@@ -40,7 +45,8 @@ func (s *Service) Task(ctx context.Context, id string) (task.Record, error) {
 	return s.Store.Task(ctx, id)
 }
 
-// PublishEvent records ev durably, then announces it on the Bus. The event counts once
+// PublishEvent records ev durably, then announces it on the Bus, in a producer span
+// whose trace context the payload carries to the listeners. The event counts once
 // recorded: when the announcement fails, listeners find it at their next poll, and
 // notified is false.
 func (s *Service) PublishEvent(ctx context.Context, ev MarketEvent) (recorded MarketEvent, notified bool, err error) {
@@ -48,8 +54,22 @@ func (s *Service) PublishEvent(ctx context.Context, ev MarketEvent) (recorded Ma
 	if ev.ID, err = s.Store.AddMarketEvent(ctx, ev); err != nil {
 		return ev, false, err
 	}
-	if err := s.Bus.Publish(ctx, ev.AppendPayload(nil)); err != nil {
-		s.Log.Warn("market event recorded but not announced; listeners find it at their next poll",
+	ctx, span := tracer().Start(ctx, "publish "+Channel, trace.WithSpanKind(trace.SpanKindProducer))
+	defer span.End()
+	if span.IsRecording() {
+		span.SetAttributes(
+			attribute.String("messaging.operation.type", "send"),
+			attribute.String("messaging.destination.name", Channel),
+			attribute.Int64("boxoffice.market_event.id", ev.ID),
+		)
+	}
+	carrier := propagation.MapCarrier{}
+	otel.GetTextMapPropagator().Inject(ctx, carrier)
+	payload := ev
+	payload.Trace = carrier
+	if err := s.Bus.Publish(ctx, payload.AppendPayload(nil)); err != nil {
+		fail(span, err)
+		s.Log.WarnContext(ctx, "market event recorded but not announced; listeners find it at their next poll",
 			"event_id", ev.ID, "err", err)
 		return ev, false, nil
 	}

@@ -43,6 +43,10 @@ type MarketEvent struct {
 	Demand     *BasisPoints // the location's demand adjustment
 	Source     string       // "api", or "pubsub" for one published on Redis by someone else
 	ReceivedAt time.Time
+	// Trace is the W3C trace context (traceparent, tracestate) of the request that
+	// published the event on the channel, carried in its payload; nil when none. The
+	// store does not keep it.
+	Trace map[string]string
 }
 
 // Run is what a recalculation starts from: the trigger generation it covers and the
@@ -146,15 +150,16 @@ type RecalculateMessage struct {
 // Kind is the task kind of a recalculation.
 const Kind = "recalculate"
 
-// Enqueue records a recalculation task triggered by trigger and publishes it. When the
-// publish fails the task is recorded as failed, with the reason, and the error returned.
+// Enqueue records a recalculation task triggered by trigger and publishes it with the
+// trace context of ctx (see task.Publish). When the publish fails the task is recorded
+// as failed, with the reason, and the error returned.
 func Enqueue(ctx context.Context, s Store, pub task.Publisher, trigger string, now time.Time) (task.Record, error) {
 	rec, err := s.CreateTask(ctx, Kind, trigger, now)
 	if err != nil {
 		return task.Record{}, err
 	}
 	body, _ := json.Marshal(RecalculateMessage{TaskID: rec.ID})
-	if err := pub.Publish(ctx, TopicRecalculate, task.Message{ID: rec.ID, Body: body}); err != nil {
+	if err := task.Publish(ctx, pub, TopicRecalculate, task.Message{ID: rec.ID, Body: body}); err != nil {
 		rec.State = task.Failed
 		rec.Error = "not enqueued: " + err.Error()
 		rec.FinishedAt = now

@@ -26,12 +26,21 @@ type Client struct {
 // CLIENT MAINT_NOTIFICATIONS handshake on every connection, which Redis 7.0 rejects. It
 // honours context deadlines, so a caller's timeout bounds each command. Errors never
 // contain the password: they show the URL with its user information replaced by xxxxx.
-func Open(ctx context.Context, redisURL string) (*Client, error) {
+// opts add instrumentation (WithTracing).
+func Open(ctx context.Context, redisURL string, opts ...Option) (*Client, error) {
 	opt, err := parseURL(redisURL)
 	if err != nil {
 		return nil, err
 	}
+	var o options
+	for _, apply := range opts {
+		apply(&o)
+	}
 	c := &Client{rdb: goredis.NewClient(opt), addr: opt.Addr}
+	if err := o.instrument(c.rdb); err != nil {
+		c.rdb.Close()
+		return nil, err
+	}
 	if err := c.Ping(ctx); err != nil {
 		c.rdb.Close()
 		return nil, err

@@ -14,4 +14,8 @@
 //   - Locks: a Locker gives a named lock with a token and an expiry, renewed by its
 //     owner while it works and released only by it. ErrLocked means another owner holds
 //     it, which callers treat as "skip", not as a failure.
+//   - Tracing: Publish writes the publisher's trace context into a message's headers,
+//     and the Worker processes each delivery in a span that continues it, so one trace
+//     follows a task from the request that asked for it through every broker and
+//     retry. Brokers only carry the headers.
 package task

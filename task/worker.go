@@ -5,10 +5,14 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel/codes"
 )
 
 // Worker consumes topics from a Subscriber with a Handler per topic and Concurrency
-// consumers per topic. It logs each failed attempt once, at the edge.
+// consumers per topic. Each delivery runs in a consumer span, a child of the span that
+// published the message (see Publish), and each failed attempt is logged once, at the
+// edge, with that span's trace.
 type Worker struct {
 	sub         Subscriber
 	handlers    map[string]Handler
@@ -32,7 +36,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		first error
 	)
 	for topic, h := range w.handlers {
-		h := w.logged(h)
+		h := w.traced(h)
 		for range w.concurrency {
 			wg.Add(1)
 			go func() {
@@ -47,13 +51,20 @@ func (w *Worker) Run(ctx context.Context) error {
 	return first
 }
 
-func (w *Worker) logged(h Handler) Handler {
+// traced wraps h in the delivery's consumer span and logs its failures.
+func (w *Worker) traced(h Handler) Handler {
 	return func(ctx context.Context, m Message) error {
+		ctx, span := startProcess(ctx, m)
+		defer span.End()
 		start := time.Now()
 		err := h(ctx, m)
-		if err != nil && ctx.Err() == nil {
-			w.log.Warn("task attempt", "topic", m.Topic, "message_id", m.ID, "attempt", m.Attempt,
-				"permanent", IsPermanent(err), "duration_ms", time.Since(start).Milliseconds(), "err", err)
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+			if ctx.Err() == nil {
+				w.log.WarnContext(ctx, "task attempt", "topic", m.Topic, "message_id", m.ID, "attempt", m.Attempt,
+					"permanent", IsPermanent(err), "duration_ms", time.Since(start).Milliseconds(), "err", err)
+			}
 		}
 		return err
 	}

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // config is every setting of every command. Flags beat the environment, which beats the
@@ -36,6 +38,11 @@ type config struct {
 	IndexMaxBytes    int64
 	LogLevel         slog.Level
 	EnvFile          string
+
+	// Tracing records the spans of the process's adapters; nil leaves them
+	// uninstrumented. Set by run from the OTEL_* variables (telemetry.Setup), not a
+	// setting of its own.
+	Tracing trace.TracerProvider
 
 	Sim simConfig // provider-sim, and the simulator that run starts without EXTERNAL_API_URL
 }

@@ -79,7 +79,7 @@ func openDeps(ctx context.Context, cfg config, n needs, log *slog.Logger) (d *de
 
 	if n.store {
 		if cfg.DatabaseWriteURL != "" {
-			pg, err := postgres.Open(ctx, cfg.DatabaseWriteURL, cfg.DatabaseReadURL, log)
+			pg, err := postgres.Open(ctx, cfg.DatabaseWriteURL, cfg.DatabaseReadURL, log, postgres.WithTracing(cfg.Tracing))
 			if err != nil {
 				return d, fmt.Errorf("DATABASE_WRITE_URL: %w", err)
 			}
@@ -120,7 +120,7 @@ func openDeps(ctx context.Context, cfg config, n needs, log *slog.Logger) (d *de
 	}
 
 	if cfg.RedisURL != "" {
-		rc, err := redis.Open(ctx, cfg.RedisURL)
+		rc, err := redis.Open(ctx, cfg.RedisURL, redis.WithTracing(cfg.Tracing))
 		if err != nil {
 			return d, fmt.Errorf("REDIS_URL: %w", err)
 		}

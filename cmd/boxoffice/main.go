@@ -14,8 +14,10 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"boxoffice/redis"
+	"boxoffice/telemetry"
 )
 
 // version and commit are set at build time with -ldflags "-X main.version=… -X main.commit=…".
@@ -79,8 +81,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel})).With("cmd", args[0])
+	log := slog.New(telemetry.LogHandler(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))).
+		With("cmd", args[0])
 	redis.RouteDriverLogs(log)
+	tracing, err := telemetry.Setup(ctx, "boxoffice-"+args[0], version, getenv, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// The spans of the last moments, flushed within a bound: a collector that is down
+		// must not hold up the exit.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tracingFlushTimeout)
+		defer cancel()
+		if err := tracing.Shutdown(sctx); err != nil {
+			log.Warn("flush spans", "err", err)
+		}
+	}()
+	cfg.Tracing = tracing.TracerProvider()
 	switch args[0] {
 	case "run":
 		return runAll(ctx, cfg, log)
@@ -100,6 +117,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("unknown command %q\n%s", args[0], usage)
 	}
 }
+
+// tracingFlushTimeout bounds how long a stopping process spends exporting its last spans.
+const tracingFlushTimeout = 5 * time.Second
 
 // buildInfo describes the binary: version, commit and Go version.
 func buildInfo() string {

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/metric/noop"
 	"golang.org/x/sync/errgroup"
 
 	"boxoffice/catalog"
@@ -140,6 +142,7 @@ func startAPI(ctx context.Context, g *errgroup.Group, ln net.Listener, cfg confi
 		Store: d.store, Bus: d.bus, Publisher: d.broker, Now: time.Now, Log: log,
 	}
 	conf.APIKeys = cfg.APIKeys
+	conf.TracerProvider = cfg.Tracing
 	api := httpapi.New(searcher, log, conf)
 	g.Go(func() error { return serveHTTP(ctx, ln, api, log) })
 	g.Go(func() error { return searcher.Run(ctx) })
@@ -217,9 +220,18 @@ func startListener(ctx context.Context, g *errgroup.Group, d *deps, log *slog.Lo
 	g.Go(func() error { return l.Run(ctx) })
 }
 
-// startIngest syncs from the provider at source.
+// startIngest syncs from the provider at source; with tracing, each request to the
+// provider is a client span of its sync.
 func startIngest(ctx context.Context, g *errgroup.Group, cfg config, d *deps, source string, log *slog.Logger) {
-	s := ingest.NewSyncer(provider.NewClient(source, cfg.APITimeout, cfg.ProviderName), d.broker, d.locker,
+	var opts []provider.Option
+	if cfg.Tracing != nil {
+		opts = append(opts, provider.WithHTTPClient(&http.Client{Transport: otelhttp.NewTransport(http.DefaultTransport,
+			otelhttp.WithTracerProvider(cfg.Tracing),
+			otelhttp.WithMeterProvider(noop.NewMeterProvider()),
+			otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method }), // as the conventions name client spans
+		)}))
+	}
+	s := ingest.NewSyncer(provider.NewClient(source, cfg.APITimeout, cfg.ProviderName, opts...), d.broker, d.locker,
 		ingest.Config{Interval: cfg.SyncInterval, Observe: d.metrics.observeSync}, log)
 	g.Go(func() error { return s.Run(ctx) })
 }
