@@ -27,6 +27,7 @@ var metricNames = []string{
 	"boxoffice_http_request_duration_seconds_bucket",
 	"boxoffice_http_requests_in_flight",
 	"boxoffice_search_cache_requests_total",
+	"boxoffice_price_cache_requests_total",
 	"boxoffice_db_pool_connections",
 	"boxoffice_broker_queue_depth",
 	"boxoffice_broker_consumers",

@@ -117,8 +117,11 @@ type Quoter struct {
 	// CacheTimeout bounds each cache call, so that a slow or unreachable cache costs a
 	// quote little: past it the quote comes from the store. Zero means 50ms.
 	CacheTimeout time.Duration
+	// Lookup, when set, is told the result of each cache lookup: "hit", "miss" or
+	// "error" (the cache failed or timed out), for metrics.
+	Lookup func(result string)
 
-	cacheErr sync.Once // the cache failing is logged once, then counted as misses
+	cacheErr sync.Once // the cache failing is logged once; Lookup counts every failure
 }
 
 // Quote prices r and returns the response body, from the cache or the store; it returns
@@ -131,9 +134,13 @@ func (q *Quoter) Quote(ctx context.Context, r Request) ([]byte, error) {
 	current := known - 1 // the store's version the cache knows; -1 for none
 	switch {
 	case err != nil:
+		q.countLookup("error")
 		q.cacheErr.Do(func() { q.Log.Warn("price cache unavailable; quoting from the store", "err", err) })
 	case entry != nil:
+		q.countLookup("hit")
 		return entry, nil
+	default:
+		q.countLookup("miss")
 	}
 	quote, version, cerr := q.compute(ctx, r, current)
 	if cerr != nil {
@@ -152,6 +159,13 @@ func (q *Quoter) Quote(ctx context.Context, r Request) ([]byte, error) {
 		}
 	}
 	return quote.AppendJSON(nil, SourceDatabase), nil
+}
+
+// countLookup tells Lookup, when set, of a cache lookup's result.
+func (q *Quoter) countLookup(result string) {
+	if q.Lookup != nil {
+		q.Lookup(result)
+	}
 }
 
 func (q *Quoter) cacheContext(ctx context.Context) (context.Context, context.CancelFunc) {

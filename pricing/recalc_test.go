@@ -399,6 +399,8 @@ func TestQuotes(t *testing.T) {
 	eachRig(t, func(t *testing.T, r *rig) {
 		plans := seed(t, r.store, 2)
 		svc := r.service()
+		var lookups []string
+		svc.Quoter.Lookup = func(result string) { lookups = append(lookups, result) }
 		p := pricing.Products(plans[1])[0] // 20.01, plenty of capacity, long past
 		for _, tt := range []struct {
 			req         pricing.Request
@@ -417,6 +419,9 @@ func TestQuotes(t *testing.T) {
 		}
 		if _, err := svc.Quote(t.Context(), pricing.Request{ProductID: catalog.NewID("x", "y", "z"), Location: "madrid"}); !errors.Is(err, pricing.ErrNotFound) {
 			t.Errorf("Quote(unknown product) = %v, want ErrNotFound", err)
+		}
+		if want := []string{"miss", "hit", "miss", "hit", "miss", "hit", "miss"}; !slices.Equal(lookups, want) {
+			t.Errorf("cache lookups %q, want %q", lookups, want)
 		}
 	})
 }
@@ -500,10 +505,15 @@ func TestQuotesSurviveAHungCache(t *testing.T) {
 	plans := seed(t, r.store, 1)
 	r.cache = hungCache{}
 	svc := r.service()
+	var lookups []string
+	svc.Quoter.Lookup = func(result string) { lookups = append(lookups, result) }
 	req := pricing.Request{ProductID: pricing.Products(plans[0])[0].ID, Location: "madrid"}
 	for range 3 { // the request's own context has no deadline: the cache's bound ends the wait
 		if got := quote(t, svc, req); got.Source != pricing.SourceDatabase || got.Final.String() != "20.00" {
 			t.Errorf("quote with a hung cache = %+v, want 20.00 from the database", got)
 		}
+	}
+	if want := []string{"error", "error", "error"}; !slices.Equal(lookups, want) {
+		t.Errorf("cache lookups %q, want %q", lookups, want)
 	}
 }

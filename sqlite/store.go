@@ -48,6 +48,9 @@ type Store struct {
 
 var _ catalog.Store = (*Store)(nil)
 
+// Stats returns the statistics of the write connection's pool and of the read pool.
+func (s *Store) Stats() (write, read sql.DBStats) { return s.write.Stats(), s.read.Stats() }
+
 // Open opens, creating them when missing, the data directory dataDir and the database
 // in it, in WAL mode. It does not change the schema: call Migrate before the first use
 // of a new database (boxoffice migrate does, and so does boxoffice run in embedded

@@ -196,6 +196,8 @@ func TestDistributed(t *testing.T) {
 		{apis[0], `boxoffice_db_pool_connections{pool="primary",state="total"}`, 1},
 		{apis[0], `boxoffice_db_pool_connections{pool="replica",state="total"}`, 1},
 		{apis[0], `boxoffice_replica_fallback`, 0},
+		{apis[0], `boxoffice_price_cache_requests_total{result="miss"}`, 1},
+		{apis[1], `boxoffice_price_cache_requests_total{result="hit"}`, 1},
 		{"http://" + worker3, `boxoffice_broker_consumers{queue="catalog.plans"}`, 2},
 		{"http://" + worker3, `boxoffice_broker_consumers{queue="pricing.recalculate"}`, 2},
 	} {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"sync/atomic"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"boxoffice/postgres"
 	"boxoffice/pricing"
 	"boxoffice/rabbitmq"
+	"boxoffice/sqlite"
 )
 
 // metrics are a process's Prometheus metrics beyond the HTTP API's own: tasks, locks,
@@ -32,6 +34,7 @@ type metrics struct {
 	searcher       atomic.Pointer[catalog.Searcher] // the API's, whose index has a version
 	pricingVersion prometheus.Gauge
 	marketEvents   *prometheus.CounterVec
+	priceCache     *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -66,6 +69,9 @@ func newMetrics() *metrics {
 		marketEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "boxoffice_market_events_received_total", Help: "Market event payloads the listener received, by outcome.",
 		}, []string{"outcome"}),
+		priceCache: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "boxoffice_price_cache_requests_total", Help: "Price quote cache lookups by result (hit, miss, error).",
+		}, []string{"result"}),
 	}
 	catalogVersion := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "boxoffice_catalog_version", Help: "The catalog version this process committed or serves, the higher.",
@@ -108,7 +114,7 @@ func newMetrics() *metrics {
 	m.reg.MustRegister(indexPlans, indexBytes, overBudget)
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.taskRuns, m.taskDuration, m.lockContended, m.syncs, m.syncDuration, m.plansParsed, m.plansSkipped,
-		catalogVersion, m.pricingVersion, m.marketEvents)
+		catalogVersion, m.pricingVersion, m.marketEvents, m.priceCache)
 	return m
 }
 
@@ -127,6 +133,15 @@ func (m *metrics) observeSync(res ingest.Result, err error) {
 	if res.Skipped > 0 {
 		m.plansSkipped.WithLabelValues("invalid_plan").Add(float64(res.Skipped))
 	}
+}
+
+// instrumentQuotes counts q's cache lookups by result.
+func (m *metrics) instrumentQuotes(q *pricing.Quoter) {
+	results := map[string]prometheus.Counter{}
+	for _, r := range []string{"hit", "miss", "error"} {
+		results[r] = m.priceCache.WithLabelValues(r)
+	}
+	q.Lookup = func(result string) { results[result].Inc() }
 }
 
 // instrument wires rc's hooks to the metrics.
@@ -194,6 +209,15 @@ func (c *depsCollector) Collect(ch chan<- prometheus.Metric) {
 			down = 1
 		}
 		ch <- prometheus.MustNewConstMetric(c.fallback, prometheus.GaugeValue, down)
+	}
+	if sq, ok := c.d.store.(*sqlite.Store); ok {
+		write, read := sq.Stats()
+		for name, st := range map[string]sql.DBStats{"sqlite_write": write, "sqlite_read": read} {
+			ch <- prometheus.MustNewConstMetric(c.pool, prometheus.GaugeValue, float64(st.Idle), name, "idle")
+			ch <- prometheus.MustNewConstMetric(c.pool, prometheus.GaugeValue, float64(st.InUse), name, "in_use")
+			ch <- prometheus.MustNewConstMetric(c.pool, prometheus.GaugeValue, float64(st.OpenConnections), name, "total")
+			ch <- prometheus.MustNewConstMetric(c.pool, prometheus.GaugeValue, float64(st.MaxOpenConnections), name, "max")
+		}
 	}
 	switch b := c.d.broker.(type) {
 	case *rabbitmq.Broker:

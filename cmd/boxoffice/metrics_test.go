@@ -21,8 +21,8 @@ func metricValue(exposition, series string) (float64, bool) {
 }
 
 // TestRunMetrics checks that one `boxoffice run` process exposes the metrics of every
-// role it runs: syncs, the catalog, the index, queues, tasks and versions, and HTTP by
-// route pattern.
+// role it runs: syncs, the catalog, the index, queues, tasks and versions, price quote
+// cache lookups, the SQLite pools, and HTTP by route pattern.
 func TestRunMetrics(t *testing.T) {
 	base, _ := startRun(t, map[string]string{"HTTP_ADDR": freeAddr(t), "DATA_DIR": t.TempDir()})
 	poll(t, "plans from the simulator", func() bool {
@@ -40,7 +40,32 @@ func TestRunMetrics(t *testing.T) {
 		getJSON(t, base+"/api/v1/tasks/"+accepted.TaskID, http.StatusOK, &tk)
 		return tk.State == "succeeded"
 	})
-	_, body := searchBody(t, base+"/metrics")
+	// One quote from the database, then the same from the cache.
+	var found struct {
+		Data struct {
+			Events []struct {
+				ID string `json:"id"`
+			} `json:"events"`
+		} `json:"data"`
+	}
+	_, body := searchBody(t, base+"/search")
+	if err := json.Unmarshal(body, &found); err != nil || len(found.Data.Events) == 0 {
+		t.Fatalf("/search = %.200s (%v), want events", body, err)
+	}
+	var listing struct {
+		Products []struct {
+			ProductID string `json:"product_id"`
+		} `json:"products"`
+	}
+	getJSON(t, base+"/api/v1/events/"+found.Data.Events[0].ID+"/products", http.StatusOK, &listing)
+	if len(listing.Products) == 0 {
+		t.Fatalf("event %s lists no products", found.Data.Events[0].ID)
+	}
+	for range 2 {
+		postJSON(t, base+"/api/v1/price", "", `{"product_id":"`+listing.Products[0].ProductID+`","user_location":"madrid"}`, http.StatusOK, nil)
+	}
+
+	_, body = searchBody(t, base+"/metrics")
 	metrics := string(body)
 	for _, c := range []struct {
 		series string
@@ -57,6 +82,10 @@ func TestRunMetrics(t *testing.T) {
 		{`boxoffice_broker_queue_depth{queue="pricing.recalculate"}`, 0},
 		{`boxoffice_http_requests_total{method="POST",route="/api/v1/recalculate",status="202"}`, 1},
 		{`boxoffice_http_requests_total{method="GET",route="/api/v1/tasks/{task_id}",status="200"}`, 1},
+		{`boxoffice_price_cache_requests_total{result="miss"}`, 1},
+		{`boxoffice_price_cache_requests_total{result="hit"}`, 1},
+		{`boxoffice_db_pool_connections{pool="sqlite_write",state="max"}`, 1},
+		{`boxoffice_db_pool_connections{pool="sqlite_read",state="max"}`, 1},
 		{`boxoffice_http_requests_in_flight`, 1}, // the scrape itself
 		{`go_goroutines`, 1},
 		{`process_resident_memory_bytes`, 1},

@@ -136,10 +136,12 @@ func startAPI(ctx context.Context, g *errgroup.Group, ln net.Listener, cfg confi
 	}
 	d.metrics.searcher.Store(searcher)
 	conf := apiConfig(cfg, d)
+	quoter := &pricing.Quoter{Store: d.store, Cache: d.priceCache, Policy: pricing.DefaultPolicy,
+		TTL: cfg.PriceCacheTTL, Now: time.Now, Log: log}
+	d.metrics.instrumentQuotes(quoter)
 	conf.Pricing = &pricing.Service{
-		Quoter: &pricing.Quoter{Store: d.store, Cache: d.priceCache, Policy: pricing.DefaultPolicy,
-			TTL: cfg.PriceCacheTTL, Now: time.Now, Log: log},
-		Store: d.store, Bus: d.bus, Publisher: d.broker, Now: time.Now, Log: log,
+		Quoter: quoter,
+		Store:  d.store, Bus: d.bus, Publisher: d.broker, Now: time.Now, Log: log,
 	}
 	conf.APIKeys = cfg.APIKeys
 	conf.TracerProvider = cfg.Tracing
