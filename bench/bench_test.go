@@ -212,8 +212,8 @@ func report(s settings, rows []row, notes []catalogNote, skipped []string) strin
 	b.WriteString("\nLatencies in ms. wrk rows: peak throughput, latencies at saturation. vegeta rows: throughput is successful responses per second at the fixed rate.\n")
 	b.WriteString("Targets (issue 4): hot ≥ 0.6× and random ≥ 0.4× the trivial handler's wrk throughput; p99 ≤ 5 ms at a fixed 10k req/s.\n\n")
 	for _, n := range notes {
-		fmt.Fprintf(&b, "- %s %s: %d plans served %.1f s after start; windows of %s; hot windows return %.1f plans (%.0f B) on average, random ones %.1f plans (%.0f B) on average (the trivial handler serves a %d B one, %d B gzipped); load average %s before the runs, %s after.\n",
-			n.mode, n.size, n.plans, n.ingest.Seconds(), n.w.length, n.w.hotPlans, n.w.hotSize, n.w.randomPlans, n.w.randomSize,
+		fmt.Fprintf(&b, "- %s %s: %d plans served %.1f s after start; windows of %s; hot windows return %.1f plans (%.0f B, sent as %.0f B once warm) on average, random ones %.1f plans (%.0f B) on average (for those the trivial handler serves a %d B one, sent as %d B on its first use); load average %s before the runs, %s after.\n",
+			n.mode, n.size, n.plans, n.ingest.Seconds(), n.w.length, n.w.hotPlans, n.w.hotSize, n.w.hotSent(), n.w.randomPlans, n.w.randomSize,
 			len(n.w.random.plain.body), len(n.w.random.gzip.body), n.load[0], n.load[1])
 	}
 	for _, sk := range skipped {

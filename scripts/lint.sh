@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# lint.sh: formatting, vet, and the architecture's import rules (STYLE.md):
+# lint.sh: formatting, vet, a tidy go.mod, and the architecture's import rules (STYLE.md):
 #   - domain packages (catalog, pricing, ingest, task) import only the standard library,
 #     each other and the OpenTelemetry API; never a driver, net/http or an adapter;
 #   - adapters never import each other; only cmd/boxoffice imports everything.
@@ -13,6 +13,10 @@ if [ -n "$unformatted" ]; then
 fi
 
 go vet ./...
+
+if ! go mod tidy -diff >/dev/null 2>&1; then
+  echo "go.mod or go.sum is not tidy: run go mod tidy"; fail=1
+fi
 
 module=$(go list -m)
 domain="catalog pricing ingest task"
