@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/maypok86/otter/v2"
@@ -36,11 +37,12 @@ const l1EntryShare = 16
 // header and the deflate block overhead eat most of the gain.
 const minGzipBytes = 1 << 10
 
-// eagerGzipBytes is the size from which a response is gzipped on its first use. A
-// smaller one is gzipped from its second use on: compressing a one-off response of a
-// few kilobytes (a random window) costs more CPU than it saves on the wire, and it
-// halved the throughput of random windows in `make bench`, while a response that is
-// asked for again is worth compressing once and keeping.
+// eagerGzipBytes is the size from which a response is kept in L1 and gzipped on its
+// first use. A smaller one is streamed plain from the index on its first use, and kept
+// and gzipped from its second (see doorkeeper): compressing a one-off response of a few
+// kilobytes (a random window) costs more CPU than it saves on the wire, and it halved
+// the throughput of random windows in `make bench`, while a response that is asked for
+// again is worth compressing once and keeping.
 const eagerGzipBytes = 64 << 10
 
 // responseOverhead is what an L1 entry costs besides its bytes: the key, the struct,
@@ -91,6 +93,48 @@ func newSearchKey(version int64, w catalog.Window) searchKey {
 		k.to = w.To.Unix()
 	}
 	return k
+}
+
+// hash returns a well-mixed, nonzero 64-bit hash of the key.
+func (k searchKey) hash() uint64 {
+	return mix64(uint64(k.version)^mix64(uint64(k.from)^mix64(uint64(k.to)))) | 1
+}
+
+// mix64 is MurmurHash3's 64-bit finalizer: every input bit affects every output bit.
+func mix64(h uint64) uint64 {
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 33
+	return h
+}
+
+// doorkeeperSlots is the size of the doorkeeper's table: 512 KiB of hashes, enough to
+// remember the windows of a few seconds of random traffic at tens of thousands of
+// requests a second.
+const doorkeeperSlots = 1 << 16
+
+// doorkeeper remembers, approximately, which small responses were asked for recently,
+// so that L1 keeps one only from its second use (TinyLFU's "doorkeeper"). A stream of
+// one-off windows (random windows; a client busting the cache on purpose) is then
+// served from the index through a pooled buffer: it allocates nothing per request and
+// evicts nothing. It is a direct-mapped table of key hashes, safe for concurrent use
+// without locks: a collision only makes a window look new once more (it is streamed
+// again), or, with odds of 2^-64, seen.
+type doorkeeper struct{ slots []atomic.Uint64 }
+
+func newDoorkeeper() doorkeeper { return doorkeeper{slots: make([]atomic.Uint64, doorkeeperSlots)} }
+
+// seen reports whether k was recorded before, and records it.
+func (d doorkeeper) seen(k searchKey) bool {
+	h := k.hash()
+	slot := &d.slots[h&(doorkeeperSlots-1)]
+	if slot.Load() == h {
+		return true
+	}
+	slot.Store(h)
+	return false
 }
 
 // appendText appends the key as "<version>.<from>.<to>" in base 36, "-" for an open

@@ -10,7 +10,8 @@
 //
 // Responses are cached whole in L1, an in-process cache bounded by bytes and keyed by
 // the index's catalog version and the window, with their gzipped form and an ETag
-// that names both: a new version misses, so nothing is invalidated, and If-None-Match
+// that names both, from their second use (see doorkeeper; a first use is copied from
+// the index): a new version misses, so nothing is invalidated, and If-None-Match
 // gets a 304 without a lookup. Without an index (before the first load) searches read
 // a Store through L1 and a shared Cache (L2, Redis), the version read before the
 // plans. boxoffice_search_cache_requests_total{tier,result} counts hits and misses per

@@ -122,7 +122,8 @@ type Handler struct {
 	// The search response caches and HTTP caching.
 	store        Store // nil: no searches without an index
 	l1           *otter.Cache[searchKey, *response]
-	l1MaxEntry   int   // bytes of the largest response L1 keeps
+	l1MaxEntry   int // bytes of the largest response L1 keeps
+	door         doorkeeper
 	l2           Cache // nil: none
 	l2Timeout    time.Duration
 	l2Down       atomic.Bool  // L2 failed last time: its recovery is logged
@@ -177,6 +178,7 @@ func New(cat Catalog, log *slog.Logger, cfg Config) *Handler {
 		store:        cfg.Store,
 		l1:           newL1(l1Max, ttl),
 		l1MaxEntry:   int(l1Max / l1EntryShare),
+		door:         newDoorkeeper(),
 		l2:           cfg.Cache,
 		l2Timeout:    cmp.Or(cfg.L2Timeout, defaultL2Timeout),
 		cacheTTL:     ttl,

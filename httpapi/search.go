@@ -36,9 +36,10 @@ type searchBuffers struct {
 // ordered by start, then id. It reads no database and encodes nothing: a response is
 // the L1 cache's bytes, or the index's matching documents concatenated once and kept
 // in L1 under the index's version (see serveFromStore for a catalog without an index).
-// A response too large for L1 is copied through a pooled buffer instead, so a
-// response of any size has an exact Content-Length and costs a bounded amount of
-// memory.
+// A small response is kept from its second use (see doorkeeper): on its first it is
+// copied through a pooled buffer, as is a response too large for L1, so a one-off
+// window allocates nothing, and a response of any size has an exact Content-Length and
+// costs a bounded amount of memory.
 func (h *Handler) search(w http.ResponseWriter, r *http.Request) {
 	win, err := ParseWindow(r.URL.Query())
 	if err != nil {
@@ -71,13 +72,16 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request) {
 	for _, doc := range bufs.docs {
 		size += len(doc)
 	}
-	if size > h.l1MaxEntry {
-		h.stream(w, r, key, bufs, size)
+	if size > h.l1MaxEntry || size < eagerGzipBytes && !h.door.seen(key) {
+		h.stream(w, r, key, bufs, size) // too large for L1, or small and maybe one-off
 		return
 	}
 	resp := h.newResponse(key, appendEvents(make([]byte, 0, size), bufs.docs), gz)
+	if gz && !resp.gzipTried { // asked for again: worth compressing once and keeping
+		resp = resp.withGzip(h.compress(resp.body))
+	}
 	h.l1.Set(key, resp)
-	h.writeResponse(w, r, key, resp, gz && resp.gzipTried) // a small one gzips from its next use
+	h.writeResponse(w, r, key, resp, gz)
 }
 
 // appendEvents appends the search response of docs to b.
