@@ -174,8 +174,8 @@ type response struct {
 }
 
 // newResponse returns the response of key with body, gzipped too when compress is set
-// and body is at least eagerGzipBytes; a smaller one is gzipped on its next use (see
-// writeResponse).
+// (and body is large enough to try); otherwise it is gzipped on the first use that
+// accepts gzip (see writeResponse).
 func (h *Handler) newResponse(key searchKey, body []byte, compress bool) *response {
 	r := &response{
 		body:      body,
@@ -183,7 +183,7 @@ func (h *Handler) newResponse(key searchKey, body []byte, compress bool) *respon
 		etag:      []string{string(key.appendETag(nil))},
 		length:    []string{strconv.Itoa(len(body))},
 	}
-	if compress && !r.gzipTried && len(body) >= eagerGzipBytes {
+	if compress && !r.gzipTried {
 		r = r.withGzip(h.compress(body))
 	}
 	return r

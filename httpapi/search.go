@@ -76,10 +76,8 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request) {
 		h.stream(w, r, key, bufs, size) // too large for L1, or small and maybe one-off
 		return
 	}
+	// Large, or asked for again: worth compressing once and keeping.
 	resp := h.newResponse(key, appendEvents(make([]byte, 0, size), bufs.docs), gz)
-	if gz && !resp.gzipTried { // asked for again: worth compressing once and keeping
-		resp = resp.withGzip(h.compress(resp.body))
-	}
 	h.l1.Set(key, resp)
 	h.writeResponse(w, r, key, resp, gz)
 }

@@ -186,6 +186,13 @@ func (c *depsCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.cons
 }
 
+// collectPool sends the connection counts of one database pool, by state.
+func (c *depsCollector) collectPool(ch chan<- prometheus.Metric, pool string, idle, inUse, total, maxConns int) {
+	for state, n := range map[string]int{"idle": idle, "in_use": inUse, "total": total, "max": maxConns} {
+		ch <- prometheus.MustNewConstMetric(c.pool, prometheus.GaugeValue, float64(n), pool, state)
+	}
+}
+
 func (c *depsCollector) Collect(ch chan<- prometheus.Metric) {
 	if pg, ok := c.d.store.(*postgres.Store); ok {
 		st := pg.Stats()
@@ -199,10 +206,7 @@ func (c *depsCollector) Collect(ch chan<- prometheus.Metric) {
 			pools["replica"] = st.Replica
 		}
 		for name, p := range pools {
-			ch <- prometheus.MustNewConstMetric(c.pool, prometheus.GaugeValue, float64(p.IdleConns()), name, "idle")
-			ch <- prometheus.MustNewConstMetric(c.pool, prometheus.GaugeValue, float64(p.AcquiredConns()), name, "in_use")
-			ch <- prometheus.MustNewConstMetric(c.pool, prometheus.GaugeValue, float64(p.TotalConns()), name, "total")
-			ch <- prometheus.MustNewConstMetric(c.pool, prometheus.GaugeValue, float64(p.MaxConns()), name, "max")
+			c.collectPool(ch, name, int(p.IdleConns()), int(p.AcquiredConns()), int(p.TotalConns()), int(p.MaxConns()))
 		}
 		down := 0.0
 		if st.ReplicaDown {
@@ -213,10 +217,7 @@ func (c *depsCollector) Collect(ch chan<- prometheus.Metric) {
 	if sq, ok := c.d.store.(*sqlite.Store); ok {
 		write, read := sq.Stats()
 		for name, st := range map[string]sql.DBStats{"sqlite_write": write, "sqlite_read": read} {
-			ch <- prometheus.MustNewConstMetric(c.pool, prometheus.GaugeValue, float64(st.Idle), name, "idle")
-			ch <- prometheus.MustNewConstMetric(c.pool, prometheus.GaugeValue, float64(st.InUse), name, "in_use")
-			ch <- prometheus.MustNewConstMetric(c.pool, prometheus.GaugeValue, float64(st.OpenConnections), name, "total")
-			ch <- prometheus.MustNewConstMetric(c.pool, prometheus.GaugeValue, float64(st.MaxOpenConnections), name, "max")
+			c.collectPool(ch, name, st.Idle, st.InUse, st.OpenConnections, st.MaxOpenConnections)
 		}
 	}
 	switch b := c.d.broker.(type) {
