@@ -53,7 +53,7 @@ func TestBench(t *testing.T) {
 	bin := buildBinary(t, s)
 	vegeta := vegetaBinary(t)
 	tr := &trivial{}
-	trivialURL := startTrivial(t, tr)
+	triv := startTrivial(t, tr)
 
 	var rows []row
 	var notes []catalogNote
@@ -74,19 +74,19 @@ func TestBench(t *testing.T) {
 			name := mode + "/" + sizeName(n)
 			t.Run(name, func(t *testing.T) {
 				start := time.Now()
-				base, err := startMode(t, mode, bin, n)
+				box, err := startMode(t, mode, bin, n)
 				if err != nil {
 					skipped = append(skipped, fmt.Sprintf("%s: services not reachable (%v)", name, err))
 					t.Skipf("services not reachable: %v", err)
 				}
 				c := simConfig(n)
 				want := c.BasePlans * c.Plans
-				ingest := waitIngest(t, base, want, start, s.ingestTimeout)
+				ingest := waitIngest(t, box.base, want, start, s.ingestTimeout)
 				t.Logf("%s: %d plans served %s after start", name, want, ingest.Round(100*time.Millisecond))
-				w := calibrate(t, base)
+				w := calibrate(t, box.base)
 				tr.serve(w.hot, w.random)
 				before := loadavg()
-				rows = append(rows, measure(t, s, vegeta, mode, sizeName(want), base, trivialURL, w)...)
+				rows = append(rows, measure(t, s, vegeta, mode, sizeName(want), box, triv, w)...)
 				notes = append(notes, catalogNote{mode, sizeName(want), want, ingest, w, [2]string{before, loadavg()}})
 			})
 		}
@@ -101,9 +101,9 @@ func TestBench(t *testing.T) {
 	}
 }
 
-// measure loads boxoffice at box and the trivial handler at triv, one after the other,
+// measure loads boxoffice (box) and the trivial handler (triv), one after the other,
 // for each workload and tool.
-func measure(t *testing.T, s settings, vegeta, mode, size, box, triv string, w workloads) []row {
+func measure(t *testing.T, s settings, vegeta, mode, size string, box, triv server, w workloads) []row {
 	t.Helper()
 	dir := t.TempDir()
 	hotLua, randomLua := writeWrkScripts(t, dir, w, s.wrkThreads, s.gzip)
@@ -114,7 +114,7 @@ func measure(t *testing.T, s settings, vegeta, mode, size, box, triv string, w w
 		writeTargets(t, file, base, paths, len(paths))
 		return file
 	}
-	servers := []struct{ name, base string }{{"boxoffice", box}, {"trivial", triv}}
+	servers := []server{box, triv}
 	var rows []row
 	for _, wl := range []struct {
 		name, lua string
@@ -130,17 +130,16 @@ func measure(t *testing.T, s settings, vegeta, mode, size, box, triv string, w w
 		var wrkRes, vegRes [2][]result
 		for rep := range s.repeat {
 			for i, srv := range servers {
-				r := runWrk(t, s, srv.base, wl.lua, s.duration)
+				r := srv.load(func() result { return runWrk(t, s, srv.base, wl.lua, s.duration) })
 				wrkRes[i] = append(wrkRes[i], r)
-				t.Logf("%s %s %s %s wrk #%d: %.0f req/s, p50 %s, p99 %s, %d errors", mode, size, wl.name, srv.name,
-					rep+1, r.reqs, r.p50, r.p99, r.errors)
+				t.Logf("%s %s %s %s wrk #%d: %s", mode, size, wl.name, srv.name, rep+1, r)
 				pause()
 			}
 			for i, srv := range servers {
-				r := runVegeta(t, s, vegeta, targets(srv.base, wl.name+"-"+srv.name, wl.paths), s.duration)
+				file := targets(srv.base, wl.name+"-"+srv.name, wl.paths)
+				r := srv.load(func() result { return runVegeta(t, s, vegeta, file, s.duration) })
 				vegRes[i] = append(vegRes[i], r)
-				t.Logf("%s %s %s %s vegeta #%d: %.0f req/s, p50 %s, p99 %s, %d errors", mode, size, wl.name, srv.name,
-					rep+1, r.reqs, r.p50, r.p99, r.errors)
+				t.Logf("%s %s %s %s vegeta #%d: %s", mode, size, wl.name, srv.name, rep+1, r)
 				pause()
 			}
 		}
@@ -170,6 +169,7 @@ func median(rs []result) result {
 		p99:      time.Duration(pick(func(r result) float64 { return float64(r.p99) })),
 		requests: int(pick(func(r result) float64 { return float64(r.requests) })),
 		errors:   int(pick(func(r result) float64 { return float64(r.errors) })),
+		cpu:      time.Duration(pick(func(r result) float64 { return float64(r.cpu) })),
 	}
 }
 
@@ -199,17 +199,18 @@ func report(s settings, rows []row, notes []catalogNote, skipped []string) strin
 	}
 	fmt.Fprintf(&b, "wrk: %d threads, %d connections, %s per run; vegeta: %d req/s for %s; both send Accept-Encoding: %s; each figure the median of %d run(s), alternating boxoffice and the trivial handler.\n\n",
 		s.wrkThreads, s.wrkConns, s.duration, s.rate, s.duration, encoding, s.repeat)
-	b.WriteString("| mode | plans | workload | tool | boxoffice req/s | trivial req/s | ratio | boxoffice p50 | boxoffice p99 | trivial p50 | trivial p99 | p99 ratio | errors (box/trivial) | target |\n")
-	b.WriteString("|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
+	b.WriteString("| mode | plans | workload | tool | boxoffice req/s | trivial req/s | ratio | boxoffice p50 | boxoffice p99 | trivial p50 | trivial p99 | p99 ratio | boxoffice CPU/req | trivial CPU/req | CPU ratio | errors (box/trivial) | target |\n")
+	b.WriteString("|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
 	for _, r := range rows {
 		ratio := ratioOf(r.box.reqs, r.trivial.reqs)
-		p99Ratio := ratioOf(float64(r.box.p99), float64(r.trivial.p99))
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %.0f | %.0f | %.2f× | %s | %s | %s | %s | %.2f× | %d/%d | %s |\n",
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %.0f | %.0f | %.2f× | %s | %s | %s | %s | %.2f× | %s | %s | %.2f× | %d/%d | %s |\n",
 			r.mode, r.size, r.workload, r.tool, r.box.reqs, r.trivial.reqs, ratio,
-			ms(r.box.p50), ms(r.box.p99), ms(r.trivial.p50), ms(r.trivial.p99), p99Ratio,
+			ms(r.box.p50), ms(r.box.p99), ms(r.trivial.p50), ms(r.trivial.p99), ratioOf(float64(r.box.p99), float64(r.trivial.p99)),
+			us(r.box.cpu), us(r.trivial.cpu), ratioOf(float64(r.box.cpu), float64(r.trivial.cpu)),
 			r.box.errors, r.trivial.errors, target(s, r, ratio))
 	}
 	b.WriteString("\nLatencies in ms. wrk rows: peak throughput, latencies at saturation. vegeta rows: throughput is successful responses per second at the fixed rate.\n")
+	b.WriteString("CPU/req: the server process's CPU time (user + system, all threads) per request, in µs, the server time a request costs; the machine's noise moves it far less than the latencies. In distributed mode, the API process's.\n")
 	b.WriteString("Targets (issue 4): hot ≥ 0.6× and random ≥ 0.4× the trivial handler's wrk throughput; p99 ≤ 5 ms at a fixed 10k req/s.\n\n")
 	for _, n := range notes {
 		fmt.Fprintf(&b, "- %s %s: %d plans served %.1f s after start; windows of %s; hot windows return %.1f plans (%.0f B, sent as %.0f B once warm) on average, random ones %.1f plans (%.0f B) on average (for those the trivial handler serves a %d B one, sent as %d B on its first use); load average %s before the runs, %s after.\n",
@@ -251,3 +252,11 @@ func ratioOf(a, b float64) float64 {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(time.Millisecond)) }
+
+// us formats a CPU time per request in µs, or "n/a" when unknown.
+func us(d time.Duration) string {
+	if d == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.1f", float64(d)/float64(time.Microsecond))
+}

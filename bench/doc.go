@@ -9,7 +9,9 @@
 // plan, and loads it with wrk (peak throughput) and vegeta (latency at a fixed rate)
 // for hot windows (a few distinct queries) and random windows (every request
 // distinct). Each figure stands beside a trivial net/http handler that serves the same
-// response bytes, measured in the same run, and the ratio between the two. It runs the
+// response bytes, measured in the same run, and the ratio between the two; so does the
+// server process's CPU time per request (Linux: /proc/<pid>/stat), the server time a
+// request costs, which the machine's noise moves far less than latency. It runs the
 // embedded mode (`boxoffice run`) and, when PostgreSQL, Redis and RabbitMQ answer, the
 // distributed one (`api`, `worker` and `ingest` processes in a schema and namespace of
 // their own, dropped afterwards). It reports timings; it never asserts them.

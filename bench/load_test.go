@@ -23,6 +23,33 @@ type result struct {
 	p50, p99 time.Duration // latency percentiles
 	requests int           // requests sent
 	errors   int           // non-2xx responses and socket errors
+	cpu      time.Duration // the server process's CPU time per request; 0 when unknown
+}
+
+// String is the run as the test logs it.
+func (r result) String() string {
+	return fmt.Sprintf("%.0f req/s, p50 %s, p99 %s, %d errors, CPU %s µs/req", r.reqs, r.p50, r.p99, r.errors, us(r.cpu))
+}
+
+// server is one of the two servers a run loads: boxoffice's API, or the trivial handler.
+type server struct {
+	name, base string
+	pid        int // the process serving base, whose CPU time a run reads
+}
+
+// load runs f, a load run against srv, and adds the CPU time srv's process spent per
+// request: user and system time, all threads, read from the kernel before and after.
+// It is the server time a request costs, whatever the load tool costs on the same
+// cores, and what else the machine is doing moves it far less than latency. In
+// distributed mode it is the API process's alone; on the search path it calls nothing
+// else.
+func (srv server) load(f func() result) result {
+	before, ok := cpuTime(srv.pid)
+	r := f()
+	if after, ok2 := cpuTime(srv.pid); ok && ok2 && r.requests > 0 {
+		r.cpu = (after - before) / time.Duration(r.requests)
+	}
+	return r
 }
 
 // wrkRandomScript builds a distinct window per request: request k of thread tid starts

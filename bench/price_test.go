@@ -35,34 +35,37 @@ func TestBenchPrice(t *testing.T) {
 	bin := buildBinary(t, s)
 	vegeta := vegetaBinary(t)
 	tr := &trivialPrice{}
-	trivialURL := startTrivial(t, tr)
+	triv := startTrivial(t, tr)
 	const n = 10_000
 	var rows []row
 	for _, mode := range s.modes {
 		t.Run(mode, func(t *testing.T) {
 			start := time.Now()
-			base, err := startMode(t, mode, bin, n)
+			box, err := startMode(t, mode, bin, n)
 			if err != nil {
 				t.Skipf("services not reachable: %v", err)
 			}
 			c := simConfig(n)
-			waitIngest(t, base, c.BasePlans*c.Plans, start, s.ingestTimeout)
-			bodies, answers := warmQuotes(t, base)
+			waitIngest(t, box.base, c.BasePlans*c.Plans, start, s.ingestTimeout)
+			bodies, answers := warmQuotes(t, box.base)
 			tr.serve(answers)
-			rows = append(rows, measurePrice(t, s, vegeta, mode, base, trivialURL, bodies)...)
+			rows = append(rows, measurePrice(t, s, vegeta, mode, box, triv, bodies)...)
 		})
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "POST /api/v1/price, %d distinct quotes, all cache hits; wrk: %d threads, %d connections, %s per run; vegeta: %d req/s; median of %d run(s).\n\n",
 		priceQuotes, s.wrkThreads, s.wrkConns, s.duration, s.rate, s.repeat)
-	b.WriteString("| mode | tool | boxoffice req/s | trivial req/s | ratio | boxoffice p50 | boxoffice p99 | trivial p50 | trivial p99 | p99 ratio | errors (box/trivial) |\n")
-	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	b.WriteString("| mode | tool | boxoffice req/s | trivial req/s | ratio | boxoffice p50 | boxoffice p99 | trivial p50 | trivial p99 | p99 ratio | boxoffice CPU/req | trivial CPU/req | CPU ratio | errors (box/trivial) |\n")
+	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "| %s | %s | %.0f | %.0f | %.2f× | %s | %s | %s | %s | %.2f× | %d/%d |\n",
+		fmt.Fprintf(&b, "| %s | %s | %.0f | %.0f | %.2f× | %s | %s | %s | %s | %.2f× | %s | %s | %.2f× | %d/%d |\n",
 			r.mode, r.tool, r.box.reqs, r.trivial.reqs, ratioOf(r.box.reqs, r.trivial.reqs),
 			ms(r.box.p50), ms(r.box.p99), ms(r.trivial.p50), ms(r.trivial.p99),
-			ratioOf(float64(r.box.p99), float64(r.trivial.p99)), r.box.errors, r.trivial.errors)
+			ratioOf(float64(r.box.p99), float64(r.trivial.p99)),
+			us(r.box.cpu), us(r.trivial.cpu), ratioOf(float64(r.box.cpu), float64(r.trivial.cpu)),
+			r.box.errors, r.trivial.errors)
 	}
+	b.WriteString("\nLatencies in ms. CPU/req: the server process's CPU time per request, in µs; in distributed mode the API process's alone, without the Redis MGET each quote also costs.\n")
 	fmt.Println()
 	fmt.Print(b.String())
 	if out := os.Getenv("BENCH_PRICE_OUT"); out != "" {
@@ -156,7 +159,7 @@ request = function()
 end
 `
 
-func measurePrice(t *testing.T, s settings, vegeta, mode, box, triv string, bodies []string) []row {
+func measurePrice(t *testing.T, s settings, vegeta, mode string, box, triv server, bodies []string) []row {
 	t.Helper()
 	dir := t.TempDir()
 	quoted := make([]string, len(bodies))
@@ -183,22 +186,23 @@ func measurePrice(t *testing.T, s settings, vegeta, mode, box, triv string, bodi
 		}
 		return file
 	}
-	servers := []struct{ name, base string }{{"boxoffice", box}, {"trivial", triv}}
+	servers := []server{box, triv}
 	for _, srv := range servers {
 		runWrk(t, s, srv.base, script, 2*time.Second)
 	}
 	var wrkRes, vegRes [2][]result
 	for rep := range s.repeat {
 		for i, srv := range servers {
-			r := runWrk(t, s, srv.base, script, s.duration)
+			r := srv.load(func() result { return runWrk(t, s, srv.base, script, s.duration) })
 			wrkRes[i] = append(wrkRes[i], r)
-			t.Logf("%s price %s wrk #%d: %.0f req/s, p50 %s, p99 %s, %d errors", mode, srv.name, rep+1, r.reqs, r.p50, r.p99, r.errors)
+			t.Logf("%s price %s wrk #%d: %s", mode, srv.name, rep+1, r)
 			pause()
 		}
 		for i, srv := range servers {
-			r := runVegeta(t, s, vegeta, targets(srv.base), s.duration)
+			file := targets(srv.base)
+			r := srv.load(func() result { return runVegeta(t, s, vegeta, file, s.duration) })
 			vegRes[i] = append(vegRes[i], r)
-			t.Logf("%s price %s vegeta #%d: %.0f req/s, p50 %s, p99 %s, %d errors", mode, srv.name, rep+1, r.reqs, r.p50, r.p99, r.errors)
+			t.Logf("%s price %s vegeta #%d: %s", mode, srv.name, rep+1, r)
 			pause()
 		}
 	}

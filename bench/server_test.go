@@ -101,9 +101,10 @@ func (w *tail) String() string {
 	return string(w.buf)
 }
 
-// startProc starts bin with args and env; t.Cleanup stops it with SIGTERM (SIGKILL
-// after 20 s) and prints the tail of its logs if the test failed or it died early.
-func startProc(t *testing.T, bin, name string, env []string, args ...string) {
+// startProc starts bin with args and env and returns its process id; t.Cleanup stops it
+// with SIGTERM (SIGKILL after 20 s) and prints the tail of its logs if the test failed
+// or it died early.
+func startProc(t *testing.T, bin, name string, env []string, args ...string) int {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env, cmd.Dir = env, t.TempDir()
@@ -133,6 +134,7 @@ func startProc(t *testing.T, bin, name string, env []string, args ...string) {
 			t.Logf("%s logs (last 3000 bytes):\n%s", name, lastBytes(logs.String(), 3000))
 		}
 	})
+	return cmd.Process.Pid
 }
 
 func lastBytes(s string, n int) string { return s[max(0, len(s)-n):] }
@@ -154,23 +156,23 @@ func baseEnv() []string {
 }
 
 // startMode starts boxoffice in mode (embedded or distributed) with a catalog of n
-// plans and returns the API's base URL, or the error that keeps the distributed
-// services from being reached.
-func startMode(t *testing.T, mode, bin string, n int) (string, error) {
+// plans and returns the process serving the API, or the error that keeps the
+// distributed services from being reached.
+func startMode(t *testing.T, mode, bin string, n int) (server, error) {
 	t.Helper()
 	if mode == "embedded" {
 		return startEmbedded(t, bin, n), nil
 	}
 	primary, replica, redisURL, brokerURL, err := distributedServices()
 	if err != nil {
-		return "", err
+		return server{}, err
 	}
 	return startDistributed(t, bin, n, primary, replica, redisURL, brokerURL), nil
 }
 
 // startEmbedded starts `boxoffice run` with its built-in simulator serving a catalog of
-// n plans and returns the API's base URL.
-func startEmbedded(t *testing.T, bin string, n int) string {
+// n plans and returns its API.
+func startEmbedded(t *testing.T, bin string, n int) server {
 	t.Helper()
 	c := simConfig(n)
 	addr := freeAddr(t)
@@ -183,8 +185,8 @@ func startEmbedded(t *testing.T, bin string, n int) string {
 	for _, r := range []string{"vanish", "price-change", "time-change", "sell-mode-flip", "invalid-date", "offline"} {
 		args = append(args, "--sim-"+r+"-rate=0")
 	}
-	startProc(t, bin, "boxoffice run", baseEnv(), args...)
-	return "http://" + addr
+	pid := startProc(t, bin, "boxoffice run", baseEnv(), args...)
+	return server{name: "boxoffice", base: "http://" + addr, pid: pid}
 }
 
 // distributedServices returns the services' URLs, or ok false when one does not answer.
@@ -218,8 +220,8 @@ func distributedServices() (primary, replica, redisURL, brokerURL string, err er
 // startDistributed starts one `api`, one `worker` and one `ingest` process on
 // PostgreSQL (reads from the replica), Redis and RabbitMQ, in a schema, key prefix and
 // queue prefix of their own that t.Cleanup drops, syncing from a simulator in this
-// process; it returns the API's base URL.
-func startDistributed(t *testing.T, bin string, n int, primary, replica, redisURL, brokerURL string) string {
+// process; it returns the API process.
+func startDistributed(t *testing.T, bin string, n int, primary, replica, redisURL, brokerURL string) server {
 	t.Helper()
 	ctx := t.Context()
 	id := strconv.FormatInt(time.Now().UnixNano(), 36)
@@ -278,9 +280,9 @@ func startDistributed(t *testing.T, bin string, n int, primary, replica, redisUR
 	// The worker migrates the schema; the API starts after it so it finds the tables.
 	startProc(t, bin, "worker", append(env, "HTTP_ADDR="+freeAddr(t)), "worker", "--env-file=/dev/null")
 	apiAddr := freeAddr(t)
-	startProc(t, bin, "api", append(env, "HTTP_ADDR="+apiAddr), "api", "--env-file=/dev/null")
+	pid := startProc(t, bin, "api", append(env, "HTTP_ADDR="+apiAddr), "api", "--env-file=/dev/null")
 	startProc(t, bin, "ingest", append(env, "HTTP_ADDR="+freeAddr(t)), "ingest", "--env-file=/dev/null")
-	return "http://" + apiAddr
+	return server{name: "boxoffice", base: "http://" + apiAddr, pid: pid}
 }
 
 // countPlans returns how many events base/search serves with no bounds, counting the

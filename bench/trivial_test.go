@@ -5,6 +5,7 @@ package bench
 import (
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,8 +48,10 @@ func (tr *trivial) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Write(resp.body)
 }
 
-// startTrivial serves tr on a loopback port until the test ends and returns its base URL.
-func startTrivial(t *testing.T, tr http.Handler) string {
+// startTrivial serves tr on a loopback port until the test ends. It serves from this
+// process, whose CPU time is then the handler's: the load tools run as processes of
+// their own, and the test waits on them.
+func startTrivial(t *testing.T, tr http.Handler) server {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -57,5 +60,5 @@ func startTrivial(t *testing.T, tr http.Handler) string {
 	srv := &http.Server{Handler: tr}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	return "http://" + ln.Addr().String()
+	return server{name: "trivial", base: "http://" + ln.Addr().String(), pid: os.Getpid()}
 }

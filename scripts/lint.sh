@@ -13,6 +13,7 @@ if [ -n "$unformatted" ]; then
 fi
 
 go vet ./...
+go vet -tags bench ./bench # the load benchmark, behind its build tag, is code too
 
 if ! go mod tidy -diff >/dev/null 2>&1; then
   echo "go.mod or go.sum is not tidy: run go mod tidy"; fail=1
