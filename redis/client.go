@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
@@ -14,8 +15,10 @@ import (
 // Client is a pool of connections to one Redis server, shared by the Locker and the
 // Notifier built on it. It is safe for concurrent use.
 type Client struct {
-	rdb  *goredis.Client
-	addr string // host:port, for error messages; never the credentials
+	rdb       *goredis.Client
+	addr      string        // host:port, for error messages; never the credentials
+	closed    chan struct{} // closed by Close, which stops the goroutines of adapters on c
+	closeOnce sync.Once
 }
 
 // Open connects to the Redis server at redisURL and pings it. The URL is
@@ -36,7 +39,7 @@ func Open(ctx context.Context, redisURL string, opts ...Option) (*Client, error)
 	for _, apply := range opts {
 		apply(&o)
 	}
-	c := &Client{rdb: goredis.NewClient(opt), addr: opt.Addr}
+	c := &Client{rdb: goredis.NewClient(opt), addr: opt.Addr, closed: make(chan struct{})}
 	if err := o.instrument(c.rdb); err != nil {
 		c.rdb.Close()
 		return nil, err
@@ -50,7 +53,14 @@ func Open(ctx context.Context, redisURL string, opts ...Option) (*Client, error)
 
 // Close closes the client's connections. Running subscriptions then return an error
 // (goredis.ErrClosed): close the client after the adapters built on it have stopped.
-func (c *Client) Close() error { return c.rdb.Close() }
+func (c *Client) Close() error {
+	c.closeOnce.Do(func() {
+		if c.closed != nil {
+			close(c.closed)
+		}
+	})
+	return c.rdb.Close()
+}
 
 // Ping checks that the server answers; it is the readiness check of the Redis
 // dependency.

@@ -1,7 +1,8 @@
 // Package redis implements boxoffice's ports on Redis: the distributed lock of the task
 // and ingest packages (Locker) and the announcements of new catalog versions between
 // processes (Notifier), and the API's shared search response cache (Cache, the second
-// tier under the in-process one), over one connection pool (Client).
+// tier under the in-process one) and price quotes (PriceCache), over one connection
+// pool (Client).
 //
 // Concepts:
 //
@@ -15,6 +16,9 @@
 //     fire and forget: a process that is not subscribed when a version is published,
 //     because it starts later or is reconnecting, never receives it. Announcements only
 //     make readers refresh sooner; readers still poll the store's catalog version.
+//   - A price quote lookup is one MGET of the entry and the current pricing version.
+//     Concurrent lookups share pipelines (lookups): one write and one read for all
+//     those that queued meanwhile, each caller bounded by its own deadline.
 //
 // Every key and channel lives under a prefix ("boxoffice" in production, a unique one
 // per test), so several deployments or tests can share one Redis.

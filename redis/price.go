@@ -37,13 +37,15 @@ return 1
 // It is safe for concurrent use.
 type PriceCache struct {
 	rdb     *goredis.Client
-	version string // "<prefix>:price:version"
-	entries string // "<prefix>:price:q:"
+	lookups *lookups // Get's MGETs: concurrent ones share pipelines
+	version string   // "<prefix>:price:version"
+	entries string   // "<prefix>:price:q:"
 }
 
-// NewPriceCache returns a PriceCache on c whose keys live under "<prefix>:price:".
+// NewPriceCache returns a PriceCache on c whose keys live under "<prefix>:price:". Its
+// lookups are pipelined together (see lookups) until c closes.
 func NewPriceCache(c *Client, prefix string) *PriceCache {
-	return &PriceCache{rdb: c.rdb, version: prefix + ":price:version", entries: prefix + ":price:q:"}
+	return &PriceCache{rdb: c.rdb, lookups: newLookups(c.rdb, c.closed), version: prefix + ":price:version", entries: prefix + ":price:q:"}
 }
 
 // Get returns the entry under key when it was stored for the current version, and the
@@ -51,7 +53,7 @@ func NewPriceCache(c *Client, prefix string) *PriceCache {
 // (never set, or Redis lost its data) the current version is 0 and nothing is a hit. A
 // value too short to hold a version is a miss.
 func (c *PriceCache) Get(ctx context.Context, key string) (entry []byte, current int64, err error) {
-	vals, err := c.rdb.MGet(ctx, c.version, c.entries+key).Result()
+	vals, err := c.lookups.mget(ctx, c.version, c.entries+key)
 	if err != nil {
 		return nil, 0, fmt.Errorf("redis price cache: get %s: %w", key, err)
 	}

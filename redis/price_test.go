@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,6 +16,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"boxoffice/pricing/pricingtest"
+	"boxoffice/testenv"
 )
 
 func TestPriceCache(t *testing.T) {
@@ -84,6 +88,11 @@ func TestPriceCacheGetIsOneRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := pc.Set(ctx, "k", 3, []byte("quote"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	// The first lookup opens the connection the lookups are pipelined on (HELLO,
+	// CLIENT SETINFO): once per connection, not per Get.
+	if _, _, err := pc.Get(ctx, "warm-up"); err != nil {
 		t.Fatal(err)
 	}
 	var h countHook
@@ -202,5 +211,125 @@ func TestPriceCacheFailsWhenRedisIsDown(t *testing.T) {
 	}
 	if err := pc.SetVersion(ctx, 1); err == nil || !strings.HasPrefix(err.Error(), "redis price cache: set version 1: ") {
 		t.Errorf("SetVersion() = %v, want an error", err)
+	}
+}
+
+// TestPriceCacheConcurrentLookupsGetTheirOwnEntries runs many lookups at once, so they
+// share pipelined round trips: each must get its own key's entry, hit or miss.
+func TestPriceCacheConcurrentLookupsGetTheirOwnEntries(t *testing.T) {
+	t.Parallel()
+	c := open(t)
+	pc := NewPriceCache(c, newPrefix(t, c))
+	ctx := t.Context()
+	if err := pc.SetVersion(ctx, 7); err != nil {
+		t.Fatal(err)
+	}
+	const keys = 40
+	for i := range keys {
+		if i%4 == 3 {
+			continue // every fourth key has no entry: a miss in the same batches
+		}
+		if err := pc.Set(ctx, fmt.Sprint("k", i), 7, fmt.Append(nil, "entry ", i), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, keys*10)
+	for g := range keys {
+		wg.Go(func() {
+			for r := range 10 {
+				i := (g + r) % keys
+				got, cur, err := pc.Get(ctx, fmt.Sprint("k", i))
+				var want []byte
+				if i%4 != 3 {
+					want = fmt.Append(nil, "entry ", i)
+				}
+				if err != nil || cur != 7 || !bytes.Equal(got, want) {
+					errs <- fmt.Errorf("Get(k%d) = %q, %d, %v, want %q, 7, nil", i, got, cur, err, want)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// TestPriceCacheLookupsEndWhenRedisHangs freezes the network path to Redis: lookups,
+// pipelined together, must each end with an error at their own deadline, and once the
+// path is back the lookups must work again on new connections.
+func TestPriceCacheLookupsEndWhenRedisHangs(t *testing.T) {
+	t.Parallel()
+	px, c := proxied(t)
+	pc := NewPriceCache(c, newPrefix(t, c))
+	ctx := t.Context()
+	if err := pc.SetVersion(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.Set(ctx, "k", 2, []byte("quote"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err := pc.Get(ctx, "k"); err != nil || string(got) != "quote" {
+		t.Fatalf("Get(k) before the freeze = %q, %v, want quote", got, err)
+	}
+
+	px.freeze()
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Go(func() {
+			lookupCtx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+			defer cancel()
+			_, _, errs[i] = pc.Get(lookupCtx, "k")
+		})
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("lookups still waiting on a frozen Redis 20 s after their deadline")
+	}
+	for i, err := range errs {
+		if err == nil {
+			t.Errorf("lookup %d on a frozen Redis = nil error, want one", i)
+		}
+	}
+
+	px.restore() // frozen connections stay frozen: recovery needs new ones
+	wait(t, "a lookup to work again after the freeze", func() bool {
+		lookupCtx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		defer cancel()
+		got, _, err := pc.Get(lookupCtx, "k")
+		return err == nil && string(got) == "quote"
+	})
+}
+
+// TestPriceCacheGetAfterCloseFails closes the client: a lookup without a deadline must
+// fail at once instead of waiting for a pipeline that will never be sent.
+func TestPriceCacheGetAfterCloseFails(t *testing.T) {
+	t.Parallel()
+	c, err := Open(t.Context(), testenv.RedisURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := NewPriceCache(c, "boxoffice-test-closed")
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := pc.Get(context.Background(), "k")
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, goredis.ErrClosed) {
+			t.Errorf("Get() after Close = %v, want %v", err, goredis.ErrClosed)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Get() after Close still waiting after 20 s")
 	}
 }
