@@ -448,6 +448,7 @@ func TestContractPricing(t *testing.T) {
 		{"task, ended", keyed, "GET", ended, "", remote, "", 200, true},
 		{"task, pending", open, "GET", pending, "", remote, "", 200, true},
 		{"task, unknown", keyed, "GET", "/api/v1/tasks/" + unknown, "", remote, "", 404, true},
+		{"task, not a UUID", keyed, "GET", "/api/v1/tasks/291", "", remote, "", 400, false},
 		{"publish", keyed, "POST", "/api/v1/publish-market-event", `{"location":"madrid","multiplier":1.25,"demand":0.1}`, remote, "Bearer " + key, 202, true},
 		{"publish, empty body", keyed, "POST", "/api/v1/publish-market-event", "", remote, "Bearer " + key, 202, true},
 		{"publish, out of range", keyed, "POST", "/api/v1/publish-market-event", `{"multiplier":50}`, remote, "Bearer " + key, 400, false},

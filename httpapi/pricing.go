@@ -261,14 +261,19 @@ func (h *Handler) recalculate(w http.ResponseWriter, r *http.Request) {
 
 // task answers GET /api/v1/tasks/{task_id} with the task's record.
 func (h *Handler) task(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("task_id")
-	rec, err := h.pricing.Task(r.Context(), id)
+	raw := r.PathValue("task_id")
+	id, err := catalog.ParseID(raw) // task ids are UUIDs, as event ids are
+	if err != nil {
+		h.writeError(w, r, badRequest(fmt.Errorf("task id %q is not a UUID", truncate(raw, 64))))
+		return
+	}
+	rec, err := h.pricing.Task(r.Context(), id.String())
 	switch {
 	case errors.Is(err, task.ErrNotFound):
 		h.writeError(w, r, fmt.Errorf("task %w", errNotFound))
 		return
 	case err != nil:
-		h.writeError(w, r, fmt.Errorf("task %q: %w", truncate(id, 64), err))
+		h.writeError(w, r, fmt.Errorf("task %s: %w", id, err))
 		return
 	}
 	b, err := appendTask(nil, rec)

@@ -492,11 +492,22 @@ func TestRecalculateNotEnqueued(t *testing.T) {
 
 func TestTaskNotFound(t *testing.T) {
 	e := newPricingEnv(t)
-	for _, id := range []string{catalog.NewID("no", "such", "task").String(), "291", "%20"} {
+	for _, id := range []string{catalog.NewID("no", "such", "task").String(), strings.ToUpper(catalog.NewID("nor", "this", "one").String())} {
 		rec := e.serve(http.MethodGet, "/api/v1/tasks/"+id, "", "", "")
 		checkJSON(t, rec, http.StatusNotFound)
 		if got := decodeError(t, rec); got.Error.Code != "not_found" || got.Error.Message != "task not found" {
 			t.Errorf("GET /api/v1/tasks/%s: error = %+v, want not_found: task not found", id, got.Error)
+		}
+	}
+}
+
+func TestTaskIDMustBeAUUID(t *testing.T) {
+	e := newPricingEnv(t)
+	for _, id := range []string{"291", "%20", "not-a-uuid", strings.Repeat("a", 200)} {
+		rec := e.serve(http.MethodGet, "/api/v1/tasks/"+id, "", "", "")
+		checkJSON(t, rec, http.StatusBadRequest)
+		if got := decodeError(t, rec); got.Error.Code != "bad_request" || !strings.Contains(got.Error.Message, "is not a UUID") {
+			t.Errorf("GET /api/v1/tasks/%s: error = %+v, want bad_request: … is not a UUID", id, got.Error)
 		}
 	}
 }
