@@ -184,19 +184,25 @@ func (h *Handler) newResponse(key searchKey, body []byte, compress bool) *respon
 		length:    []string{strconv.Itoa(len(body))},
 	}
 	if compress && !r.gzipTried {
-		r = r.withGzip(h.compress(body))
+		r.setGzip(h.compress(body)) // r is not shared yet
 	}
 	return r
 }
 
-// withGzip returns a copy of r with gz as its gzipped body; nil gz means no gain.
+// withGzip returns a copy of r with gz as its gzipped body; nil gz means no gain. r,
+// which readers may hold, is left as it was.
 func (r *response) withGzip(gz []byte) *response {
 	c := *r
-	c.gzip, c.gzipTried = gz, true
-	if gz != nil {
-		c.gzipLength = []string{strconv.Itoa(len(gz))}
-	}
+	c.setGzip(gz)
 	return &c
+}
+
+// setGzip sets gz as r's gzipped body; nil gz means no gain.
+func (r *response) setGzip(gz []byte) {
+	r.gzip, r.gzipTried = gz, true
+	if gz != nil {
+		r.gzipLength = []string{strconv.Itoa(len(gz))}
+	}
 }
 
 // weight is what r costs L1, in bytes.

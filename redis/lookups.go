@@ -88,7 +88,7 @@ func (l *lookups) run() {
 			}
 		}
 		l.send(batch)
-		clear(batch) // drop the references until the slots are reused
+		clear(batch) // drop the references, send's reordering included, until reuse
 	}
 }
 
@@ -106,9 +106,10 @@ func (l *lookups) drain() {
 	}
 }
 
-// send runs batch as one pipeline and completes each lookup in it.
+// send runs batch as one pipeline and completes each lookup in it. It keeps the live
+// lookups at the front of batch.
 func (l *lookups) send(batch []*lookup) {
-	live := make([]*lookup, 0, len(batch))
+	live := batch[:0]
 	var latest time.Time
 	unbounded := false
 	for _, req := range batch {
