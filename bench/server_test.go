@@ -276,6 +276,7 @@ func startDistributed(t *testing.T, bin string, n int, primary, replica, redisUR
 		"BROKER_URL="+brokerURL,
 		"NAMESPACE="+namespace,
 		"EXTERNAL_API_URL=http://"+simAddr+"/api/events",
+		"API_KEYS=bench-key-0123456789abcdef", // the api role refuses to start without keys
 	)
 	// The worker migrates the schema; the API starts after it so it finds the tables.
 	startProc(t, bin, "worker", append(env, "HTTP_ADDR="+freeAddr(t)), "worker", "--env-file=/dev/null")

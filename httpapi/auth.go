@@ -3,7 +3,9 @@ package httpapi
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"fmt"
+	"mime"
 	"net"
 	"net/http"
 	"net/netip"
@@ -25,13 +27,14 @@ func hashKeys(keys []string) [][32]byte {
 // requireKey guards a write endpoint. With API keys configured, a request needs
 // "Authorization: Bearer <key>" with one of them, or gets 401 with WWW-Authenticate:
 // Bearer. With none, only loopback clients (by the connection's address) are served
-// and others get 403: an operator who exposes the API must set API_KEYS. Behind a
-// reverse proxy on the same host every client looks local, so set API_KEYS there too;
-// X-Forwarded-For is never trusted.
+// and others get 403, unless Config.AllowUnauthenticatedWrites opens them to every
+// client: an operator who exposes the API must set API_KEYS. Behind a reverse proxy on
+// the same host every client looks local, so set API_KEYS there too; X-Forwarded-For
+// never counts here (TRUSTED_PROXIES applies to rate limits only).
 func (h *Handler) requireKey(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if len(h.apiKeys) == 0 {
-			if !isLoopback(r.RemoteAddr) {
+			if !h.openWrites && !isLoopback(r.RemoteAddr) {
 				h.writeError(w, r, fmt.Errorf("%w: write endpoints serve only loopback clients while API_KEYS is not set; "+
 					"set API_KEYS on the server and send Authorization: Bearer <key>", errForbidden))
 				return
@@ -86,3 +89,45 @@ func isLoopback(remoteAddr string) bool {
 	addr, err := netip.ParseAddr(host)
 	return err == nil && addr.Unmap().IsLoopback()
 }
+
+// requireJSON guards an endpoint that reads a JSON body. A request that declares a
+// media type other than application/json (with no charset, or utf-8), or that carries
+// a body without declaring one, gets 415 with Accept-Post: application/json. A request
+// with neither a body nor a Content-Type passes (POST /api/v1/recalculate needs none).
+// Browsers send cross-site form posts as form or text/plain types, so they never get
+// through: a page elsewhere cannot post to the API on a visitor's behalf.
+func (h *Handler) requireJSON(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := checkJSONType(r.Header.Get("Content-Type"), r.ContentLength); err != nil {
+			w.Header()["Accept-Post"] = acceptPostJSON
+			h.writeError(w, r, err)
+			return
+		}
+		next(w, r)
+	}
+}
+
+// acceptPostJSON is the Accept-Post of a 415, shared and never modified.
+var acceptPostJSON = []string{"application/json"}
+
+// checkJSONType reports whether a request with the Content-Type header contentType and
+// a body of length bytes (-1: unknown) may be read as JSON; the error says why not.
+func checkJSONType(contentType string, length int64) error {
+	if contentType == "" {
+		if length == 0 {
+			return nil
+		}
+		return fmt.Errorf("%w: a request body needs Content-Type: application/json", errUnsupportedMediaType)
+	}
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil || mt != "application/json" {
+		return fmt.Errorf("%w: Content-Type %q; send application/json", errUnsupportedMediaType, truncate(contentType, 64))
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return fmt.Errorf("%w: charset %q; send application/json in UTF-8", errUnsupportedMediaType, truncate(cs, 32))
+	}
+	return nil
+}
+
+// errUnsupportedMediaType is a body of a type the endpoint does not read: 415.
+var errUnsupportedMediaType = errors.New("unsupported media type")

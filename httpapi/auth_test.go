@@ -2,9 +2,11 @@ package httpapi
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"boxoffice/catalog"
 	"boxoffice/catalog/catalogtest"
 )
 
@@ -164,6 +166,124 @@ func TestBearerToken(t *testing.T) {
 		got, ok := bearerToken(tt.give)
 		if got != tt.want || ok != tt.wantOK {
 			t.Errorf("bearerToken(%q) = %q, %v; want %q, %v", tt.give, got, ok, tt.want, tt.wantOK)
+		}
+	}
+}
+
+func TestWriteEndpointsOpenToAll(t *testing.T) {
+	e := newPricingEnv(t)
+	e.h = New(nil, e.log, Config{Pricing: e.h.pricing, AllowUnauthenticatedWrites: true})
+	for _, ep := range writeEndpoints {
+		rec := e.serve(http.MethodPost, ep.target, ep.body, "192.0.2.1:1234", "")
+		checkJSON(t, rec, http.StatusAccepted)
+	}
+	// With keys, the setting changes nothing: a key is still needed.
+	e.h = New(nil, e.log, Config{Pricing: e.h.pricing, APIKeys: []string{"a-key-of-16-chars"}, AllowUnauthenticatedWrites: true})
+	for _, ep := range writeEndpoints {
+		checkJSON(t, e.serve(http.MethodPost, ep.target, ep.body, "127.0.0.1:1234", ""), http.StatusUnauthorized)
+	}
+}
+
+func TestJSONEndpointsNeedJSON(t *testing.T) {
+	e := newPricingEnv(t)
+	plan := catalogtest.NewPlan("json", "1")
+	e.upsert(t, plan)
+	bodies := map[string]string{
+		"/api/v1/price":                priceBody(onlyProduct(t, plan), "madrid", false),
+		"/api/v1/publish-market-event": `{"location":"madrid"}`,
+		"/api/v1/recalculate":          `{}`,
+	}
+	tests := []struct {
+		name        string
+		contentType string
+		wantStatus  int // 0: the endpoint's success
+	}{
+		{"json", "application/json", 0},
+		{"json with utf-8", "application/json; charset=UTF-8", 0},
+		{"json in upper case", "Application/JSON", 0},
+		{"form", "application/x-www-form-urlencoded", http.StatusUnsupportedMediaType},
+		{"multipart", "multipart/form-data; boundary=x", http.StatusUnsupportedMediaType},
+		{"text", "text/plain", http.StatusUnsupportedMediaType},
+		{"json in latin-1", "application/json; charset=iso-8859-1", http.StatusUnsupportedMediaType},
+		{"json suffix", "application/problem+json", http.StatusUnsupportedMediaType},
+		{"malformed", "application/json; charset", http.StatusUnsupportedMediaType},
+		{"none", "", http.StatusUnsupportedMediaType},
+	}
+	for _, tt := range tests {
+		for target, body := range bodies {
+			t.Run(tt.name+" "+target, func(t *testing.T) {
+				req := httptest.NewRequest(http.MethodPost, target, strings.NewReader(body))
+				req.RemoteAddr = "127.0.0.1:1"
+				if tt.contentType != "" {
+					req.Header.Set("Content-Type", tt.contentType)
+				}
+				rec := httptest.NewRecorder()
+				e.h.ServeHTTP(rec, req)
+				if tt.wantStatus == 0 {
+					if rec.Code != http.StatusOK && rec.Code != http.StatusAccepted {
+						t.Errorf("status = %d, want success; body %s", rec.Code, rec.Body)
+					}
+					return
+				}
+				checkJSON(t, rec, tt.wantStatus)
+				if got := decodeError(t, rec); got.Error.Code != "unsupported_media_type" || !strings.Contains(got.Error.Message, "application/json") {
+					t.Errorf("error = %+v, want unsupported_media_type naming application/json", got.Error)
+				}
+				if got := rec.Header().Get("Accept-Post"); got != "application/json" {
+					t.Errorf("Accept-Post = %q, want application/json", got)
+				}
+			})
+		}
+	}
+	// No body and no Content-Type: a recalculation needs nothing more.
+	req := httptest.NewRequest(http.MethodPost, "/api/v1/recalculate", nil)
+	req.RemoteAddr = "127.0.0.1:1"
+	rec := httptest.NewRecorder()
+	e.h.ServeHTTP(rec, req)
+	checkJSON(t, rec, http.StatusAccepted)
+}
+
+func TestSecurityHeaders(t *testing.T) {
+	e := newPricingEnv(t)
+	ix := catalog.NewIndex(1, nil, EncodeEvent)
+	h := New(fixedCatalog{ix: ix}, e.log, Config{Pricing: e.h.pricing})
+	tests := []struct {
+		method, target string
+		wantStatus     int
+		wantNoStore    bool
+	}{
+		{http.MethodGet, "/search", http.StatusOK, false},
+		{http.MethodGet, "/search?starts_at=nope", http.StatusBadRequest, true},
+		{http.MethodGet, "/nowhere", http.StatusNotFound, true},
+		{http.MethodDelete, "/search", http.StatusMethodNotAllowed, true},
+		{http.MethodGet, "/health", http.StatusOK, true},
+		{http.MethodGet, "/ready", http.StatusOK, true},
+		{http.MethodGet, "/metrics", http.StatusOK, false},
+		{http.MethodGet, "/openapi.json", http.StatusOK, false},
+		{http.MethodGet, "/docs", http.StatusOK, false},
+		{http.MethodPost, "/api/v1/price", http.StatusBadRequest, true},
+		{http.MethodGet, "/api/v1/tasks/" + catalogtest.NewPlan("h", "1").ID.String(), http.StatusNotFound, true},
+	}
+	for _, tt := range tests {
+		req := httptest.NewRequest(tt.method, tt.target, strings.NewReader("{}"))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != tt.wantStatus {
+			t.Errorf("%s %s = %d, want %d", tt.method, tt.target, rec.Code, tt.wantStatus)
+		}
+		hd := rec.Header()
+		if got := hd.Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("%s %s: X-Content-Type-Options = %q, want nosniff", tt.method, tt.target, got)
+		}
+		if got := hd.Get("Referrer-Policy"); got != "no-referrer" {
+			t.Errorf("%s %s: Referrer-Policy = %q, want no-referrer", tt.method, tt.target, got)
+		}
+		if got := hd.Get("Cache-Control"); tt.wantNoStore && got != "no-store" {
+			t.Errorf("%s %s: Cache-Control = %q, want no-store", tt.method, tt.target, got)
+		}
+		if tt.wantStatus >= 400 && hd.Get("Etag") != "" {
+			t.Errorf("%s %s: an error carries ETag %q", tt.method, tt.target, hd.Get("Etag"))
 		}
 	}
 }

@@ -207,5 +207,6 @@ func writeDocsError(w http.ResponseWriter, status int, code, msg string) {
 	b = append(b, `,"message":`...)
 	b = appendString(b, msg)
 	b = append(b, "}}"...)
+	w.Header()["Cache-Control"] = noStore
 	writeJSON(w, status, b)
 }

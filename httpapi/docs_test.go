@@ -35,9 +35,9 @@ func TestDocsHandler(t *testing.T) {
 		{"swagger ui styles", "GET", "/docs/assets/swagger-ui-dist-5.35.0/swagger-ui.css", 200, "text/css; charset=utf-8", cacheImmutable},
 		{"redoc bundle", "GET", "/docs/assets/redoc-2.5.4/redoc.standalone.js", 200, "text/javascript; charset=utf-8", cacheImmutable},
 		{"licence", "GET", "/docs/assets/redoc-2.5.4/LICENSE", 200, "text/plain; charset=utf-8", cacheImmutable},
-		{"unknown asset", "GET", "/docs/assets/nope.js", 404, contentTypeJSON, ""},
-		{"checksums are not served", "GET", "/docs/assets.sha256", 404, contentTypeJSON, ""},
-		{"other method", "POST", "/docs", 405, contentTypeJSON, ""},
+		{"unknown asset", "GET", "/docs/assets/nope.js", 404, contentTypeJSON, "no-store"},
+		{"checksums are not served", "GET", "/docs/assets.sha256", 404, contentTypeJSON, "no-store"},
+		{"other method", "POST", "/docs", 405, contentTypeJSON, "no-store"},
 	}
 	h := DocsHandler()
 	for _, tt := range tests {

@@ -56,6 +56,8 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		status, code, msg = http.StatusUnauthorized, "unauthorized", err.Error()
 	case errors.Is(err, errForbidden):
 		status, code, msg = http.StatusForbidden, "forbidden", err.Error()
+	case errors.Is(err, errUnsupportedMediaType):
+		status, code, msg = http.StatusUnsupportedMediaType, "unsupported_media_type", err.Error()
 	case errors.Is(err, errNotLoaded):
 		status, code, msg = http.StatusServiceUnavailable, "unavailable", err.Error()
 		w.Header().Set("Retry-After", retryAfterSeconds)
@@ -82,14 +84,45 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	b = append(b, `,"message":`...)
 	b = appendString(b, msg)
 	b = append(b, "}}"...)
+	hd := w.Header()
+	hd["Cache-Control"] = noStore // an error is about this moment: no cache may keep it
+	delete(hd, "Etag")
+	delete(hd, "Vary")
+	delete(hd, "Content-Encoding")
 	writeJSON(w, status, b)
 }
 
-// writeJSON answers with status and the JSON document body.
+// Header values shared by responses, never modified.
+var (
+	noStore    = []string{"no-store"}
+	nosniff    = []string{"nosniff"}
+	noReferrer = []string{"no-referrer"}
+	// apiCSP forbids a JSON response everything a browser might do with a document:
+	// loading anything, and being framed.
+	apiCSP = []string{"default-src 'none'; frame-ancestors 'none'"}
+)
+
+// setSecurityHeaders sets the headers every response has: X-Content-Type-Options:
+// nosniff, so a browser never reads a JSON body as HTML or script, and Referrer-Policy:
+// no-referrer.
+func setSecurityHeaders(hd http.Header) {
+	hd["X-Content-Type-Options"] = nosniff
+	hd["Referrer-Policy"] = noReferrer
+}
+
+// writeJSON answers with status and the JSON document body. Unless the handler chose
+// its caching, the response is not cached (no-store): task states, quotes and readiness
+// change from one moment to the next.
 func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	hd := w.Header()
 	hd.Set("Content-Type", contentTypeJSON)
 	hd.Set("Content-Length", strconv.Itoa(len(body)))
+	if _, ok := hd["Cache-Control"]; !ok {
+		hd["Cache-Control"] = noStore
+	}
+	if _, ok := hd["Content-Security-Policy"]; !ok {
+		hd["Content-Security-Policy"] = apiCSP
+	}
 	w.WriteHeader(status)
 	w.Write(body) // an error means the client went away: nothing is left to do
 }

@@ -734,7 +734,9 @@ func FuzzPriceBody(f *testing.F) {
 			}
 		}
 		rec := httptest.NewRecorder()
-		e.h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/api/v1/price", strings.NewReader(string(body))))
+		post := httptest.NewRequest(http.MethodPost, "/api/v1/price", strings.NewReader(string(body)))
+		post.Header.Set("Content-Type", "application/json")
+		e.h.ServeHTTP(rec, post)
 		switch {
 		case rec.Code >= 500:
 			t.Errorf("POST %q = %d %s", body, rec.Code, rec.Body)

@@ -98,6 +98,11 @@ type Config struct {
 	// write endpoints serve loopback clients only.
 	APIKeys []string
 
+	// AllowUnauthenticatedWrites, with no APIKeys, serves the write endpoints to every
+	// client instead of loopback ones only (ALLOW_UNAUTHENTICATED_WRITES). It does
+	// nothing when keys are configured.
+	AllowUnauthenticatedWrites bool
+
 	// TracerProvider, when set, serves each request in a server span of its own
 	// (otelhttp), named after its route ("GET /search"), continuing the caller's trace
 	// when the request carries one (the global propagator: W3C traceparent). The
@@ -136,8 +141,9 @@ type Handler struct {
 	metrics      cacheMetrics
 	requests     *requestMetrics
 
-	pricing Pricing    // nil: no pricing routes
-	apiKeys [][32]byte // SHA-256 of each API key; none: loopback clients only
+	pricing    Pricing    // nil: no pricing routes
+	apiKeys    [][32]byte // SHA-256 of each API key; none: loopback clients only, or all with openWrites
+	openWrites bool       // no keys: the write endpoints serve every client
 
 	traced http.Handler // ServeHTTP in a server span; nil without Config.TracerProvider
 }
@@ -151,8 +157,11 @@ type Handler struct {
 // /search. With cfg.Pricing, the pricing routes too: POST /api/v1/price, GET
 // /api/v1/events/{id}/products and GET /api/v1/tasks/{task_id}, public, and the write
 // endpoints POST /api/v1/recalculate and POST /api/v1/publish-market-event, behind
-// cfg.APIKeys (see requireKey). Unknown paths get 404 and other methods 405, both in the error format; a
-// query string over 4 KiB gets 400; a panic in a handler gets 500.
+// cfg.APIKeys (see requireKey). The POST routes read JSON only (415 otherwise, see
+// requireJSON). Unknown paths get 404 and other methods 405, both in the error format; a
+// query string over 4 KiB gets 400; a panic in a handler gets 500. Every response has
+// X-Content-Type-Options: nosniff and Referrer-Policy: no-referrer; an error is never
+// cached (Cache-Control: no-store).
 func New(cat Catalog, log *slog.Logger, cfg Config) *Handler {
 	spec, etag, err := openAPIJSON(openAPIYAML)
 	if err != nil {
@@ -212,11 +221,12 @@ func New(cat Catalog, log *slog.Logger, cfg Config) *Handler {
 	if cfg.Pricing != nil {
 		h.pricing = cfg.Pricing
 		h.apiKeys = hashKeys(cfg.APIKeys)
-		h.mux.HandleFunc("POST /api/v1/price", h.price)
+		h.openWrites = cfg.AllowUnauthenticatedWrites
+		h.mux.HandleFunc("POST /api/v1/price", h.requireJSON(h.price))
 		h.mux.HandleFunc("GET /api/v1/events/{id}/products", h.eventProducts)
 		h.mux.HandleFunc("GET /api/v1/tasks/{task_id}", h.task)
-		h.mux.HandleFunc("POST /api/v1/recalculate", h.requireKey(h.recalculate))
-		h.mux.HandleFunc("POST /api/v1/publish-market-event", h.requireKey(h.publishMarketEvent))
+		h.mux.HandleFunc("POST /api/v1/recalculate", h.requireKey(h.requireJSON(h.recalculate)))
+		h.mux.HandleFunc("POST /api/v1/publish-market-event", h.requireKey(h.requireJSON(h.publishMarketEvent)))
 	}
 	if cfg.TracerProvider != nil {
 		h.traced = otelhttp.NewMiddleware("boxoffice",
@@ -263,6 +273,7 @@ func tracedPath(r *http.Request) bool {
 // serve answers r, whose route is pattern ("" when none matches).
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, pattern string) {
 	defer h.recoverPanic(w, r)
+	setSecurityHeaders(w.Header())
 	if n := len(r.URL.RawQuery); n > maxQueryBytes {
 		h.writeError(w, r, badRequest(fmt.Errorf("query string: %d bytes, more than the %d accepted", n, maxQueryBytes)))
 		return

@@ -33,6 +33,7 @@ type config struct {
 	CacheTTL         time.Duration
 	PriceCacheTTL    time.Duration
 	APIKeys          []string
+	OpenWrites       bool // ALLOW_UNAUTHENTICATED_WRITES
 	MarketChannel    string
 	L1CacheMaxBytes  int64
 	IndexMaxBytes    int64
@@ -107,6 +108,14 @@ var settings = []setting{
 			}
 			c.APIKeys = append(c.APIKeys, k)
 		}
+		return nil
+	}},
+	{"ALLOW_UNAUTHENTICATED_WRITES", "allow-unauthenticated-writes", "false", "true: without API_KEYS, the write endpoints serve every client (else loopback ones only, and `api` refuses to start)", func(c *config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("not true or false: %q", v)
+		}
+		c.OpenWrites = b
 		return nil
 	}},
 	{"MARKET_EVENTS_CHANNEL", "market-events-channel", "market_events", "Redis Pub/Sub channel of market events", func(c *config, v string) error {

@@ -485,3 +485,28 @@ func TestRunBeyondIndexBudget(t *testing.T) {
 		t.Errorf("a one-day window = %d %s", status, body)
 	}
 }
+
+// TestAPIRefusesToStartWithoutKeys checks that a distributed api cannot be started with
+// its write endpoints open by omission: without API_KEYS it stops before opening
+// anything, naming the variable, unless ALLOW_UNAUTHENTICATED_WRITES=true says so.
+func TestAPIRefusesToStartWithoutKeys(t *testing.T) {
+	env := map[string]string{"HTTP_ADDR": "127.0.0.1:0", "DATABASE_WRITE_URL": "postgres://127.0.0.1:1/none"}
+	err := run(t.Context(), []string{"api", "--env-file", filepath.Join(t.TempDir(), "none")},
+		func(k string) string { return env[k] }, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "API_KEYS is required") || !strings.Contains(err.Error(), "ALLOW_UNAUTHENTICATED_WRITES") {
+		t.Errorf("api without API_KEYS: run() = %v, want an error naming API_KEYS and ALLOW_UNAUTHENTICATED_WRITES", err)
+	}
+	// Allowed, it goes on to open the store, which is absent here: a different error.
+	env["ALLOW_UNAUTHENTICATED_WRITES"] = "true"
+	err = run(t.Context(), []string{"api", "--env-file", filepath.Join(t.TempDir(), "none")},
+		func(k string) string { return env[k] }, io.Discard, io.Discard)
+	if err == nil || strings.Contains(err.Error(), "API_KEYS") {
+		t.Errorf("api with ALLOW_UNAUTHENTICATED_WRITES=true: run() = %v, want an error about the store only", err)
+	}
+	env["ALLOW_UNAUTHENTICATED_WRITES"] = "yes please"
+	err = run(t.Context(), []string{"api", "--env-file", filepath.Join(t.TempDir(), "none")},
+		func(k string) string { return env[k] }, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), `ALLOW_UNAUTHENTICATED_WRITES: not true or false: "yes please"`) {
+		t.Errorf("run() = %v, want the bad value named", err)
+	}
+}

@@ -51,6 +51,7 @@ func TestAPINeverCachesALaggingReplicaAsNew(t *testing.T) {
 		"HTTP_ADDR":          freeAddr(t),
 		"DATABASE_WRITE_URL": primary,
 		"DATABASE_READ_URL":  replica,
+		"API_KEYS":           testAPIKey,
 	})
 	search := func() (title, etag string) {
 		resp, err := http.Get(base + "/search")

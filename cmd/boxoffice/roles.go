@@ -74,6 +74,10 @@ func runAll(ctx context.Context, cfg config, log *slog.Logger) error {
 // runAPI runs the HTTP API alone: searches from memory, refreshed from the store, and
 // price quotes; recalculations it publishes to the broker.
 func runAPI(ctx context.Context, cfg config, log *slog.Logger) error {
+	if len(cfg.APIKeys) == 0 && !cfg.OpenWrites {
+		return errors.New("api: API_KEYS is required: without keys the write endpoints would trust every client " +
+			"that reaches this process; set API_KEYS, or ALLOW_UNAUTHENTICATED_WRITES=true to serve writes to anyone")
+	}
 	return runRole(ctx, cfg, needs{store: true, broker: true}, log,
 		func(ctx context.Context, g *errgroup.Group, ln net.Listener, d *deps) error {
 			startAPI(ctx, g, ln, cfg, d, log)
@@ -144,6 +148,10 @@ func startAPI(ctx context.Context, g *errgroup.Group, ln net.Listener, cfg confi
 		Store:  d.store, Bus: d.bus, Publisher: d.broker, Now: time.Now, Log: log,
 	}
 	conf.APIKeys = cfg.APIKeys
+	conf.AllowUnauthenticatedWrites = cfg.OpenWrites
+	if len(cfg.APIKeys) == 0 && cfg.OpenWrites {
+		log.Warn("ALLOW_UNAUTHENTICATED_WRITES=true and API_KEYS is unset: the write endpoints serve every client; set API_KEYS before exposing this process")
+	}
 	conf.TracerProvider = cfg.Tracing
 	api := httpapi.New(searcher, log, conf)
 	g.Go(func() error { return serveHTTP(ctx, ln, api, log) })
