@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"boxoffice/catalog"
@@ -13,16 +14,30 @@ import (
 const TopicPlans = "catalog.plans"
 
 // batchSchema is the version of the Batch encoding. A worker dead-letters a batch of a
-// schema it does not know rather than guess.
+// schema it does not know rather than guess. Fields added since schema 1 are optional:
+// a batch without them is applied and not tracked.
 const batchSchema = 1
 
 // Batch is the message body on TopicPlans, encoded as JSON: one slice of one sync.
+//
+// A tracked batch (Batches > 0) also says where it belongs: its provider, its sync
+// (SyncID, and Revision, which orders syncs), its place in the sync and the sync's
+// number of batches, and the validators of the document the sync fetched. The store
+// counts the applied batches of each sync and confirms a sync's validators once all
+// are applied (see BatchStore); only then may a fetch be conditional on them.
 type Batch struct {
-	Schema int            `json:"schema"`
-	SyncID string         `json:"sync_id"`
-	Seq    int            `json:"seq"` // 0-based position of the batch in its sync
-	Plans  []catalog.Plan `json:"plans"`
+	Schema     int            `json:"schema"`
+	Provider   string         `json:"provider,omitempty"`
+	SyncID     string         `json:"sync_id"`
+	Revision   int64          `json:"revision,omitempty"` // the sync's; every plan carries it too
+	Seq        int            `json:"seq"`                // 0-based position of the batch in its sync
+	Batches    int            `json:"batches,omitempty"`  // the sync's number of batches; 0: untracked
+	Validators Validators     `json:"validators"`         // of the document the sync fetched
+	Plans      []catalog.Plan `json:"plans,omitempty"`
 }
+
+// Tracked reports whether the batch counts towards its sync's confirmation.
+func (b Batch) Tracked() bool { return b.Batches > 0 }
 
 // DecodeBatch decodes and checks a message body from TopicPlans.
 func DecodeBatch(body []byte) (Batch, error) {
@@ -33,6 +48,9 @@ func DecodeBatch(body []byte) (Batch, error) {
 	if b.Schema != batchSchema {
 		return Batch{}, fmt.Errorf("decode plan batch: unknown schema %d", b.Schema)
 	}
+	if err := b.checkSync(); err != nil {
+		return Batch{}, fmt.Errorf("decode plan batch: %w", err)
+	}
 	for i, p := range b.Plans {
 		if err := p.Validate(); err != nil {
 			return Batch{}, fmt.Errorf("decode plan batch: plan %d (%s/%s): %w", i, p.BasePlanID, p.PlanID, err)
@@ -40,21 +58,45 @@ func DecodeBatch(body []byte) (Batch, error) {
 		if want := catalog.NewID(p.Provider, p.BasePlanID, p.PlanID); p.ID != want {
 			return Batch{}, fmt.Errorf("decode plan batch: plan %d: id %s, want %s", i, p.ID, want)
 		}
+		if b.Tracked() && (p.Provider != b.Provider || p.Revision != b.Revision) {
+			return Batch{}, fmt.Errorf("decode plan batch: plan %d: provider %q revision %d, want the batch's %q and %d",
+				i, p.Provider, p.Revision, b.Provider, b.Revision)
+		}
 	}
 	return b, nil
+}
+
+// checkSync reports a tracked batch whose place in its sync makes no sense.
+func (b Batch) checkSync() error {
+	switch {
+	case b.Batches < 0:
+		return fmt.Errorf("batches %d: negative", b.Batches)
+	case !b.Tracked():
+		return nil
+	case b.Provider == "":
+		return errors.New("tracked batch without a provider")
+	case b.SyncID == "":
+		return errors.New("tracked batch without a sync id")
+	case b.Revision <= 0:
+		return fmt.Errorf("tracked batch with revision %d", b.Revision)
+	case b.Seq < 0 || b.Seq >= b.Batches:
+		return fmt.Errorf("seq %d outside the sync's %d batches", b.Seq, b.Batches)
+	}
+	return nil
 }
 
 // BatchHandler returns the worker's handler for TopicPlans: it applies each batch to
 // store and then calls committed with the catalog version after it (to wake readers).
 // A batch that does not decode is dead-lettered; a store error is retried. Redelivery is
-// harmless: the store's upsert is idempotent.
-func BatchHandler(store catalog.Store, committed func(version int64)) task.Handler {
+// harmless: the store's upsert is idempotent, and so is its record of the batch. A
+// batch replayed from the dead letters counts towards its sync like any other.
+func BatchHandler(store BatchStore, committed func(version int64)) task.Handler {
 	return func(ctx context.Context, m task.Message) error {
 		b, err := DecodeBatch(m.Body)
 		if err != nil {
 			return task.Permanent(err)
 		}
-		version, err := store.UpsertPlans(ctx, b.Plans)
+		version, err := store.ApplyBatch(ctx, b)
 		if err != nil {
 			return fmt.Errorf("sync %s batch %d: %w", b.SyncID, b.Seq, err)
 		}

@@ -13,6 +13,11 @@
 //   - Retries: transient failures (timeouts, 5xx, broken connections) are retried within
 //     the sync with exponential backoff and jitter. A malformed document or a 4xx aborts
 //     the sync; the next one runs at the next interval.
+//   - Confirmation: each batch names its provider, its sync, its place in the sync and
+//     the sync's number of batches. The store records each batch it applies and, once
+//     a sync's batches are all in, confirms the sync's validators (BatchStore). A fetch
+//     is conditional only on confirmed validators (SyncLog), so a batch that failed for
+//     good makes the next fetch unconditional instead of losing its plans to a 304.
 //   - Leadership: many ingest processes may run; a lock with an expiry lets one lead and
 //     sync while the others stand by, and a standby takes over when the lock expires.
 package ingest

@@ -10,8 +10,8 @@ import (
 // Validators are the cache validators of the provider's last full response, sent back
 // on the next fetch as a conditional request.
 type Validators struct {
-	ETag         string
-	LastModified string
+	ETag         string `json:"etag,omitempty"`
+	LastModified string `json:"last_modified,omitempty"`
 }
 
 // Fetched describes one fetch of the provider's catalog.

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -31,8 +32,10 @@ func tracer() trace.Tracer { return otel.Tracer("boxoffice/ingest") }
 // LeaderKey is the lock that elects the one ingest process that syncs.
 const LeaderKey = "boxoffice:ingest:leader"
 
-// Config tunes a Syncer. Zero fields take the defaults of DefaultConfig.
+// Config tunes a Syncer. Zero fields take the defaults of DefaultConfig, except
+// Provider, which is required.
 type Config struct {
+	Provider    string        // the provider's name (PROVIDER_NAME): every plan's Provider, and the key of its syncs
 	Interval    time.Duration // between the starts of two syncs (SYNC_INTERVAL_SECONDS)
 	Attempts    int           // fetch attempts per sync, including the first
 	Backoff     time.Duration // delay before the second attempt; doubles, with jitter
@@ -82,6 +85,7 @@ func orDefault[T int | time.Duration](v *T, def T) {
 type Result struct {
 	SyncID      string
 	Attempts    int
+	Conditional bool // the fetch sent the confirmed sync's validators
 	NotModified bool
 	Format      string
 	Parsed      int
@@ -92,16 +96,21 @@ type Result struct {
 
 // Syncer runs provider syncs: one at start-up and then every interval, while it holds
 // the leader lock.
+//
+// The validators of a conditional fetch come from the store (SyncLog), never from
+// memory: they are those of the last sync whose every batch a worker applied, so a
+// batch that was lost or dead-lettered makes the next fetch unconditional, and a
+// restarted or newly elected Syncer asks exactly what the store is missing.
 type Syncer struct {
 	src    Source
 	pub    task.Publisher
 	locker task.Locker
+	syncs  SyncLog
 	cfg    Config
 	log    *slog.Logger
 	now    func() time.Time
 
-	mu           sync.Mutex // guards validators, lastRevision and last
-	validators   Validators
+	mu           sync.Mutex // guards lastRevision and last
 	lastRevision int64
 	last         Status
 }
@@ -113,10 +122,11 @@ type Status struct {
 	Err    error
 }
 
-// NewSyncer returns a Syncer that fetches from src and publishes on pub, leading when it
-// holds LeaderKey in locker.
-func NewSyncer(src Source, pub task.Publisher, locker task.Locker, cfg Config, log *slog.Logger) *Syncer {
-	return &Syncer{src: src, pub: pub, locker: locker, cfg: cfg.withDefaults(), log: log, now: time.Now}
+// NewSyncer returns a Syncer that fetches cfg.Provider's catalog from src and publishes
+// it on pub, leading when it holds LeaderKey in locker, and reading the state of the
+// provider's syncs from syncs before each fetch.
+func NewSyncer(src Source, pub task.Publisher, locker task.Locker, syncs SyncLog, cfg Config, log *slog.Logger) *Syncer {
+	return &Syncer{src: src, pub: pub, locker: locker, syncs: syncs, cfg: cfg.withDefaults(), log: log, now: time.Now}
 }
 
 // Last returns the outcome of the last sync.
@@ -236,12 +246,21 @@ func (s *Syncer) Sync(ctx context.Context) (res Result, err error) {
 // sync is Sync without its span.
 func (s *Syncer) sync(ctx context.Context) (res Result, err error) {
 	start := s.now()
+	state, err := s.syncs.SyncState(ctx, s.cfg.Provider)
+	if err != nil {
+		// A conditional fetch only saves work: without the state, fetch everything.
+		s.log.WarnContext(ctx, "sync state unreadable; fetching unconditionally", "provider", s.cfg.Provider, "err", err)
+		state = SyncState{}
+	}
+	since := state.Since()
 	s.mu.Lock()
-	revision := max(start.UnixNano(), s.lastRevision+1) // monotonic even if the clock steps back
+	// Above the previous sync's revision even if the clock stepped back, or another
+	// process with a clock ahead of ours synced last.
+	revision := max(start.UnixNano(), s.lastRevision+1, state.Latest+1)
 	s.lastRevision = revision
-	since := s.validators
 	s.mu.Unlock()
 	res.SyncID = strconv.FormatInt(revision, 36)
+	res.Conditional = since != (Validators{})
 	defer func() {
 		res.Duration = s.now().Sub(start)
 		s.mu.Lock()
@@ -278,13 +297,9 @@ func (s *Syncer) sync(ctx context.Context) (res Result, err error) {
 	if fetched.NotModified {
 		return res, nil
 	}
-	if res.Batches, err = sp.publish(ctx, s.pub); err != nil {
+	if res.Batches, err = sp.publish(ctx, s.pub, fetched.Validators); err != nil {
 		return res, fmt.Errorf("sync %s: publish: %w", res.SyncID, err)
 	}
-	// Only a fully published sync may make the next fetch conditional on it.
-	s.mu.Lock()
-	s.validators = fetched.Validators
-	s.mu.Unlock()
 	return res, nil
 }
 
@@ -297,11 +312,14 @@ func (s *Syncer) backoff(attempt int) time.Duration {
 
 // fetch makes one attempt and returns the spooled batches; the caller closes the spool.
 func (s *Syncer) fetch(ctx context.Context, since Validators, revision int64, syncID string) (*spool, Fetched, error) {
-	sp, err := newSpool(s.cfg.SpoolDir, syncID, s.cfg.BatchSize)
+	sp, err := newSpool(s.cfg.SpoolDir, syncHeader{provider: s.cfg.Provider, syncID: syncID, revision: revision}, s.cfg.BatchSize)
 	if err != nil {
 		return nil, Fetched{}, err
 	}
 	fetched, err := s.src.Fetch(ctx, since, func(p catalog.Plan) error {
+		if p.Provider != s.cfg.Provider {
+			return fmt.Errorf("plan %s/%s: provider %q, want %q", p.BasePlanID, p.PlanID, p.Provider, s.cfg.Provider)
+		}
 		p.Revision = revision
 		return sp.add(p)
 	})
@@ -315,52 +333,68 @@ func (s *Syncer) fetch(ctx context.Context, since Validators, revision int64, sy
 	return sp, fetched, nil
 }
 
-// spool holds a sync's batches in an unlinked temporary file: length-prefixed JSON
-// bodies, written while the document streams in and read back to publish.
+// syncHeader is what every batch of a sync says about the sync.
+type syncHeader struct {
+	provider string
+	syncID   string
+	revision int64
+}
+
+// spool holds a sync's batches in an unlinked temporary file while the document streams
+// in: for each batch, its length and its plans as a JSON array. Once the document parsed
+// and the number of batches is known, publish reads them back and sends each as a Batch.
 type spool struct {
 	f       *os.File
 	w       *bufio.Writer
-	syncID  string
-	size    int
-	pending []catalog.Plan
-	batches int
+	sync    syncHeader
+	size    int    // plans per batch
+	pending []byte // the JSON array of the batch being filled, without its closing bracket
+	plans   int    // in pending
+	batches int    // written to f
 }
 
-func newSpool(dir, syncID string, size int) (*spool, error) {
+func newSpool(dir string, sync syncHeader, size int) (*spool, error) {
 	f, err := os.CreateTemp(dir, "boxoffice-sync-*.spool")
 	if err != nil {
 		return nil, fmt.Errorf("create sync spool: %w", err)
 	}
 	// Unlinked at once: the file lives as long as it is open, and a crash leaves nothing.
 	os.Remove(f.Name())
-	return &spool{f: f, w: bufio.NewWriterSize(f, 1<<16), syncID: syncID, size: size, pending: make([]catalog.Plan, 0, size)}, nil
+	return &spool{f: f, w: bufio.NewWriterSize(f, 1<<16), sync: sync, size: size}, nil
 }
 
 func (sp *spool) add(p catalog.Plan) error {
-	sp.pending = append(sp.pending, p)
-	if len(sp.pending) >= sp.size {
+	enc, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("encode plan %s: %w", p.ID, err)
+	}
+	if sp.plans == 0 {
+		sp.pending = append(sp.pending[:0], '[')
+	} else {
+		sp.pending = append(sp.pending, ',')
+	}
+	sp.pending = append(sp.pending, enc...)
+	sp.plans++
+	if sp.plans >= sp.size {
 		return sp.flush()
 	}
 	return nil
 }
 
 func (sp *spool) flush() error {
-	if len(sp.pending) == 0 {
+	if sp.plans == 0 {
 		return nil
 	}
-	body, err := json.Marshal(Batch{Schema: batchSchema, SyncID: sp.syncID, Seq: sp.batches, Plans: sp.pending})
-	if err != nil {
-		return fmt.Errorf("encode plan batch: %w", err)
-	}
+	sp.pending = append(sp.pending, ']')
 	var n [binary.MaxVarintLen64]byte
-	if _, err := sp.w.Write(n[:binary.PutUvarint(n[:], uint64(len(body)))]); err != nil {
+	if _, err := sp.w.Write(n[:binary.PutUvarint(n[:], uint64(len(sp.pending)))]); err != nil {
 		return fmt.Errorf("write sync spool: %w", err)
 	}
-	if _, err := sp.w.Write(body); err != nil {
+	if _, err := sp.w.Write(sp.pending); err != nil {
 		return fmt.Errorf("write sync spool: %w", err)
 	}
 	sp.batches++
-	sp.pending = sp.pending[:0]
+	sp.plans = 0
 	return nil
 }
 
@@ -374,28 +408,49 @@ func (sp *spool) finish() error {
 	return nil
 }
 
-// publish reads the batches back in order and publishes each; it returns how many it
-// published.
-func (sp *spool) publish(ctx context.Context, pub task.Publisher) (int, error) {
+// publish reads the batches back in order and publishes each as a tracked Batch of
+// the sync, with the validators of its document; it returns how many it published.
+func (sp *spool) publish(ctx context.Context, pub task.Publisher, v Validators) (int, error) {
 	if _, err := sp.f.Seek(0, io.SeekStart); err != nil {
 		return 0, fmt.Errorf("read sync spool: %w", err)
 	}
 	r := bufio.NewReaderSize(sp.f, 1<<16)
+	var plans []byte
 	for i := 0; i < sp.batches; i++ {
 		n, err := binary.ReadUvarint(r)
 		if err != nil {
 			return i, fmt.Errorf("read sync spool: %w", err)
 		}
-		body := make([]byte, n)
-		if _, err := io.ReadFull(r, body); err != nil {
+		plans = slices.Grow(plans[:0], int(n))[:n]
+		if _, err := io.ReadFull(r, plans); err != nil {
 			return i, fmt.Errorf("read sync spool: %w", err)
 		}
-		msg := task.Message{ID: sp.syncID + "-" + strconv.Itoa(i), Body: body}
+		body, err := sp.body(i, v, plans)
+		if err != nil {
+			return i, err
+		}
+		msg := task.Message{ID: sp.sync.provider + "/" + sp.sync.syncID + "-" + strconv.Itoa(i), Body: body}
 		if err := task.Publish(ctx, pub, TopicPlans, msg); err != nil {
 			return i, err
 		}
 	}
 	return sp.batches, nil
+}
+
+// body returns the message body of batch seq: the Batch's fields, then its plans as
+// spooled, already JSON.
+func (sp *spool) body(seq int, v Validators, plans []byte) ([]byte, error) {
+	head, err := json.Marshal(Batch{Schema: batchSchema, Provider: sp.sync.provider, SyncID: sp.sync.syncID,
+		Revision: sp.sync.revision, Seq: seq, Batches: sp.batches, Validators: v})
+	if err != nil {
+		return nil, fmt.Errorf("encode plan batch: %w", err)
+	}
+	// head is an object without "plans" (omitted when empty): reopen it to add them.
+	body := make([]byte, 0, len(head)+len(`,"plans":}`)+len(plans))
+	body = append(body, head[:len(head)-1]...)
+	body = append(body, `,"plans":`...)
+	body = append(body, plans...)
+	return append(body, '}'), nil
 }
 
 func (sp *spool) Close() error { return sp.f.Close() }

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,6 +17,7 @@ import (
 	"boxoffice/catalog"
 	"boxoffice/ingest"
 	"boxoffice/memory"
+	"boxoffice/sqlite"
 	"boxoffice/task"
 )
 
@@ -106,10 +109,59 @@ func plansIn(batches []ingest.Batch) int {
 	return n
 }
 
-func newSyncer(t *testing.T, src ingest.Source, b *memory.Broker, l task.Locker) *ingest.Syncer {
-	cfg := ingest.Config{Interval: time.Hour, Attempts: 3, Backoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond,
-		BatchSize: 10, SpoolDir: t.TempDir(), LeaderTTL: time.Second, StandbyPoll: 10 * time.Millisecond}
-	return ingest.NewSyncer(src, b, l, cfg, slog.New(slog.DiscardHandler))
+// newSyncer returns a Syncer of provider "fever" that reads its sync state from syncs,
+// or from a new empty store when syncs is nil.
+func newSyncer(t *testing.T, src ingest.Source, b *memory.Broker, l task.Locker, syncs ingest.SyncLog) *ingest.Syncer {
+	if syncs == nil {
+		syncs = openStore(t)
+	}
+	cfg := ingest.Config{Provider: "fever", Interval: time.Hour, Attempts: 3, Backoff: time.Millisecond,
+		MaxBackoff: 2 * time.Millisecond, BatchSize: 10, SpoolDir: t.TempDir(), LeaderTTL: time.Second,
+		StandbyPoll: 10 * time.Millisecond}
+	return ingest.NewSyncer(src, b, l, syncs, cfg, slog.New(slog.DiscardHandler))
+}
+
+// openStore returns a migrated store in a directory of the test's own.
+func openStore(t *testing.T) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(t.Context(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// applyBatches runs a worker that applies the plan batches of b to store, except
+// those for which drop returns true: those it dead-letters, as after a store outage
+// longer than the retries. It returns a function that reports how many batches the
+// worker settled, applied or dropped.
+func applyBatches(t *testing.T, b *memory.Broker, store ingest.BatchStore, drop func(ingest.Batch) bool) func() int {
+	var settled atomic.Int32
+	apply := ingest.BatchHandler(store, nil)
+	go b.Subscribe(t.Context(), ingest.TopicPlans, func(ctx context.Context, m task.Message) error {
+		defer settled.Add(1)
+		batch, err := ingest.DecodeBatch(m.Body)
+		if err != nil {
+			t.Errorf("DecodeBatch(message %s) = %v", m.ID, err)
+			return task.Permanent(err)
+		}
+		if drop != nil && drop(batch) {
+			return task.Permanent(errors.New("store unreachable for longer than the retries"))
+		}
+		return apply(ctx, m)
+	})
+	return func() int { return int(settled.Load()) }
+}
+
+// syncLogFunc adapts a function to ingest.SyncLog.
+type syncLogFunc func(ctx context.Context, provider string) (ingest.SyncState, error)
+
+func (f syncLogFunc) SyncState(ctx context.Context, provider string) (ingest.SyncState, error) {
+	return f(ctx, provider)
 }
 
 func newBroker() *memory.Broker {
@@ -119,8 +171,9 @@ func newBroker() *memory.Broker {
 func TestSyncPublishesBatches(t *testing.T) {
 	b := newBroker()
 	got := collect(t, b)
-	src := &script{steps: []func(func(catalog.Plan) error) (ingest.Fetched, error){emitN(25, ingest.Validators{})}}
-	res, err := newSyncer(t, src, b, memory.NewLocker()).Sync(t.Context())
+	v1 := ingest.Validators{ETag: `"v1"`, LastModified: "Wed, 30 Jun 2021 21:00:00 GMT"}
+	src := &script{steps: []func(func(catalog.Plan) error) (ingest.Fetched, error){emitN(25, v1)}}
+	res, err := newSyncer(t, src, b, memory.NewLocker(), nil).Sync(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,8 +183,10 @@ func TestSyncPublishesBatches(t *testing.T) {
 	waitFor(t, "3 batches", func() bool { return len(got()) == 3 })
 	batches := got()
 	for i, batch := range batches {
-		if batch.Seq != i || batch.SyncID != res.SyncID {
-			t.Errorf("batch %d: seq %d sync %q, want seq %d sync %q", i, batch.Seq, batch.SyncID, i, res.SyncID)
+		if batch.Seq != i || batch.SyncID != res.SyncID || batch.Batches != 3 || batch.Provider != "fever" ||
+			batch.Validators != v1 || batch.Revision != batches[0].Plans[0].Revision {
+			t.Errorf("batch %d: seq %d of %d, sync %q of %q revision %d, validators %+v; want seq %d of 3, sync %q of fever, the plans' revision, %+v",
+				i, batch.Seq, batch.Batches, batch.SyncID, batch.Provider, batch.Revision, batch.Validators, i, res.SyncID, v1)
 		}
 		for _, p := range batch.Plans {
 			if p.Revision == 0 || p.Revision != batches[0].Plans[0].Revision {
@@ -156,7 +211,7 @@ func TestSyncRetriesAndPublishesOnlyTheGoodAttempt(t *testing.T) {
 		return ingest.Fetched{}, errors.New("read body: connection reset by peer")
 	}
 	src := &script{steps: []func(func(catalog.Plan) error) (ingest.Fetched, error){cut, cut, emitN(5, ingest.Validators{})}}
-	res, err := newSyncer(t, src, b, memory.NewLocker()).Sync(t.Context())
+	res, err := newSyncer(t, src, b, memory.NewLocker(), nil).Sync(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +230,7 @@ func TestSyncGivesUpAfterAttempts(t *testing.T) {
 		calls.Add(1)
 		return ingest.Fetched{}, errors.New("provider: 503 Service Unavailable")
 	})
-	res, err := newSyncer(t, src, newBroker(), memory.NewLocker()).Sync(t.Context())
+	res, err := newSyncer(t, src, newBroker(), memory.NewLocker(), nil).Sync(t.Context())
 	if err == nil || calls.Load() != 3 || res.Attempts != 3 {
 		t.Errorf("Sync() = %v after %d calls (%d attempts), want an error after 3", err, calls.Load(), res.Attempts)
 	}
@@ -202,7 +257,7 @@ func TestSyncAbortsWithoutRetry(t *testing.T) {
 				}
 				return ingest.Fetched{}, tt.err
 			})
-			_, err := newSyncer(t, src, b, memory.NewLocker()).Sync(t.Context())
+			_, err := newSyncer(t, src, b, memory.NewLocker(), nil).Sync(t.Context())
 			if !errors.Is(err, tt.err) || calls.Load() != 1 {
 				t.Errorf("Sync() = %v after %d calls, want %v after 1", err, calls.Load(), tt.err)
 			}
@@ -215,28 +270,136 @@ func TestSyncAbortsWithoutRetry(t *testing.T) {
 
 func TestSyncConditionalRequests(t *testing.T) {
 	b := newBroker()
+	store := openStore(t)
+	settled := applyBatches(t, b, store, nil)
 	v1 := ingest.Validators{ETag: `"v1"`}
 	notModified := func(emit func(catalog.Plan) error) (ingest.Fetched, error) {
 		return ingest.Fetched{NotModified: true}, nil
 	}
 	src := &script{steps: []func(func(catalog.Plan) error) (ingest.Fetched, error){emitN(3, v1), notModified}}
-	s := newSyncer(t, src, b, memory.NewLocker())
+	s := newSyncer(t, src, b, memory.NewLocker(), store)
 	if _, err := s.Sync(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	waitFor(t, "the batch applied", func() bool { return settled() == 1 })
 	res, err := s.Sync(t.Context())
-	if err != nil || !res.NotModified || res.Batches != 0 {
-		t.Errorf("second Sync() = %+v, %v, want not modified with no batches", res, err)
+	if err != nil || !res.NotModified || !res.Conditional || res.Batches != 0 {
+		t.Errorf("second Sync() = %+v, %v, want a conditional fetch, not modified, with no batches", res, err)
 	}
 	if src.since[0] != (ingest.Validators{}) || src.since[1] != v1 {
 		t.Errorf("validators sent = %v, want none then %v", src.since, v1)
 	}
 }
 
-func TestSyncKeepsValidatorsWhenPublishFails(t *testing.T) {
+// TestSyncUnconditionalAfterLostBatch loses a batch of the second sync, as a store
+// down for longer than a worker's retries does: the third fetch must not be
+// conditional on the second sync's validators, nor on the first's (the store holds
+// part of the second document), and once a sync is applied whole, the next fetch is
+// conditional on it again.
+func TestSyncUnconditionalAfterLostBatch(t *testing.T) {
+	b := newBroker()
+	store := openStore(t)
+	v1, v2 := ingest.Validators{ETag: `"v1"`}, ingest.Validators{ETag: `"v2"`}
+	var lost string // the first sync of v2, whose batch 1 is lost; only the one consumer uses it
+	settled := applyBatches(t, b, store, func(batch ingest.Batch) bool {
+		if lost == "" && batch.Validators == v2 {
+			lost = batch.SyncID
+		}
+		return batch.SyncID == lost && batch.Seq == 1
+	})
+	src := &script{steps: []func(func(catalog.Plan) error) (ingest.Fetched, error){
+		emitN(25, v1), emitN(25, v2), emitN(25, v2), emitN(25, v2)}}
+	s := newSyncer(t, src, b, memory.NewLocker(), store)
+	sync := func(want int) ingest.Result {
+		t.Helper()
+		res, err := s.Sync(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the sync's batches settled", func() bool { return settled() == want })
+		return res
+	}
+	sync(3)
+	sync(6)
+	if res := sync(9); res.Conditional {
+		t.Errorf("third Sync() = %+v, want an unconditional fetch after a lost batch", res)
+	}
+	if res := sync(12); !res.Conditional {
+		t.Errorf("fourth Sync() = %+v, want a conditional fetch after a sync applied whole", res)
+	}
+	want := []ingest.Validators{{}, v1, {}, v2}
+	if !slices.Equal(src.since, want) {
+		t.Errorf("validators sent = %v, want %v", src.since, want)
+	}
+}
+
+// TestSyncValidatorsOutliveTheSyncer runs a sync with one Syncer and the next with
+// another over the same store, as after a restart or a change of leader: the second
+// fetch is conditional on what the store confirmed, and the second sync's revision
+// is above the first's even when this process's clock is behind.
+func TestSyncValidatorsOutliveTheSyncer(t *testing.T) {
+	b := newBroker()
+	store := openStore(t)
+	settled := applyBatches(t, b, store, nil)
+	ahead := time.Now().Add(time.Hour).UnixNano() // the first leader's clock was an hour ahead
+	v1 := ingest.Validators{ETag: `"v1"`}
+	first := ingest.Batch{Schema: 1, Provider: "fever", SyncID: strconv.FormatInt(ahead, 36), Revision: ahead,
+		Batches: 1, Validators: v1, Plans: []catalog.Plan{testPlan(1)}}
+	first.Plans[0].Revision = ahead
+	if _, err := store.ApplyBatch(t.Context(), first); err != nil {
+		t.Fatal(err)
+	}
+	got := collect(t, b)
+	src := &script{steps: []func(func(catalog.Plan) error) (ingest.Fetched, error){emitN(1, ingest.Validators{ETag: `"v2"`})}}
+	res, err := newSyncer(t, src, b, memory.NewLocker(), store).Sync(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if src.since[0] != v1 || !res.Conditional {
+		t.Errorf("a new Syncer sent %+v (%+v), want the stored %+v", src.since[0], res, v1)
+	}
+	waitFor(t, "the batch", func() bool { return settled()+len(got()) >= 1 })
+	if rev, err := strconv.ParseInt(res.SyncID, 36, 64); err != nil || rev <= ahead {
+		t.Errorf("sync id %s (revision %d), want a revision above the stored %d", res.SyncID, rev, ahead)
+	}
+}
+
+// TestSyncWithoutStateFetchesUnconditionally fails the read of the sync state: the
+// sync goes on, unconditional.
+func TestSyncWithoutStateFetchesUnconditionally(t *testing.T) {
+	b := newBroker()
+	got := collect(t, b)
+	broken := syncLogFunc(func(context.Context, string) (ingest.SyncState, error) {
+		return ingest.SyncState{}, errors.New("connection refused")
+	})
+	src := &script{steps: []func(func(catalog.Plan) error) (ingest.Fetched, error){emitN(5, ingest.Validators{ETag: `"v1"`})}}
+	res, err := newSyncer(t, src, b, memory.NewLocker(), broken).Sync(t.Context())
+	if err != nil || res.Conditional || res.Batches != 1 {
+		t.Errorf("Sync() = %+v, %v, want an unconditional sync of 1 batch", res, err)
+	}
+	waitFor(t, "the batch", func() bool { return len(got()) == 1 })
+}
+
+func TestSyncRefusesAnotherProvidersPlans(t *testing.T) {
+	b := newBroker()
+	src := sourceFunc(func(ctx context.Context, _ ingest.Validators, emit func(catalog.Plan) error) (ingest.Fetched, error) {
+		p := testPlan(1)
+		p.Provider = "acme"
+		p.ID = catalog.NewID(p.Provider, p.BasePlanID, p.PlanID)
+		return ingest.Fetched{}, emit(p)
+	})
+	if _, err := newSyncer(t, src, b, memory.NewLocker(), nil).Sync(t.Context()); err == nil || !strings.Contains(err.Error(), `"acme"`) {
+		t.Errorf("Sync() = %v, want an error naming the plan's provider", err)
+	}
+	if n := b.Len(ingest.TopicPlans); n != 0 {
+		t.Errorf("%d batches published, want 0", n)
+	}
+}
+
+func TestSyncUnconditionalAfterFailedPublish(t *testing.T) {
 	b := memory.NewBroker(task.DefaultRetry, 1, slog.New(slog.DiscardHandler)) // no consumer: the 2nd batch blocks
 	src := &script{steps: []func(func(catalog.Plan) error) (ingest.Fetched, error){emitN(25, ingest.Validators{ETag: `"v1"`})}}
-	s := newSyncer(t, src, b, memory.NewLocker())
+	s := newSyncer(t, src, b, memory.NewLocker(), nil)
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
 	if _, err := s.Sync(ctx); err == nil {
@@ -260,7 +423,7 @@ func TestOneLeaderSyncs(t *testing.T) {
 			calls[i].Add(1)
 			return ingest.Fetched{Format: "planList"}, nil
 		})
-		s := newSyncer(t, src, newBroker(), l)
+		s := newSyncer(t, src, newBroker(), l, nil)
 		var ctx context.Context
 		ctx, stop[i] = context.WithCancel(t.Context())
 		done[i] = make(chan error, 1)

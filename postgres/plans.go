@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"boxoffice/catalog"
+	"boxoffice/ingest"
 )
 
 const planColumns = `id, provider, base_plan_id, plan_id, title, coalesce(organizer_company_id, ''),
@@ -115,7 +116,7 @@ func (s *Store) UpsertPlans(ctx context.Context, batch []catalog.Plan) (int64, e
 	if err != nil {
 		return 0, fmt.Errorf("upsert %d plans: %w", len(batch), err)
 	}
-	v, err := s.upsert(ctx, obs)
+	v, err := s.upsert(ctx, obs, nil)
 	if err != nil {
 		return 0, fmt.Errorf("upsert %d plans: %w", len(batch), err)
 	}
@@ -156,7 +157,9 @@ func checkText(p *catalog.Plan) error {
 
 func storableText(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
 
-func (s *Store) upsert(ctx context.Context, obs []catalog.Observation) (int64, error) {
+// upsert applies obs and, unless sync is nil, records sync's batch (recordBatch), in
+// one transaction.
+func (s *Store) upsert(ctx context.Context, obs []catalog.Observation, sync *ingest.Batch) (int64, error) {
 	tx, err := s.primary.Begin(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("begin: %w", err)
@@ -195,6 +198,11 @@ func (s *Store) upsert(ctx context.Context, obs []catalog.Observation) (int64, e
 	}
 	if v == next {
 		if err := replaceProducts(ctx, tx, obs, next); err != nil {
+			return 0, err
+		}
+	}
+	if sync != nil {
+		if err := recordBatch(ctx, tx, sync); err != nil {
 			return 0, err
 		}
 	}

@@ -211,7 +211,7 @@ func TestReplicaFallback(t *testing.T) {
 	want := catalog.Changes{Plans: []catalog.Plan{searchable(v, a)}, Version: v}
 	waitForReplica(t, s, want)
 
-	p.Down()
+	p.Cut()
 	by, err := servedBy(s, func() error {
 		got, err := s.ChangedSince(t.Context(), 0)
 		if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); err == nil && diff != "" {
@@ -242,7 +242,7 @@ func TestReplicaFallback(t *testing.T) {
 		t.Errorf("check postgres_primary with the replica down: %v", err)
 	}
 
-	p.Up(t)
+	p.Restore()
 	waitForReplica(t, s, want)
 	if s.Stats().ReplicaDown {
 		t.Error("Stats().ReplicaDown = true once reads are back on the replica, want false")
@@ -260,7 +260,7 @@ func TestReplicaDownAtOpen(t *testing.T) {
 	t.Parallel()
 	primaryURL := newSchema(t)
 	proxied, p := proxiedReplica(t, testenv.WithSearchPath(t, testenv.ReplicaURL(t), schemaOf(t, primaryURL)))
-	p.Down()
+	p.Cut()
 	s := openStore(t, primaryURL, proxied, nil)
 	if err := s.Migrate(t.Context()); err != nil {
 		t.Fatal(err)
@@ -277,20 +277,20 @@ func TestReplicaDownAtOpen(t *testing.T) {
 	if err != nil || by != "primary" {
 		t.Errorf("SearchPlans with the replica down since Open: served by the %s, %v; want the primary, nil", by, err)
 	}
-	p.Up(t)
+	p.Restore()
 	waitForReplica(t, s, catalog.Changes{Plans: []catalog.Plan{searchable(v, a)}, Version: v})
 }
 
 // proxiedReplica starts a proxy in front of the replica at replicaURL and returns the
 // URL that goes through it.
-func proxiedReplica(t *testing.T, replicaURL string) (string, *proxy) {
+func proxiedReplica(t *testing.T, replicaURL string) (string, *testenv.Proxy) {
 	t.Helper()
 	u, err := url.Parse(replicaURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := startProxy(t, u.Host)
-	u.Host = p.addr
+	p := testenv.StartProxy(t, u.Host)
+	u.Host = p.Addr()
 	return u.String(), p
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"boxoffice/catalog"
 	"boxoffice/catalog/catalogtest"
+	"boxoffice/ingest/ingesttest"
 	"boxoffice/postgres"
 	"boxoffice/testenv"
 )
@@ -102,25 +103,35 @@ func migrated(t testing.TB) (*postgres.Store, string) {
 	return s, u
 }
 
-func TestStore(t *testing.T) {
+// reopenable returns open, which returns a store over a new schema of its own,
+// migrated, and reopen, which closes a store that open returned and opens its schema
+// again, as a restart of the process would.
+func reopenable() (open func(t *testing.T) *postgres.Store, reopen func(t *testing.T, s *postgres.Store) *postgres.Store) {
 	var mu sync.Mutex
-	urls := make(map[catalog.Store]string) // the URL of each open store
+	urls := make(map[*postgres.Store]string) // the URL of each open store
+	open = func(t *testing.T) *postgres.Store {
+		s, u := migrated(t)
+		mu.Lock()
+		defer mu.Unlock()
+		urls[s] = u
+		return s
+	}
+	reopen = func(t *testing.T, s *postgres.Store) *postgres.Store {
+		mu.Lock()
+		u := urls[s]
+		mu.Unlock()
+		s.Close()
+		return openStore(t, u, "", nil)
+	}
+	return open, reopen
+}
+
+func TestStore(t *testing.T) {
+	open, reopen := reopenable()
 	catalogtest.TestStore(t,
-		func(t *testing.T) catalog.Store {
-			s, u := migrated(t)
-			mu.Lock()
-			defer mu.Unlock()
-			urls[s] = u
-			return s
-		},
+		func(t *testing.T) catalog.Store { return open(t) },
 		catalogtest.Features{
-			Reopen: func(t *testing.T, s catalog.Store) catalog.Store {
-				mu.Lock()
-				u := urls[s]
-				mu.Unlock()
-				s.(*postgres.Store).Close()
-				return openStore(t, u, "", nil)
-			},
+			Reopen: func(t *testing.T, s catalog.Store) catalog.Store { return reopen(t, s.(*postgres.Store)) },
 		})
 }
 
@@ -429,4 +440,13 @@ func TestWithoutReplica(t *testing.T) {
 			t.Errorf("read URL %q: Checks() has %q, want %q", readURL, names, want)
 		}
 	}
+}
+
+func TestSyncs(t *testing.T) {
+	open, reopen := reopenable()
+	ingesttest.TestStore(t,
+		func(t *testing.T) ingesttest.Store { return open(t) },
+		ingesttest.Features{
+			Reopen: func(t *testing.T, s ingesttest.Store) ingesttest.Store { return reopen(t, s.(*postgres.Store)) },
+		})
 }

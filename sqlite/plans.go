@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"boxoffice/catalog"
+	"boxoffice/ingest"
 )
 
 // lookupChunk is how many plan IDs one query of the stored state asks for, well under
@@ -32,7 +33,7 @@ func (s *Store) UpsertPlans(ctx context.Context, batch []catalog.Plan) (int64, e
 		}
 		return v, nil
 	}
-	v, err := s.upsert(ctx, observe(batch))
+	v, err := s.upsert(ctx, observe(batch), nil)
 	if err != nil {
 		return 0, fmt.Errorf("upsert %d plans: %w", len(batch), err)
 	}
@@ -78,7 +79,9 @@ type stored struct {
 	version     int64
 }
 
-func (s *Store) upsert(ctx context.Context, obs []observation) (int64, error) {
+// upsert applies obs and, unless sync is nil, records sync's batch (recordBatch), in
+// one transaction.
+func (s *Store) upsert(ctx context.Context, obs []observation, sync *ingest.Batch) (int64, error) {
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("begin: %w", err)
@@ -95,7 +98,7 @@ func (s *Store) upsert(ctx context.Context, obs []observation) (int64, error) {
 	}
 	next := cur + 1
 	changed := decide(obs, old, cur, next)
-	if !changed && !anyWrite(obs) {
+	if !changed && !anyWrite(obs) && sync == nil {
 		return cur, nil // a redelivery: nothing to commit
 	}
 	zones, err := zonesBefore(ctx, tx, obs, old)
@@ -113,6 +116,11 @@ func (s *Store) upsert(ctx context.Context, obs []observation) (int64, error) {
 		v = next
 		if _, err := tx.ExecContext(ctx, `UPDATE catalog_version SET version = ? WHERE id = 1`, v); err != nil {
 			return 0, fmt.Errorf("advance catalog version: %w", err)
+		}
+	}
+	if sync != nil {
+		if err := recordBatch(ctx, tx, sync); err != nil {
+			return 0, err
 		}
 	}
 	if err := tx.Commit(); err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"boxoffice/catalog"
 	"boxoffice/catalog/catalogtest"
+	"boxoffice/ingest/ingesttest"
 	"boxoffice/sqlite"
 )
 
@@ -35,28 +36,38 @@ func openStore(t testing.TB, dir string) *sqlite.Store {
 	return s
 }
 
-func TestStore(t *testing.T) {
+// reopenable returns open, which opens a store in a new directory of the test's own,
+// and reopen, which closes a store that open returned and opens its directory again,
+// as a restart of the process would.
+func reopenable() (open func(t *testing.T) *sqlite.Store, reopen func(t *testing.T, s *sqlite.Store) *sqlite.Store) {
 	var mu sync.Mutex
-	dirs := make(map[catalog.Store]string) // the data directory of each open store
-	open := func(t *testing.T, dir string) catalog.Store {
+	dirs := make(map[*sqlite.Store]string) // the data directory of each open store
+	openIn := func(t *testing.T, dir string) *sqlite.Store {
 		s := openStore(t, dir)
 		mu.Lock()
 		defer mu.Unlock()
 		dirs[s] = dir
 		return s
 	}
+	open = func(t *testing.T) *sqlite.Store { return openIn(t, t.TempDir()) }
+	reopen = func(t *testing.T, s *sqlite.Store) *sqlite.Store {
+		mu.Lock()
+		dir := dirs[s]
+		mu.Unlock()
+		if err := s.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		return openIn(t, dir)
+	}
+	return open, reopen
+}
+
+func TestStore(t *testing.T) {
+	open, reopen := reopenable()
 	catalogtest.TestStore(t,
-		func(t *testing.T) catalog.Store { return open(t, t.TempDir()) },
+		func(t *testing.T) catalog.Store { return open(t) },
 		catalogtest.Features{
-			Reopen: func(t *testing.T, s catalog.Store) catalog.Store {
-				mu.Lock()
-				dir := dirs[s]
-				mu.Unlock()
-				if err := s.(*sqlite.Store).Close(); err != nil {
-					t.Fatalf("Close: %v", err)
-				}
-				return open(t, dir)
-			},
+			Reopen: func(t *testing.T, s catalog.Store) catalog.Store { return reopen(t, s.(*sqlite.Store)) },
 		})
 }
 
@@ -320,4 +331,13 @@ func BenchmarkChangedSince(b *testing.B) {
 		n++
 	}
 	b.ReportMetric(float64(n*size*batches)/b.Elapsed().Seconds(), "plans/s")
+}
+
+func TestSyncs(t *testing.T) {
+	open, reopen := reopenable()
+	ingesttest.TestStore(t,
+		func(t *testing.T) ingesttest.Store { return open(t) },
+		ingesttest.Features{
+			Reopen: func(t *testing.T, s ingesttest.Store) ingesttest.Store { return reopen(t, s.(*sqlite.Store)) },
+		})
 }

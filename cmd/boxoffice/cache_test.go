@@ -3,13 +3,10 @@ package main
 import (
 	"bytes"
 	"crypto/rand"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
@@ -127,63 +124,6 @@ func TestUpdateReachesEveryAPIInstance(t *testing.T) {
 	}
 }
 
-// cutProxy forwards loopback connections to a Redis until cut, when it closes them
-// all and refuses new ones: a Redis that stopped, without stopping the shared one.
-type cutProxy struct {
-	ln       net.Listener
-	upstream string
-	mu       sync.Mutex // guards conns and cutOff
-	conns    []net.Conn
-	cutOff   bool
-}
-
-func newCutProxy(t *testing.T, upstream string) *cutProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cutProxy{ln: ln, upstream: upstream}
-	go p.serve() // stops when the listener closes
-	t.Cleanup(p.cut)
-	return p
-}
-
-func (p *cutProxy) serve() {
-	for {
-		client, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		server, err := net.Dial("tcp", p.upstream)
-		if err != nil {
-			client.Close()
-			continue
-		}
-		p.mu.Lock()
-		if p.cutOff {
-			client.Close()
-			server.Close()
-		} else {
-			p.conns = append(p.conns, client, server)
-		}
-		p.mu.Unlock()
-		go func() { io.Copy(server, client); server.Close() }()
-		go func() { io.Copy(client, server); client.Close() }()
-	}
-}
-
-// cut closes the listener and every connection.
-func (p *cutProxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cutOff = true
-	p.ln.Close()
-	for _, c := range p.conns {
-		c.Close()
-	}
-}
-
 // TestSearchesSurviveRedisStopping serves searches without an index, through L1 and
 // L2 on Redis to the store, and cuts Redis off: searches keep answering 200 with the
 // right bodies, and count L2 misses.
@@ -193,8 +133,8 @@ func TestSearchesSurviveRedisStopping(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := newCutProxy(t, u.Host)
-	u.Host = proxy.ln.Addr().String()
+	proxy := testenv.StartProxy(t, u.Host)
+	u.Host = proxy.Addr()
 	rc, err := redis.Open(t.Context(), u.String())
 	if err != nil {
 		t.Fatal(err)
@@ -230,7 +170,7 @@ func TestSearchesSurviveRedisStopping(t *testing.T) {
 	if got := cacheCount(t, reg, "l2", "miss"); got != 1 {
 		t.Fatalf("l2 misses with Redis up = %v, want 1", got)
 	}
-	proxy.cut()
+	proxy.Cut()
 	for _, target := range windows {
 		check(target)
 	}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
+
+	"boxoffice/task"
 )
 
 // config is every setting of every command. Flags beat the environment, which beats the
@@ -37,6 +39,8 @@ type config struct {
 	MarketChannel    string
 	L1CacheMaxBytes  int64
 	IndexMaxBytes    int64
+	TaskMaxAttempts  int
+	TaskRetry        time.Duration
 	LogLevel         slog.Level
 	EnvFile          string
 
@@ -147,6 +151,15 @@ var settings = []setting{
 		c.IndexMaxBytes = n
 		return nil
 	}},
+	{"TASK_MAX_ATTEMPTS", "task-max-attempts", "6", "deliveries of a broker message (a plan batch, a recalculation), the first included, before it is dead-lettered", func(c *config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			return fmt.Errorf("must be a whole number from 1 to 100: %q", v)
+		}
+		c.TaskMaxAttempts = n
+		return nil
+	}},
+	{"TASK_RETRY_SECONDS", "task-retry-seconds", "1", "countdown before a failed broker message's first retry; it doubles with each attempt, up to 30 s", secondsSetter(func(c *config) *time.Duration { return &c.TaskRetry })},
 	{"LOG_LEVEL", "log-level", "info", "debug, info, warn or error", func(c *config, v string) error {
 		return c.LogLevel.UnmarshalText([]byte(v))
 	}},
@@ -249,6 +262,13 @@ func loadConfig(cmd string, args []string, getenv func(string) string, stderr io
 		return c, errors.New("DATABASE_READ_URL: set without DATABASE_WRITE_URL")
 	}
 	return c, nil
+}
+
+// retry is the policy of the process's broker, and of the recalculation that must
+// know its last attempt: TASK_MAX_ATTEMPTS and TASK_RETRY_SECONDS.
+func (c config) retry() task.RetryPolicy {
+	return task.RetryPolicy{MaxAttempts: c.TaskMaxAttempts, Countdown: c.TaskRetry,
+		MaxDelay: max(task.DefaultRetry.MaxDelay, c.TaskRetry)}
 }
 
 // lookup distinguishes an unset variable from an empty one only through getenv, which

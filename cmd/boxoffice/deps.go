@@ -24,6 +24,8 @@ type deps struct {
 	store interface {
 		catalog.Store
 		pricing.Store
+		ingest.BatchStore
+		ingest.SyncLog
 	}
 	checks map[string]httpapi.Check // readiness, by dependency
 
@@ -104,7 +106,7 @@ func openDeps(ctx context.Context, cfg config, n needs, log *slog.Logger) (d *de
 
 	if n.broker {
 		if cfg.BrokerURL != "" {
-			b, err := rabbitmq.Open(ctx, cfg.BrokerURL, rabbitmq.Config{Prefix: cfg.Namespace, Retry: task.DefaultRetry}, log)
+			b, err := rabbitmq.Open(ctx, cfg.BrokerURL, rabbitmq.Config{Prefix: cfg.Namespace, Retry: cfg.retry()}, log)
 			if err != nil {
 				return d, fmt.Errorf("BROKER_URL: %w", err)
 			}
@@ -115,7 +117,7 @@ func openDeps(ctx context.Context, cfg config, n needs, log *slog.Logger) (d *de
 				return err
 			}
 		} else {
-			d.broker = memory.NewBroker(task.DefaultRetry, brokerCapacity, log)
+			d.broker = memory.NewBroker(cfg.retry(), brokerCapacity, log)
 		}
 	}
 

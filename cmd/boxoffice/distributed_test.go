@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -23,7 +22,6 @@ import (
 
 	"boxoffice/catalog"
 	"boxoffice/httpapi"
-	"boxoffice/ingest"
 	"boxoffice/pricing"
 	"boxoffice/providersim"
 	"boxoffice/rabbitmq"
@@ -98,15 +96,7 @@ func TestDistributed(t *testing.T) {
 			c.Close(context.Background())
 		}
 	})
-	broker, err := rabbitmq.Open(ctx, brokerURL, rabbitmq.Config{Prefix: namespace}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		broker.DeleteTopic(context.Background(), ingest.TopicPlans)
-		broker.DeleteTopic(context.Background(), pricing.TopicRecalculate)
-		broker.Close()
-	})
+	openTestBroker(t, brokerURL, rabbitmq.Config{Prefix: namespace})
 
 	simCfg := providersim.Config{Mode: providersim.Synthetic, Seed: 3, BasePlans: 5000, Plans: 4, Zones: 3}
 	sim := providersim.New(simCfg)

@@ -85,13 +85,15 @@ func runAPI(ctx context.Context, cfg config, log *slog.Logger) error {
 		})
 }
 
-// runIngest runs the provider sync alone; of several ingest processes one leads. Like
-// every role it answers /health, /ready and /metrics on HTTP_ADDR.
+// runIngest runs the provider sync alone; of several ingest processes one leads. It
+// reads the state of the provider's syncs from the store (the primary), so that a
+// fetch is conditional only on a document whose every batch was applied. Like every
+// role it answers /health, /ready and /metrics on HTTP_ADDR.
 func runIngest(ctx context.Context, cfg config, log *slog.Logger) error {
 	if cfg.RedisURL == "" {
 		log.Warn("REDIS_URL is unset: this ingest process cannot take turns with others; run only one")
 	}
-	return runRole(ctx, cfg, needs{broker: true, locker: true}, log,
+	return runRole(ctx, cfg, needs{store: true, broker: true, locker: true}, log,
 		func(ctx context.Context, g *errgroup.Group, ln net.Listener, d *deps) error {
 			startOps(ctx, g, ln, cfg, d, log)
 			source, err := providerURL(ctx, g, cfg, log)
@@ -192,7 +194,7 @@ func startWorker(ctx context.Context, g *errgroup.Group, cfg config, d *deps, se
 		}
 	}
 	recalc := &pricing.Recalculator{
-		Store: d.store, Cache: d.priceCache, Locker: d.locker, Policy: pricing.DefaultPolicy, Retry: task.DefaultRetry,
+		Store: d.store, Cache: d.priceCache, Locker: d.locker, Policy: pricing.DefaultPolicy, Retry: cfg.retry(),
 		LockKey: recalcLockKey, LockTTL: recalcLockTTL, LockWait: recalcLockWait, BatchSize: recalcBatch,
 		Now: time.Now, Log: log,
 	}
@@ -241,8 +243,8 @@ func startIngest(ctx context.Context, g *errgroup.Group, cfg config, d *deps, so
 			otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method }), // as the conventions name client spans
 		)}))
 	}
-	s := ingest.NewSyncer(provider.NewClient(source, cfg.APITimeout, cfg.ProviderName, opts...), d.broker, d.locker,
-		ingest.Config{Interval: cfg.SyncInterval, Observe: d.metrics.observeSync}, log)
+	s := ingest.NewSyncer(provider.NewClient(source, cfg.APITimeout, cfg.ProviderName, opts...), d.broker, d.locker, d.store,
+		ingest.Config{Provider: cfg.ProviderName, Interval: cfg.SyncInterval, Observe: d.metrics.observeSync}, log)
 	g.Go(func() error { return s.Run(ctx) })
 }
 

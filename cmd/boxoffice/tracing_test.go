@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"os"
 	"slices"
@@ -176,15 +175,7 @@ func TestTracingDistributed(t *testing.T) {
 	redisURL, brokerURL := testenv.RedisURL(t), testenv.BrokerURL(t)
 	namespace := "trace-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	channel := namespace + ":market_events"
-	broker, err := rabbitmq.Open(t.Context(), brokerURL, rabbitmq.Config{Prefix: namespace}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		broker.DeleteTopic(context.Background(), ingest.TopicPlans)
-		broker.DeleteTopic(context.Background(), pricing.TopicRecalculate)
-		broker.Close()
-	})
+	openTestBroker(t, brokerURL, rabbitmq.Config{Prefix: namespace})
 	opt, err := goredis.ParseURL(redisURL)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"boxoffice/ingest"
+	"boxoffice/pricing"
+	"boxoffice/providersim"
+	"boxoffice/rabbitmq"
+	"boxoffice/task"
+	"boxoffice/testenv"
+)
+
+// openTestBroker opens a broker on RabbitMQ at brokerURL whose topics (the plans and
+// the recalculations, with the queues of cfg's retry policy) are deleted when the test
+// ends: cfg.Prefix must be the test's own.
+func openTestBroker(t *testing.T, brokerURL string, cfg rabbitmq.Config) *rabbitmq.Broker {
+	t.Helper()
+	broker, err := rabbitmq.Open(t.Context(), brokerURL, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		broker.DeleteTopic(context.Background(), ingest.TopicPlans)
+		broker.DeleteTopic(context.Background(), pricing.TopicRecalculate)
+		broker.Close()
+	})
+	return broker
+}
+
+// statusLog records the status of every answer of a handler.
+type statusLog struct {
+	h  http.Handler
+	mu sync.Mutex // guards codes
+	// codes are the statuses answered, in order, with whether the request was
+	// conditional.
+	codes []answer
+}
+
+type answer struct {
+	status      int
+	conditional bool
+}
+
+func (l *statusLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rec := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	l.h.ServeHTTP(rec, r)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.codes = append(l.codes, answer{status: rec.status, conditional: r.Header.Get("If-None-Match") != ""})
+}
+
+// since returns the answers from the n-th on.
+func (l *statusLog) since(n int) []answer {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]answer(nil), l.codes[min(n, len(l.codes)):]...)
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// TestIngestThroughPrimaryOutage is the drill of a dead-lettered sync: the provider
+// sends ETags and answers 304 to a conditional request for what it serves; the first
+// sync applies response 1; in the middle of the second (the provider has been asked for
+// response 2), the PostgreSQL primary becomes unreachable to the worker and the ingest
+// process, for longer than the worker's retries, so that the batches of response 2 are
+// dead-lettered. Once the primary is back, without restarting anything, every plan of
+// response 2 must be served, exactly once, and the syncs after that must be
+// conditional again and answered 304.
+func TestIngestThroughPrimaryOutage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs three roles against the real services")
+	}
+	primary, replica := testenv.PostgresSchema(t)
+	redisURL, brokerURL := testenv.RedisURL(t), testenv.BrokerURL(t)
+	ctx := t.Context()
+
+	u, err := url.Parse(primary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := testenv.StartProxy(t, u.Host)
+	u.Host = proxy.Addr()
+	cutPrimary := u.String()
+
+	namespace := "outage-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	// A retry budget of a few tens of milliseconds: two deliveries, 50 ms apart.
+	retry := task.RetryPolicy{MaxAttempts: 2, Countdown: 50 * time.Millisecond, MaxDelay: 30 * time.Second}
+	broker := openTestBroker(t, brokerURL, rabbitmq.Config{Prefix: namespace, Retry: retry})
+
+	sim := providersim.New(providersim.Config{Mode: providersim.Sequence, Sequence: "1,2"})
+	t.Cleanup(func() { sim.Close() })
+	gated := newGatedProvider(sim, 2)
+	answers := &statusLog{h: gated}
+	provider := httptest.NewServer(answers)
+	t.Cleanup(provider.Close)
+
+	common := map[string]string{
+		"REDIS_URL":          redisURL,
+		"BROKER_URL":         brokerURL,
+		"NAMESPACE":          namespace,
+		"TASK_MAX_ATTEMPTS":  "2",
+		"TASK_RETRY_SECONDS": "0.05",
+	}
+	role := func(cmd string, env map[string]string) string {
+		for k, v := range common {
+			env[k] = v
+		}
+		env["HTTP_ADDR"] = freeAddr(t)
+		base, _ := startCmd(t, cmd, env)
+		return base
+	}
+	api := role("api", map[string]string{"DATABASE_WRITE_URL": primary, "DATABASE_READ_URL": replica})
+	role("worker", map[string]string{"DATABASE_WRITE_URL": cutPrimary})
+	role("ingest", map[string]string{"DATABASE_WRITE_URL": cutPrimary,
+		"EXTERNAL_API_URL": provider.URL + "/api/events", "SYNC_INTERVAL_SECONDS": "0.2"})
+
+	waitEvents(t, api+year2021, afterResponse1)
+	select {
+	case <-gated.arrived(2):
+	case <-time.After(testenv.PollTimeout):
+		t.Fatal("the second sync never asked the provider")
+	}
+	proxy.Cut()
+	gated.release(2)
+	testenv.Poll(t, "a batch of response 2 dead-lettered", func() bool {
+		n, _, err := broker.QueueDepth(ctx, ingest.TopicPlans+".dead")
+		return err == nil && n > 0
+	})
+	restored := len(answers.since(0))
+	proxy.Restore()
+
+	waitEvents(t, api+year2021, afterResponse2)
+	testenv.Poll(t, "a conditional sync answered 304 after the outage", func() bool {
+		for _, a := range answers.since(restored) {
+			if a.conditional && a.status == http.StatusNotModified {
+				return true
+			}
+		}
+		return false
+	})
+	// Every search still holds each plan once.
+	waitEvents(t, api+year2021, afterResponse2)
+}

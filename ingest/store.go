@@ -1,0 +1,52 @@
+package ingest
+
+import "context"
+
+// BatchStore applies plan batches for the worker (BatchHandler). Implementations:
+// sqlite.Store and postgres.Store.
+//
+// ApplyBatch upserts b.Plans exactly as catalog.Store.UpsertPlans does and returns the
+// catalog version after it. When b is tracked (b.Batches > 0) the same transaction
+// records the batch as applied, and when that completes its sync (every batch of it,
+// seq 0 to b.Batches-1, is recorded), it makes the sync's validators the confirmed
+// validators of b.Provider, unless a sync with a higher Revision is confirmed already;
+// the records of the batches of that sync and of older ones are then dropped. A batch
+// of a sync no newer than the confirmed one is applied and not recorded: its sync
+// cannot become confirmed any more. Applying a batch twice records it once.
+//
+// Errors are the store's own (a connection refused, a timeout); callers retry them.
+type BatchStore interface {
+	ApplyBatch(ctx context.Context, b Batch) (version int64, err error)
+}
+
+// SyncLog is what a Syncer reads of its provider's past syncs before each fetch, so
+// that a conditional fetch relies only on what the store holds, whichever ingest
+// process ran the syncs and whether or not it restarted since. Implementations:
+// sqlite.Store and postgres.Store (from the primary).
+//
+// SyncState returns provider's state; a provider never synced has the zero state.
+// Errors are the store's own.
+type SyncLog interface {
+	SyncState(ctx context.Context, provider string) (SyncState, error)
+}
+
+// SyncState is what the store holds of one provider's syncs.
+type SyncState struct {
+	// Revision and Validators are those of the confirmed sync: the newest sync whose
+	// every batch was applied. Both are zero before the first.
+	Revision   int64
+	Validators Validators
+	// Latest is the highest revision of a sync with at least one batch applied: the
+	// confirmed sync, or a newer one that is in progress or lost a batch.
+	Latest int64
+}
+
+// Since returns the validators a fetch may be conditional on: the confirmed sync's,
+// unless a newer sync has had batches applied since. Then the store holds a mix of
+// two documents that no validator describes, and the fetch must be unconditional.
+func (s SyncState) Since() Validators {
+	if s.Latest > s.Revision {
+		return Validators{}
+	}
+	return s.Validators
+}

@@ -1,0 +1,87 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"boxoffice/ingest"
+)
+
+var (
+	_ ingest.BatchStore = (*Store)(nil)
+	_ ingest.SyncLog    = (*Store)(nil)
+)
+
+// ApplyBatch upserts b.Plans like UpsertPlans and, in the same transaction on the
+// primary, records a tracked batch in its sync; see ingest.BatchStore. Batches take
+// turns on the catalog_version row, so two batches of a sync never both miss the
+// other when they count the sync's applied batches.
+func (s *Store) ApplyBatch(ctx context.Context, b ingest.Batch) (int64, error) {
+	if !b.Tracked() {
+		return s.UpsertPlans(ctx, b.Plans)
+	}
+	obs, err := observe(b.Plans)
+	if err != nil {
+		return 0, fmt.Errorf("apply batch %d of sync %s/%s: %w", b.Seq, b.Provider, b.SyncID, err)
+	}
+	v, err := s.upsert(ctx, obs, &b)
+	if err != nil {
+		return 0, fmt.Errorf("apply batch %d of sync %s/%s: %w", b.Seq, b.Provider, b.SyncID, err)
+	}
+	return v, nil
+}
+
+// recordBatch records batch b as applied, inside tx, and confirms its sync when it was
+// the last one missing.
+func recordBatch(ctx context.Context, tx pgx.Tx, b *ingest.Batch) error {
+	var confirmed int64
+	err := tx.QueryRow(ctx, `SELECT revision FROM provider_syncs WHERE provider = $1`, b.Provider).Scan(&confirmed)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+	case err != nil:
+		return fmt.Errorf("read confirmed sync: %w", err)
+	case b.Revision <= confirmed:
+		return nil // its sync can no longer be confirmed, nor matter
+	}
+	var applied int
+	if err := tx.QueryRow(ctx, `WITH recorded AS (
+			INSERT INTO sync_batches (provider, sync_id, seq, revision) VALUES ($1, $2, $3, $4)
+			ON CONFLICT DO NOTHING RETURNING 1)
+		SELECT (SELECT count(*) FROM sync_batches WHERE provider = $1 AND sync_id = $2) + (SELECT count(*) FROM recorded)`,
+		b.Provider, b.SyncID, b.Seq, b.Revision).Scan(&applied); err != nil {
+		return fmt.Errorf("record batch: %w", err)
+	}
+	if applied < b.Batches {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO provider_syncs
+		(provider, sync_id, revision, batches, etag, last_modified, confirmed_at) VALUES ($1, $2, $3, $4, $5, $6, now())
+		ON CONFLICT (provider) DO UPDATE SET sync_id = excluded.sync_id, revision = excluded.revision,
+		batches = excluded.batches, etag = excluded.etag, last_modified = excluded.last_modified,
+		confirmed_at = excluded.confirmed_at WHERE provider_syncs.revision < excluded.revision`,
+		b.Provider, b.SyncID, b.Revision, b.Batches, b.Validators.ETag, b.Validators.LastModified); err != nil {
+		return fmt.Errorf("confirm sync: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM sync_batches WHERE provider = $1 AND revision <= $2`,
+		b.Provider, b.Revision); err != nil {
+		return fmt.Errorf("drop the batches of confirmed syncs: %w", err)
+	}
+	return nil
+}
+
+// SyncState returns what the store holds of provider's syncs, read from the primary
+// (a replica may not have replayed the last batches); see ingest.SyncLog.
+func (s *Store) SyncState(ctx context.Context, provider string) (ingest.SyncState, error) {
+	var st ingest.SyncState
+	err := s.primary.QueryRow(ctx, `SELECT coalesce(c.revision, 0), coalesce(c.etag, ''), coalesce(c.last_modified, ''),
+			greatest(coalesce(c.revision, 0), coalesce((SELECT max(revision) FROM sync_batches WHERE provider = $1), 0))
+		FROM (SELECT 1) AS one LEFT JOIN provider_syncs AS c ON c.provider = $1`, provider).
+		Scan(&st.Revision, &st.Validators.ETag, &st.Validators.LastModified, &st.Latest)
+	if err != nil {
+		return ingest.SyncState{}, fmt.Errorf("sync state of %s on postgres primary %s: %w", provider, s.primaryAddr, err)
+	}
+	return st, nil
+}

@@ -1,0 +1,98 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"boxoffice/ingest"
+)
+
+var (
+	_ ingest.BatchStore = (*Store)(nil)
+	_ ingest.SyncLog    = (*Store)(nil)
+)
+
+// ApplyBatch upserts b.Plans like UpsertPlans and, in the same immediate transaction,
+// records a tracked batch in its sync; see ingest.BatchStore.
+func (s *Store) ApplyBatch(ctx context.Context, b ingest.Batch) (int64, error) {
+	if !b.Tracked() {
+		return s.UpsertPlans(ctx, b.Plans)
+	}
+	v, err := s.upsert(ctx, observe(b.Plans), &b)
+	if err != nil {
+		return 0, fmt.Errorf("apply batch %d of sync %s/%s: %w", b.Seq, b.Provider, b.SyncID, err)
+	}
+	return v, nil
+}
+
+// recordBatch records batch b as applied, inside tx, and confirms its sync when it was
+// the last one missing.
+func recordBatch(ctx context.Context, tx *sql.Tx, b *ingest.Batch) error {
+	var confirmed int64
+	err := tx.QueryRowContext(ctx, `SELECT revision FROM provider_syncs WHERE provider = ?`, b.Provider).Scan(&confirmed)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return fmt.Errorf("read confirmed sync: %w", err)
+	case b.Revision <= confirmed:
+		return nil // its sync can no longer be confirmed, nor matter
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO sync_batches (provider, sync_id, seq, revision) VALUES (?, ?, ?, ?)
+		ON CONFLICT DO NOTHING`, b.Provider, b.SyncID, b.Seq, b.Revision); err != nil {
+		return fmt.Errorf("record batch: %w", err)
+	}
+	var applied int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sync_batches WHERE provider = ? AND sync_id = ?`,
+		b.Provider, b.SyncID).Scan(&applied); err != nil {
+		return fmt.Errorf("count applied batches: %w", err)
+	}
+	if applied < b.Batches {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO provider_syncs
+		(provider, sync_id, revision, batches, etag, last_modified, confirmed_at)
+		VALUES (?, ?, ?, ?, ?, ?, CAST(unixepoch('subsec') * 1000000 AS INTEGER))
+		ON CONFLICT (provider) DO UPDATE SET sync_id = excluded.sync_id, revision = excluded.revision,
+		batches = excluded.batches, etag = excluded.etag, last_modified = excluded.last_modified,
+		confirmed_at = excluded.confirmed_at WHERE provider_syncs.revision < excluded.revision`,
+		b.Provider, b.SyncID, b.Revision, b.Batches, b.Validators.ETag, b.Validators.LastModified); err != nil {
+		return fmt.Errorf("confirm sync: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM sync_batches WHERE provider = ? AND revision <= ?`,
+		b.Provider, b.Revision); err != nil {
+		return fmt.Errorf("drop the batches of confirmed syncs: %w", err)
+	}
+	return nil
+}
+
+// SyncState returns what the store holds of provider's syncs; see ingest.SyncLog.
+func (s *Store) SyncState(ctx context.Context, provider string) (ingest.SyncState, error) {
+	st, err := s.syncState(ctx, provider)
+	if err != nil {
+		return ingest.SyncState{}, fmt.Errorf("sync state of %s: %w", provider, err)
+	}
+	return st, nil
+}
+
+func (s *Store) syncState(ctx context.Context, provider string) (ingest.SyncState, error) {
+	tx, err := s.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return ingest.SyncState{}, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	var st ingest.SyncState
+	err = tx.QueryRowContext(ctx, `SELECT revision, etag, last_modified FROM provider_syncs WHERE provider = ?`,
+		provider).Scan(&st.Revision, &st.Validators.ETag, &st.Validators.LastModified)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return ingest.SyncState{}, err
+	}
+	var latest sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT max(revision) FROM sync_batches WHERE provider = ?`,
+		provider).Scan(&latest); err != nil {
+		return ingest.SyncState{}, err
+	}
+	st.Latest = max(st.Revision, latest.Int64)
+	return st, nil
+}
