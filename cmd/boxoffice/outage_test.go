@@ -126,7 +126,7 @@ func TestIngestThroughPrimaryOutage(t *testing.T) {
 		base, _ := startCmd(t, cmd, env)
 		return base
 	}
-	api := role("api", map[string]string{"DATABASE_WRITE_URL": primary, "DATABASE_READ_URL": replica})
+	api := role("api", map[string]string{"DATABASE_WRITE_URL": primary, "DATABASE_READ_URL": replica, "API_KEYS": testAPIKey})
 	role("worker", map[string]string{"DATABASE_WRITE_URL": cutPrimary})
 	role("ingest", map[string]string{"DATABASE_WRITE_URL": cutPrimary,
 		"EXTERNAL_API_URL": provider.URL + "/api/events", "SYNC_INTERVAL_SECONDS": "0.2"})
