@@ -40,7 +40,8 @@ type Config struct {
 	Attempts    int           // fetch attempts per sync, including the first
 	Backoff     time.Duration // delay before the second attempt; doubles, with jitter
 	MaxBackoff  time.Duration // cap on one delay
-	BatchSize   int           // plans per published batch
+	BatchSize   int           // plans per published batch, at most
+	BatchBytes  int           // bytes of a batch's plans (JSON), at most; a plan over it alone is skipped
 	SpoolDir    string        // where a sync's batches wait until the document parsed; "" is os.TempDir
 	LeaderTTL   time.Duration // expiry of the leader lock; refreshed every third of it
 	StandbyPoll time.Duration // how often a standby tries to take the lead
@@ -57,6 +58,7 @@ func DefaultConfig() Config {
 		Backoff:     time.Second,
 		MaxBackoff:  30 * time.Second,
 		BatchSize:   1000,
+		BatchBytes:  4 << 20,
 		LeaderTTL:   30 * time.Second,
 		StandbyPoll: 5 * time.Second,
 	}
@@ -69,6 +71,7 @@ func (c Config) withDefaults() Config {
 	orDefault(&c.Backoff, d.Backoff)
 	orDefault(&c.MaxBackoff, d.MaxBackoff)
 	orDefault(&c.BatchSize, d.BatchSize)
+	orDefault(&c.BatchBytes, d.BatchBytes)
 	orDefault(&c.LeaderTTL, d.LeaderTTL)
 	orDefault(&c.StandbyPoll, d.StandbyPoll)
 	return c
@@ -290,14 +293,21 @@ func (s *Syncer) sync(ctx context.Context) (res Result, err error) {
 	}
 	defer sp.Close()
 	res.NotModified, res.Format = fetched.NotModified, fetched.Format
-	res.Parsed, res.Skipped = fetched.Parsed, fetched.Skipped
-	for _, reason := range fetched.SkipReasons {
+	res.Parsed, res.Skipped = fetched.Parsed-sp.skipped, fetched.Skipped+sp.skipped
+	for _, reason := range append(fetched.SkipReasons, sp.reasons...) {
 		s.log.WarnContext(ctx, "skip plan", "sync_id", res.SyncID, "reason", reason)
 	}
 	if fetched.NotModified {
 		return res, nil
 	}
-	if res.Batches, err = sp.publish(ctx, s.pub, fetched.Validators); err != nil {
+	v := fetched.Validators
+	if len(v.ETag)+len(v.LastModified) > maxValidatorBytes {
+		// Not worth carrying in every batch: the next fetch will be unconditional.
+		s.log.WarnContext(ctx, "provider validators too long to keep", "sync_id", res.SyncID,
+			"bytes", len(v.ETag)+len(v.LastModified))
+		v = Validators{}
+	}
+	if res.Batches, err = sp.publish(ctx, s.pub, v); err != nil {
 		return res, fmt.Errorf("sync %s: publish: %w", res.SyncID, err)
 	}
 	return res, nil
@@ -312,7 +322,8 @@ func (s *Syncer) backoff(attempt int) time.Duration {
 
 // fetch makes one attempt and returns the spooled batches; the caller closes the spool.
 func (s *Syncer) fetch(ctx context.Context, since Validators, revision int64, syncID string) (*spool, Fetched, error) {
-	sp, err := newSpool(s.cfg.SpoolDir, syncHeader{provider: s.cfg.Provider, syncID: syncID, revision: revision}, s.cfg.BatchSize)
+	sp, err := newSpool(s.cfg.SpoolDir, syncHeader{provider: s.cfg.Provider, syncID: syncID, revision: revision},
+		s.cfg.BatchSize, s.cfg.BatchBytes)
 	if err != nil {
 		return nil, Fetched{}, err
 	}
@@ -340,33 +351,67 @@ type syncHeader struct {
 	revision int64
 }
 
+// maxSkipReasons bounds the reasons a spool keeps for the log.
+const maxSkipReasons = 20
+
+// maxValidatorBytes bounds the validators a sync carries in its batches; a provider's
+// longer ones are dropped. A Batch's fields other than its plans stay under
+// MaxBatchOverhead bytes with them.
+const maxValidatorBytes = 1 << 10
+
+// MaxBatchOverhead bounds the bytes of a published batch's body beyond its plans (at
+// most Config.BatchBytes): the schema, provider, sync, seq, batches and validators.
+// The provider's name is at most a few hundred bytes; see maxValidatorBytes.
+const MaxBatchOverhead = 2 << 10
+
 // spool holds a sync's batches in an unlinked temporary file while the document streams
 // in: for each batch, its length and its plans as a JSON array. Once the document parsed
 // and the number of batches is known, publish reads them back and sends each as a Batch.
+//
+// A batch ends at size plans or before its plans' encoding would pass maxBytes, so that
+// a broker message stays small whatever the zones per plan: at most maxBytes of plans
+// and the Batch's few other fields. A plan whose encoding alone is over maxBytes is
+// skipped, counted and its reason kept, like a plan with bad data.
 type spool struct {
-	f       *os.File
-	w       *bufio.Writer
-	sync    syncHeader
-	size    int    // plans per batch
-	pending []byte // the JSON array of the batch being filled, without its closing bracket
-	plans   int    // in pending
-	batches int    // written to f
+	f        *os.File
+	w        *bufio.Writer
+	sync     syncHeader
+	size     int      // plans per batch, at most
+	maxBytes int      // bytes of a batch's JSON array of plans, at most
+	pending  []byte   // the JSON array of the batch being filled, without its closing bracket
+	plans    int      // in pending
+	batches  int      // written to f
+	skipped  int      // plans over maxBytes alone
+	reasons  []string // why, for the first maxSkipReasons of them
 }
 
-func newSpool(dir string, sync syncHeader, size int) (*spool, error) {
+func newSpool(dir string, sync syncHeader, size, maxBytes int) (*spool, error) {
 	f, err := os.CreateTemp(dir, "boxoffice-sync-*.spool")
 	if err != nil {
 		return nil, fmt.Errorf("create sync spool: %w", err)
 	}
 	// Unlinked at once: the file lives as long as it is open, and a crash leaves nothing.
 	os.Remove(f.Name())
-	return &spool{f: f, w: bufio.NewWriterSize(f, 1<<16), sync: sync, size: size}, nil
+	return &spool{f: f, w: bufio.NewWriterSize(f, 1<<16), sync: sync, size: size, maxBytes: maxBytes}, nil
 }
 
 func (sp *spool) add(p catalog.Plan) error {
 	enc, err := json.Marshal(p)
 	if err != nil {
 		return fmt.Errorf("encode plan %s: %w", p.ID, err)
+	}
+	if len(enc)+len("[]") > sp.maxBytes {
+		sp.skipped++
+		if len(sp.reasons) < maxSkipReasons {
+			sp.reasons = append(sp.reasons, fmt.Sprintf("plan %s/%s: %d bytes encoded, over the batch limit of %d",
+				p.BasePlanID, p.PlanID, len(enc), sp.maxBytes))
+		}
+		return nil
+	}
+	if sp.plans > 0 && len(sp.pending)+len(",]")+len(enc) > sp.maxBytes {
+		if err := sp.flush(); err != nil {
+			return err
+		}
 	}
 	if sp.plans == 0 {
 		sp.pending = append(sp.pending[:0], '[')

@@ -115,10 +115,14 @@ func newSyncer(t *testing.T, src ingest.Source, b *memory.Broker, l task.Locker,
 	if syncs == nil {
 		syncs = openStore(t)
 	}
-	cfg := ingest.Config{Provider: "fever", Interval: time.Hour, Attempts: 3, Backoff: time.Millisecond,
+	return ingest.NewSyncer(src, b, l, syncs, testConfig(t), slog.New(slog.DiscardHandler))
+}
+
+// testConfig is the Syncer configuration of the tests: fast retries, batches of 10.
+func testConfig(t *testing.T) ingest.Config {
+	return ingest.Config{Provider: "fever", Interval: time.Hour, Attempts: 3, Backoff: time.Millisecond,
 		MaxBackoff: 2 * time.Millisecond, BatchSize: 10, SpoolDir: t.TempDir(), LeaderTTL: time.Second,
 		StandbyPoll: 10 * time.Millisecond}
-	return ingest.NewSyncer(src, b, l, syncs, cfg, slog.New(slog.DiscardHandler))
 }
 
 // openStore returns a migrated store in a directory of the test's own.
@@ -196,6 +200,87 @@ func TestSyncPublishesBatches(t *testing.T) {
 	}
 	if n := plansIn(batches); n != 25 {
 		t.Errorf("%d plans published, want 25", n)
+	}
+}
+
+// TestSyncBatchesByBytes emits plans with more and more zones: batches end before
+// their plans' encoding passes BatchBytes, whatever the count, and a plan over it alone
+// is skipped and counted. Every other plan is published once.
+func TestSyncBatchesByBytes(t *testing.T) {
+	const batchBytes = 4000
+	b := newBroker()
+	var (
+		mu     sync.Mutex
+		bodies [][]byte
+	)
+	go b.Subscribe(t.Context(), ingest.TopicPlans, func(ctx context.Context, m task.Message) error {
+		mu.Lock()
+		defer mu.Unlock()
+		bodies = append(bodies, m.Body)
+		return nil
+	})
+	zoned := func(i, zones int) catalog.Plan {
+		p := testPlan(i)
+		p.Zones = nil
+		for z := range zones {
+			p.Zones = append(p.Zones, catalog.Zone{ZoneID: strconv.Itoa(z), Name: "Zona " + strconv.Itoa(z), Price: 1500, Capacity: 10})
+		}
+		return p
+	}
+	var emitted []catalog.Plan
+	for i := range 40 {
+		emitted = append(emitted, zoned(i, i)) // from 0 to 39 zones: about 70 bytes each
+	}
+	huge := zoned(99, 200) // alone over the limit
+	emitted = append(emitted[:20], append([]catalog.Plan{huge}, emitted[20:]...)...)
+	src := sourceFunc(func(ctx context.Context, _ ingest.Validators, emit func(catalog.Plan) error) (ingest.Fetched, error) {
+		for _, p := range emitted {
+			if err := emit(p); err != nil {
+				return ingest.Fetched{}, err
+			}
+		}
+		return ingest.Fetched{Format: "planList", Parsed: len(emitted)}, nil
+	})
+	cfg := testConfig(t)
+	cfg.BatchBytes = batchBytes
+	res, err := ingest.NewSyncer(src, b, memory.NewLocker(), openStore(t), cfg, slog.New(slog.DiscardHandler)).Sync(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Parsed != 40 || res.Skipped != 1 {
+		t.Errorf("Sync() = %+v, want 40 plans published and 1 skipped", res)
+	}
+	waitFor(t, "every batch", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(bodies) == res.Batches
+	})
+	seen := map[catalog.ID]int{}
+	for i, body := range bodies {
+		batch, err := ingest.DecodeBatch(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plans, _ := json.Marshal(batch.Plans)
+		if len(plans) > batchBytes || len(body) > batchBytes+ingest.MaxBatchOverhead {
+			t.Errorf("batch %d: plans of %d bytes in a body of %d, want at most %d and %d", i, len(plans), len(body),
+				batchBytes, batchBytes+ingest.MaxBatchOverhead)
+		}
+		for _, p := range batch.Plans {
+			seen[p.ID]++
+		}
+	}
+	if res.Batches <= 40/10 {
+		t.Errorf("%d batches, want more than the count alone makes (4)", res.Batches)
+	}
+	for _, p := range emitted {
+		want := 1
+		if p.ID == huge.ID {
+			want = 0
+		}
+		if seen[p.ID] != want {
+			t.Errorf("plan %s published %d times, want %d", p.PlanID, seen[p.ID], want)
+		}
 	}
 }
 

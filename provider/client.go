@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"boxoffice/catalog"
@@ -20,12 +21,28 @@ var _ ingest.Source = (*Client)(nil)
 // can be reused, before it is closed instead.
 const maxDrain = 64 << 10
 
+// DefaultMaxBytes bounds the provider's document unless WithMaxBytes says otherwise
+// (PROVIDER_MAX_BYTES): 4 GiB, ten times a catalog of a million plans with two zones
+// each (about 400 MB of XML).
+const DefaultMaxBytes = 4 << 30
+
+// maxRedirects is how many redirects, all to the provider's own host, a fetch follows.
+const maxRedirects = 10
+
+// Errors a retry cannot fix, which abort the sync: the document is over the limit, or
+// the provider sent the client to another host.
+var (
+	errTooLarge        = errors.New("document over the size limit")
+	errRedirectRefused = errors.New("redirect to another host refused")
+)
+
 // Client fetches the provider's catalog over HTTP and parses it as it streams in. It
 // implements ingest.Source. A Client is safe for concurrent use.
 type Client struct {
 	url      string
 	timeout  time.Duration
 	provider string
+	maxBytes int64
 	hc       *http.Client
 }
 
@@ -39,6 +56,18 @@ func WithHTTPClient(hc *http.Client) Option {
 	return func(c *Client) { c.hc = hc }
 }
 
+// WithMaxBytes bounds the document (PROVIDER_MAX_BYTES): the bytes of the body as
+// parsed, after any Content-Encoding is undone. A document over it aborts the fetch
+// with a permanent error, before a byte is read when its Content-Length says so. Zero
+// or less keeps DefaultMaxBytes.
+func WithMaxBytes(n int64) Option {
+	return func(c *Client) {
+		if n > 0 {
+			c.maxBytes = n
+		}
+	}
+}
+
 // NewClient returns a Client that GETs the catalog at url and names its plans'
 // provider providerName (the first part of every plan ID, so it must stay the same
 // across releases).
@@ -49,12 +78,49 @@ func WithHTTPClient(hc *http.Client) Option {
 // body that keeps arriving may take longer than timeout; a connection that goes
 // quiet for timeout is cut. The time that emit spends between reads does not count.
 // A timeout of zero or less means none.
+//
+// Redirects are followed only to the same host and port, and never from https to
+// http: a redirect elsewhere aborts the fetch with a permanent error, so that neither
+// the request's headers nor the trust in the document go to a host nobody configured.
 func NewClient(url string, timeout time.Duration, providerName string, opts ...Option) *Client {
-	c := &Client{url: url, timeout: timeout, provider: providerName, hc: &http.Client{}}
+	c := &Client{url: url, timeout: timeout, provider: providerName, maxBytes: DefaultMaxBytes, hc: &http.Client{}}
 	for _, o := range opts {
 		o(c)
 	}
+	hc := *c.hc // a copy: the caller's client keeps its own policy
+	hc.CheckRedirect = checkRedirect
+	c.hc = &hc
 	return c
+}
+
+// checkRedirect allows a redirect to the host and port of the first request, over the
+// same scheme or from http to https, up to maxRedirects.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	from := via[0].URL
+	switch {
+	case !sameHost(from, req.URL):
+		return fmt.Errorf("%w: %s", errRedirectRefused, req.URL.Host)
+	case from.Scheme == "https" && req.URL.Scheme != "https":
+		return fmt.Errorf("%w: from https to %s", errRedirectRefused, req.URL.Scheme)
+	case len(via) >= maxRedirects:
+		return fmt.Errorf("stopped after %d redirects", maxRedirects)
+	}
+	return nil
+}
+
+// sameHost reports whether a and b name the same host and port, a missing port being
+// its scheme's default.
+func sameHost(a, b *url.URL) bool {
+	port := func(u *url.URL) string {
+		if p := u.Port(); p != "" {
+			return p
+		}
+		if u.Scheme == "https" {
+			return "443"
+		}
+		return "80"
+	}
+	return strings.EqualFold(a.Hostname(), b.Hostname()) && port(a) == port(b)
 }
 
 // Fetch GETs the catalog once and streams every valid plan to emit. It implements
@@ -100,10 +166,13 @@ func (c *Client) Fetch(ctx context.Context, since ingest.Validators, emit func(c
 		if errors.As(err, &ue) {
 			err = ue.Err // its "Get \"url\"" prefix repeats ours
 		}
+		if errors.Is(err, errRedirectRefused) {
+			return ingest.Fetched{}, task.Permanent(c.errorf("%w", err))
+		}
 		return ingest.Fetched{}, c.errorf("%w", err)
 	}
 	defer resp.Body.Close()
-	body := &idleReader{r: resp.Body, w: w,
+	var body io.Reader = &idleReader{r: resp.Body, w: w,
 		err: fmt.Errorf("body idle for more than %s: %w", c.timeout, context.DeadlineExceeded)}
 
 	switch code := resp.StatusCode; {
@@ -118,6 +187,11 @@ func (c *Client) Fetch(ctx context.Context, since ingest.Validators, emit func(c
 		return ingest.Fetched{}, err
 	}
 
+	if resp.ContentLength > c.maxBytes {
+		return ingest.Fetched{}, task.Permanent(c.errorf("%w: %d bytes announced, the limit is %d (PROVIDER_MAX_BYTES)",
+			errTooLarge, resp.ContentLength, c.maxBytes))
+	}
+	body = &cappedReader{r: body, left: c.maxBytes}
 	var emitErr error
 	stats, err := Parse(body, c.provider, func(p catalog.Plan) error {
 		emitErr = emit(p)
@@ -127,6 +201,8 @@ func (c *Client) Fetch(ctx context.Context, since ingest.Validators, emit func(c
 	switch {
 	case emitErr != nil:
 		return f, emitErr
+	case errors.Is(err, errTooLarge):
+		return f, task.Permanent(c.errorf("%w: the limit is %d bytes (PROVIDER_MAX_BYTES)", errTooLarge, c.maxBytes))
 	case err != nil:
 		return f, c.errorf("%w", err)
 	}
@@ -199,5 +275,31 @@ func (r *idleReader) Read(p []byte) (int, error) {
 	if !r.w.stop() {
 		return n, r.err
 	}
+	return n, err
+}
+
+// cappedReader reads r until left bytes were read, and fails with errTooLarge when r
+// has more.
+type cappedReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (r *cappedReader) Read(p []byte) (int, error) {
+	if r.left <= 0 {
+		// Past the limit: one more byte proves the document is longer.
+		var one [1]byte
+		if n, err := r.r.Read(one[:]); n > 0 {
+			return 0, errTooLarge
+		} else if err != nil {
+			return 0, err
+		}
+		return 0, nil
+	}
+	if int64(len(p)) > r.left {
+		p = p[:r.left]
+	}
+	n, err := r.r.Read(p)
+	r.left -= int64(n)
 	return n, err
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -370,5 +371,113 @@ func TestFetchEmitError(t *testing.T) {
 	_, err := c.Fetch(t.Context(), ingest.Validators{}, func(catalog.Plan) error { return errStop })
 	if err != errStop {
 		t.Errorf("Fetch = %v, want emit's error as is", err)
+	}
+}
+
+// A document over the limit aborts the fetch with a permanent error naming the limit,
+// whether its Content-Length announces it or it streams without one; one at the limit
+// is read whole.
+func TestFetchMaxBytes(t *testing.T) {
+	doc := fixture(t, "planlist_1.xml")
+	size := int64(len(doc))
+	tests := []struct {
+		name     string
+		max      int64
+		chunked  bool // no Content-Length: the limit is found while reading
+		wantFail bool
+	}{
+		{"announced over the limit", size - 1, false, true},
+		{"streamed over the limit", size - 1, true, true},
+		{"streamed well over the limit", 100, true, true},
+		{"exactly the limit", size, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+				if !tt.chunked {
+					w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+				}
+				io.WriteString(w, doc[:len(doc)/2])
+				if tt.chunked {
+					w.(http.Flusher).Flush()
+				}
+				io.WriteString(w, doc[len(doc)/2:])
+			})
+			c := NewClient(srv.URL, testTimeout, testProvider, WithHTTPClient(srv.Client()), WithMaxBytes(tt.max))
+			_, err := c.Fetch(t.Context(), ingest.Validators{}, func(catalog.Plan) error { return nil })
+			if !tt.wantFail {
+				if err != nil {
+					t.Fatalf("Fetch of a document of %d bytes with a limit of %d = %v, want nil", size, tt.max, err)
+				}
+				return
+			}
+			limit := strconv.FormatInt(tt.max, 10)
+			if !task.IsPermanent(err) || !strings.Contains(err.Error(), "limit is "+limit) ||
+				!strings.Contains(err.Error(), "PROVIDER_MAX_BYTES") {
+				t.Errorf("Fetch of %d bytes with a limit of %d = %v, want a permanent error naming the limit and PROVIDER_MAX_BYTES", size, tt.max, err)
+			}
+		})
+	}
+}
+
+// Redirects are followed to the same host, and refused, permanently, to another.
+func TestFetchRedirects(t *testing.T) {
+	doc := fixture(t, "planlist_1.xml")
+	elsewhere := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("the client followed a redirect to another host: %s", r.URL)
+		io.WriteString(w, doc)
+	})
+	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/moved":
+			http.Redirect(w, r, "/plans", http.StatusMovedPermanently)
+		case "/away":
+			http.Redirect(w, r, elsewhere.URL+"/plans", http.StatusFound)
+		default:
+			io.WriteString(w, doc)
+		}
+	})
+	c := NewClient(srv.URL+"/moved", testTimeout, testProvider, WithHTTPClient(srv.Client()))
+	f, err := c.Fetch(t.Context(), ingest.Validators{}, func(catalog.Plan) error { return nil })
+	if err != nil || f.Parsed == 0 {
+		t.Errorf("Fetch through a redirect to the same host = %+v, %v; want the document", f, err)
+	}
+	c = NewClient(srv.URL+"/away", testTimeout, testProvider, WithHTTPClient(srv.Client()))
+	_, err = c.Fetch(t.Context(), ingest.Validators{}, func(catalog.Plan) error { return nil })
+	if !task.IsPermanent(err) || !strings.Contains(err.Error(), "redirect to another host refused") {
+		t.Errorf("Fetch through a redirect to another host = %v, want a permanent error saying it was refused", err)
+	}
+}
+
+func TestCheckRedirect(t *testing.T) {
+	tests := []struct {
+		from, to string
+		ok       bool
+	}{
+		{"http://a.example/x", "http://a.example/y", true},
+		{"http://a.example/x", "http://A.EXAMPLE:80/y", true},
+		{"http://a.example/x", "https://a.example:80/y", true},
+		{"https://a.example/x", "https://a.example:443/y", true},
+		{"http://a.example/x", "http://b.example/y", false},
+		{"http://a.example:8080/x", "http://a.example:8081/x", false},
+		{"http://a.example/x", "https://a.example/y", false}, // port 80 to 443: another server
+		{"https://a.example:8443/x", "http://a.example:8443/y", false},
+		{"http://user:pw@a.example/x", "http://a.example.evil.example/y", false},
+	}
+	for _, tt := range tests {
+		from, _ := http.NewRequest(http.MethodGet, tt.from, nil)
+		to, _ := http.NewRequest(http.MethodGet, tt.to, nil)
+		err := checkRedirect(to, []*http.Request{from})
+		if (err == nil) != tt.ok {
+			t.Errorf("checkRedirect(%s -> %s) = %v, want ok %v", tt.from, tt.to, err, tt.ok)
+		}
+	}
+	from, _ := http.NewRequest(http.MethodGet, "http://a.example/0", nil)
+	via := []*http.Request{from}
+	for range maxRedirects - 1 {
+		via = append(via, from)
+	}
+	if err := checkRedirect(from, via); err == nil {
+		t.Errorf("checkRedirect after %d redirects = nil, want an error", len(via))
 	}
 }

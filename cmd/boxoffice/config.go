@@ -15,6 +15,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"boxoffice/provider"
 	"boxoffice/task"
 )
 
@@ -39,6 +40,7 @@ type config struct {
 	MarketChannel    string
 	L1CacheMaxBytes  int64
 	IndexMaxBytes    int64
+	ProviderMaxBytes int64
 	TaskMaxAttempts  int
 	TaskRetry        time.Duration
 	LogLevel         slog.Level
@@ -129,28 +131,9 @@ var settings = []setting{
 		c.MarketChannel = v
 		return nil
 	}},
-	{"L1_CACHE_MAX_BYTES", "l1-cache-max-bytes", "67108864", "bytes of search responses each API process keeps in memory; one above a sixteenth of it is served uncached", func(c *config, v string) error {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return fmt.Errorf("not a whole number of bytes: %q", v)
-		}
-		if n < 1<<20 {
-			return fmt.Errorf("must be at least 1 MiB (1048576): %q", v)
-		}
-		c.L1CacheMaxBytes = n
-		return nil
-	}},
-	{"INDEX_MAX_BYTES", "index-max-bytes", "1073741824", "memory budget of each API process's search index; a catalog beyond it is searched in the store, through the response caches", func(c *config, v string) error {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return fmt.Errorf("not a whole number of bytes: %q", v)
-		}
-		if n < 1<<20 {
-			return fmt.Errorf("must be at least 1 MiB (1048576): %q", v)
-		}
-		c.IndexMaxBytes = n
-		return nil
-	}},
+	{"L1_CACHE_MAX_BYTES", "l1-cache-max-bytes", "67108864", "bytes of search responses each API process keeps in memory; one above a sixteenth of it is served uncached", bytesSetter(func(c *config) *int64 { return &c.L1CacheMaxBytes })},
+	{"INDEX_MAX_BYTES", "index-max-bytes", "1073741824", "memory budget of each API process's search index; a catalog beyond it is searched in the store, through the response caches", bytesSetter(func(c *config) *int64 { return &c.IndexMaxBytes })},
+	{"PROVIDER_MAX_BYTES", "provider-max-bytes", strconv.Itoa(provider.DefaultMaxBytes), "largest provider document a sync reads; a larger one aborts the sync, which publishes nothing", bytesSetter(func(c *config) *int64 { return &c.ProviderMaxBytes })},
 	{"TASK_MAX_ATTEMPTS", "task-max-attempts", "6", "deliveries of a broker message (a plan batch, a recalculation), the first included, before it is dead-lettered", func(c *config, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 100 {
@@ -191,6 +174,21 @@ func redact(u *url.URL) string {
 		return u.String()
 	}
 	return u.Redacted()
+}
+
+// bytesSetter returns a setter for a size in bytes of at least 1 MiB.
+func bytesSetter(field func(*config) *int64) func(c *config, v string) error {
+	return func(c *config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("not a whole number of bytes: %q", v)
+		}
+		if n < 1<<20 {
+			return fmt.Errorf("must be at least 1 MiB (1048576): %q", v)
+		}
+		*field(c) = n
+		return nil
+	}
 }
 
 func secondsSetter(field func(*config) *time.Duration) func(c *config, v string) error {

@@ -61,6 +61,8 @@ func TestLoadConfigRejects(t *testing.T) {
 		{"log level", map[string]string{"LOG_LEVEL": "loud"}, nil, "LOG_LEVEL"},
 		{"L1 budget in MiB", map[string]string{"L1_CACHE_MAX_BYTES": "64MiB"}, nil, `L1_CACHE_MAX_BYTES: not a whole number of bytes: "64MiB"`},
 		{"L1 budget too small", map[string]string{"L1_CACHE_MAX_BYTES": "1000"}, nil, "L1_CACHE_MAX_BYTES: must be at least 1 MiB"},
+		{"provider document in GiB", map[string]string{"PROVIDER_MAX_BYTES": "4GiB"}, nil, `PROVIDER_MAX_BYTES: not a whole number of bytes: "4GiB"`},
+		{"provider document too small", map[string]string{"PROVIDER_MAX_BYTES": "1000"}, nil, "PROVIDER_MAX_BYTES: must be at least 1 MiB"},
 		{"flag names itself", nil, []string{"--sync-interval-seconds", "x"}, `--sync-interval-seconds: not a number: "x"`},
 		{"read without write", map[string]string{"DATABASE_READ_URL": "postgres://h/db"}, nil, "DATABASE_READ_URL: set without DATABASE_WRITE_URL"},
 		{"stray argument", nil, []string{"extra"}, "unexpected arguments"},

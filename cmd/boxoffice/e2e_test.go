@@ -445,10 +445,7 @@ func TestRunSyntheticChurn(t *testing.T) {
 // indexed, and searches read the store, with the same answers, while /ready says ready.
 func TestRunBeyondIndexBudget(t *testing.T) {
 	cfg := providersim.Config{Mode: providersim.Synthetic, Seed: 11, BasePlans: 1500, Plans: 4, Zones: 2}
-	sim := providersim.New(cfg)
-	t.Cleanup(func() { sim.Close() })
-	provider := httptest.NewServer(sim)
-	t.Cleanup(provider.Close)
+	sim, providerURL := startSim(t, cfg)
 	var want []event
 	for p := range sim.Catalog().Searchable([]int{1}, "fever") {
 		var e event
@@ -466,7 +463,7 @@ func TestRunBeyondIndexBudget(t *testing.T) {
 	base, _ := startRun(t, map[string]string{
 		"HTTP_ADDR":        freeAddr(t),
 		"DATA_DIR":         t.TempDir(),
-		"EXTERNAL_API_URL": provider.URL + "/api/events",
+		"EXTERNAL_API_URL": providerURL,
 		"INDEX_MAX_BYTES":  "1048576",
 	})
 	waitEvents(t, base+"/search", want)
@@ -509,4 +506,38 @@ func TestAPIRefusesToStartWithoutKeys(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `ALLOW_UNAUTHENTICATED_WRITES: not true or false: "yes please"`) {
 		t.Errorf("run() = %v, want the bad value named", err)
 	}
+}
+
+// TestRunProviderOverLimit serves response 1, then a document over PROVIDER_MAX_BYTES:
+// that sync fails, publishes nothing, and response 1 stays what is served.
+func TestRunProviderOverLimit(t *testing.T) {
+	_, providerURL := startSim(t, providersim.Config{Mode: providersim.Sequence, Sequence: "1,synthetic",
+		Seed: 5, BasePlans: 40, Plans: 100, Zones: 2})
+	base, _ := startRun(t, map[string]string{
+		"HTTP_ADDR":             freeAddr(t),
+		"DATA_DIR":              t.TempDir(),
+		"EXTERNAL_API_URL":      providerURL,
+		"SYNC_INTERVAL_SECONDS": "0.05",
+		"PROVIDER_MAX_BYTES":    "1048576",
+	})
+	waitEvents(t, base+year2021, afterResponse1)
+	poll(t, "a sync failed on the large document", func() bool {
+		_, body := searchBody(t, base+"/metrics")
+		v, ok := metricValue(string(body), `boxoffice_sync_total{outcome="failed"}`)
+		return ok && v >= 2
+	})
+	if _, body := searchBody(t, base+"/search"); len(decodeEvents(t, body)) != len(afterResponse1) {
+		t.Errorf("search after documents over the limit: %s, want response 1's %d plans only", body, len(afterResponse1))
+	}
+}
+
+// startSim serves a simulator of cfg until the test ends, and returns it with the URL of
+// its catalog.
+func startSim(t *testing.T, cfg providersim.Config) (*providersim.Server, string) {
+	t.Helper()
+	sim := providersim.New(cfg)
+	t.Cleanup(func() { sim.Close() })
+	provider := httptest.NewServer(sim)
+	t.Cleanup(provider.Close)
+	return sim, provider.URL + "/api/events"
 }

@@ -235,7 +235,7 @@ func startListener(ctx context.Context, g *errgroup.Group, d *deps, log *slog.Lo
 // startIngest syncs from the provider at source; with tracing, each request to the
 // provider is a client span of its sync.
 func startIngest(ctx context.Context, g *errgroup.Group, cfg config, d *deps, source string, log *slog.Logger) {
-	var opts []provider.Option
+	opts := []provider.Option{provider.WithMaxBytes(cfg.ProviderMaxBytes)}
 	if cfg.Tracing != nil {
 		opts = append(opts, provider.WithHTTPClient(&http.Client{Transport: otelhttp.NewTransport(http.DefaultTransport,
 			otelhttp.WithTracerProvider(cfg.Tracing),
