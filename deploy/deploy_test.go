@@ -41,6 +41,7 @@ var metricNames = []string{
 	"boxoffice_catalog_version",
 	"boxoffice_pricing_version",
 	"boxoffice_replica_fallback",
+	"boxoffice_panics_total",
 }
 
 // prometheusOwn are the series Prometheus makes itself for every target.
@@ -149,6 +150,7 @@ func TestAlertRules(t *testing.T) {
 		"boxoffice_sync_total",                           // sync failures
 		"boxoffice_replica_fallback",                     // replica fallback
 		"boxoffice_task_runs_total",                      // task failures
+		"boxoffice_panics_total",                         // recovered panics
 	} {
 		if !slices.Contains(metricsIn(t, "prometheus/alerts.yml", ruleExprs(rules)), m) {
 			t.Errorf("no alert watches %s", m)

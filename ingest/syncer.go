@@ -203,7 +203,11 @@ func (s *Syncer) lead(ctx context.Context, lock task.Lock) {
 		case ctx.Err() != nil:
 			return
 		case err != nil:
-			s.log.Error("sync", "sync_id", res.SyncID, "attempts", res.Attempts, "err", err)
+			attrs := []any{"sync_id", res.SyncID, "attempts", res.Attempts, "err", err}
+			if p := (*task.PanicError)(nil); errors.As(err, &p) {
+				attrs = append(attrs, "stack", p.Stack)
+			}
+			s.log.Error("sync", attrs...)
 		case res.NotModified:
 			s.log.Debug("sync: not modified", "sync_id", res.SyncID, "attempts", res.Attempts)
 		default:
@@ -220,7 +224,9 @@ func (s *Syncer) lead(ctx context.Context, lock task.Lock) {
 }
 
 // Sync runs one sync: fetch with retries, spool the batches, publish them. Nothing is
-// published unless the whole document parsed. The sync is a span ("ingest sync") with
+// published unless the whole document parsed. A panic in the sync (the parser's, a
+// source's) is recovered and returned as a failed sync holding a *task.PanicError:
+// the leader logs it with its stack and syncs again at the next interval. The sync is a span ("ingest sync") with
 // its result as attributes; the fetches and the batches' publications are its
 // children, and each batch's processing on a worker continues its trace.
 func (s *Syncer) Sync(ctx context.Context) (res Result, err error) {
@@ -270,6 +276,7 @@ func (s *Syncer) sync(ctx context.Context) (res Result, err error) {
 		s.last = Status{At: s.now(), Result: res, Err: err}
 		s.mu.Unlock()
 	}()
+	defer task.Recover(&err) // before the status above, which records the panic
 
 	var (
 		sp      *spool

@@ -569,3 +569,28 @@ func mustJSON(t *testing.T, p catalog.Plan) []byte {
 	}
 	return b
 }
+
+// TestSyncRecoversAPanic checks that a panic in a sync (here the source's, as a
+// parser bug would) fails that sync with a *task.PanicError instead of killing the
+// process, and that the next sync runs.
+func TestSyncRecoversAPanic(t *testing.T) {
+	b := newBroker()
+	got := collect(t, b)
+	src := &script{steps: []func(func(catalog.Plan) error) (ingest.Fetched, error){
+		func(emit func(catalog.Plan) error) (ingest.Fetched, error) { panic("parse: index out of range") },
+		emitN(5, ingest.Validators{}),
+	}}
+	s := newSyncer(t, src, b, memory.NewLocker(), nil)
+	_, err := s.Sync(t.Context())
+	var p *task.PanicError
+	if !errors.As(err, &p) || p.Value != "parse: index out of range" || p.Stack == "" {
+		t.Fatalf("Sync() = %v, want the source's panic with its stack", err)
+	}
+	if last := s.Last(); last.Err != err {
+		t.Errorf("Last().Err = %v, want the panic", last.Err)
+	}
+	if res, err := s.Sync(t.Context()); err != nil || res.Parsed != 5 {
+		t.Fatalf("second Sync() = %+v, %v, want 5 plans", res, err)
+	}
+	waitFor(t, "the second sync's batch", func() bool { return plansIn(got()) == 5 })
+}

@@ -105,6 +105,13 @@ func (b *Broker) settle(ctx context.Context, t *topic, m task.Message, err error
 		b.requeue(t, m, 0)
 	case task.IsPermanent(err) || m.Attempt >= b.retry.MaxAttempts:
 		b.log.Error("dead-letter message", "topic", m.Topic, "message_id", m.ID, "attempt", m.Attempt, "err", err)
+		m.Headers = cloneHeaders(m.Headers)
+		if m.Headers == nil {
+			m.Headers = map[string]string{}
+		}
+		for k, v := range task.DeadLetterHeaders(err) {
+			m.Headers[k] = v
+		}
 		b.mu.Lock()
 		t.dead = append(t.dead, m)
 		if len(t.dead) > deadLetterLimit {

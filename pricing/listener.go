@@ -2,6 +2,7 @@ package pricing
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -43,6 +44,8 @@ type Listener struct {
 	// Received, when set, is told of each payload: "recorded" (its event is in the
 	// store), "invalid" or "error".
 	Received func(outcome string)
+	// Panicked, when set, is told of each panic the listener recovered.
+	Panicked func()
 
 	mu       sync.Mutex          // guards received
 	received []trace.SpanContext // spans of the events received since the last enqueue, oldest first
@@ -52,13 +55,18 @@ type Listener struct {
 const maxLinks = 64
 
 // Run listens until ctx is done and returns nil then.
+//
+// A panic while receiving a payload or enqueueing does not stop the listener: it is
+// logged with its stack and counted (Panicked), and the listener goes on. Nothing is
+// lost by it: the events are in the store, and the next notification or poll enqueues
+// for them again.
 func (l *Listener) Run(ctx context.Context) error {
 	wake := make(chan struct{}, 1)
 	go l.subscribe(ctx, wake)
 	var enqueued int64 // the last event id a task was enqueued for
 	poll := time.NewTicker(l.Poll)
 	defer poll.Stop()
-	l.enqueue(ctx, &enqueued) // events received while no listener ran
+	l.guard(ctx, "enqueue", func() { l.enqueue(ctx, &enqueued) }) // events received while no listener ran
 	for {
 		select {
 		case <-ctx.Done():
@@ -67,7 +75,22 @@ func (l *Listener) Run(ctx context.Context) error {
 		case <-wake:
 			l.settle(ctx, wake)
 		}
-		l.enqueue(ctx, &enqueued)
+		l.guard(ctx, "enqueue", func() { l.enqueue(ctx, &enqueued) })
+	}
+}
+
+// guard runs step, recovering a panic in it: logged with its stack and counted.
+func (l *Listener) guard(ctx context.Context, what string, step func()) {
+	err := func() (err error) {
+		defer task.Recover(&err)
+		step()
+		return nil
+	}()
+	if p := (*task.PanicError)(nil); errors.As(err, &p) {
+		l.Log.ErrorContext(ctx, "market events: "+what+" panicked; going on", "panic", p.Error(), "stack", p.Stack)
+		if l.Panicked != nil {
+			l.Panicked()
+		}
 	}
 }
 
@@ -77,7 +100,7 @@ func (l *Listener) subscribe(ctx context.Context, wake chan<- struct{}) {
 	pause := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		err := l.Bus.Subscribe(ctx, func(payload []byte) {
-			l.receive(ctx, payload)
+			l.guard(ctx, "receive", func() { l.receive(ctx, payload) })
 			select {
 			case wake <- struct{}{}:
 			default:

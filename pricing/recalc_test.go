@@ -517,3 +517,54 @@ func TestQuotesSurviveAHungCache(t *testing.T) {
 		t.Errorf("cache lookups %q, want %q", lookups, want)
 	}
 }
+
+// panickyStore panics in PricingState until calm is set, like a store adapter with a
+// bug that some data triggers.
+type panickyStore struct {
+	stores
+	calm atomic.Bool
+}
+
+func (p *panickyStore) PricingState(ctx context.Context) (pricing.State, error) {
+	if !p.calm.Load() {
+		panic("pricing state: index out of range")
+	}
+	return p.stores.PricingState(ctx)
+}
+
+// TestListenerSurvivesAPanic checks that a panic in the listener's loop is recovered,
+// counted and logged, and that the listener goes on to enqueue for the events once the
+// cause is gone.
+func TestListenerSurvivesAPanic(t *testing.T) {
+	r := embedded(t)
+	seed(t, r.store, 2)
+	r.work(t, r.store, 1)
+	store := &panickyStore{stores: r.store}
+	var panics atomic.Int32
+	l := &pricing.Listener{Store: store, Bus: r.bus, Publisher: r.broker, Quiet: time.Millisecond,
+		MaxDelay: 10 * time.Millisecond, Poll: 10 * time.Millisecond, Now: time.Now, Log: r.log,
+		Panicked: func() { panics.Add(1) }}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	ev, err := pricing.DecodeEvent([]byte(`{"location":"madrid","multiplier":1.5}`), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.service().PublishEvent(t.Context(), ev); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Poll(t, "the listener to panic twice", func() bool { return panics.Load() >= 2 })
+	store.calm.Store(true)
+	testenv.Poll(t, "the event applied", func() bool {
+		st, err := r.store.PricingState(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Events == 1 && st.Applied == 1
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("listener: %v", err)
+	}
+}

@@ -31,8 +31,9 @@
 //     confirmed.
 //
 // Attempts count handler failures, not deliveries: a message redelivered because its
-// consumer died keeps its attempt number. A message that kills every process handling
-// it is therefore redelivered for ever; handlers return errors rather than crash.
+// consumer died keeps its attempt number. A handler's panic is not a death: task.Worker
+// recovers it and the message is dead-lettered with the panic in its headers. A message
+// that kills its process by other means (OOM, SIGKILL) is redelivered for ever.
 //
 // Delivery is at least once, never at most once: a message may be handled twice (a
 // consumer died after its handler's effects but before the ack reached the broker, or a

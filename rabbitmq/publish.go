@@ -21,9 +21,11 @@ const (
 	// AttemptHeader carries task.Message.Attempt, an integer: 1 when published, one
 	// more for each retry.
 	AttemptHeader = "boxoffice-attempt"
-	// ErrorHeader carries, on a dead letter, the text of the handler's last error. It
-	// shows in the Headers of the messages that DeadLetters returns.
-	ErrorHeader = "boxoffice-error"
+	// ErrorHeader carries, on a dead letter, the text of the handler's last error (or
+	// panic). It shows in the Headers of the messages that DeadLetters returns.
+	ErrorHeader = task.ErrorHeader
+	// StackHeader carries, on the dead letter of a handler that panicked, the stack.
+	StackHeader = task.StackHeader
 )
 
 const (
@@ -33,8 +35,6 @@ const (
 	// maxIdlePublishers bounds the confirm-mode channels a connection keeps for the
 	// next Publish calls; concurrent calls beyond it open channels of their own.
 	maxIdlePublishers = 4
-	// maxErrorText bounds the error text kept in ErrorHeader.
-	maxErrorText = 4096
 )
 
 var (
@@ -339,15 +339,6 @@ func toInt(v any) (int, bool) {
 	default:
 		return 0, false
 	}
-}
-
-// errorText returns err's text for ErrorHeader, cut to maxErrorText bytes.
-func errorText(err error) string {
-	s := err.Error()
-	if len(s) <= maxErrorText {
-		return s
-	}
-	return strings.ToValidUTF8(s[:maxErrorText], "") + "…"
 }
 
 func newID() string {

@@ -23,7 +23,7 @@ var errDeliveriesClosed = errors.New("consumer stopped by the broker")
 // with the next attempt number goes, confirmed, to the retry queue of the policy's
 // countdown, and the delivery is acknowledged; when h's error is task.Permanent or the
 // policy's attempts are spent, the copy goes to the dead-letter queue instead, with the
-// error in ErrorHeader. An error returned after ctx ended is not counted as a failure:
+// error in ErrorHeader (and a panic's stack in StackHeader). An error returned after ctx ended is not counted as a failure:
 // the delivery goes back to the queue as it was, like those still waiting in the
 // prefetch buffer.
 //
@@ -129,7 +129,9 @@ func (b *Broker) handle(ctx context.Context, c consumer, q queues, topic string,
 		b.log.Error("dead-letter message", "topic", topic, "message_id", m.ID, "attempt", m.Attempt,
 			"permanent", task.IsPermanent(err), "err", err)
 		p := forwardable(d, m.Attempt)
-		p.Headers[ErrorHeader] = errorText(err)
+		for k, v := range task.DeadLetterHeaders(err) {
+			p.Headers[k] = v
+		}
 		return b.forward(ctx, c, d, q.dead, p)
 	default:
 		return b.forward(ctx, c, d, b.retryKey(q, m.Attempt), forwardable(d, m.Attempt+1))

@@ -2,6 +2,7 @@ package task
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -13,11 +14,21 @@ import (
 // consumers per topic. Each delivery runs in a consumer span, a child of the span that
 // published the message (see Publish), and each failed attempt is logged once, at the
 // edge, with that span's trace.
+//
+// A handler that panics does not take the process down: the Worker recovers the panic,
+// logs it with its stack, and returns it to the broker as a permanent failure (a
+// *PanicError wrapped by Permanent), so the message is dead-lettered at once with the
+// panic and its stack in its headers (ErrorHeader, StackHeader) and the consumer goes
+// on with the next message. A poison message therefore costs one delivery, not a
+// crash loop of every worker it reaches.
 type Worker struct {
 	sub         Subscriber
 	handlers    map[string]Handler
 	concurrency int
 	log         *slog.Logger
+
+	// Panicked, when set before Run, is told of each handler panic, with the topic.
+	Panicked func(topic string)
 }
 
 // NewWorker returns a Worker that runs concurrency consumers for each topic in handlers.
@@ -51,13 +62,24 @@ func (w *Worker) Run(ctx context.Context) error {
 	return first
 }
 
-// traced wraps h in the delivery's consumer span and logs its failures.
+// traced wraps h in the delivery's consumer span, recovers its panics and logs its
+// failures.
 func (w *Worker) traced(h Handler) Handler {
 	return func(ctx context.Context, m Message) error {
 		ctx, span := startProcess(ctx, m)
 		defer span.End()
 		start := time.Now()
-		err := h(ctx, m)
+		err := call(ctx, h, m)
+		if p := (*PanicError)(nil); errors.As(err, &p) {
+			w.log.ErrorContext(ctx, "task handler panicked; dead-lettering the message", "topic", m.Topic,
+				"message_id", m.ID, "attempt", m.Attempt, "panic", p.Error(), "stack", p.Stack)
+			if w.Panicked != nil {
+				w.Panicked(m.Topic)
+			}
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+			return Permanent(err)
+		}
 		if err != nil {
 			span.RecordError(err)
 			span.SetStatus(codes.Error, err.Error())
@@ -68,4 +90,10 @@ func (w *Worker) traced(h Handler) Handler {
 		}
 		return err
 	}
+}
+
+// call runs h on m, turning a panic into a *PanicError.
+func call(ctx context.Context, h Handler, m Message) (err error) {
+	defer Recover(&err)
+	return h(ctx, m)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"sync/atomic"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"boxoffice/pricing"
 	"boxoffice/rabbitmq"
 	"boxoffice/sqlite"
+	"boxoffice/task"
 )
 
 // metrics are a process's Prometheus metrics beyond the HTTP API's own: tasks, locks,
@@ -35,6 +37,7 @@ type metrics struct {
 	pricingVersion prometheus.Gauge
 	marketEvents   *prometheus.CounterVec
 	priceCache     *prometheus.CounterVec
+	panics         *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -72,6 +75,12 @@ func newMetrics() *metrics {
 		priceCache: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "boxoffice_price_cache_requests_total", Help: "Price quote cache lookups by result (hit, miss, error).",
 		}, []string{"result"}),
+		panics: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "boxoffice_panics_total", Help: "Panics recovered, by component (worker, listener, ingest); each is logged with its stack.",
+		}, []string{"component"}),
+	}
+	for _, c := range []string{"worker", "listener", "ingest"} {
+		m.panics.WithLabelValues(c) // at 0 from the start, so that increase() sees the first
 	}
 	catalogVersion := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "boxoffice_catalog_version", Help: "The catalog version this process committed or serves, the higher.",
@@ -114,7 +123,7 @@ func newMetrics() *metrics {
 	m.reg.MustRegister(indexPlans, indexBytes, overBudget)
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.taskRuns, m.taskDuration, m.lockContended, m.syncs, m.syncDuration, m.plansParsed, m.plansSkipped,
-		catalogVersion, m.pricingVersion, m.marketEvents, m.priceCache)
+		catalogVersion, m.pricingVersion, m.marketEvents, m.priceCache, m.panics)
 	return m
 }
 
@@ -126,6 +135,9 @@ func (m *metrics) observeSync(res ingest.Result, err error) {
 		outcome = "failed"
 	case res.NotModified:
 		outcome = "not_modified"
+	}
+	if p := (*task.PanicError)(nil); errors.As(err, &p) {
+		m.panics.WithLabelValues("ingest").Inc()
 	}
 	m.syncs.WithLabelValues(outcome).Inc()
 	m.syncDuration.WithLabelValues(outcome).Observe(res.Duration.Seconds())

@@ -203,6 +203,7 @@ func startWorker(ctx context.Context, g *errgroup.Group, cfg config, d *deps, se
 		ingest.TopicPlans:        ingest.BatchHandler(d.store, committed),
 		pricing.TopicRecalculate: recalc.Handle,
 	}, 1, log)
+	w.Panicked = func(string) { d.metrics.panics.WithLabelValues("worker").Inc() }
 	g.Go(func() error { return w.Run(ctx) })
 }
 
@@ -228,7 +229,8 @@ const (
 func startListener(ctx context.Context, g *errgroup.Group, d *deps, log *slog.Logger) {
 	l := &pricing.Listener{Store: d.store, Bus: d.bus, Publisher: d.broker,
 		Quiet: listenQuiet, MaxDelay: listenMaxDelay, Poll: listenPoll, Now: time.Now, Log: log,
-		Received: func(outcome string) { d.metrics.marketEvents.WithLabelValues(outcome).Inc() }}
+		Received: func(outcome string) { d.metrics.marketEvents.WithLabelValues(outcome).Inc() },
+		Panicked: func() { d.metrics.panics.WithLabelValues("listener").Inc() }}
 	g.Go(func() error { return l.Run(ctx) })
 }
 

@@ -6,7 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -151,6 +153,65 @@ func TestBroker(t *testing.T, open OpenBroker) {
 		defer mu.Unlock()
 		if calls != 1 || dead[0].Attempt != 1 {
 			t.Errorf("handler called %d times, dead at attempt %d, want 1 and 1", calls, dead[0].Attempt)
+		}
+	})
+
+	t.Run("a worker dead-letters a message whose handler panics and goes on", func(t *testing.T) {
+		b := open(t, fastRetry)
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		var (
+			mu       sync.Mutex
+			calls    = map[string]int{}
+			panicked int
+		)
+		w := task.NewWorker(b, map[string]task.Handler{"plans": func(ctx context.Context, m task.Message) error {
+			mu.Lock()
+			calls[m.ID]++
+			mu.Unlock()
+			if m.ID == "poison" {
+				var batch map[string]int
+				batch["boom"]++ // a nil map: the handler's bug
+			}
+			return nil
+		}}, 1, slog.New(slog.DiscardHandler))
+		w.Panicked = func(topic string) { mu.Lock(); panicked++; mu.Unlock() }
+		done := make(chan error, 1)
+		go func() { done <- w.Run(ctx) }()
+		msgs := []task.Message{{ID: "before", Body: []byte("1")}, {ID: "poison", Body: []byte("2")}}
+		for i := range 5 {
+			msgs = append(msgs, task.Message{ID: "after-" + strconv.Itoa(i), Body: []byte("3")})
+		}
+		if err := b.Publish(ctx, "plans", msgs...); err != nil {
+			t.Fatal(err)
+		}
+		var dead []task.Message
+		wait(t, "the poison message dead-lettered", func() bool { dead, _ = b.DeadLetters(ctx, "plans"); return len(dead) == 1 })
+		wait(t, "the other 6 messages handled", func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(calls) == 7
+		})
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Worker.Run() = %v, want nil after its context ended", err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for id, n := range calls {
+			if n != 1 {
+				t.Errorf("message %s handled %d times, want 1", id, n)
+			}
+		}
+		d := dead[0]
+		if d.ID != "poison" || d.Attempt != 1 || panicked != 1 {
+			t.Errorf("dead letter %q at attempt %d after %d panics, want %q at attempt 1 after 1", d.ID, d.Attempt, panicked, "poison")
+		}
+		if got := d.Headers[task.ErrorHeader]; got != "panic: assignment to entry in nil map" {
+			t.Errorf("dead letter's %s = %q, want the panic", task.ErrorHeader, got)
+		}
+		if got := d.Headers[task.StackHeader]; !strings.Contains(got, "tasktest.TestBroker") {
+			t.Errorf("dead letter's %s = %q, want the handler's stack", task.StackHeader, got)
 		}
 	})
 
