@@ -25,13 +25,13 @@ import (
 )
 
 // pricingEnv is a Handler over a real pricing.Service on the embedded adapters: the
-// SQLite store, and the in-process price cache, bus and broker.
+// SQLite store and broker, and the in-process price cache and bus.
 type pricingEnv struct {
 	h      *Handler
 	store  *sqlite.Store
 	cache  *memory.PriceCache
 	bus    *memory.Bus
-	broker *memory.Broker
+	broker *sqlite.Broker
 	log    *slog.Logger
 }
 
@@ -55,7 +55,11 @@ func newPricingEnv(t testing.TB, keys ...string) *pricingEnv {
 		log:    slog.New(slog.DiscardHandler),
 		broker: nil,
 	}
-	e.broker = memory.NewBroker(task.DefaultRetry, 16, e.log)
+	e.broker, err = sqlite.OpenBroker(ctx, t.TempDir(), sqlite.BrokerConfig{}, e.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.broker.Close() })
 	svc := &pricing.Service{
 		Quoter: &pricing.Quoter{Store: store, Cache: e.cache, Policy: pricing.DefaultPolicy, TTL: time.Minute,
 			Now: time.Now, Log: e.log},
@@ -423,8 +427,8 @@ func TestRecalculate(t *testing.T) {
 	if got, want := rec.Header().Get("Location"), "/api/v1/tasks/"+accepted.TaskID; got != want {
 		t.Errorf("Location = %q, want %q", got, want)
 	}
-	if n := e.broker.Len(pricing.TopicRecalculate); n != 1 {
-		t.Errorf("%d messages on %s, want 1", n, pricing.TopicRecalculate)
+	if n, err := e.broker.QueueDepth(t.Context(), pricing.TopicRecalculate); err != nil || n != 1 {
+		t.Errorf("%d messages on %s (%v), want 1", n, pricing.TopicRecalculate, err)
 	}
 
 	pending := e.task(t, accepted.TaskID)
@@ -461,11 +465,11 @@ func TestRecalculate(t *testing.T) {
 	}
 }
 
-// TestRecalculateNotEnqueued checks that a recalculation the broker does not take in
-// time is a 503: the broker's queue is full and nobody drains it.
+// TestRecalculateNotEnqueued checks that a recalculation the broker does not take is a
+// 503: here the broker is closed.
 func TestRecalculateNotEnqueued(t *testing.T) {
 	e := newPricingEnv(t)
-	if err := e.broker.Publish(t.Context(), pricing.TopicRecalculate, make([]task.Message, 16)...); err != nil {
+	if err := e.broker.Close(); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)

@@ -67,7 +67,7 @@ func (s *script) Fetch(ctx context.Context, since ingest.Validators, emit func(c
 
 // collect subscribes to the plan topic and returns a function that reports the batches
 // received so far.
-func collect(t *testing.T, b *memory.Broker) func() []ingest.Batch {
+func collect(t *testing.T, b *sqlite.Broker) func() []ingest.Batch {
 	var (
 		mu  sync.Mutex
 		got []ingest.Batch
@@ -111,7 +111,7 @@ func plansIn(batches []ingest.Batch) int {
 
 // newSyncer returns a Syncer of provider "fever" that reads its sync state from syncs,
 // or from a new empty store when syncs is nil.
-func newSyncer(t *testing.T, src ingest.Source, b *memory.Broker, l task.Locker, syncs ingest.SyncLog) *ingest.Syncer {
+func newSyncer(t *testing.T, src ingest.Source, b *sqlite.Broker, l task.Locker, syncs ingest.SyncLog) *ingest.Syncer {
 	if syncs == nil {
 		syncs = openStore(t)
 	}
@@ -143,7 +143,7 @@ func openStore(t *testing.T) *sqlite.Store {
 // those for which drop returns true: those it dead-letters, as after a store outage
 // longer than the retries. It returns a function that reports how many batches the
 // worker settled, applied or dropped.
-func applyBatches(t *testing.T, b *memory.Broker, store ingest.BatchStore, drop func(ingest.Batch) bool) func() int {
+func applyBatches(t *testing.T, b *sqlite.Broker, store ingest.BatchStore, drop func(ingest.Batch) bool) func() int {
 	var settled atomic.Int32
 	apply := ingest.BatchHandler(store, nil)
 	go b.Subscribe(t.Context(), ingest.TopicPlans, func(ctx context.Context, m task.Message) error {
@@ -168,12 +168,18 @@ func (f syncLogFunc) SyncState(ctx context.Context, provider string) (ingest.Syn
 	return f(ctx, provider)
 }
 
-func newBroker() *memory.Broker {
-	return memory.NewBroker(task.DefaultRetry, 1024, slog.New(slog.DiscardHandler))
+// newBroker opens an embedded broker on a temporary directory, closed by t.Cleanup.
+func newBroker(t *testing.T) *sqlite.Broker {
+	b, err := sqlite.OpenBroker(t.Context(), t.TempDir(), sqlite.BrokerConfig{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
 }
 
 func TestSyncPublishesBatches(t *testing.T) {
-	b := newBroker()
+	b := newBroker(t)
 	got := collect(t, b)
 	v1 := ingest.Validators{ETag: `"v1"`, LastModified: "Wed, 30 Jun 2021 21:00:00 GMT"}
 	src := &script{steps: []func(func(catalog.Plan) error) (ingest.Fetched, error){emitN(25, v1)}}
@@ -208,7 +214,7 @@ func TestSyncPublishesBatches(t *testing.T) {
 // is skipped and counted. Every other plan is published once.
 func TestSyncBatchesByBytes(t *testing.T) {
 	const batchBytes = 4000
-	b := newBroker()
+	b := newBroker(t)
 	var (
 		mu     sync.Mutex
 		bodies [][]byte
@@ -285,7 +291,7 @@ func TestSyncBatchesByBytes(t *testing.T) {
 }
 
 func TestSyncRetriesAndPublishesOnlyTheGoodAttempt(t *testing.T) {
-	b := newBroker()
+	b := newBroker(t)
 	got := collect(t, b)
 	cut := func(emit func(catalog.Plan) error) (ingest.Fetched, error) {
 		for i := range 15 { // a whole batch is spooled before the connection breaks
@@ -315,7 +321,7 @@ func TestSyncGivesUpAfterAttempts(t *testing.T) {
 		calls.Add(1)
 		return ingest.Fetched{}, errors.New("provider: 503 Service Unavailable")
 	})
-	res, err := newSyncer(t, src, newBroker(), memory.NewLocker(), nil).Sync(t.Context())
+	res, err := newSyncer(t, src, newBroker(t), memory.NewLocker(), nil).Sync(t.Context())
 	if err == nil || calls.Load() != 3 || res.Attempts != 3 {
 		t.Errorf("Sync() = %v after %d calls (%d attempts), want an error after 3", err, calls.Load(), res.Attempts)
 	}
@@ -331,7 +337,7 @@ func TestSyncAbortsWithoutRetry(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := newBroker()
+			b := newBroker(t)
 			var calls atomic.Int32
 			src := sourceFunc(func(ctx context.Context, _ ingest.Validators, emit func(catalog.Plan) error) (ingest.Fetched, error) {
 				calls.Add(1)
@@ -346,15 +352,15 @@ func TestSyncAbortsWithoutRetry(t *testing.T) {
 			if !errors.Is(err, tt.err) || calls.Load() != 1 {
 				t.Errorf("Sync() = %v after %d calls, want %v after 1", err, calls.Load(), tt.err)
 			}
-			if n := b.Len(ingest.TopicPlans); n != 0 {
-				t.Errorf("%d batches published from an aborted sync, want 0", n)
+			if n, err := b.QueueDepth(t.Context(), ingest.TopicPlans); err != nil || n != 0 {
+				t.Errorf("%d batches published from an aborted sync (%v), want 0", n, err)
 			}
 		})
 	}
 }
 
 func TestSyncConditionalRequests(t *testing.T) {
-	b := newBroker()
+	b := newBroker(t)
 	store := openStore(t)
 	settled := applyBatches(t, b, store, nil)
 	v1 := ingest.Validators{ETag: `"v1"`}
@@ -382,7 +388,7 @@ func TestSyncConditionalRequests(t *testing.T) {
 // part of the second document), and once a sync is applied whole, the next fetch is
 // conditional on it again.
 func TestSyncUnconditionalAfterLostBatch(t *testing.T) {
-	b := newBroker()
+	b := newBroker(t)
 	store := openStore(t)
 	v1, v2 := ingest.Validators{ETag: `"v1"`}, ingest.Validators{ETag: `"v2"`}
 	var lost string // the first sync of v2, whose batch 1 is lost; only the one consumer uses it
@@ -423,7 +429,7 @@ func TestSyncUnconditionalAfterLostBatch(t *testing.T) {
 // fetch is conditional on what the store confirmed, and the second sync's revision
 // is above the first's even when this process's clock is behind.
 func TestSyncValidatorsOutliveTheSyncer(t *testing.T) {
-	b := newBroker()
+	b := newBroker(t)
 	store := openStore(t)
 	settled := applyBatches(t, b, store, nil)
 	ahead := time.Now().Add(time.Hour).UnixNano() // the first leader's clock was an hour ahead
@@ -452,7 +458,7 @@ func TestSyncValidatorsOutliveTheSyncer(t *testing.T) {
 // TestSyncWithoutStateFetchesUnconditionally fails the read of the sync state: the
 // sync goes on, unconditional.
 func TestSyncWithoutStateFetchesUnconditionally(t *testing.T) {
-	b := newBroker()
+	b := newBroker(t)
 	got := collect(t, b)
 	broken := syncLogFunc(func(context.Context, string) (ingest.SyncState, error) {
 		return ingest.SyncState{}, errors.New("connection refused")
@@ -466,7 +472,7 @@ func TestSyncWithoutStateFetchesUnconditionally(t *testing.T) {
 }
 
 func TestSyncRefusesAnotherProvidersPlans(t *testing.T) {
-	b := newBroker()
+	b := newBroker(t)
 	src := sourceFunc(func(ctx context.Context, _ ingest.Validators, emit func(catalog.Plan) error) (ingest.Fetched, error) {
 		p := testPlan(1)
 		p.Provider = "acme"
@@ -476,13 +482,14 @@ func TestSyncRefusesAnotherProvidersPlans(t *testing.T) {
 	if _, err := newSyncer(t, src, b, memory.NewLocker(), nil).Sync(t.Context()); err == nil || !strings.Contains(err.Error(), `"acme"`) {
 		t.Errorf("Sync() = %v, want an error naming the plan's provider", err)
 	}
-	if n := b.Len(ingest.TopicPlans); n != 0 {
-		t.Errorf("%d batches published, want 0", n)
+	if n, err := b.QueueDepth(t.Context(), ingest.TopicPlans); err != nil || n != 0 {
+		t.Errorf("%d batches published (%v), want 0", n, err)
 	}
 }
 
 func TestSyncUnconditionalAfterFailedPublish(t *testing.T) {
-	b := memory.NewBroker(task.DefaultRetry, 1, slog.New(slog.DiscardHandler)) // no consumer: the 2nd batch blocks
+	b := newBroker(t)
+	b.Close() // every Publish fails
 	src := &script{steps: []func(func(catalog.Plan) error) (ingest.Fetched, error){emitN(25, ingest.Validators{ETag: `"v1"`})}}
 	s := newSyncer(t, src, b, memory.NewLocker(), nil)
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
@@ -508,7 +515,7 @@ func TestOneLeaderSyncs(t *testing.T) {
 			calls[i].Add(1)
 			return ingest.Fetched{Format: "planList"}, nil
 		})
-		s := newSyncer(t, src, newBroker(), l, nil)
+		s := newSyncer(t, src, newBroker(t), l, nil)
 		var ctx context.Context
 		ctx, stop[i] = context.WithCancel(t.Context())
 		done[i] = make(chan error, 1)
@@ -574,7 +581,7 @@ func mustJSON(t *testing.T, p catalog.Plan) []byte {
 // parser bug would) fails that sync with a *task.PanicError instead of killing the
 // process, and that the next sync runs.
 func TestSyncRecoversAPanic(t *testing.T) {
-	b := newBroker()
+	b := newBroker(t)
 	got := collect(t, b)
 	src := &script{steps: []func(func(catalog.Plan) error) (ingest.Fetched, error){
 		func(emit func(catalog.Plan) error) (ingest.Fetched, error) { panic("parse: index out of range") },

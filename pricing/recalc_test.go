@@ -45,12 +45,12 @@ type rig struct {
 	broker interface {
 		task.Publisher
 		task.Subscriber
+		task.DeadLetters
 	}
-	deadLetters func(ctx context.Context) ([]task.Message, error)
-	locker      task.Locker
-	cache       pricing.Cache
-	bus         pricing.Bus
-	log         *slog.Logger
+	locker task.Locker
+	cache  pricing.Cache
+	bus    pricing.Bus
+	log    *slog.Logger
 }
 
 // eachRig runs test on the embedded adapters and on the distributed ones.
@@ -70,11 +70,12 @@ func embedded(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	log := testLog(t)
-	b := memory.NewBroker(testRetry, 256, log)
-	return &rig{
-		store: s, broker: b, locker: memory.NewLocker(), cache: memory.NewPriceCache(1000), bus: memory.NewBus(), log: log,
-		deadLetters: func(context.Context) ([]task.Message, error) { return b.DeadLetters(pricing.TopicRecalculate), nil },
+	b, err := sqlite.OpenBroker(ctx, t.TempDir(), sqlite.BrokerConfig{Retry: testRetry}, log)
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() { b.Close() })
+	return &rig{store: s, broker: b, locker: memory.NewLocker(), cache: memory.NewPriceCache(1000), bus: memory.NewBus(), log: log}
 }
 
 func distributed(t *testing.T) *rig {
@@ -109,9 +110,6 @@ func distributed(t *testing.T) *rig {
 	return &rig{
 		store: s, broker: b, locker: redis.NewLocker(rc, prefix), cache: redis.NewPriceCache(rc, prefix),
 		bus: redis.NewBus(rc, prefix+":market_events", log), log: log,
-		deadLetters: func(ctx context.Context) ([]task.Message, error) {
-			return b.DeadLetters(ctx, pricing.TopicRecalculate)
-		},
 	}
 }
 
@@ -314,7 +312,7 @@ func TestExhaustedRetriesFailAndDeadLetter(t *testing.T) {
 func (r *rig) awaitDeadLetter(t *testing.T, taskID string) {
 	t.Helper()
 	testenv.Poll(t, "the task's message in the dead letters", func() bool {
-		dead, err := r.deadLetters(t.Context())
+		dead, err := r.broker.ListDeadLetters(t.Context(), pricing.TopicRecalculate, 1000)
 		if err != nil {
 			t.Fatal(err)
 		}

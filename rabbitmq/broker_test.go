@@ -97,9 +97,9 @@ func (b *testBroker) Subscribe(ctx context.Context, topic string, h task.Handler
 	return b.Broker.Subscribe(ctx, topic, h)
 }
 
-func (b *testBroker) DeadLetters(ctx context.Context, topic string) ([]task.Message, error) {
+func (b *testBroker) ListDeadLetters(ctx context.Context, topic string, limit int) ([]task.DeadLetter, error) {
 	b.use(topic)
-	return b.Broker.DeadLetters(ctx, topic)
+	return b.Broker.ListDeadLetters(ctx, topic, limit)
 }
 
 func randomHex(n int) string {
@@ -133,6 +133,13 @@ func depth(t testing.TB, b *testBroker, topic string) (messages, consumers int) 
 func TestBroker(t *testing.T) {
 	url := testenv.BrokerURL(t)
 	tasktest.TestBroker(t, func(t *testing.T, retry task.RetryPolicy) tasktest.Broker {
+		return openBroker(t, url, rabbitmq.Config{Retry: retry})
+	})
+}
+
+func TestDeadLetters(t *testing.T) {
+	url := testenv.BrokerURL(t)
+	tasktest.TestDeadLetters(t, func(t *testing.T, retry task.RetryPolicy) tasktest.Broker {
 		return openBroker(t, url, rabbitmq.Config{Retry: retry})
 	})
 }
@@ -210,8 +217,8 @@ func TestRetriesThroughOneCountdownQueue(t *testing.T) {
 	if diff := cmp.Diff(want, seen); diff != "" {
 		t.Errorf("deliveries (-want +got):\n%s", diff)
 	}
-	if dead, err := b.DeadLetters(ctx, "flaky"); err != nil || len(dead) != 0 {
-		t.Errorf("DeadLetters() = %d, %v, want none after a success", len(dead), err)
+	if dead, err := b.ListDeadLetters(ctx, "flaky", 10); err != nil || len(dead) != 0 {
+		t.Errorf("ListDeadLetters() = %d, %v, want none after a success", len(dead), err)
 	}
 }
 
@@ -232,15 +239,15 @@ func TestDeadLetterRecordsTheError(t *testing.T) {
 	if err := b.Publish(ctx, "prices", msgs...); err != nil {
 		t.Fatal(err)
 	}
-	var dead []task.Message
+	var dead []task.DeadLetter
 	waitFor(t, "2 dead letters", func() bool {
 		var err error
-		dead, err = b.DeadLetters(ctx, "prices")
+		dead, err = b.ListDeadLetters(ctx, "prices", 10)
 		return err == nil && len(dead) == 2
 	})
 	byID := map[string]task.Message{}
 	for _, m := range dead {
-		byID[m.ID] = m
+		byID[m.ID] = m.Message
 	}
 	want := map[string]task.Message{
 		"slow": {ID: "slow", Topic: "prices", Body: []byte("slow"), Attempt: 2,
@@ -252,13 +259,13 @@ func TestDeadLetterRecordsTheError(t *testing.T) {
 		t.Errorf("dead letters (-want +got):\n%s", diff)
 	}
 
-	// DeadLetters leaves them in the queue.
-	again, err := b.DeadLetters(ctx, "prices")
+	// ListDeadLetters leaves them in the queue.
+	again, err := b.ListDeadLetters(ctx, "prices", 10)
 	if err != nil || len(again) != 2 {
-		t.Errorf("second DeadLetters() = %d, %v, want the same 2", len(again), err)
+		t.Errorf("second ListDeadLetters() = %d, %v, want the same 2", len(again), err)
 	}
-	if n, _ := depth(t, b, "prices.dead"); n != 2 {
-		t.Errorf("dead-letter queue depth = %d, want 2", n)
+	if n, err := b.CountDeadLetters(ctx, "prices"); err != nil || n != 2 {
+		t.Errorf("CountDeadLetters() = %d, %v, want 2", n, err)
 	}
 }
 

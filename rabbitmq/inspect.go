@@ -3,30 +3,31 @@ package rabbitmq
 import (
 	"context"
 	"errors"
+	"fmt"
+	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"boxoffice/task"
 )
 
-// deadLetterLimit bounds the dead letters DeadLetters returns.
-const deadLetterLimit = 1000
+var _ task.DeadLetters = (*Broker)(nil)
 
-// DeadLetters returns the messages in topic's dead-letter queue, oldest first, up to
-// 1000 of them, leaving them in the queue. Each carries the attempt it failed at and,
-// in Headers[ErrorHeader], the handler's error.
+// ListDeadLetters returns up to limit messages of topic's dead-letter queue, oldest
+// first, leaving them in the queue. Each carries the attempt it failed at and, in
+// Error and Headers[ErrorHeader], why it died: the handler's error, or RabbitMQ's
+// account of a message dead-lettered for its delivery limit.
 //
-// RabbitMQ cannot browse a classic queue: DeadLetters gets the messages unacknowledged
-// and then hands them all back (nack with requeue), which puts them back in their
-// places. While it runs, the messages it holds are invisible to other readers of the
-// queue, so two DeadLetters calls at once may each see part of it. It is meant for
-// tests and operators.
-func (b *Broker) DeadLetters(ctx context.Context, topic string) ([]task.Message, error) {
+// RabbitMQ cannot browse a queue: ListDeadLetters gets the messages unacknowledged and
+// then hands them all back (nack with requeue), which puts them back in their places.
+// While it runs, the messages it holds are invisible to other readers of the queue, so
+// two listings at once may each see part of it.
+func (b *Broker) ListDeadLetters(ctx context.Context, topic string, limit int) ([]task.DeadLetter, error) {
 	q, err := b.queues(topic)
 	if err != nil {
 		return nil, err
 	}
-	var dead []task.Message
+	var dead []task.DeadLetter
 	err = b.do(ctx, func(s *session) error {
 		dead = dead[:0]
 		if err := s.declare(q); err != nil {
@@ -38,7 +39,7 @@ func (b *Broker) DeadLetters(ctx context.Context, topic string) ([]task.Message,
 		}
 		defer ch.Close() // would hand back the messages too, should the nack fail
 		var last uint64
-		for len(dead) < deadLetterLimit && ctx.Err() == nil {
+		for len(dead) < limit && ctx.Err() == nil {
 			d, ok, err := ch.Get(q.dead, false)
 			if err != nil {
 				return err
@@ -46,7 +47,7 @@ func (b *Broker) DeadLetters(ctx context.Context, topic string) ([]task.Message,
 			if !ok {
 				break
 			}
-			dead = append(dead, message(topic, d))
+			dead = append(dead, deadLetter(topic, d))
 			last = d.DeliveryTag
 		}
 		if last == 0 {
@@ -60,16 +61,118 @@ func (b *Broker) DeadLetters(ctx context.Context, topic string) ([]task.Message,
 	return dead, nil
 }
 
+// CountDeadLetters returns the number of messages ready in topic's dead-letter queue
+// (those a listing holds at that moment are not counted). It declares nothing: a queue
+// that does not exist holds none.
+func (b *Broker) CountDeadLetters(ctx context.Context, topic string) (int, error) {
+	q, err := b.queues(topic)
+	if err != nil {
+		return 0, err
+	}
+	n, _, err := b.depth(ctx, q.dead)
+	if err != nil {
+		return 0, wrap("count dead letters of", topic, err)
+	}
+	return n, nil
+}
+
+// ReplayDeadLetters moves the messages of topic's dead-letter queue back to its work
+// queue, one at a time: each is published again, persistent and confirmed, with its ID,
+// body and publisher's headers and attempt 1, and only then removed from the dead-letter
+// queue, so a failure half-way duplicates at most one message and loses none. It moves
+// at most the number of messages the queue held when it started.
+func (b *Broker) ReplayDeadLetters(ctx context.Context, topic string) (int, error) {
+	q, err := b.queues(topic)
+	if err != nil {
+		return 0, err
+	}
+	moved := 0
+	err = b.do(ctx, func(s *session) error {
+		if err := s.declare(q); err != nil {
+			return err
+		}
+		ch, err := s.conn.Channel()
+		if err != nil {
+			return err
+		}
+		defer ch.Close()
+		if err := ch.Confirm(false); err != nil {
+			return fmt.Errorf("confirm mode: %w", err)
+		}
+		state, err := ch.QueueDeclarePassive(q.dead, true, false, false, false, nil)
+		if err != nil {
+			return err
+		}
+		c := consumer{ch: ch, returns: ch.NotifyReturn(make(chan amqp.Return, 1))}
+		for range state.Messages {
+			d, ok, err := ch.Get(q.dead, false)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return nil
+			}
+			if err := c.publish(ctx, q.work, replayable(d)); err != nil {
+				_ = d.Nack(false, true)
+				return err
+			}
+			if err := d.Ack(false); err != nil {
+				return err // the message is back in the dead-letter queue and, replayed, in the work queue too
+			}
+			moved++
+		}
+		return nil
+	})
+	if err != nil {
+		return moved, wrap("replay dead letters of", topic, err)
+	}
+	return moved, nil
+}
+
+// PurgeDeadLetters deletes the messages ready in topic's dead-letter queue.
+func (b *Broker) PurgeDeadLetters(ctx context.Context, topic string) (int, error) {
+	q, err := b.queues(topic)
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	err = b.do(ctx, func(s *session) error {
+		if err := s.declare(q); err != nil {
+			return err
+		}
+		ch, err := s.conn.Channel()
+		if err != nil {
+			return err
+		}
+		defer ch.Close()
+		n, err = ch.QueuePurge(q.dead, false)
+		return err
+	})
+	if err != nil {
+		return 0, wrap("purge dead letters of", topic, err)
+	}
+	return n, nil
+}
+
 // QueueDepth returns the number of messages ready in topic's work queue (not counting
 // those delivered and not yet acknowledged, nor those waiting out a countdown) and the
 // number of its consumers, for metrics and tests. It declares nothing: a queue that does
-// not exist has depth 0. As queue names are "<prefix>.<topic>", QueueDepth(ctx,
-// topic+".dead") reports the dead-letter queue.
+// not exist has depth 0.
 func (b *Broker) QueueDepth(ctx context.Context, topic string) (messages, consumers int, err error) {
-	if topic == "" {
-		return 0, 0, errors.New("rabbitmq: empty topic")
+	q, err := b.queues(topic)
+	if err != nil {
+		return 0, 0, err
 	}
-	name := b.cfg.Prefix + "." + topic
+	messages, consumers, err = b.depth(ctx, q.work)
+	if err != nil {
+		return 0, 0, wrap("queue depth of", topic, err)
+	}
+	return messages, consumers, nil
+}
+
+// depth returns the ready messages and the consumers of the queue name, 0 and 0 when it
+// does not exist.
+func (b *Broker) depth(ctx context.Context, name string) (messages, consumers int, err error) {
 	err = b.do(ctx, func(s *session) error {
 		ch, err := s.conn.Channel()
 		if err != nil {
@@ -88,10 +191,7 @@ func (b *Broker) QueueDepth(ctx context.Context, topic string) (messages, consum
 		messages, consumers = q.Messages, q.Consumers
 		return nil
 	})
-	if err != nil {
-		return 0, 0, wrap("queue depth of", topic, err)
-	}
-	return messages, consumers, nil
+	return messages, consumers, err
 }
 
 // DeleteTopic deletes topic's queues (work, dead-letter, and the retry queues of this
@@ -117,4 +217,53 @@ func (b *Broker) DeleteTopic(ctx context.Context, topic string) error {
 		return nil
 	})
 	return wrap("delete topic", topic, err)
+}
+
+// deadLetter turns a delivery from topic's dead-letter queue into a task.DeadLetter: why
+// it died from ErrorHeader or, for a message RabbitMQ dead-lettered itself (its delivery
+// limit), from its x-death header; when from DiedAtHeader or x-death.
+func deadLetter(topic string, d amqp.Delivery) task.DeadLetter {
+	dl := task.DeadLetter{Message: message(topic, d), Error: stringValue(d.Headers[ErrorHeader])}
+	if ms, ok := toInt64(d.Headers[DiedAtHeader]); ok {
+		dl.DiedAt = time.UnixMilli(ms).UTC()
+	}
+	if deaths, ok := d.Headers["x-death"].([]any); ok && len(deaths) > 0 {
+		if death, ok := deaths[0].(amqp.Table); ok {
+			if dl.Error == "" {
+				reason, _ := death["reason"].(string)
+				count, _ := toInt64(death["count"])
+				dl.Error = fmt.Sprintf("dead-lettered by RabbitMQ: %s (%d times)", reason, count)
+				if reason == "delivery_limit" {
+					dl.Error = "delivered more times than the delivery limit without an outcome: each time its consumer died or stopped while handling it (a crash, OOM, SIGKILL)"
+				}
+				if dl.Message.Headers == nil {
+					dl.Message.Headers = map[string]string{}
+				}
+				dl.Message.Headers[ErrorHeader] = dl.Error
+			}
+			if at, ok := death["time"].(time.Time); ok && dl.DiedAt.IsZero() {
+				dl.DiedAt = at.UTC()
+			}
+		}
+	}
+	if dl.DiedAt.IsZero() {
+		dl.DiedAt = d.Timestamp.UTC()
+	}
+	return dl
+}
+
+// stringValue returns v as a string, "" when it is not one.
+func stringValue(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+// replayable returns a copy of the dead letter d to publish to its work queue as if
+// just published: attempt 1, without the dead letter's error, stack and time.
+func replayable(d amqp.Delivery) amqp.Publishing {
+	p := forwardable(d, 1)
+	delete(p.Headers, ErrorHeader)
+	delete(p.Headers, StackHeader)
+	delete(p.Headers, DiedAtHeader)
+	return p
 }

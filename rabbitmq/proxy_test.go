@@ -235,8 +235,8 @@ func TestReconnectsAfterTheNetworkFails(t *testing.T) {
 	if n, _ := depth(t, b, "reconnect"); n != 0 {
 		t.Errorf("QueueDepth() = %d after every message was handled, want 0 (all acked)", n)
 	}
-	if dead, err := b.DeadLetters(t.Context(), "reconnect"); err != nil || len(dead) != 0 {
-		t.Errorf("DeadLetters() = %d, %v, want none", len(dead), err)
+	if dead, err := b.ListDeadLetters(t.Context(), "reconnect", 10); err != nil || len(dead) != 0 {
+		t.Errorf("ListDeadLetters() = %d, %v, want none", len(dead), err)
 	}
 	for _, msg := range []string{`msg="rabbitmq connection lost"`, `msg="rabbitmq connection restored"`} {
 		if n := strings.Count(logs.String(), msg); n != 1 {

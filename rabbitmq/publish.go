@@ -26,6 +26,9 @@ const (
 	ErrorHeader = task.ErrorHeader
 	// StackHeader carries, on the dead letter of a handler that panicked, the stack.
 	StackHeader = task.StackHeader
+	// DiedAtHeader carries, on a dead letter, when it was dead-lettered: Unix
+	// milliseconds, an integer.
+	DiedAtHeader = "boxoffice-died-at"
 )
 
 const (
@@ -316,6 +319,11 @@ func forwardable(d amqp.Delivery, attempt int) amqp.Publishing {
 // dead-letters a message.
 func isDeathHeader(k string) bool {
 	return k == "x-death" || strings.HasPrefix(k, "x-first-death-") || strings.HasPrefix(k, "x-last-death-")
+}
+
+func toInt64(v any) (int64, bool) {
+	n, ok := toInt(v)
+	return int64(n), ok
 }
 
 func toInt(v any) (int, bool) {

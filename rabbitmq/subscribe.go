@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
@@ -132,6 +133,7 @@ func (b *Broker) handle(ctx context.Context, c consumer, q queues, topic string,
 		for k, v := range task.DeadLetterHeaders(err) {
 			p.Headers[k] = v
 		}
+		p.Headers[DiedAtHeader] = time.Now().UnixMilli()
 		return b.forward(ctx, c, d, q.dead, p)
 	default:
 		return b.forward(ctx, c, d, b.retryKey(q, m.Attempt), forwardable(d, m.Attempt+1))
@@ -144,31 +146,10 @@ func (b *Broker) handle(ctx context.Context, c consumer, q queues, topic string,
 // returns errUnroutable when key's queue is gone, so that the consumer declares the
 // topology again before it handles more.
 func (b *Broker) forward(ctx context.Context, c consumer, d amqp.Delivery, key string, p amqp.Publishing) error {
-	err := func() error {
-		dc, err := c.ch.PublishWithDeferredConfirmWithContext(ctx, "", key, true, false, p)
-		if err != nil {
-			return err
-		}
-		ok, err := dc.WaitContext(ctx)
-		if err != nil {
-			return err
-		}
-		// A return comes before the confirm: it is in c.returns by now, if any.
-		select {
-		case _, returned := <-c.returns: // not returned: closed with the channel
-			if returned {
-				return errUnroutable
-			}
-		default:
-		}
-		switch {
-		case !ok && c.ch.IsClosed():
-			return amqp.ErrClosed
-		case !ok:
-			return errNacked
-		}
-		return d.Ack(false)
-	}()
+	err := c.publish(ctx, key, p)
+	if err == nil {
+		err = d.Ack(false)
+	}
 	if err == nil {
 		return nil
 	}
@@ -179,6 +160,34 @@ func (b *Broker) forward(ctx context.Context, c consumer, d amqp.Delivery, key s
 	b.log.Warn("rabbitmq settle lost, message will be redelivered", "queue", key, "message_id", d.MessageId, "err", b.scrub(err))
 	if errors.Is(err, errUnroutable) {
 		return fmt.Errorf("forward to %s: %w", key, err)
+	}
+	return nil
+}
+
+// publish publishes p to queue key on c, mandatory, and waits for the broker's confirm:
+// nil once the broker has stored it, errUnroutable when key's queue is gone.
+func (c consumer) publish(ctx context.Context, key string, p amqp.Publishing) error {
+	dc, err := c.ch.PublishWithDeferredConfirmWithContext(ctx, "", key, true, false, p)
+	if err != nil {
+		return err
+	}
+	ok, err := dc.WaitContext(ctx)
+	if err != nil {
+		return err
+	}
+	// A return comes before the confirm: it is in c.returns by now, if any.
+	select {
+	case _, returned := <-c.returns: // not returned: closed with the channel
+		if returned {
+			return errUnroutable
+		}
+	default:
+	}
+	switch {
+	case !ok && c.ch.IsClosed():
+		return amqp.ErrClosed
+	case !ok:
+		return errNacked
 	}
 	return nil
 }

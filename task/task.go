@@ -32,16 +32,24 @@ type Subscriber interface {
 	Subscribe(ctx context.Context, topic string, h Handler) error
 }
 
-// RetryPolicy says how often and when a failed message is tried again.
+// RetryPolicy says how often and when a failed message is tried again, and how many
+// times a message may take its consumer down with it.
 type RetryPolicy struct {
-	MaxAttempts int           // total deliveries, including the first
+	MaxAttempts int           // handler attempts, including the first
 	Countdown   time.Duration // delay before the first retry; doubles with each attempt
 	MaxDelay    time.Duration // cap on the delay
+	// DeliveryLimit bounds the deliveries that end without an outcome, because the
+	// consumer died (OOM, SIGKILL, a lost connection) or stopped mid-task: a message is
+	// dead-lettered once more than DeliveryLimit of its deliveries in a row were lost,
+	// so a message that kills every process handling it stops after DeliveryLimit+1
+	// deaths instead of crash-looping the workers for ever. 0 is no limit.
+	DeliveryLimit int
 }
 
 // DefaultRetry is the policy the brokers use unless told otherwise: Celery's
-// max_retries=5 after the first attempt, with a growing countdown.
-var DefaultRetry = RetryPolicy{MaxAttempts: 6, Countdown: time.Second, MaxDelay: 30 * time.Second}
+// max_retries=5 after the first attempt, with a growing countdown; a message lost with
+// its consumer 6 times in a row is dead-lettered.
+var DefaultRetry = RetryPolicy{MaxAttempts: 6, Countdown: time.Second, MaxDelay: 30 * time.Second, DeliveryLimit: 5}
 
 // Delay returns the countdown before delivery attempt+1 after attempt failed.
 func (p RetryPolicy) Delay(attempt int) time.Duration {

@@ -16,10 +16,21 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
-	"boxoffice/memory"
+	"boxoffice/sqlite"
 	"boxoffice/task"
 	"boxoffice/testenv"
 )
+
+// openBroker opens an embedded broker on a temporary directory, closed by t.Cleanup.
+func openBroker(t *testing.T, retry task.RetryPolicy) *sqlite.Broker {
+	t.Helper()
+	b, err := sqlite.OpenBroker(t.Context(), t.TempDir(), sqlite.BrokerConfig{Retry: retry}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
 
 // recordSpans installs a global SDK provider that records every span, and the W3C
 // propagator, until the test ends.
@@ -59,7 +70,7 @@ func ended(t *testing.T, rec *tracetest.SpanRecorder, name string) sdktrace.Read
 func TestTraceCrossesTheBroker(t *testing.T) {
 	rec := recordSpans(t)
 	log := slog.New(slog.DiscardHandler)
-	broker := memory.NewBroker(task.RetryPolicy{MaxAttempts: 2, Countdown: time.Millisecond, MaxDelay: time.Millisecond}, 8, log)
+	broker := openBroker(t, task.RetryPolicy{MaxAttempts: 2, Countdown: time.Millisecond, MaxDelay: time.Millisecond})
 
 	var (
 		mu    sync.Mutex
@@ -163,7 +174,7 @@ func TestPublishWithoutTracing(t *testing.T) {
 		otel.SetTracerProvider(tp)
 		otel.SetTextMapPropagator(prop)
 	})
-	broker := memory.NewBroker(task.DefaultRetry, 1, slog.New(slog.DiscardHandler))
+	broker := openBroker(t, task.DefaultRetry)
 	if err := task.Publish(t.Context(), broker, "plans", task.Message{Body: []byte("{}")}); err != nil {
 		t.Fatal(err)
 	}

@@ -263,10 +263,11 @@ func loadConfig(cmd string, args []string, getenv func(string) string, stderr io
 }
 
 // retry is the policy of the process's broker, and of the recalculation that must
-// know its last attempt: TASK_MAX_ATTEMPTS and TASK_RETRY_SECONDS.
+// know its last attempt: TASK_MAX_ATTEMPTS and TASK_RETRY_SECONDS, and the default
+// delivery limit.
 func (c config) retry() task.RetryPolicy {
 	return task.RetryPolicy{MaxAttempts: c.TaskMaxAttempts, Countdown: c.TaskRetry,
-		MaxDelay: max(task.DefaultRetry.MaxDelay, c.TaskRetry)}
+		MaxDelay: max(task.DefaultRetry.MaxDelay, c.TaskRetry), DeliveryLimit: task.DefaultRetry.DeliveryLimit}
 }
 
 // lookup distinguishes an unset variable from an empty one only through getenv, which

@@ -14,6 +14,7 @@ import (
 	"boxoffice/pricing"
 	"boxoffice/rabbitmq"
 	"boxoffice/redis"
+	"boxoffice/sqlite"
 	"boxoffice/task"
 )
 
@@ -32,6 +33,7 @@ type deps struct {
 	broker interface {
 		task.Publisher
 		task.Subscriber
+		task.DeadLetters
 	}
 	locker task.Locker
 
@@ -117,7 +119,12 @@ func openDeps(ctx context.Context, cfg config, n needs, log *slog.Logger) (d *de
 				return err
 			}
 		} else {
-			d.broker = memory.NewBroker(cfg.retry(), brokerCapacity, log)
+			b, err := sqlite.OpenBroker(ctx, cfg.DataDir, sqlite.BrokerConfig{Retry: cfg.retry()}, log)
+			if err != nil {
+				return d, fmt.Errorf("DATA_DIR: %w", err)
+			}
+			d.closers = append(d.closers, b.Close)
+			d.broker = b
 		}
 	}
 

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"slices"
@@ -21,7 +19,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"boxoffice/catalog"
-	"boxoffice/httpapi"
 	"boxoffice/pricing"
 	"boxoffice/providersim"
 	"boxoffice/rabbitmq"
@@ -98,25 +95,10 @@ func TestDistributed(t *testing.T) {
 	})
 	openTestBroker(t, brokerURL, rabbitmq.Config{Prefix: namespace})
 
-	simCfg := providersim.Config{Mode: providersim.Synthetic, Seed: 3, BasePlans: 5000, Plans: 4, Zones: 3}
-	sim := providersim.New(simCfg)
-	provider := httptest.NewServer(sim)
-	t.Cleanup(provider.Close)
-	t.Cleanup(func() { sim.Close() })
-	var want []event
-	for p := range sim.Catalog().Searchable([]int{1}, "fever") {
-		var e event
-		if err := json.Unmarshal(httpapi.EncodeEvent(p), &e); err != nil {
-			t.Fatal(err)
-		}
-		want = append(want, e)
-	}
+	sim, providerURL, want := syntheticProvider(t, providersim.Config{Mode: providersim.Synthetic, Seed: 3, BasePlans: 5000, Plans: 4, Zones: 3})
 	if len(want) != 20000 {
 		t.Fatalf("the simulator serves %d searchable plans, want 20000", len(want))
 	}
-	slices.SortFunc(want, func(a, b event) int {
-		return cmp.Or(strings.Compare(a.StartDate+a.StartTime, b.StartDate+b.StartTime), strings.Compare(a.ID, b.ID))
-	})
 
 	bin := buildBinary(t)
 	env := append(os.Environ(),
@@ -125,7 +107,7 @@ func TestDistributed(t *testing.T) {
 		"REDIS_URL="+redisURL,
 		"BROKER_URL="+brokerURL,
 		"NAMESPACE="+namespace,
-		"EXTERNAL_API_URL="+provider.URL+"/api/events",
+		"EXTERNAL_API_URL="+providerURL,
 		"SYNC_INTERVAL_SECONDS=300",
 		"LOG_LEVEL=info",
 		"API_KEYS="+testAPIKey,

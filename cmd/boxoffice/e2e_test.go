@@ -444,19 +444,7 @@ func TestRunSyntheticChurn(t *testing.T) {
 // TestRunBeyondIndexBudget runs a catalog larger than INDEX_MAX_BYTES: it is never
 // indexed, and searches read the store, with the same answers, while /ready says ready.
 func TestRunBeyondIndexBudget(t *testing.T) {
-	cfg := providersim.Config{Mode: providersim.Synthetic, Seed: 11, BasePlans: 1500, Plans: 4, Zones: 2}
-	sim, providerURL := startSim(t, cfg)
-	var want []event
-	for p := range sim.Catalog().Searchable([]int{1}, "fever") {
-		var e event
-		if err := json.Unmarshal(httpapi.EncodeEvent(p), &e); err != nil {
-			t.Fatal(err)
-		}
-		want = append(want, e)
-	}
-	slices.SortFunc(want, func(a, b event) int {
-		return cmp.Or(strings.Compare(a.StartDate+a.StartTime, b.StartDate+b.StartTime), strings.Compare(a.ID, b.ID))
-	})
+	_, providerURL, want := syntheticProvider(t, providersim.Config{Mode: providersim.Synthetic, Seed: 11, BasePlans: 1500, Plans: 4, Zones: 2})
 	if len(want)*200 < 1<<20 {
 		t.Fatalf("%d plans would fit a 1 MiB index: the test would prove nothing", len(want))
 	}

@@ -30,8 +30,9 @@ const usage = `usage: boxoffice <command> [flags]
 
 commands:
   run            every role in one process: HTTP API, provider sync, worker, listener
-                 (embedded defaults: SQLite under DATA_DIR, in-process broker and lock,
-                 and the built-in provider simulator when EXTERNAL_API_URL is unset)
+                 (embedded defaults: SQLite store and durable broker queue under
+                 DATA_DIR, in-process lock, and the built-in provider simulator when
+                 EXTERNAL_API_URL is unset)
   migrate        apply the database migrations and exit
   provider-sim   serve the provider simulator (GET /api/events)
   version        print build information

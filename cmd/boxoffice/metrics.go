@@ -12,7 +12,6 @@ import (
 
 	"boxoffice/catalog"
 	"boxoffice/ingest"
-	"boxoffice/memory"
 	"boxoffice/postgres"
 	"boxoffice/pricing"
 	"boxoffice/rabbitmq"
@@ -244,9 +243,13 @@ func (c *depsCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(n), topic)
 			ch <- prometheus.MustNewConstMetric(c.cons, prometheus.GaugeValue, float64(consumers), topic)
 		}
-	case *memory.Broker:
+	case *sqlite.Broker:
+		ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
+		defer cancel()
 		for _, topic := range topics {
-			ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(b.Len(topic)), topic)
+			if n, err := b.QueueDepth(ctx, topic); err == nil {
+				ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(n), topic)
+			}
 		}
 	}
 }

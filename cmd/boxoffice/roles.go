@@ -27,10 +27,6 @@ import (
 // processes Redis Pub/Sub does, and the poll covers a missed announcement.
 const indexPoll = time.Second
 
-// brokerCapacity bounds the in-process queue of plan batches: ingest waits while the
-// worker is this many batches behind.
-const brokerCapacity = 64
-
 // runRole is the skeleton of every service command: open the adapters n asks for,
 // listen on HTTP_ADDR, start the role's goroutines, and wait for them.
 func runRole(ctx context.Context, cfg config, n needs, log *slog.Logger,
@@ -56,9 +52,20 @@ func runRole(ctx context.Context, cfg config, n needs, log *slog.Logger,
 }
 
 // runAll runs every role in one process, each adapter embedded unless its URL is set.
+// On the embedded broker it first hands back the deliveries that a previous run left
+// unfinished (killed mid-task): this process is the queue's one consumer.
 func runAll(ctx context.Context, cfg config, log *slog.Logger) error {
 	return runRole(ctx, cfg, needs{store: true, broker: true, locker: true}, log,
 		func(ctx context.Context, g *errgroup.Group, ln net.Listener, d *deps) error {
+			if b, ok := d.broker.(*sqlite.Broker); ok {
+				n, err := b.Recover(ctx)
+				if err != nil {
+					return err
+				}
+				if n > 0 {
+					log.Warn("embedded broker: deliveries left unfinished by the previous run are queued again", "messages", n)
+				}
+			}
 			searcher := startAPI(ctx, g, ln, cfg, d, log)
 			source, err := providerURL(ctx, g, cfg, log)
 			if err != nil {

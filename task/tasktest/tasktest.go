@@ -1,5 +1,5 @@
 // Package tasktest holds the contract suites of the task ports: every broker and locker
-// adapter (memory, rabbitmq, redis) runs them.
+// adapter (sqlite, rabbitmq, memory, redis) runs them.
 package tasktest
 
 import (
@@ -16,12 +16,12 @@ import (
 	"boxoffice/task"
 )
 
-// Broker is what a broker adapter under test provides. DeadLetters returns the
-// messages dead-lettered on a topic; the suite polls it.
+// Broker is what a broker adapter under test provides: the suites poll its dead
+// letters.
 type Broker interface {
 	task.Publisher
 	task.Subscriber
-	DeadLetters(ctx context.Context, topic string) ([]task.Message, error)
+	task.DeadLetters
 }
 
 // OpenBroker returns a broker with the given retry policy whose topics no other test
@@ -29,7 +29,17 @@ type Broker interface {
 type OpenBroker func(t *testing.T, retry task.RetryPolicy) Broker
 
 // fastRetry keeps countdowns short so that retries show quickly.
-var fastRetry = task.RetryPolicy{MaxAttempts: 3, Countdown: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond}
+var fastRetry = task.RetryPolicy{MaxAttempts: 3, Countdown: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond, DeliveryLimit: 3}
+
+// deadLetters returns topic's dead letters (up to 1000), failing t on error.
+func deadLetters(t *testing.T, b Broker, topic string) []task.DeadLetter {
+	t.Helper()
+	dead, err := b.ListDeadLetters(t.Context(), topic, 1000)
+	if err != nil {
+		t.Fatalf("ListDeadLetters(%s) = %v", topic, err)
+	}
+	return dead
+}
 
 // wait polls cond until it holds or the deadline passes.
 func wait(t *testing.T, what string, cond func() bool) {
@@ -77,8 +87,8 @@ func TestBroker(t *testing.T, open OpenBroker) {
 				t.Errorf("message %s delivered %d times, want 1", body, n)
 			}
 		}
-		if dead, err := b.DeadLetters(ctx, "plans"); err != nil || len(dead) != 0 {
-			t.Errorf("DeadLetters() = %d, %v, want none", len(dead), err)
+		if dead := deadLetters(t, b, "plans"); len(dead) != 0 {
+			t.Errorf("ListDeadLetters() = %d, want none", len(dead))
 		}
 	})
 
@@ -108,8 +118,8 @@ func TestBroker(t *testing.T, open OpenBroker) {
 		if fmt.Sprint(attempts) != "[1 2 3]" {
 			t.Errorf("attempts = %v, want [1 2 3]", attempts)
 		}
-		if dead, _ := b.DeadLetters(ctx, "recalc"); len(dead) != 0 {
-			t.Errorf("DeadLetters() = %d, want none after a success", len(dead))
+		if dead := deadLetters(t, b, "recalc"); len(dead) != 0 {
+			t.Errorf("ListDeadLetters() = %d, want none after a success", len(dead))
 		}
 	})
 
@@ -123,10 +133,13 @@ func TestBroker(t *testing.T, open OpenBroker) {
 		if err := b.Publish(ctx, "recalc", task.Message{Body: []byte("doomed")}); err != nil {
 			t.Fatal(err)
 		}
-		var dead []task.Message
-		wait(t, "a dead letter", func() bool { dead, _ = b.DeadLetters(ctx, "recalc"); return len(dead) == 1 })
+		var dead []task.DeadLetter
+		wait(t, "a dead letter", func() bool { dead = deadLetters(t, b, "recalc"); return len(dead) == 1 })
 		if string(dead[0].Body) != "doomed" || dead[0].Attempt != fastRetry.MaxAttempts {
 			t.Errorf("dead letter %q at attempt %d, want %q at %d", dead[0].Body, dead[0].Attempt, "doomed", fastRetry.MaxAttempts)
+		}
+		if dead[0].Error != "timeout" || dead[0].Headers[task.ErrorHeader] != "timeout" {
+			t.Errorf("dead letter error %q, header %q, want the handler's last error %q", dead[0].Error, dead[0].Headers[task.ErrorHeader], "timeout")
 		}
 	})
 
@@ -147,8 +160,8 @@ func TestBroker(t *testing.T, open OpenBroker) {
 		if err := b.Publish(ctx, "plans", task.Message{Body: []byte("bad")}); err != nil {
 			t.Fatal(err)
 		}
-		var dead []task.Message
-		wait(t, "a dead letter", func() bool { dead, _ = b.DeadLetters(ctx, "plans"); return len(dead) == 1 })
+		var dead []task.DeadLetter
+		wait(t, "a dead letter", func() bool { dead = deadLetters(t, b, "plans"); return len(dead) == 1 })
 		mu.Lock()
 		defer mu.Unlock()
 		if calls != 1 || dead[0].Attempt != 1 {
@@ -185,8 +198,8 @@ func TestBroker(t *testing.T, open OpenBroker) {
 		if err := b.Publish(ctx, "plans", msgs...); err != nil {
 			t.Fatal(err)
 		}
-		var dead []task.Message
-		wait(t, "the poison message dead-lettered", func() bool { dead, _ = b.DeadLetters(ctx, "plans"); return len(dead) == 1 })
+		var dead []task.DeadLetter
+		wait(t, "the poison message dead-lettered", func() bool { dead = deadLetters(t, b, "plans"); return len(dead) == 1 })
 		wait(t, "the other 6 messages handled", func() bool {
 			mu.Lock()
 			defer mu.Unlock()
@@ -361,6 +374,118 @@ func TestLocker(t *testing.T, open func(t *testing.T) task.Locker) {
 		wg.Wait()
 		if wins != 1 {
 			t.Errorf("%d contenders got the lock, want 1", wins)
+		}
+	})
+}
+
+// TestDeadLetters runs the contract of task.DeadLetters, the operator's port: list,
+// count, replay and purge, on dead letters made by a real consumer.
+func TestDeadLetters(t *testing.T, open OpenBroker) {
+	b := open(t, fastRetry)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var (
+		mu      sync.Mutex
+		healthy bool           // once set, the handler succeeds
+		handled []task.Message // the successful deliveries
+	)
+	go b.Subscribe(ctx, "plans", func(ctx context.Context, m task.Message) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if !healthy {
+			return task.Permanent(errors.New("store unavailable"))
+		}
+		handled = append(handled, m)
+		return nil
+	})
+	published := time.Now()
+	var msgs []task.Message
+	for i := range 3 {
+		msgs = append(msgs, task.Message{ID: "d" + strconv.Itoa(i), Body: []byte("batch " + strconv.Itoa(i)),
+			Headers: map[string]string{"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}})
+	}
+	if err := b.Publish(ctx, "plans", msgs...); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, "3 dead letters", func() bool {
+		n, err := b.CountDeadLetters(ctx, "plans")
+		return err == nil && n == 3
+	})
+
+	t.Run("list shows the oldest first and leaves them", func(t *testing.T) {
+		dead, err := b.ListDeadLetters(ctx, "plans", 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(dead) != 2 {
+			t.Fatalf("ListDeadLetters(limit 2) = %d dead letters, want 2", len(dead))
+		}
+		for i, d := range dead {
+			want := msgs[i]
+			if d.ID != want.ID || string(d.Body) != string(want.Body) || d.Topic != "plans" || d.Attempt != 1 {
+				t.Errorf("dead letter %d = %s %q on %q at attempt %d, want %s %q on plans at attempt 1",
+					i, d.ID, d.Body, d.Topic, d.Attempt, want.ID, want.Body)
+			}
+			if d.Error != "store unavailable" || d.Headers[task.ErrorHeader] != "store unavailable" ||
+				d.Headers["traceparent"] != want.Headers["traceparent"] {
+				t.Errorf("dead letter %d: error %q, headers %v; want the error and the publisher's headers", i, d.Error, d.Headers)
+			}
+			if d.DiedAt.Before(published.Add(-time.Minute)) || d.DiedAt.After(time.Now().Add(time.Minute)) {
+				t.Errorf("dead letter %d died at %v, want about now (%v)", i, d.DiedAt, published)
+			}
+		}
+		if n, err := b.CountDeadLetters(ctx, "plans"); err != nil || n != 3 {
+			t.Errorf("CountDeadLetters() = %d, %v after a listing, want 3", n, err)
+		}
+		if n, err := b.CountDeadLetters(ctx, "recalc"); err != nil || n != 0 {
+			t.Errorf("CountDeadLetters(another topic) = %d, %v, want 0", n, err)
+		}
+	})
+
+	t.Run("replay delivers them again as published", func(t *testing.T) {
+		mu.Lock()
+		healthy = true
+		mu.Unlock()
+		n, err := b.ReplayDeadLetters(ctx, "plans")
+		if err != nil || n != 3 {
+			t.Fatalf("ReplayDeadLetters() = %d, %v, want 3", n, err)
+		}
+		wait(t, "3 replayed deliveries", func() bool { mu.Lock(); defer mu.Unlock(); return len(handled) == 3 })
+		mu.Lock()
+		defer mu.Unlock()
+		byID := map[string]task.Message{}
+		for _, m := range handled {
+			byID[m.ID] = m
+		}
+		for _, want := range msgs {
+			got, ok := byID[want.ID]
+			if !ok || string(got.Body) != string(want.Body) || got.Attempt != 1 || len(got.Headers) != 1 ||
+				got.Headers["traceparent"] != want.Headers["traceparent"] {
+				t.Errorf("replayed %s = %+v, want its body and the publisher's headers only, at attempt 1", want.ID, got)
+			}
+		}
+		if n, err := b.CountDeadLetters(ctx, "plans"); err != nil || n != 0 {
+			t.Errorf("CountDeadLetters() = %d, %v after the replay, want 0", n, err)
+		}
+	})
+
+	t.Run("purge deletes them", func(t *testing.T) {
+		mu.Lock()
+		healthy = false
+		mu.Unlock()
+		if err := b.Publish(ctx, "plans", task.Message{ID: "p1", Body: []byte("x")}, task.Message{ID: "p2", Body: []byte("y")}); err != nil {
+			t.Fatal(err)
+		}
+		wait(t, "2 dead letters", func() bool { n, _ := b.CountDeadLetters(ctx, "plans"); return n == 2 })
+		n, err := b.PurgeDeadLetters(ctx, "plans")
+		if err != nil || n != 2 {
+			t.Fatalf("PurgeDeadLetters() = %d, %v, want 2", n, err)
+		}
+		if dead := deadLetters(t, b, "plans"); len(dead) != 0 {
+			t.Errorf("%d dead letters after the purge, want none", len(dead))
+		}
+		if n, err := b.PurgeDeadLetters(ctx, "plans"); err != nil || n != 0 {
+			t.Errorf("second PurgeDeadLetters() = %d, %v, want 0", n, err)
 		}
 	})
 }
