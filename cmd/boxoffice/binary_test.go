@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,7 +26,8 @@ func buildBinary(t *testing.T) string {
 }
 
 // TestBinary runs the built binary as an operator would: a bad setting exits 1 naming
-// the variable, and SIGTERM stops a running server cleanly with exit 0.
+// the variable, a role without its URLs exits 1 naming them, -h exits 0, and SIGTERM
+// stops a running server cleanly with exit 0.
 func TestBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
@@ -42,6 +44,26 @@ func TestBinary(t *testing.T) {
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(stderr.String(), `SYNC_INTERVAL_SECONDS: not a number: "5m"`) {
 		t.Errorf("run with SYNC_INTERVAL_SECONDS=5m: %v, stderr %q; want exit 1 naming the variable", err, stderr.String())
+	}
+
+	// A distributed role without its URLs exits 1 naming each, before opening anything.
+	cmd = exec.Command(bin, "worker", "--env-file", filepath.Join(dir, "absent.env"))
+	cmd.Dir = dir
+	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		name, _, _ := strings.Cut(kv, "=")
+		return slices.Contains([]string{"DATABASE_WRITE_URL", "DATABASE_READ_URL", "BROKER_URL", "REDIS_URL"}, name)
+	})
+	stderr.Reset()
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	if want := "worker: DATABASE_WRITE_URL, BROKER_URL and REDIS_URL are required"; !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(stderr.String(), want) {
+		t.Errorf("worker without URLs: %v, stderr %q; want exit 1 and %q", err, stderr.String(), want)
+	}
+
+	// -h lists a command's flags and succeeds.
+	out, err := exec.Command(bin, "run", "-h").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "-sim-mode") {
+		t.Errorf("run -h: %v, output %q; want exit 0 and the flags", err, out)
 	}
 
 	addr := freeAddr(t)

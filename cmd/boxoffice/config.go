@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,7 +21,8 @@ import (
 )
 
 // config is every setting of every command. Flags beat the environment, which beats the
-// .env file, which beats the embedded-mode defaults below.
+// .env file, which beats the embedded-mode defaults below. A command reads only the
+// settings it takes (commands); the others keep their defaults.
 type config struct {
 	HTTPAddr         string
 	DataDir          string
@@ -52,6 +54,9 @@ type config struct {
 	Tracing trace.TracerProvider
 
 	Sim simConfig // provider-sim, and the simulator that run starts without EXTERNAL_API_URL
+
+	// needs are the services the command opens (from commands).
+	needs needs
 }
 
 // setting is one configuration value: its environment name, its flag, and how it parses.
@@ -60,10 +65,10 @@ type setting struct {
 	set                   func(c *config, v string) error
 }
 
-// settings lists the configuration shared by the service commands, with the defaults of
-// the embedded mode. Names come from DESIGN.md.
+// settings lists the configuration of the commands, with the defaults of the embedded
+// mode; each command takes the ones its entry in commands names.
 var settings = []setting{
-	{"HTTP_ADDR", "http-addr", ":8000", "address the HTTP API listens on", func(c *config, v string) error {
+	{"HTTP_ADDR", "http-addr", ":8000", "address the HTTP API (or a role's /health, /ready and /metrics) listens on", func(c *config, v string) error {
 		if _, _, err := net.SplitHostPort(v); err != nil {
 			return fmt.Errorf("not a host:port address: %q", v)
 		}
@@ -77,11 +82,11 @@ var settings = []setting{
 		c.DataDir = v
 		return nil
 	}},
-	{"DATABASE_WRITE_URL", "database-write-url", "", "PostgreSQL primary (postgres://…); empty selects SQLite", urlSetter(func(c *config) *string { return &c.DatabaseWriteURL }, "postgres", "postgresql")},
-	{"DATABASE_READ_URL", "database-read-url", "", "PostgreSQL replica for reads; empty reads from the primary", urlSetter(func(c *config) *string { return &c.DatabaseReadURL }, "postgres", "postgresql")},
-	{"REDIS_URL", "redis-url", "", "Redis (redis://…); empty selects the in-process cache and lock", urlSetter(func(c *config) *string { return &c.RedisURL }, "redis", "rediss")},
-	{"BROKER_URL", "broker-url", "", "RabbitMQ (amqp://…); empty selects the in-process broker", urlSetter(func(c *config) *string { return &c.BrokerURL }, "amqp", "amqps")},
-	{"EXTERNAL_API_URL", "external-api-url", "", "provider endpoint; empty starts the built-in simulator", urlSetter(func(c *config) *string { return &c.ExternalAPIURL }, "http", "https")},
+	{"DATABASE_WRITE_URL", "database-write-url", "", "PostgreSQL primary (postgres://…)", urlSetter(func(c *config) *string { return &c.DatabaseWriteURL }, "postgres", "postgresql")},
+	{"DATABASE_READ_URL", "database-read-url", "", "PostgreSQL replica for reads (postgres://…); empty reads from the primary", urlSetter(func(c *config) *string { return &c.DatabaseReadURL }, "postgres", "postgresql")},
+	{"REDIS_URL", "redis-url", "", "Redis (redis://…): locks, caches, Pub/Sub", urlSetter(func(c *config) *string { return &c.RedisURL }, "redis", "rediss")},
+	{"BROKER_URL", "broker-url", "", "RabbitMQ (amqp://…)", urlSetter(func(c *config) *string { return &c.BrokerURL }, "amqp", "amqps")},
+	{"EXTERNAL_API_URL", "external-api-url", "", "provider endpoint (http://…)", urlSetter(func(c *config) *string { return &c.ExternalAPIURL }, "http", "https")},
 	{"PROVIDER_NAME", "provider-name", "fever", "provider name, part of every plan id: changing it changes the ids", func(c *config, v string) error {
 		if v == "" || strings.Contains(v, "/") {
 			return fmt.Errorf("must be non-empty and without '/': %q", v)
@@ -205,31 +210,58 @@ func secondsSetter(field func(*config) *time.Duration) func(c *config, v string)
 	}
 }
 
+// embeddedUsage says what an embedded command does when a URL is unset.
+var embeddedUsage = map[string]string{
+	"DATABASE_WRITE_URL": "empty selects SQLite under --data-dir",
+	"REDIS_URL":          "empty keeps them in process",
+	"BROKER_URL":         "empty selects the in-process broker",
+	"EXTERNAL_API_URL":   "empty starts the built-in simulator",
+}
+
 // loadConfig reads the settings of command cmd from args, getenv and the .env file.
-// Errors name the variable or flag and the value.
-func loadConfig(cmd string, args []string, getenv func(string) string, stderr io.Writer) (config, error) {
-	var c config
-	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+// Errors name the variable or flag and the value; a distributed role missing a URL it
+// needs is an error naming every one missing.
+func loadConfig(cmd command, args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	c := config{needs: cmd.needs}
+	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: boxoffice %s [flags]\n\n%s\n\nflags:\n", cmd.name, cmd.summary)
+		fs.PrintDefaults()
+	}
 	fs.StringVar(&c.EnvFile, "env-file", ".env", "file of KEY=VALUE defaults read when present")
+	takes := map[string]bool{}
+	for _, name := range cmd.settings {
+		takes[name] = true
+	}
 	flagged := make([]*string, len(settings))
 	for i, s := range settings {
-		flagged[i] = fs.String(s.flag, "", fmt.Sprintf("%s (env %s, default %q)", s.usage, s.env, s.def))
+		if !takes[s.env] {
+			continue
+		}
+		var how string
+		switch {
+		case slices.Contains(cmd.needs.required(), s.env):
+			how = fmt.Sprintf("env %s, required", s.env)
+		case s.def == "":
+			how = "env " + s.env
+		default:
+			how = fmt.Sprintf("env %s, default %q", s.env, s.def)
+		}
+		usage := s.usage
+		if e, ok := embeddedUsage[s.env]; ok && cmd.needs.embedded {
+			usage += "; " + e
+		}
+		flagged[i] = fs.String(s.flag, "", fmt.Sprintf("%s (%s)", usage, how))
 	}
-	simPrefix := ""
-	switch cmd {
-	case "run":
-		simPrefix = "sim-"
-		c.Sim.register(fs, simPrefix)
-	case "provider-sim":
-		c.Sim.register(fs, simPrefix)
-		fs.StringVar(&c.Sim.Addr, "addr", "127.0.0.1:8080", "address the simulator listens on")
+	if cmd.flags != nil {
+		cmd.flags(fs, &c)
 	}
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
 	if fs.NArg() > 0 {
-		return c, fmt.Errorf("%s: unexpected arguments %q", cmd, fs.Args())
+		return c, fmt.Errorf("%s: unexpected arguments %q", cmd.name, fs.Args())
 	}
 	dotenv, err := readDotenv(c.EnvFile)
 	if err != nil {
@@ -239,25 +271,30 @@ func loadConfig(cmd string, args []string, getenv func(string) string, stderr io
 	fs.Visit(func(f *flag.Flag) { setFlags[f.Name] = true })
 	for i, s := range settings {
 		v, from := s.def, s.env
-		if dv, ok := dotenv[s.env]; ok {
-			v = dv
-		}
-		if ev, ok := lookup(getenv, s.env); ok {
-			v = ev
-		}
-		if setFlags[s.flag] {
-			v, from = *flagged[i], "--"+s.flag
+		if takes[s.env] {
+			if dv, ok := dotenv[s.env]; ok {
+				v = dv
+			}
+			if ev, ok := lookup(getenv, s.env); ok {
+				v = ev
+			}
+			if setFlags[s.flag] {
+				v, from = *flagged[i], "--"+s.flag
+			}
 		}
 		v = strings.TrimSpace(v)
 		if err := s.set(&c, v); err != nil {
 			return c, fmt.Errorf("%s: %w", from, err)
 		}
 	}
-	if err := c.Sim.validate(simPrefix); err != nil {
+	if err := c.Sim.validate(); err != nil {
 		return c, err
 	}
 	if c.DatabaseReadURL != "" && c.DatabaseWriteURL == "" {
 		return c, errors.New("DATABASE_READ_URL: set without DATABASE_WRITE_URL")
+	}
+	if missing := cmd.needs.missing(c); len(missing) > 0 {
+		return c, requiredError(cmd.name, missing)
 	}
 	return c, nil
 }

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,13 +16,23 @@ import (
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
+// commandNamed returns the command called name.
+func commandNamed(t *testing.T, name string) command {
+	t.Helper()
+	c, ok := findCommand(name)
+	if !ok {
+		t.Fatalf("no command %q", name)
+	}
+	return c
+}
+
 // noDotenv points the config at a .env file that does not exist.
 func noDotenv(t *testing.T) []string {
 	return []string{"--env-file", filepath.Join(t.TempDir(), "absent.env")}
 }
 
 func TestLoadConfigDefaults(t *testing.T) {
-	c, err := loadConfig("run", noDotenv(t), env(nil), io.Discard)
+	c, err := loadConfig(commandNamed(t, "run"), noDotenv(t), env(nil), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +46,7 @@ func TestLoadConfigPrecedence(t *testing.T) {
 	dir := t.TempDir()
 	dotenv := filepath.Join(dir, ".env")
 	os.WriteFile(dotenv, []byte("SYNC_INTERVAL_SECONDS=10\nAPI_TIMEOUT_SECONDS=5\nDATA_DIR=/from/dotenv\n"), 0o600)
-	c, err := loadConfig("run", []string{"--env-file", dotenv, "--data-dir", "/from/flag"},
+	c, err := loadConfig(commandNamed(t, "run"), []string{"--env-file", dotenv, "--data-dir", "/from/flag"},
 		env(map[string]string{"API_TIMEOUT_SECONDS": "2.5", "DATA_DIR": "/from/env"}), io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +82,7 @@ func TestLoadConfigRejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := loadConfig("run", append(noDotenv(t), tt.args...), env(tt.env), io.Discard)
+			_, err := loadConfig(commandNamed(t, "run"), append(noDotenv(t), tt.args...), env(tt.env), io.Discard)
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Errorf("loadConfig() = %v, want an error containing %q", err, tt.wantErr)
 			}
@@ -102,6 +115,171 @@ func TestParseDotenvRejects(t *testing.T) {
 	for _, in := range []string{"no equals sign", "1BAD=x", "A='open", `A="open`, `A="x" y`, "A B=c"} {
 		if _, err := parseDotenv(strings.NewReader(in)); err == nil || !strings.Contains(err.Error(), "line 1") {
 			t.Errorf("parseDotenv(%q) = %v, want an error naming line 1", in, err)
+		}
+	}
+}
+
+// TestCommandHelp checks that -h prints a command's own flags, and only those, and
+// succeeds.
+func TestCommandHelp(t *testing.T) {
+	tests := []struct {
+		cmd     string
+		want    []string
+		notWant []string
+	}{
+		{"run", []string{"-sim-mode", "-data-dir", "-database-write-url", "-api-keys", "-sync-interval-seconds"}, []string{"  -addr "}},
+		{"provider-sim", []string{"-mode", "-addr", "-error-rate", "-log-level"},
+			[]string{"-database", "-redis-url", "-broker-url", "-api-keys", "-l1-cache", "-index-max", "-http-addr", "-data-dir", "-sim-"}},
+		{"api", []string{"-http-addr", "-database-write-url", "-database-read-url", "-redis-url", "-broker-url", "-api-keys", "-l1-cache-max-bytes", "-index-max-bytes"},
+			[]string{"-data-dir", "-mode", "-sim-", "-external-api-url", "-sync-interval-seconds"}},
+		{"ingest", []string{"-http-addr", "-database-write-url", "-broker-url", "-redis-url", "-external-api-url", "-provider-name", "-sync-interval-seconds", "-api-timeout-seconds"},
+			[]string{"-data-dir", "-sim-", "-api-keys", "-cache-ttl", "-index-max", "-market-events-channel"}},
+		{"worker", []string{"-http-addr", "-database-write-url", "-broker-url", "-redis-url"},
+			[]string{"-data-dir", "-sim-", "-api-keys", "-external-api-url", "-cache-ttl", "-market-events-channel"}},
+		{"listener", []string{"-http-addr", "-database-write-url", "-broker-url", "-redis-url", "-market-events-channel"},
+			[]string{"-data-dir", "-sim-", "-api-keys", "-external-api-url", "-cache-ttl"}},
+		{"migrate", []string{"-database-write-url", "-data-dir"}, []string{"-http-addr", "-redis-url", "-broker-url", "-sim-"}},
+		{"version", []string{"usage: boxoffice version"}, nil},
+		{"healthcheck", []string{"usage: boxoffice healthcheck"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.cmd, func(t *testing.T) {
+			var stderr strings.Builder
+			getenv := func(k string) string {
+				t.Errorf("-h read the environment (%s)", k)
+				return ""
+			}
+			if err := run(t.Context(), []string{tt.cmd, "-h"}, getenv, io.Discard, &stderr); err != nil {
+				t.Errorf("run(%s -h) = %v, want nil", tt.cmd, err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(stderr.String(), w) {
+					t.Errorf("%s -h does not mention %s:\n%s", tt.cmd, w, stderr.String())
+				}
+			}
+			for _, w := range tt.notWant {
+				if strings.Contains(stderr.String(), w) {
+					t.Errorf("%s -h mentions %s, which is not its own:\n%s", tt.cmd, w, stderr.String())
+				}
+			}
+		})
+	}
+}
+
+// TestRoleRequiresItsURLs starts each distributed role without some of the URLs it
+// needs: it must stop before opening anything, naming every one missing.
+func TestRoleRequiresItsURLs(t *testing.T) {
+	const (
+		pg     = "postgres://u:secret@127.0.0.1:1/db"
+		broker = "amqp://u:secret@127.0.0.1:1/"
+		redis  = "redis://:secret@127.0.0.1:1/0"
+	)
+	tests := []struct {
+		cmd     string
+		env     map[string]string
+		wantErr string
+	}{
+		{"worker", nil, "worker: DATABASE_WRITE_URL, BROKER_URL and REDIS_URL are required"},
+		{"api", nil, "api: DATABASE_WRITE_URL, BROKER_URL and REDIS_URL are required"},
+		{"listener", nil, "listener: DATABASE_WRITE_URL, BROKER_URL and REDIS_URL are required"},
+		{"ingest", nil, "ingest: DATABASE_WRITE_URL, BROKER_URL, REDIS_URL and EXTERNAL_API_URL are required"},
+		{"api", map[string]string{"DATABASE_WRITE_URL": pg}, "api: BROKER_URL and REDIS_URL are required"},
+		{"worker", map[string]string{"DATABASE_WRITE_URL": pg, "BROKER_URL": broker}, "worker: REDIS_URL is required"},
+		{"listener", map[string]string{"BROKER_URL": broker, "REDIS_URL": redis}, "listener: DATABASE_WRITE_URL is required"},
+		{"ingest", map[string]string{"BROKER_URL": broker, "REDIS_URL": redis}, "ingest: DATABASE_WRITE_URL and EXTERNAL_API_URL are required"},
+		{"ingest", map[string]string{"DATABASE_WRITE_URL": pg, "BROKER_URL": broker, "REDIS_URL": redis}, "ingest: EXTERNAL_API_URL is required"},
+		// The replica alone is not the store.
+		{"worker", map[string]string{"DATABASE_READ_URL": pg, "BROKER_URL": broker, "REDIS_URL": redis}, "DATABASE_READ_URL: set without DATABASE_WRITE_URL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.cmd, func(t *testing.T) {
+			env := map[string]string{"HTTP_ADDR": "127.0.0.1:0"}
+			maps.Copy(env, tt.env)
+			// A role that went on would open the services and serve: with the context
+			// already cancelled it stops at once instead of hanging the test.
+			ctx, cancel := context.WithCancel(t.Context())
+			cancel()
+			err := run(ctx, append([]string{tt.cmd}, noDotenv(t)...), func(k string) string { return env[k] }, io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("run(%s) with %v = %v, want an error containing %q", tt.cmd, tt.env, err, tt.wantErr)
+			}
+			if err != nil && strings.Contains(err.Error(), "secret") {
+				t.Errorf("error %q leaks a password", err)
+			}
+		})
+	}
+}
+
+// TestUnknownCommandFirst checks that an unknown command is reported before its flags,
+// the environment or a .env file are read.
+func TestUnknownCommandFirst(t *testing.T) {
+	getenv := func(k string) string {
+		t.Errorf("an unknown command read the environment (%s)", k)
+		return ""
+	}
+	err := run(t.Context(), []string{"serve", "--no-such-flag", "--env-file", t.TempDir()}, getenv, io.Discard, io.Discard)
+	if err == nil || !strings.HasPrefix(err.Error(), `unknown command "serve"`) {
+		t.Errorf("run(serve) = %v, want an error starting with unknown command \"serve\"", err)
+	}
+}
+
+// TestREADMEConfiguration checks the README's configuration table against settings and
+// commands: each setting's flag, default and the commands that take it.
+func TestREADMEConfiguration(t *testing.T) {
+	raw, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(raw), "| variable | flag | default | commands | meaning |\n|---|---|---|---|---|\n")
+	if !ok {
+		t.Fatal("README.md has no configuration table")
+	}
+	table, _, _ = strings.Cut(table, "\n\n")
+	type row struct{ flag, def, commands string }
+	rows := map[string]row{}
+	for line := range strings.Lines(table) {
+		cells := strings.Split(strings.Trim(strings.TrimSpace(line), "|"), "|")
+		if len(cells) != 5 {
+			t.Fatalf("README configuration row %q has %d cells, want 5", line, len(cells))
+		}
+		for i := range cells {
+			cells[i] = strings.TrimSpace(cells[i])
+		}
+		rows[strings.Trim(cells[0], "`")] = row{cells[1], cells[2], cells[3]}
+	}
+	roles := "`api`, `ingest`, `worker`, `listener`"
+	var all []string
+	for _, c := range commands {
+		all = append(all, "`"+c.name+"`")
+	}
+	for _, s := range settings {
+		r, ok := rows[s.env]
+		if !ok {
+			t.Errorf("README configuration table lacks %s", s.env)
+			continue
+		}
+		def := "`" + s.def + "`"
+		if s.def == "" {
+			def = r.def // "(unset)" or "(none)"
+			if def != "(unset)" && def != "(none)" {
+				t.Errorf("README: %s default %s, want (unset) or (none)", s.env, def)
+			}
+		}
+		if got := (row{r.flag, r.def, ""}); got != (row{"`--" + s.flag + "`", def, ""}) {
+			t.Errorf("README: %s flag %s default %s, want `--%s` %s", s.env, r.flag, r.def, s.flag, def)
+		}
+		var takes []string
+		for _, c := range commands {
+			if slices.Contains(c.settings, s.env) {
+				takes = append(takes, "`"+c.name+"`")
+			}
+		}
+		got := strings.ReplaceAll(r.commands, "roles", roles)
+		if got == "all" {
+			got = strings.Join(all, ", ")
+		}
+		if want := strings.Join(takes, ", "); got != want {
+			t.Errorf("README: %s is taken by %s, want %s", s.env, r.commands, want)
 		}
 	}
 }

@@ -18,9 +18,10 @@ import (
 	"boxoffice/task"
 )
 
-// deps are the adapters a process runs on. Each switches to the real service when its
-// URL is set (DESIGN.md §2) and otherwise uses the embedded one, so `run` works on any
-// mix and each role uses exactly what it needs.
+// deps are the adapters a process runs on: the real service of each URL that is set, and
+// for an embedded command (run, migrate) the in-process adapter of each that is unset,
+// so `run` works on any mix. A distributed role never gets here without the URLs it
+// needs: loadConfig refuses them (needs.missing).
 type deps struct {
 	store interface {
 		catalog.Store
@@ -59,13 +60,6 @@ type deps struct {
 
 // priceCacheEntries bounds the in-process price cache of the embedded mode.
 const priceCacheEntries = 100_000
-
-// needs lists what a command requires of openDeps.
-type needs struct {
-	store  bool
-	broker bool
-	locker bool
-}
 
 // openDeps opens the adapters n asks for. On error it closes what it opened.
 func openDeps(ctx context.Context, cfg config, n needs, log *slog.Logger) (d *deps, err error) {
@@ -128,6 +122,10 @@ func openDeps(ctx context.Context, cfg config, n needs, log *slog.Logger) (d *de
 		}
 	}
 
+	if !n.redis {
+		d.metrics.collectDeps(d)
+		return d, nil
+	}
 	if cfg.RedisURL != "" {
 		rc, err := redis.Open(ctx, cfg.RedisURL, redis.WithTracing(cfg.Tracing))
 		if err != nil {
@@ -147,9 +145,7 @@ func openDeps(ctx context.Context, cfg config, n needs, log *slog.Logger) (d *de
 		d.priceCache = redis.NewPriceCache(rc, cfg.Namespace)
 		d.bus = redis.NewBus(rc, cfg.MarketChannel, log)
 	} else {
-		if n.locker {
-			d.locker = memory.NewLocker()
-		}
+		d.locker = memory.NewLocker()
 		d.priceCache = memory.NewPriceCache(priceCacheEntries)
 		d.bus = memory.NewBus()
 	}

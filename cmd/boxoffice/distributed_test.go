@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,7 +20,6 @@ import (
 	"boxoffice/catalog"
 	"boxoffice/pricing"
 	"boxoffice/providersim"
-	"boxoffice/rabbitmq"
 	"boxoffice/testenv"
 )
 
@@ -73,10 +71,10 @@ func TestDistributed(t *testing.T) {
 		t.Skip("starts six processes")
 	}
 	primary, replica := testenv.PostgresURL(t), testenv.ReplicaURL(t)
-	redisURL, brokerURL := testenv.RedisURL(t), testenv.BrokerURL(t)
+	svc := isolatedServices(t, "e2e")
+	redisURL, brokerURL, namespace := svc.redisURL, svc.brokerURL, svc.namespace
 	ctx := t.Context()
-	id := strconv.FormatInt(time.Now().UnixNano(), 36)
-	schema, namespace := "e2e_"+id, "e2e-"+id
+	schema := strings.ReplaceAll(namespace, "-", "_")
 
 	conn, err := pgx.Connect(ctx, primary)
 	if err != nil {
@@ -93,7 +91,6 @@ func TestDistributed(t *testing.T) {
 			c.Close(context.Background())
 		}
 	})
-	openTestBroker(t, brokerURL, rabbitmq.Config{Prefix: namespace})
 
 	sim, providerURL, want := syntheticProvider(t, providersim.Config{Mode: providersim.Synthetic, Seed: 3, BasePlans: 5000, Plans: 4, Zones: 3})
 	if len(want) != 20000 {

@@ -10,6 +10,11 @@ import (
 	"time"
 )
 
+// healthcheckSummary describes the healthcheck command in the usage text.
+const healthcheckSummary = `exit 0 when URL answers: http(s):// a 2xx, tcp://host:port a
+connection (default http://127.0.0.1:8000/health); for containers
+without a shell`
+
 // healthcheckTimeout bounds one health check.
 const healthcheckTimeout = 2 * time.Second
 

@@ -47,11 +47,15 @@ func TestAPINeverCachesALaggingReplicaAsNew(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	svc := isolatedServices(t, "lag")
 	base, _ := startCmd(t, "api", map[string]string{
 		"HTTP_ADDR":          freeAddr(t),
 		"DATABASE_WRITE_URL": primary,
 		"DATABASE_READ_URL":  replica,
 		"API_KEYS":           testAPIKey,
+		"REDIS_URL":          svc.redisURL,
+		"BROKER_URL":         svc.brokerURL,
+		"NAMESPACE":          svc.namespace,
 	})
 	search := func() (title, etag string) {
 		resp, err := http.Get(base + "/search")

@@ -26,66 +26,59 @@ var (
 	commit  = ""
 )
 
-const usage = `usage: boxoffice <command> [flags]
-
-commands:
-  run            every role in one process: HTTP API, provider sync, worker, listener
-                 (embedded defaults: SQLite store and durable broker queue under
-                 DATA_DIR, in-process lock, and the built-in provider simulator when
-                 EXTERNAL_API_URL is unset)
-  migrate        apply the database migrations and exit
-  provider-sim   serve the provider simulator (GET /api/events)
-  version        print build information
-  healthcheck [URL]
-                 exit 0 when URL answers: http(s):// a 2xx, tcp://host:port a
-                 connection (default http://127.0.0.1:8000/health); for containers
-                 without a shell
-  api, ingest, worker, listener
-                 one role per process, on PostgreSQL, Redis and RabbitMQ: api serves
-                 searches and prices, ingest syncs the provider, worker stores plans
-                 and recalculates prices, listener turns market events into
-                 recalculations
-
-Settings come from flags, then the environment, then a .env file.
-'boxoffice <command> -h' lists a command's flags.`
-
 func main() {
 	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(2)
-		}
 		fmt.Fprintln(os.Stderr, "boxoffice:", err)
 		os.Exit(1)
 	}
 }
 
 // run is the whole program: main only adds the process's arguments, environment and
-// exit code, so tests call run in-process.
+// exit code, so tests call run in-process. An unknown command is reported before
+// anything else happens; -h prints a command's flags and returns nil.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintln(stderr, usage)
+	if len(args) == 0 || isHelp(args[0]) || args[0] == "help" {
+		fmt.Fprintln(stderr, usage())
 		if len(args) == 0 {
 			return errors.New("no command given")
 		}
 		return nil
 	}
-	switch args[0] {
+	name := args[0]
+	cmd, known := findCommand(name)
+	switch {
+	case name == "version" || name == "healthcheck":
+	case !known:
+		return fmt.Errorf("unknown command %q\n%s", name, usage())
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	switch name {
 	case "version":
+		if len(args) > 1 && isHelp(args[1]) {
+			fmt.Fprintln(stderr, "usage: boxoffice version\n\nprint build information")
+			return nil
+		}
 		_, err := fmt.Fprintln(stdout, buildInfo())
 		return err
 	case "healthcheck":
+		if len(args) > 1 && isHelp(args[1]) {
+			fmt.Fprintf(stderr, "usage: boxoffice healthcheck [URL]\n\n%s\n", healthcheckSummary)
+			return nil
+		}
 		return healthcheck(ctx, args[1:])
 	}
-	cfg, err := loadConfig(args[0], args[1:], getenv, stderr)
+	cfg, err := loadConfig(cmd, args[1:], getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil // the flag set printed the command's usage
+	}
 	if err != nil {
 		return err
 	}
 	log := slog.New(telemetry.LogHandler(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))).
-		With("cmd", args[0])
+		With("cmd", name)
 	redis.RouteDriverLogs(log)
-	tracing, err := telemetry.Setup(ctx, "boxoffice-"+args[0], version, getenv, log)
+	tracing, err := telemetry.Setup(ctx, "boxoffice-"+name, version, getenv, log)
 	if err != nil {
 		return err
 	}
@@ -99,24 +92,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}()
 	cfg.Tracing = tracing.TracerProvider()
-	switch args[0] {
-	case "run":
-		return runAll(ctx, cfg, log)
-	case "migrate":
-		return migrate(ctx, cfg, log)
-	case "provider-sim":
-		return runProviderSim(ctx, cfg, log)
-	case "api":
-		return runAPI(ctx, cfg, log)
-	case "ingest":
-		return runIngest(ctx, cfg, log)
-	case "worker":
-		return runWorker(ctx, cfg, log)
-	case "listener":
-		return runListener(ctx, cfg, log)
-	default:
-		return fmt.Errorf("unknown command %q\n%s", args[0], usage)
-	}
+	return cmd.run(ctx, cfg, log)
+}
+
+// isHelp tells whether arg asks for help.
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "-help" || arg == "--help"
 }
 
 // tracingFlushTimeout bounds how long a stopping process spends exporting its last spans.

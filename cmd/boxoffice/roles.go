@@ -29,9 +29,9 @@ const indexPoll = time.Second
 
 // runRole is the skeleton of every service command: open the adapters n asks for,
 // listen on HTTP_ADDR, start the role's goroutines, and wait for them.
-func runRole(ctx context.Context, cfg config, n needs, log *slog.Logger,
+func runRole(ctx context.Context, cfg config, log *slog.Logger,
 	start func(ctx context.Context, g *errgroup.Group, ln net.Listener, d *deps) error) error {
-	d, err := openDeps(ctx, cfg, n, log)
+	d, err := openDeps(ctx, cfg, cfg.needs, log)
 	if err != nil {
 		return err
 	}
@@ -55,7 +55,7 @@ func runRole(ctx context.Context, cfg config, n needs, log *slog.Logger,
 // On the embedded broker it first hands back the deliveries that a previous run left
 // unfinished (killed mid-task): this process is the queue's one consumer.
 func runAll(ctx context.Context, cfg config, log *slog.Logger) error {
-	return runRole(ctx, cfg, needs{store: true, broker: true, locker: true}, log,
+	return runRole(ctx, cfg, log,
 		func(ctx context.Context, g *errgroup.Group, ln net.Listener, d *deps) error {
 			if b, ok := d.broker.(*sqlite.Broker); ok {
 				n, err := b.Recover(ctx)
@@ -85,7 +85,7 @@ func runAPI(ctx context.Context, cfg config, log *slog.Logger) error {
 		return errors.New("api: API_KEYS is required: without keys the write endpoints would trust every client " +
 			"that reaches this process; set API_KEYS, or ALLOW_UNAUTHENTICATED_WRITES=true to serve writes to anyone")
 	}
-	return runRole(ctx, cfg, needs{store: true, broker: true}, log,
+	return runRole(ctx, cfg, log,
 		func(ctx context.Context, g *errgroup.Group, ln net.Listener, d *deps) error {
 			startAPI(ctx, g, ln, cfg, d, log)
 			return nil
@@ -97,29 +97,19 @@ func runAPI(ctx context.Context, cfg config, log *slog.Logger) error {
 // fetch is conditional only on a document whose every batch was applied. Like every
 // role it answers /health, /ready and /metrics on HTTP_ADDR.
 func runIngest(ctx context.Context, cfg config, log *slog.Logger) error {
-	if cfg.RedisURL == "" {
-		log.Warn("REDIS_URL is unset: this ingest process cannot take turns with others; run only one")
-	}
-	return runRole(ctx, cfg, needs{store: true, broker: true, locker: true}, log,
+	return runRole(ctx, cfg, log,
 		func(ctx context.Context, g *errgroup.Group, ln net.Listener, d *deps) error {
-			startOps(ctx, g, ln, cfg, d, log)
-			source, err := providerURL(ctx, g, cfg, log)
-			if err != nil {
-				return err
-			}
-			startIngest(ctx, g, cfg, d, source, log)
+			startOps(ctx, g, ln, d, log)
+			startIngest(ctx, g, cfg, d, cfg.ExternalAPIURL, log)
 			return nil
 		})
 }
 
 // runWorker consumes plan batches into the store, and runs price recalculations.
 func runWorker(ctx context.Context, cfg config, log *slog.Logger) error {
-	if cfg.RedisURL == "" {
-		log.Warn("REDIS_URL is unset: this worker's recalculation lock is its own; run only one worker")
-	}
-	return runRole(ctx, cfg, needs{store: true, broker: true, locker: true}, log,
+	return runRole(ctx, cfg, log,
 		func(ctx context.Context, g *errgroup.Group, ln net.Listener, d *deps) error {
-			startOps(ctx, g, ln, cfg, d, log)
+			startOps(ctx, g, ln, d, log)
 			startWorker(ctx, g, cfg, d, nil, log)
 			return nil
 		})
@@ -127,12 +117,9 @@ func runWorker(ctx context.Context, cfg config, log *slog.Logger) error {
 
 // runListener turns market events into recalculation tasks.
 func runListener(ctx context.Context, cfg config, log *slog.Logger) error {
-	if cfg.RedisURL == "" {
-		log.Warn("REDIS_URL is unset: market events reach this listener only through its poll of the store")
-	}
-	return runRole(ctx, cfg, needs{store: true, broker: true}, log,
+	return runRole(ctx, cfg, log,
 		func(ctx context.Context, g *errgroup.Group, ln net.Listener, d *deps) error {
-			startOps(ctx, g, ln, cfg, d, log)
+			startOps(ctx, g, ln, d, log)
 			startListener(ctx, g, d, log)
 			return nil
 		})
@@ -185,8 +172,12 @@ func apiConfig(cfg config, d *deps) httpapi.Config {
 
 // startOps serves the operations endpoints (/health, /ready, /metrics) of a role that
 // serves no searches, on ln.
-func startOps(ctx context.Context, g *errgroup.Group, ln net.Listener, cfg config, d *deps, log *slog.Logger) {
-	ops := httpapi.New(nil, log, apiConfig(cfg, d))
+func startOps(ctx context.Context, g *errgroup.Group, ln net.Listener, d *deps, log *slog.Logger) {
+	ops := httpapi.New(nil, log, httpapi.Config{
+		Checks:  d.checks,
+		Build:   httpapi.BuildInfo{Version: version, Commit: commit},
+		Metrics: d.metrics.reg,
+	})
 	g.Go(func() error { return serveHTTP(ctx, ln, ops, log) })
 }
 
@@ -281,13 +272,19 @@ func wait(g *errgroup.Group, log *slog.Logger) error {
 	return nil
 }
 
-// migrate applies the schema migrations of the configured store and exits.
+// migrate applies the schema migrations of the configured store and exits: PostgreSQL
+// with DATABASE_WRITE_URL, else the embedded SQLite store under DATA_DIR (an operator's
+// command, so it says which it migrated).
 func migrate(ctx context.Context, cfg config, log *slog.Logger) error {
-	d, err := openDeps(ctx, cfg, needs{store: true}, log)
+	d, err := openDeps(ctx, cfg, cfg.needs, log)
 	if err != nil {
 		return err
 	}
-	log.Info("migrated")
+	if cfg.DatabaseWriteURL != "" {
+		log.Info("migrated", "store", "postgres")
+	} else {
+		log.Info("migrated", "store", "sqlite", "data_dir", cfg.DataDir)
+	}
 	return d.Close()
 }
 

@@ -16,10 +16,14 @@ import (
 type simConfig struct {
 	providersim.Config
 	Addr string // provider-sim only: where it listens
+
+	flags  bool   // register was called: the command takes these settings
+	prefix string // of the flags' names
 }
 
 // register adds the simulator's flags to fs, named with prefix.
 func (s *simConfig) register(fs *flag.FlagSet, prefix string) {
+	s.flags, s.prefix = true, prefix
 	s.Config = providersim.DefaultConfig()
 	c := &s.Config
 	fs.Func(prefix+"mode", "simulator mode: rotate (the provider's samples), synthetic or sequence (default rotate)", func(v string) error {
@@ -52,10 +56,14 @@ func (s *simConfig) register(fs *flag.FlagSet, prefix string) {
 	fs.DurationVar(&c.Latency, prefix+"latency", c.Latency, "latency added to every call")
 }
 
-// validate checks the simulator settings; errors name the flag with its prefix.
-func (s *simConfig) validate(prefix string) error {
+// validate checks the simulator settings of a command that takes them; errors name the
+// flag with its prefix.
+func (s *simConfig) validate() error {
+	if !s.flags {
+		return nil
+	}
 	if err := s.Config.Validate(); err != nil {
-		return fmt.Errorf("--%s%w", prefix, err)
+		return fmt.Errorf("--%s%w", s.prefix, err)
 	}
 	return nil
 }

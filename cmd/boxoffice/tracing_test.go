@@ -1,21 +1,17 @@
 package main
 
 import (
-	"context"
 	"net/http"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/trace"
 
 	"boxoffice/ingest"
 	"boxoffice/pricing"
-	"boxoffice/rabbitmq"
 	"boxoffice/telemetry/telemetrytest"
 	"boxoffice/testenv"
 )
@@ -172,22 +168,9 @@ func TestTracingDistributed(t *testing.T) {
 		t.Skip("starts three processes")
 	}
 	primary, replica := testenv.PostgresSchema(t)
-	redisURL, brokerURL := testenv.RedisURL(t), testenv.BrokerURL(t)
-	namespace := "trace-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	svc := isolatedServices(t, "trace")
+	redisURL, brokerURL, namespace, rdb := svc.redisURL, svc.brokerURL, svc.namespace, svc.rdb
 	channel := namespace + ":market_events"
-	openTestBroker(t, brokerURL, rabbitmq.Config{Prefix: namespace})
-	opt, err := goredis.ParseURL(redisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := goredis.NewClient(opt)
-	t.Cleanup(func() { // after the processes stopped: their keys (locks, price cache), then the client
-		ctx := context.Background()
-		for it := rdb.Scan(ctx, 0, namespace+":*", 100).Iterator(); it.Next(ctx); {
-			rdb.Del(ctx, it.Val())
-		}
-		rdb.Close()
-	})
 
 	recv := telemetrytest.NewReceiver(t)
 	bin := buildBinary(t)

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"strings"
+)
+
+// A command is one of the binary's commands that loads a configuration: what it does,
+// the settings it takes (its flags and variables, and no others), and the services it
+// opens. This table is the one place that says what each command needs.
+type command struct {
+	name    string
+	summary string // for the usage text, one or more lines
+	run     func(ctx context.Context, cfg config, log *slog.Logger) error
+
+	// settings are the variables the command reads, by name (see settings).
+	settings []string
+	// needs are the services it opens. A distributed role (embedded false) refuses to
+	// start without the URL of each; an embedded command uses the embedded adapter
+	// (SQLite store and broker queue under DATA_DIR, the in-process lock, the built-in
+	// simulator) for each URL that is unset.
+	needs needs
+	// flags registers the command's flags beyond its settings (the simulator's).
+	flags func(fs *flag.FlagSet, c *config)
+}
+
+// needs lists the services a command opens.
+type needs struct {
+	store    bool // DATABASE_WRITE_URL: PostgreSQL, embedded SQLite
+	broker   bool // BROKER_URL: RabbitMQ, embedded a durable queue under DATA_DIR
+	redis    bool // REDIS_URL: locks, caches, Pub/Sub; embedded in process
+	provider bool // EXTERNAL_API_URL: the provider; embedded the built-in simulator
+
+	// embedded: a service whose URL is unset runs in process instead.
+	embedded bool
+}
+
+// The settings every service role takes.
+var roleSettings = []string{"HTTP_ADDR", "NAMESPACE", "LOG_LEVEL"}
+
+// The settings of each service, taken by the commands that open it.
+var (
+	storeSettings    = []string{"DATABASE_WRITE_URL", "DATABASE_READ_URL"}
+	brokerSettings   = []string{"BROKER_URL", "TASK_MAX_ATTEMPTS", "TASK_RETRY_SECONDS"}
+	redisSettings    = []string{"REDIS_URL"}
+	providerSettings = []string{"EXTERNAL_API_URL", "PROVIDER_MAX_BYTES", "PROVIDER_NAME", "SYNC_INTERVAL_SECONDS", "API_TIMEOUT_SECONDS"}
+	apiSettings      = []string{"CACHE_TTL_SECONDS", "PRICE_CACHE_TTL_SECONDS", "API_KEYS", "ALLOW_UNAUTHENTICATED_WRITES", "MARKET_EVENTS_CHANNEL", "L1_CACHE_MAX_BYTES", "INDEX_MAX_BYTES"}
+)
+
+// commands are the commands that load a configuration, in the order the usage lists
+// them. version and healthcheck take none and are handled before these.
+var commands = []command{
+	{
+		name: "run",
+		summary: `every role in one process: HTTP API, provider sync, worker, listener
+(embedded defaults: SQLite store and durable broker queue under
+DATA_DIR, in-process lock, and the built-in provider simulator when
+EXTERNAL_API_URL is unset)`,
+		run:      runAll,
+		settings: allSettings(),
+		needs:    needs{store: true, broker: true, redis: true, provider: true, embedded: true},
+		flags:    func(fs *flag.FlagSet, c *config) { c.Sim.register(fs, "sim-") },
+	},
+	{
+		name: "migrate",
+		summary: `apply the database migrations and exit: PostgreSQL's with
+DATABASE_WRITE_URL, else the SQLite store's under DATA_DIR`,
+		run:      migrate,
+		settings: []string{"DATABASE_WRITE_URL", "DATA_DIR", "LOG_LEVEL"},
+		needs:    needs{store: true, embedded: true},
+	},
+	{
+		name:     "provider-sim",
+		summary:  "serve the provider simulator (GET /api/events)",
+		run:      runProviderSim,
+		settings: []string{"LOG_LEVEL"},
+		flags: func(fs *flag.FlagSet, c *config) {
+			c.Sim.register(fs, "")
+			fs.StringVar(&c.Sim.Addr, "addr", "127.0.0.1:8080", "address the simulator listens on")
+		},
+	},
+	{
+		name:     "api",
+		summary:  "one role per process: serves searches and prices",
+		run:      runAPI,
+		settings: concat(roleSettings, storeSettings, brokerSettings, redisSettings, apiSettings),
+		needs:    needs{store: true, broker: true, redis: true},
+	},
+	{
+		name:     "ingest",
+		summary:  "one role per process: syncs the provider (one process leads)",
+		run:      runIngest,
+		settings: concat(roleSettings, storeSettings, brokerSettings, redisSettings, providerSettings),
+		needs:    needs{store: true, broker: true, redis: true, provider: true},
+	},
+	{
+		name:     "worker",
+		summary:  "one role per process: stores plan batches and recalculates prices",
+		run:      runWorker,
+		settings: concat(roleSettings, storeSettings, brokerSettings, redisSettings),
+		needs:    needs{store: true, broker: true, redis: true},
+	},
+	{
+		name:     "listener",
+		summary:  "one role per process: turns market events into recalculations",
+		run:      runListener,
+		settings: concat(roleSettings, storeSettings, brokerSettings, redisSettings, []string{"MARKET_EVENTS_CHANNEL"}),
+		needs:    needs{store: true, broker: true, redis: true},
+	},
+}
+
+// findCommand returns the command named name.
+func findCommand(name string) (command, bool) {
+	for _, c := range commands {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+// required returns the variables of the services in n, in the order of needs; none for
+// an embedded command, which runs in process what is unset.
+func (n needs) required() []string {
+	if n.embedded {
+		return nil
+	}
+	var out []string
+	for _, r := range []struct {
+		need bool
+		name string
+	}{
+		{n.store, "DATABASE_WRITE_URL"},
+		{n.broker, "BROKER_URL"},
+		{n.redis, "REDIS_URL"},
+		{n.provider, "EXTERNAL_API_URL"},
+	} {
+		if r.need {
+			out = append(out, r.name)
+		}
+	}
+	return out
+}
+
+// missing returns the variables n requires that cfg leaves unset.
+func (n needs) missing(cfg config) []string {
+	set := map[string]string{
+		"DATABASE_WRITE_URL": cfg.DatabaseWriteURL,
+		"BROKER_URL":         cfg.BrokerURL,
+		"REDIS_URL":          cfg.RedisURL,
+		"EXTERNAL_API_URL":   cfg.ExternalAPIURL,
+	}
+	var out []string
+	for _, name := range n.required() {
+		if set[name] == "" {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// requiredError says which variables a role is missing: "worker: DATABASE_WRITE_URL,
+// BROKER_URL and REDIS_URL are required".
+func requiredError(cmd string, names []string) error {
+	if len(names) == 1 {
+		return fmt.Errorf("%s: %s is required; only run has embedded defaults", cmd, names[0])
+	}
+	return fmt.Errorf("%s: %s and %s are required; only run has embedded defaults",
+		cmd, strings.Join(names[:len(names)-1], ", "), names[len(names)-1])
+}
+
+// allSettings returns the name of every setting.
+func allSettings() []string {
+	names := make([]string, len(settings))
+	for i, s := range settings {
+		names[i] = s.env
+	}
+	return names
+}
+
+func concat(lists ...[]string) []string {
+	var out []string
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	return out
+}
+
+// usage is the program's usage text, listing every command.
+func usage() string {
+	var b strings.Builder
+	b.WriteString("usage: boxoffice <command> [flags]\n\ncommands:\n")
+	line := func(name, summary string) {
+		for i, l := range strings.Split(summary, "\n") {
+			if i == 0 && len(name) < 15 {
+				fmt.Fprintf(&b, "  %-15s%s\n", name, l)
+				continue
+			}
+			if i == 0 {
+				fmt.Fprintf(&b, "  %s\n", name)
+			}
+			fmt.Fprintf(&b, "  %-15s%s\n", "", l)
+		}
+	}
+	for _, c := range commands {
+		line(c.name, c.summary)
+	}
+	line("version", "print build information")
+	line("healthcheck [URL]", healthcheckSummary)
+	b.WriteString(`
+Settings come from flags, then the environment, then a .env file. The distributed
+roles (api, ingest, worker, listener) run on PostgreSQL, Redis and RabbitMQ and refuse
+to start without the URLs they need; only run has embedded defaults.
+'boxoffice <command> -h' lists a command's flags.`)
+	return b.String()
+}
