@@ -475,7 +475,8 @@ func TestRunBeyondIndexBudget(t *testing.T) {
 // its write endpoints open by omission: without API_KEYS it stops before opening
 // anything, naming the variable, unless ALLOW_UNAUTHENTICATED_WRITES=true says so.
 func TestAPIRefusesToStartWithoutKeys(t *testing.T) {
-	env := map[string]string{"HTTP_ADDR": "127.0.0.1:0", "DATABASE_WRITE_URL": "postgres://127.0.0.1:1/none"}
+	env := map[string]string{"HTTP_ADDR": "127.0.0.1:0", "DATABASE_WRITE_URL": "postgres://127.0.0.1:1/none",
+		"BROKER_URL": "amqp://127.0.0.1:1/", "REDIS_URL": "redis://127.0.0.1:1/0"}
 	err := run(t.Context(), []string{"api", "--env-file", filepath.Join(t.TempDir(), "none")},
 		func(k string) string { return env[k] }, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "API_KEYS is required") || !strings.Contains(err.Error(), "ALLOW_UNAUTHENTICATED_WRITES") {
