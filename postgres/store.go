@@ -25,6 +25,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +37,7 @@ import (
 	"github.com/pressly/goose/v3/lock"
 
 	"boxoffice/catalog"
+	"boxoffice/redact"
 )
 
 // Connection timeouts applied when a URL sets no connect_timeout. The replica's is short:
@@ -140,9 +142,15 @@ func Open(ctx context.Context, writeURL, readURL string, log *slog.Logger, opts 
 // lazily, its connections traced by tracer unless it is nil. The address is empty when
 // url does not parse.
 func openPool(ctx context.Context, url string, connectTimeout time.Duration, tracer pgx.QueryTracer) (*pgxpool.Pool, string, error) {
-	cfg, err := pgxpool.ParseConfig(url) // its errors show the URL with the password masked
+	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
-		return nil, "", err
+		// pgx masks the password as far as it can tell, which a malformed URL defeats:
+		// quote the URL redacted by the one rule, with pgx's reason only.
+		reason := "malformed"
+		if msg := err.Error(); strings.Contains(msg, "`: ") {
+			reason = msg[strings.LastIndex(msg, "`: ")+len("`: "):]
+		}
+		return nil, "", fmt.Errorf("cannot parse %s: %s", redact.URL(url), reason)
 	}
 	cc := cfg.ConnConfig
 	addr := net.JoinHostPort(cc.Host, strconv.Itoa(int(cc.Port))) + "/" + cc.Database

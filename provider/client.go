@@ -12,6 +12,7 @@ import (
 
 	"boxoffice/catalog"
 	"boxoffice/ingest"
+	"boxoffice/redact"
 	"boxoffice/task"
 )
 
@@ -40,6 +41,7 @@ var (
 // implements ingest.Source. A Client is safe for concurrent use.
 type Client struct {
 	url      string
+	shown    string // url as messages quote it: redact.URL
 	timeout  time.Duration
 	provider string
 	maxBytes int64
@@ -83,7 +85,8 @@ func WithMaxBytes(n int64) Option {
 // http: a redirect elsewhere aborts the fetch with a permanent error, so that neither
 // the request's headers nor the trust in the document go to a host nobody configured.
 func NewClient(url string, timeout time.Duration, providerName string, opts ...Option) *Client {
-	c := &Client{url: url, timeout: timeout, provider: providerName, maxBytes: DefaultMaxBytes, hc: &http.Client{}}
+	c := &Client{url: url, shown: redact.URL(url), timeout: timeout, provider: providerName,
+		maxBytes: DefaultMaxBytes, hc: &http.Client{}}
 	for _, o := range opts {
 		o(c)
 	}
@@ -135,13 +138,15 @@ func sameHost(a, b *url.URL) bool {
 // status, network errors and timeouts are transient, and a timeout also matches
 // context.DeadlineExceeded; a malformed document wraps ingest.ErrMalformed; an error
 // from emit is returned as is. The others read like
-// `provider: GET http://host/plans: 503 Service Unavailable`.
+// `provider: GET http://host/plans: 503 Service Unavailable`, the URL's credentials
+// hidden (redact.URL).
 func (c *Client) Fetch(ctx context.Context, since ingest.Validators, emit func(catalog.Plan) error) (ingest.Fetched, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url, nil)
 	if err != nil {
-		return ingest.Fetched{}, task.Permanent(c.errorf("%w", err))
+		// Its error quotes the URL whole.
+		return ingest.Fetched{}, task.Permanent(c.errorf("not a valid URL"))
 	}
 	req.Header.Set("Accept", "application/xml")
 	if since.ETag != "" {
@@ -211,7 +216,7 @@ func (c *Client) Fetch(ctx context.Context, since ingest.Validators, emit func(c
 }
 
 func (c *Client) errorf(format string, args ...any) error {
-	return fmt.Errorf("provider: GET %s: "+format, append([]any{c.url}, args...)...)
+	return fmt.Errorf("provider: GET %s: "+format, append([]any{c.shown}, args...)...)
 }
 
 // status returns the status line's code and text: "503 Service Unavailable".

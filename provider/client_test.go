@@ -481,3 +481,33 @@ func TestCheckRedirect(t *testing.T) {
 		t.Errorf("checkRedirect after %d redirects = nil, want an error", len(via))
 	}
 }
+
+// The URL's credentials never show in an error: not its user information, not a key in
+// its query, whatever fails.
+func TestFetchErrorsHideCredentials(t *testing.T) {
+	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/status":
+			w.WriteHeader(http.StatusServiceUnavailable)
+		case "/malformed":
+			io.WriteString(w, "<planList><output>")
+		default:
+			http.Redirect(w, r, "http://elsewhere.example/", http.StatusFound)
+		}
+	})
+	u := strings.Replace(srv.URL, "http://", "http://user:secret1@", 1)
+	for _, path := range []string{"/status", "/malformed", "/redirect"} {
+		c := NewClient(u+path+"?api_key=secret2&format=xml", testTimeout, testProvider, WithHTTPClient(srv.Client()))
+		_, err := c.Fetch(t.Context(), ingest.Validators{}, func(catalog.Plan) error { return nil })
+		if err == nil || strings.Contains(err.Error(), "secret") {
+			t.Errorf("Fetch %s = %v, want an error without the URL's secrets", path, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "api_key=xxxxx&format=xml") {
+			t.Errorf("Fetch %s = %v, want the URL quoted with its key hidden", path, err)
+		}
+	}
+	c := NewClient("http://user:secret@[::1/x", testTimeout, testProvider)
+	if _, err := c.Fetch(t.Context(), ingest.Validators{}, func(catalog.Plan) error { return nil }); err == nil || strings.Contains(err.Error(), "secret") {
+		t.Errorf("Fetch of a malformed URL = %v, want an error without its password", err)
+	}
+}

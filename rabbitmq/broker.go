@@ -14,6 +14,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"boxoffice/redact"
 	"boxoffice/task"
 )
 
@@ -116,7 +117,7 @@ func newSession(conn *amqp.Connection) *session {
 // server without its password. log (nil for none) gets the connection's transitions,
 // dead-lettered messages and settlements lost with a connection.
 func Open(ctx context.Context, url string, cfg Config, log *slog.Logger) (*Broker, error) {
-	addr, password, err := redact(url)
+	addr, password, err := checkURL(url)
 	if err != nil {
 		return nil, err
 	}
@@ -167,9 +168,9 @@ func (b *Broker) Close() error {
 	return b.err
 }
 
-// redact checks that raw is an AMQP URL and returns it without its password, and the
+// checkURL checks that raw is an AMQP URL and returns it without its password, and the
 // password. Its errors never quote raw, which holds the password.
-func redact(raw string) (addr, password string, err error) {
+func checkURL(raw string) (addr, password string, err error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "", "", errors.New("rabbitmq: broker URL is not a valid URL")
@@ -181,7 +182,7 @@ func redact(raw string) (addr, password string, err error) {
 		return "", "", errors.New("rabbitmq: broker URL has no host")
 	}
 	password, _ = u.User.Password()
-	return u.Redacted(), password, nil
+	return redact.URL(raw), password, nil
 }
 
 // scrub replaces the password in err's text, in case the client library quoted it.

@@ -10,6 +10,8 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"boxoffice/redact"
 )
 
 // Client is a pool of connections to one Redis server, shared by the Locker and the
@@ -72,9 +74,9 @@ func (c *Client) Ping(ctx context.Context) error {
 }
 
 // parseURL turns a redis:// or rediss:// URL into client options. Its errors show the
-// URL only through redactURL.
+// URL only through redact.URL.
 func parseURL(raw string) (*goredis.Options, error) {
-	shown := redactURL(raw)
+	shown := redact.URL(raw)
 	if raw == "" {
 		return nil, errors.New("redis url: empty")
 	}
@@ -101,19 +103,4 @@ func parseURL(raw string) (*goredis.Options, error) {
 	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	opt.ContextTimeoutEnabled = true
 	return opt, nil
-}
-
-// redactURL returns raw with everything between its scheme and its last '@' replaced
-// by xxxxx, so that no part of a password shows in a message however malformed raw is
-// (a password may hold '/', '#' or '@' that a parser would split it at).
-func redactURL(raw string) string {
-	at := strings.LastIndex(raw, "@")
-	if at < 0 {
-		return raw
-	}
-	start := 0
-	if i := strings.Index(raw, "://"); i >= 0 && i < at {
-		start = i + len("://")
-	}
-	return raw[:start] + "xxxxx" + raw[at:]
 }

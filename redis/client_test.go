@@ -115,13 +115,13 @@ func TestOpenRejectsBadURLs(t *testing.T) {
 		want string
 	}{
 		{"empty", "", "redis url: empty"},
-		{"other scheme", "http://:secret@127.0.0.1:6379", `redis url "http://xxxxx@127.0.0.1:6379": want redis:// or rediss://`},
+		{"other scheme", "http://:secret@127.0.0.1:6379", `redis url "http://:xxxxx@127.0.0.1:6379": want redis:// or rediss://`},
 		{"no host", "redis://", "want redis:// or rediss:// and a host"},
-		{"opaque", "redis:secret@127.0.0.1:6379", `redis url "xxxxx@127.0.0.1:6379": want redis://`},
-		{"bad escape in password", "redis://:se%zzcret@127.0.0.1:6379/0", `redis url "redis://xxxxx@127.0.0.1:6379/0": invalid user information`},
-		{"slash in password", "redis://user:se/cret@127.0.0.1:6379/0", `redis url "redis://xxxxx@127.0.0.1:6379/0": invalid user information`},
-		{"at sign in password", "redis://user:se@cret@127.0.0.1:x/0", `redis url "redis://xxxxx@127.0.0.1:x/0": invalid port ":x" after host`},
-		{"bad database", "redis://:secret@127.0.0.1:6379/zero", `redis url "redis://xxxxx@127.0.0.1:6379/zero": invalid database number: "zero"`},
+		{"opaque", "redis:secret@127.0.0.1:6379", `redis url "redis:xxxxx@127.0.0.1:6379": want redis://`},
+		{"bad escape in password", "redis://:se%zzcret@127.0.0.1:6379/0", `redis url "redis://:xxxxx@127.0.0.1:6379/0": invalid user information`},
+		{"slash in password", "redis://user:se/cret@127.0.0.1:6379/0", `redis url "redis://user:xxxxx@127.0.0.1:6379/0": invalid user information`},
+		{"at sign in password", "redis://user:se@cret@127.0.0.1:x/0", `redis url "redis://user:xxxxx@127.0.0.1:x/0": invalid port ":x" after host`},
+		{"bad database", "redis://:secret@127.0.0.1:6379/zero", `redis url "redis://:xxxxx@127.0.0.1:6379/zero": invalid database number: "zero"`},
 		{"unknown option", "redis://:secret@127.0.0.1:6379/0?colour=blue", "unexpected option: colour"},
 	}
 	for _, tt := range tests {

@@ -24,6 +24,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+
+	"boxoffice/redact"
 )
 
 // Tracing is what Setup installed: an SDK tracer provider, or nothing. The zero value
@@ -115,7 +117,7 @@ func checkURL(name, u string) error {
 	scheme, rest, ok := strings.Cut(u, "://")
 	host, _, _ := strings.Cut(rest, "/")
 	if !ok || (scheme != "http" && scheme != "https") || host == "" {
-		return fmt.Errorf("%s: want an http:// or https:// URL with a host: %q", name, u)
+		return fmt.Errorf("%s: want an http:// or https:// URL with a host: %q", name, redact.URL(u))
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"boxoffice/provider"
+	"boxoffice/redact"
 	"boxoffice/task"
 )
 
@@ -162,7 +163,8 @@ func urlSetter(field func(*config) *string, schemes ...string) func(c *config, v
 		}
 		u, err := url.Parse(v)
 		if err != nil {
-			return fmt.Errorf("not a URL: %q", v)
+			// Never url's error: it quotes v whole, and its reason may quote the password.
+			return fmt.Errorf("not a URL: %q", redact.URL(v))
 		}
 		for _, s := range schemes {
 			if u.Scheme == s && u.Host != "" {
@@ -170,15 +172,8 @@ func urlSetter(field func(*config) *string, schemes ...string) func(c *config, v
 				return nil
 			}
 		}
-		return fmt.Errorf("want a %s:// URL with a host, got %q", schemes[0], redact(u))
+		return fmt.Errorf("want a %s:// URL with a host, got %q", schemes[0], redact.URL(v))
 	}
-}
-
-func redact(u *url.URL) string {
-	if u.User == nil {
-		return u.String()
-	}
-	return u.Redacted()
 }
 
 // bytesSetter returns a setter for a size in bytes of at least 1 MiB.

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"boxoffice/redact"
 )
 
 // healthcheckSummary describes the healthcheck command in the usage text.
@@ -32,7 +34,7 @@ func healthcheck(ctx context.Context, args []string) error {
 	}
 	u, err := url.Parse(target)
 	if err != nil || u.Host == "" {
-		return fmt.Errorf("healthcheck: not a URL with a host: %q", target)
+		return fmt.Errorf("healthcheck: not a URL with a host: %q", redact.URL(target))
 	}
 	ctx, cancel := context.WithTimeout(ctx, healthcheckTimeout)
 	defer cancel()
@@ -50,14 +52,18 @@ func healthcheck(ctx context.Context, args []string) error {
 		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
-			return fmt.Errorf("healthcheck: %w", err)
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = ue.Err // its text quotes the URL whole
+			}
+			return fmt.Errorf("healthcheck: GET %s: %w", redact.URL(target), err)
 		}
 		resp.Body.Close()
 		if resp.StatusCode/100 != 2 {
-			return fmt.Errorf("healthcheck: %s answered %s", target, resp.Status)
+			return fmt.Errorf("healthcheck: %s answered %s", redact.URL(target), resp.Status)
 		}
 		return nil
 	default:
-		return fmt.Errorf("healthcheck: want an http://, https:// or tcp:// URL, got %q", target)
+		return fmt.Errorf("healthcheck: want an http://, https:// or tcp:// URL, got %q", redact.URL(target))
 	}
 }
