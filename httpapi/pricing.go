@@ -288,12 +288,13 @@ func (h *Handler) task(w http.ResponseWriter, r *http.Request) {
 //
 //	{"task_id":"…","kind":"recalculate","state":"succeeded","trigger":"api","attempts":1,
 //	"requested_at":"2021-06-30T21:00:00.123456Z","started_at":…,"finished_at":…,
-//	"result":{"version":3,…},"error":null}
+//	"result":{"version":3,…},"error":null,"error_code":null}
 //
 // Times are RFC 3339 in UTC, with the fractional seconds the store kept, and null
 // when zero (not started, not finished); result is the run's JSON object, null until
-// the task ends; error is null unless an attempt failed. It fails on a result that
-// is not JSON.
+// the task ends; error and error_code are null unless an attempt failed, and then the
+// failure's public message and stable code (task.Record.PublicError): the internal
+// error stays in the logs and the store. It fails on a result that is not JSON.
 func appendTask(b []byte, rec task.Record) ([]byte, error) {
 	if len(rec.Result) > 0 && !json.Valid(rec.Result) {
 		return nil, fmt.Errorf("task %s: result is not JSON: %.64q", rec.ID, rec.Result)
@@ -320,12 +321,14 @@ func appendTask(b []byte, rec task.Record) ([]byte, error) {
 	} else {
 		b = append(b, bytes.TrimSpace(rec.Result)...)
 	}
-	b = append(b, `,"error":`...)
-	if rec.Error == "" {
-		b = append(b, "null"...)
-	} else {
-		b = appendString(b, rec.Error)
+	code, msg := rec.PublicError() // never rec.Error: it may name hosts, queries or files
+	if code == "" {
+		return append(b, `,"error":null,"error_code":null}`...), nil
 	}
+	b = append(b, `,"error":`...)
+	b = appendString(b, msg)
+	b = append(b, `,"error_code":`...)
+	b = appendString(b, code)
 	return append(b, '}'), nil
 }
 

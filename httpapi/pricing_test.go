@@ -690,17 +690,32 @@ func TestAppendTask(t *testing.T) {
 		ID: "0b7c1e9e-3f0a-4c5e-9d2b-6a1f8e4d2c10", Kind: "recalculate", Trigger: "market-event", State: task.Failed,
 		Attempts: 6, RequestedAt: time.Date(2021, 6, 30, 23, 0, 0, 0, madrid),
 		StartedAt: time.Date(2021, 6, 30, 21, 0, 1, 123456000, time.UTC), FinishedAt: time.Date(2021, 6, 30, 21, 0, 2, 500000000, time.UTC),
-		Result: json.RawMessage(" {\"version\": 3}\n"), Error: "store: \"down\"\n",
+		Result: json.RawMessage(" {\"version\": 3}\n"), ErrorCode: task.CodeRetriesExhausted,
+		Error: "postgres primary db.internal:5432/boxoffice: dial tcp 10.0.0.7:5432: connection refused",
 	}
 	got, err := appendTask(nil, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
+	_, msg := rec.PublicError()
 	want := `{"task_id":"0b7c1e9e-3f0a-4c5e-9d2b-6a1f8e4d2c10","kind":"recalculate","state":"failed","trigger":"market-event",` +
 		`"attempts":6,"requested_at":"2021-06-30T21:00:00Z","started_at":"2021-06-30T21:00:01.123456Z",` +
-		`"finished_at":"2021-06-30T21:00:02.5Z","result":{"version": 3},"error":"store: \"down\"\n"}`
+		`"finished_at":"2021-06-30T21:00:02.5Z","result":{"version": 3},"error":"` + msg + `","error_code":"retries_exhausted"}`
 	if string(got) != want {
 		t.Errorf("appendTask:\n got %s\nwant %s", got, want)
+	}
+	for _, internal := range []string{"db.internal", "10.0.0.7", "connection refused"} {
+		if strings.Contains(string(got), internal) {
+			t.Errorf("appendTask serves the internal error (%q): %s", internal, got)
+		}
+	}
+	rec.ErrorCode, rec.Error = "", ""
+	if got, _ := appendTask(nil, rec); !strings.HasSuffix(string(got), `"error":null,"error_code":null}`) {
+		t.Errorf("appendTask without a failure: %s, want null error and error_code", got)
+	}
+	rec.Error = "recorded before codes: " + rec.ID
+	if got, _ := appendTask(nil, rec); !strings.HasSuffix(string(got), `"error_code":"error"}`) || strings.Contains(string(got), "recorded before") {
+		t.Errorf("appendTask of a failure without a code: %s, want error_code error and no internal text", got)
 	}
 	rec.Result = json.RawMessage(`{"version":`)
 	if _, err := appendTask(nil, rec); err == nil {

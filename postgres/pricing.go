@@ -404,7 +404,8 @@ func (s *Store) CreateTask(ctx context.Context, kind, trigger string, now time.T
 }
 
 // taskColumns are the columns of tasks that readTask reads, in its order.
-const taskColumns = `id::text, kind, trigger, state, gen, attempts, requested_at, started_at, finished_at, result, error`
+const taskColumns = `id::text, kind, trigger, state, gen, attempts, requested_at, started_at, finished_at, result,
+	error_code, error`
 
 // Task returns the task id from the replica (see Store) or, when the replica does not
 // have it (it may not have replayed a task just created), from the primary; else
@@ -446,7 +447,8 @@ func readTask(ctx context.Context, pool *pgxpool.Pool, id catalog.ID) (task.Reco
 		result            []byte
 	)
 	err := pool.QueryRow(ctx, `SELECT `+taskColumns+` FROM tasks WHERE id = $1`, [16]byte(id)).Scan(
-		&r.ID, &r.Kind, &r.Trigger, &state, &r.Gen, &r.Attempts, &r.RequestedAt, &started, &finished, &result, &r.Error)
+		&r.ID, &r.Kind, &r.Trigger, &state, &r.Gen, &r.Attempts, &r.RequestedAt, &started, &finished, &result,
+		&r.ErrorCode, &r.Error)
 	if err != nil {
 		return task.Record{}, err
 	}
@@ -464,7 +466,7 @@ func readTask(ctx context.Context, pool *pgxpool.Pool, id catalog.ID) (task.Reco
 	return r, nil
 }
 
-// SaveTask writes the state, attempts, start and finish times, result and error of r
+// SaveTask writes the state, attempts, start and finish times, result, error code and error of r
 // on the primary, or returns task.ErrNotFound.
 func (s *Store) SaveTask(ctx context.Context, r task.Record) error {
 	id, err := catalog.ParseID(r.ID)
@@ -476,9 +478,9 @@ func (s *Store) SaveTask(ctx context.Context, r task.Record) error {
 		result = string(r.Result)
 	}
 	tag, err := s.primary.Exec(ctx, `UPDATE tasks SET state = $2, attempts = $3, started_at = $4, finished_at = $5,
-			result = $6::json, error = $7
+			result = $6::json, error_code = $7, error = $8
 		WHERE id = $1`,
-		[16]byte(id), string(r.State), r.Attempts, nullTime(r.StartedAt), nullTime(r.FinishedAt), result, r.Error)
+		[16]byte(id), string(r.State), r.Attempts, nullTime(r.StartedAt), nullTime(r.FinishedAt), result, r.ErrorCode, r.Error)
 	if err != nil {
 		return fmt.Errorf("save task %s: %w", r.ID, err)
 	}

@@ -108,7 +108,8 @@ func (rc *Recalculator) attempt(ctx context.Context, rec *task.Record, attempt i
 	defer cancel(nil)
 	go rc.renew(runCtx, lock, cancel)
 
-	rec.State, rec.Attempts, rec.StartedAt, rec.FinishedAt, rec.Error = task.Running, attempt, rc.Now(), time.Time{}, ""
+	rec.State, rec.Attempts, rec.StartedAt, rec.FinishedAt = task.Running, attempt, rc.Now(), time.Time{}
+	rec.ErrorCode, rec.Error = "", ""
 	if err := rc.Store.SaveTask(runCtx, *rec); err != nil {
 		return "", err
 	}
@@ -184,7 +185,7 @@ func (rc *Recalculator) covered(ctx context.Context, rec *task.Record, st *State
 	if err := rc.Cache.SetVersion(ctx, cacheVersion(st.Version)); err != nil {
 		return "", fmt.Errorf("recalculate: publish version %d to the price cache: %w", st.Version, err)
 	}
-	rec.State, rec.FinishedAt, rec.Error = task.Skipped, rc.Now(), ""
+	rec.State, rec.FinishedAt, rec.ErrorCode, rec.Error = task.Skipped, rc.Now(), "", ""
 	if rec.Attempts > 0 { // an earlier attempt of this task ran; a run covers it now
 		rec.State = task.Succeeded
 	}
@@ -287,12 +288,16 @@ func (rc *Recalculator) recalculate(ctx context.Context) (Result, error) {
 func (rc *Recalculator) fail(ctx context.Context, rec task.Record, attempt int, err error) (string, error) {
 	last := task.IsPermanent(err) || attempt >= rc.Retry.MaxAttempts
 	rec.Error, rec.Attempts = err.Error(), max(rec.Attempts, attempt)
-	rec.State, rec.FinishedAt = task.Pending, time.Time{}
-	if last {
-		rec.State, rec.FinishedAt = task.Failed, rc.Now()
+	rec.State, rec.FinishedAt, rec.ErrorCode = task.Pending, time.Time{}, task.CodeAttemptFailed
+	switch {
+	case task.IsPermanent(err):
+		rec.State, rec.FinishedAt, rec.ErrorCode = task.Failed, rc.Now(), task.CodePermanent
+	case last:
+		rec.State, rec.FinishedAt, rec.ErrorCode = task.Failed, rc.Now(), task.CodeRetriesExhausted
 	}
 	if ctx.Err() != nil { // shutting down: the broker redelivers the message
-		rec.State, rec.Error = task.Pending, "interrupted: "+err.Error()
+		rec.State, rec.FinishedAt = task.Pending, time.Time{}
+		rec.ErrorCode, rec.Error = task.CodeInterrupted, "interrupted: "+err.Error()
 	}
 	if serr := rc.Store.SaveTask(context.WithoutCancel(ctx), rec); serr != nil {
 		rc.Log.Warn("recalculate: record the failed attempt", "task_id", rec.ID, "err", serr)

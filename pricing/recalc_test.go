@@ -290,8 +290,9 @@ func TestPermanentFailureIsDeadLettered(t *testing.T) {
 		seed(t, r.store, 3)
 		r.work(t, faultyStore{r.store, func() error { return task.Permanent(errors.New("product data is corrupt")) }}, 1)
 		rec := r.await(t, r.enqueue(t).ID)
-		if rec.State != task.Failed || rec.Attempts != 1 || rec.Error == "" {
-			t.Errorf("task ended %s after %d attempts (%q), want failed after 1 with the error", rec.State, rec.Attempts, rec.Error)
+		if rec.State != task.Failed || rec.Attempts != 1 || rec.Error == "" || rec.ErrorCode != task.CodePermanent {
+			t.Errorf("task ended %s after %d attempts (%s %q), want failed after 1 with the error and code %s",
+				rec.State, rec.Attempts, rec.ErrorCode, rec.Error, task.CodePermanent)
 		}
 		r.awaitDeadLetter(t, rec.ID)
 	})
@@ -302,8 +303,9 @@ func TestExhaustedRetriesFailAndDeadLetter(t *testing.T) {
 		seed(t, r.store, 3)
 		r.work(t, faultyStore{r.store, connectionRefused}, 1)
 		rec := r.await(t, r.enqueue(t).ID)
-		if rec.State != task.Failed || rec.Attempts != testRetry.MaxAttempts {
-			t.Errorf("task ended %s after %d attempts (%s), want failed after %d", rec.State, rec.Attempts, rec.Error, testRetry.MaxAttempts)
+		if rec.State != task.Failed || rec.Attempts != testRetry.MaxAttempts || rec.ErrorCode != task.CodeRetriesExhausted {
+			t.Errorf("task ended %s after %d attempts (%s %s), want failed after %d with code %s", rec.State, rec.Attempts,
+				rec.ErrorCode, rec.Error, testRetry.MaxAttempts, task.CodeRetriesExhausted)
 		}
 		r.awaitDeadLetter(t, rec.ID)
 	})

@@ -160,7 +160,7 @@ func Enqueue(ctx context.Context, s Store, pub task.Publisher, trigger string, n
 	}
 	body, _ := json.Marshal(RecalculateMessage{TaskID: rec.ID})
 	if err := task.Publish(ctx, pub, TopicRecalculate, task.Message{ID: rec.ID, Body: body}); err != nil {
-		rec.State = task.Failed
+		rec.State, rec.ErrorCode = task.Failed, task.CodeNotEnqueued
 		rec.Error = "not enqueued: " + err.Error()
 		rec.FinishedAt = now
 		_ = s.SaveTask(context.WithoutCancel(ctx), rec)

@@ -155,8 +155,8 @@ func (s *Store) Task(ctx context.Context, id string) (task.Record, error) {
 		result                       sql.NullString
 	)
 	err = s.read.QueryRowContext(ctx, `SELECT id, kind, triggered_by, state, gen, attempts, requested_at, started_at,
-		finished_at, result, error FROM tasks WHERE id = ?`, key.String()).Scan(&r.ID, &r.Kind, &r.Trigger, &state,
-		&r.Gen, &r.Attempts, &requested, &started, &finished, &result, &r.Error)
+		finished_at, result, error_code, error FROM tasks WHERE id = ?`, key.String()).Scan(&r.ID, &r.Kind, &r.Trigger, &state,
+		&r.Gen, &r.Attempts, &requested, &started, &finished, &result, &r.ErrorCode, &r.Error)
 	if errors.Is(err, sql.ErrNoRows) {
 		return task.Record{}, fmt.Errorf("task %s: %w", id, task.ErrNotFound)
 	}
@@ -171,7 +171,7 @@ func (s *Store) Task(ctx context.Context, id string) (task.Record, error) {
 	return r, nil
 }
 
-// SaveTask writes r's State, Attempts, StartedAt, FinishedAt, Result and Error; the
+// SaveTask writes r's State, Attempts, StartedAt, FinishedAt, Result, ErrorCode and Error; the
 // kind, trigger, generation and request time stay as CreateTask wrote them. An unknown
 // task is task.ErrNotFound.
 func (s *Store) SaveTask(ctx context.Context, r task.Record) error {
@@ -184,8 +184,8 @@ func (s *Store) SaveTask(ctx context.Context, r task.Record) error {
 		result = string(r.Result)
 	}
 	res, err := s.write.ExecContext(ctx, `UPDATE tasks SET state = ?, attempts = ?, started_at = ?, finished_at = ?,
-		result = ?, error = ? WHERE id = ?`, string(r.State), r.Attempts, micros(r.StartedAt), micros(r.FinishedAt),
-		result, r.Error, key.String())
+		result = ?, error_code = ?, error = ? WHERE id = ?`, string(r.State), r.Attempts, micros(r.StartedAt),
+		micros(r.FinishedAt), result, r.ErrorCode, r.Error, key.String())
 	if err != nil {
 		return fmt.Errorf("save task %s: %w", r.ID, err)
 	}

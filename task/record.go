@@ -36,7 +36,44 @@ type Record struct {
 	StartedAt   time.Time       // of the last attempt; zero before the first
 	FinishedAt  time.Time       // zero until the task ends
 	Result      json.RawMessage // the run's own account, a JSON object; nil until it ends
-	Error       string          // the last attempt's error, if it failed
+	ErrorCode   string          // why the last attempt failed, for clients: a Code constant; "" when none failed
+	Error       string          // the last failure's own text, for operators: never served, as it may name hosts or queries
+}
+
+// The stable codes of a task's failures. Clients see the code and its message
+// (PublicError), never the internal error.
+const (
+	CodeNotEnqueued      = "not_enqueued"      // the broker did not take the task: it will never run
+	CodeAttemptFailed    = "attempt_failed"    // the last attempt failed and will be retried
+	CodeInterrupted      = "interrupted"       // the worker stopped during the run, which will run again
+	CodeRetriesExhausted = "retries_exhausted" // every attempt failed: the task has failed
+	CodePermanent        = "permanent_error"   // an error that no retry can fix: the task has failed
+	CodeUnknown          = "error"             // a failure recorded without a code
+)
+
+// codeMessages are the public messages of the codes: what happened and what comes
+// next, in words that name no host, query or file.
+var codeMessages = map[string]string{
+	CodeNotEnqueued:      "the task could not be handed to a worker; request it again",
+	CodeAttemptFailed:    "the last attempt failed on a temporary error; the task will be retried",
+	CodeInterrupted:      "the worker stopped during the run; the task will run again",
+	CodeRetriesExhausted: "every attempt failed on a temporary error (a store or cache unavailable); request the task again",
+	CodePermanent:        "the run failed on an error that retrying cannot fix; operators can find it in the logs",
+	CodeUnknown:          "the task failed; operators can find why in the logs",
+}
+
+// PublicError returns the code and the message that clients see of the task's last
+// failure, both empty when none failed. A failure recorded without a known code is
+// CodeUnknown.
+func (r Record) PublicError() (code, message string) {
+	if r.ErrorCode == "" && r.Error == "" {
+		return "", ""
+	}
+	msg, ok := codeMessages[r.ErrorCode]
+	if !ok {
+		return CodeUnknown, codeMessages[CodeUnknown]
+	}
+	return r.ErrorCode, msg
 }
 
 // ErrNotFound is returned for a task id that no store knows.

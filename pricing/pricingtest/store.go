@@ -54,7 +54,7 @@ type Stores interface {
 //     pricing.Kind ones. A CreateTask that fails uses up no generation.
 //   - Task ids are canonical lowercase UUIDs. Task of an id that is not a UUID is
 //     task.ErrNotFound, like that of an unknown one.
-//   - SaveTask writes State, Attempts, StartedAt, FinishedAt, Result and Error; the
+//   - SaveTask writes State, Attempts, StartedAt, FinishedAt, Result, ErrorCode and Error; the
 //     Kind, Trigger, Gen and RequestedAt fixed by CreateTask stay. SaveTask of an
 //     unknown task is an error wrapping task.ErrNotFound.
 //   - Times come back in UTC, exact to the microsecond at least; zero times stay zero.
@@ -544,12 +544,12 @@ func testSaveTask(t *testing.T, s Stores) {
 	steps := []task.Record{
 		{State: task.Running, Attempts: 1, StartedAt: time.Date(2021, 7, 1, 0, 0, 1, 999999000, cest)},
 		{State: task.Pending, Attempts: 1, StartedAt: time.Date(2021, 7, 1, 0, 0, 1, 999999000, cest),
-			Error: `recalculate: product 1: "boom" — ñ`},
+			ErrorCode: task.CodeAttemptFailed, Error: `recalculate: product 1: "boom" — ñ`},
 		{State: task.Succeeded, Attempts: 2, StartedAt: time.Date(2021, 6, 30, 22, 0, 2, 0, time.UTC),
 			FinishedAt: time.Date(2021, 6, 30, 22, 0, 3, 500000, time.UTC),
 			Result:     json.RawMessage(`{"products": 12, "batches":1,"version":3, "note":"ñ \"q\""}`)},
 		{State: task.Failed, Attempts: 6, StartedAt: time.Date(2021, 6, 30, 22, 0, 2, 0, time.UTC),
-			FinishedAt: time.Date(2021, 6, 30, 22, 0, 3, 0, time.UTC), Error: "out of attempts"},
+			FinishedAt: time.Date(2021, 6, 30, 22, 0, 3, 0, time.UTC), ErrorCode: task.CodeRetriesExhausted, Error: "out of attempts"},
 	}
 	for i, step := range steps {
 		step.ID = rec.ID
