@@ -22,6 +22,7 @@ import (
 	"boxoffice/catalog"
 	"boxoffice/httpapi"
 	"boxoffice/providersim"
+	"boxoffice/testenv"
 )
 
 // event is the spec's EventSummary.
@@ -142,16 +143,10 @@ func startCmd(t *testing.T, cmd string, env map[string]string) (string, func()) 
 	return base, stop
 }
 
-// poll checks cond until it holds, failing the test after a generous deadline.
+// poll checks cond until it holds, failing the test after testenv.PollTimeout.
 func poll(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.Poll(t, what, cond)
 }
 
 // searchBody returns the status and body of a GET.
@@ -188,7 +183,7 @@ func waitEvents(t *testing.T, url string, want []event) []byte {
 	t.Helper()
 	var body []byte
 	var got []event
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(testenv.PollTimeout) // a large catalog under -race on a loaded machine took 30 s
 	for {
 		status := 0
 		if resp, err := http.Get(url); err == nil { // not listening yet: poll again
