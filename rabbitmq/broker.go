@@ -44,7 +44,10 @@ type Config struct {
 	// Default (MaxAttempts 0) task.DefaultRetry.
 	Retry task.RetryPolicy
 	// Prefetch is how many unacknowledged deliveries each Subscribe call may hold: one
-	// in its handler, the rest waiting in memory. Default 16.
+	// in its handler, the rest waiting in memory. Default 1: when a message kills its
+	// consumer, every delivery the consumer held counts towards its delivery limit, so a
+	// larger prefetch would have the poison message take innocent ones to the dead
+	// letters with it. A handler's work dwarfs the round trip to fetch the next message.
 	Prefetch int
 	// ConnectionName labels the connection in rabbitmqctl list_connections and the
 	// management UI. Default "boxoffice".
@@ -59,7 +62,7 @@ func (c Config) withDefaults() Config {
 		c.Retry = task.DefaultRetry
 	}
 	if c.Prefetch <= 0 {
-		c.Prefetch = 16
+		c.Prefetch = 1
 	}
 	if c.ConnectionName == "" {
 		c.ConnectionName = "boxoffice"

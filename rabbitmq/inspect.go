@@ -19,9 +19,10 @@ var _ task.DeadLetters = (*Broker)(nil)
 // account of a message dead-lettered for its delivery limit.
 //
 // RabbitMQ cannot browse a queue: ListDeadLetters gets the messages unacknowledged and
-// then hands them all back (nack with requeue), which puts them back in their places.
-// While it runs, the messages it holds are invisible to other readers of the queue, so
-// two listings at once may each see part of it.
+// then hands them all back (nack with requeue), which puts them back in their places,
+// and waits (up to 5 s) until the queue counts them again. While it runs, the messages
+// it holds are invisible to other readers of the queue, so two listings at once may
+// each see part of it.
 func (b *Broker) ListDeadLetters(ctx context.Context, topic string, limit int) ([]task.DeadLetter, error) {
 	q, err := b.queues(topic)
 	if err != nil {
@@ -30,7 +31,7 @@ func (b *Broker) ListDeadLetters(ctx context.Context, topic string, limit int) (
 	var dead []task.DeadLetter
 	err = b.do(ctx, func(s *session) error {
 		dead = dead[:0]
-		if err := s.declare(q); err != nil {
+		if err := b.declare(s, q); err != nil {
 			return err
 		}
 		ch, err := s.conn.Channel()
@@ -53,12 +54,44 @@ func (b *Broker) ListDeadLetters(ctx context.Context, topic string, limit int) (
 		if last == 0 {
 			return nil
 		}
-		return ch.Nack(last, true, true)
+		if err := ch.Nack(last, true, true); err != nil {
+			return err
+		}
+		return settled(ctx, ch, q.dead, len(dead))
 	})
 	if err != nil {
 		return nil, wrap("dead letters of", topic, err)
 	}
 	return dead, nil
+}
+
+// returnWait bounds how long ListDeadLetters waits for the messages it handed back to
+// be ready again.
+const returnWait = 5 * time.Second
+
+// settled waits until queue holds at least n ready messages, or returnWait passed: a
+// quorum queue takes the messages a nack hands back through its log, after the nack
+// returned, and a count taken in between would miss them. Another reader holding some
+// of them only makes it wait longer.
+func settled(ctx context.Context, ch *amqp.Channel, queue string, n int) error {
+	ctx, cancel := context.WithTimeout(ctx, returnWait)
+	defer cancel()
+	for {
+		q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
+		if err != nil {
+			return err
+		}
+		if q.Messages >= n {
+			return nil
+		}
+		t := time.NewTimer(10 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil // handed back all the same; only the count lags
+		case <-t.C:
+		}
+	}
 }
 
 // CountDeadLetters returns the number of messages ready in topic's dead-letter queue
@@ -88,7 +121,7 @@ func (b *Broker) ReplayDeadLetters(ctx context.Context, topic string) (int, erro
 	}
 	moved := 0
 	err = b.do(ctx, func(s *session) error {
-		if err := s.declare(q); err != nil {
+		if err := b.declare(s, q); err != nil {
 			return err
 		}
 		ch, err := s.conn.Channel()
@@ -137,7 +170,7 @@ func (b *Broker) PurgeDeadLetters(ctx context.Context, topic string) (int, error
 	}
 	var n int
 	err = b.do(ctx, func(s *session) error {
-		if err := s.declare(q); err != nil {
+		if err := b.declare(s, q); err != nil {
 			return err
 		}
 		ch, err := s.conn.Channel()

@@ -4,48 +4,71 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"boxoffice/rabbitmq"
 	"boxoffice/task"
+	"boxoffice/task/tasktest"
 	"boxoffice/testenv"
 )
 
 // helperPrefix, when set, makes TestHelperConsumer the consumer that
-// TestAcksLateSurvivesKill kills: it names the queue prefix to consume under.
-const helperPrefix = "BOXOFFICE_RABBITMQ_HELPER_PREFIX"
+// TestAcksLateSurvivesKill or TestPoisonThatKillsItsConsumer kills: it names the queue
+// prefix to consume under; helperLimit, the delivery limit of its queues.
+const (
+	helperPrefix = "BOXOFFICE_RABBITMQ_HELPER_PREFIX"
+	helperLimit  = "BOXOFFICE_RABBITMQ_HELPER_LIMIT"
+)
 
-// TestHelperConsumer is not a test: TestAcksLateSurvivesKill runs the test binary on it
-// as a child process. It consumes topic "kill", prints "got <id>" for the first
-// message and blocks in the handler until the process is killed.
+// TestHelperConsumer is not a test: TestAcksLateSurvivesKill and
+// TestPoisonThatKillsItsConsumer run the test binary on it as a child process. It runs
+// tasktest.KillConsumer, which blocks on the message "poison" until it is killed.
 func TestHelperConsumer(t *testing.T) {
 	prefix := os.Getenv(helperPrefix)
 	if prefix == "" {
-		t.Skip("helper process of TestAcksLateSurvivesKill")
+		t.Skip("helper process of TestAcksLateSurvivesKill and TestPoisonThatKillsItsConsumer")
 	}
-	b, err := rabbitmq.Open(t.Context(), testenv.BrokerURL(t), rabbitmq.Config{Prefix: prefix, Prefetch: 1}, slog.New(slog.DiscardHandler))
+	retry := task.DefaultRetry
+	if limit, err := strconv.Atoi(os.Getenv(helperLimit)); err == nil {
+		retry = killRetry
+		retry.DeliveryLimit = limit
+	}
+	b, err := rabbitmq.Open(t.Context(), testenv.BrokerURL(t), rabbitmq.Config{Prefix: prefix, Retry: retry}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = b.Subscribe(t.Context(), "kill", func(ctx context.Context, m task.Message) error {
-		fmt.Printf("got %s\n", m.ID)
-		<-ctx.Done() // until SIGKILL
-		return ctx.Err()
+	t.Fatalf("KillConsumer() = %v, want to be killed first", tasktest.KillConsumer(t.Context(), b))
+}
+
+// killRetry is the policy of the poison drill: a message lost with its consumer more
+// than twice in a row is dead-lettered.
+var killRetry = task.RetryPolicy{MaxAttempts: 3, Countdown: 10 * time.Millisecond, MaxDelay: 10 * time.Millisecond, DeliveryLimit: 2}
+
+// TestPoisonThatKillsItsConsumer runs the poison drill on a quorum work queue: RabbitMQ
+// counts the deliveries that its consumers died with and dead-letters the message past
+// the limit.
+func TestPoisonThatKillsItsConsumer(t *testing.T) {
+	t.Parallel()
+	b := openBroker(t, testenv.BrokerURL(t), rabbitmq.Config{Retry: killRetry})
+	b.use(tasktest.KillTopic)
+	tasktest.TestPoisonThatKillsItsConsumer(t, b, killRetry.DeliveryLimit, func() *exec.Cmd {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperConsumer$", "-test.count=1")
+		cmd.Env = append(os.Environ(), helperPrefix+"="+b.prefix, helperLimit+"="+strconv.Itoa(killRetry.DeliveryLimit))
+		return cmd
 	})
-	t.Fatalf("Subscribe() = %v, want to be killed first", err)
 }
 
 func TestAcksLateSurvivesKill(t *testing.T) {
 	t.Parallel()
 	b := openBroker(t, testenv.BrokerURL(t), rabbitmq.Config{})
 	ctx := t.Context()
-	if err := b.Publish(ctx, "kill", task.Message{ID: "survivor", Body: []byte("x")}); err != nil {
+	if err := b.Publish(ctx, tasktest.KillTopic, task.Message{ID: "poison", Body: []byte("x")}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -80,8 +103,8 @@ func TestAcksLateSurvivesKill(t *testing.T) {
 			cmd.Wait()
 			t.Fatalf("helper exited without the message:\n%s\n%s", strings.Join(output, "\n"), stderr.String())
 		}
-		if id != "survivor" {
-			t.Fatalf("helper got %q, want %q", id, "survivor")
+		if id != "poison" {
+			t.Fatalf("helper got %q, want %q", id, "poison")
 		}
 	case <-time.After(60 * time.Second):
 		t.Fatal("helper never got the message")
@@ -108,8 +131,8 @@ func TestAcksLateSurvivesKill(t *testing.T) {
 	})
 	select {
 	case m := <-redelivered:
-		if m.ID != "survivor" || string(m.Body) != "x" || m.Attempt != 1 {
-			t.Errorf("redelivered %q %q at attempt %d, want %q %q at 1", m.ID, m.Body, m.Attempt, "survivor", "x")
+		if m.ID != "poison" || string(m.Body) != "x" || m.Attempt != 1 {
+			t.Errorf("redelivered %q %q at attempt %d, want %q %q at 1", m.ID, m.Body, m.Attempt, "poison", "x")
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("message not redelivered after its consumer was killed")

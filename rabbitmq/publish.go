@@ -90,7 +90,7 @@ func (b *Broker) Publish(ctx context.Context, topic string, msgs ...task.Message
 		}
 	}
 	err = b.do(ctx, func(s *session) error {
-		if err := s.declare(q); err != nil {
+		if err := b.declare(s, q); err != nil {
 			return err
 		}
 		var err error

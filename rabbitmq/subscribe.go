@@ -65,7 +65,7 @@ func (b *Broker) Subscribe(ctx context.Context, topic string, h task.Handler) er
 // consume runs one consumer of q on s until ctx is done (nil) or the consumer stops
 // (an error). started reports whether the consumer was set up.
 func (b *Broker) consume(ctx context.Context, s *session, q queues, topic string, h task.Handler) (started bool, err error) {
-	if err := s.declare(q); err != nil {
+	if err := b.declare(s, q); err != nil {
 		return false, err
 	}
 	ch, err := s.conn.Channel()

@@ -48,11 +48,13 @@ func TestQueueNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := queues{
-		work:  "boxoffice.plans",
-		dead:  "boxoffice.plans.dead",
-		retry: map[time.Duration]string{time.Second: "boxoffice.plans.retry.1000ms", 30 * time.Second: "boxoffice.plans.retry.30000ms"},
+		work:  "boxoffice.plans.v2",
+		dead:  "boxoffice.plans.v2.dead",
+		retry: map[time.Duration]string{time.Second: "boxoffice.plans.v2.retry.1000ms", 30 * time.Second: "boxoffice.plans.v2.retry.30000ms"},
+		v1: queues1{work: "boxoffice.plans", dead: "boxoffice.plans.dead",
+			retry: []string{"boxoffice.plans.retry.1000ms", "boxoffice.plans.retry.30000ms"}},
 	}
-	if diff := cmp.Diff(want, got, cmp.AllowUnexported(queues{})); diff != "" {
+	if diff := cmp.Diff(want, got, cmp.AllowUnexported(queues{}, queues1{})); diff != "" {
 		t.Errorf("queues(plans) (-want +got):\n%s", diff)
 	}
 	if _, err := b.queues(strings.Repeat("x", 250)); err == nil {
@@ -85,14 +87,14 @@ func TestRetryQueuesExpireIntoTheWorkQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	short, long := q.retry[b.delays[0]], q.retry[b.delays[len(b.delays)-1]]
-	if short != b.cfg.Prefix+".ttl.retry.10ms" || long != b.cfg.Prefix+".ttl.retry.2621440ms" {
-		t.Fatalf("retry queues %q and %q, want .retry.10ms and .retry.2621440ms", short, long)
+	if short != b.cfg.Prefix+".ttl.v2.retry.10ms" || long != b.cfg.Prefix+".ttl.v2.retry.2621440ms" {
+		t.Fatalf("retry queues %q and %q, want .ttl.v2.retry.10ms and .ttl.v2.retry.2621440ms", short, long)
 	}
 
 	// Park one message for 43 minutes, then one for 10ms, as a consumer would after
 	// failed attempts.
 	err = b.do(ctx, func(s *session) error {
-		if err := s.declare(q); err != nil {
+		if err := b.declare(s, q); err != nil {
 			return err
 		}
 		for _, m := range []struct{ key, id string }{{long, "slow"}, {short, "fast"}} {
@@ -120,7 +122,7 @@ func TestRetryQueuesExpireIntoTheWorkQueue(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if n, _, err := b.QueueDepth(ctx, strings.TrimPrefix(long, b.cfg.Prefix+".")); err != nil || n != 1 {
+	if n, _, err := b.depth(ctx, long); err != nil || n != 1 {
 		t.Errorf("long retry queue holds %d messages (%v), want the slow one still waiting", n, err)
 	}
 
@@ -164,7 +166,11 @@ func TestConflictingQueueFailsSetup(t *testing.T) {
 			return err
 		}
 		defer ch.Close()
-		_, err = ch.QueueDeclare(b.cfg.Prefix+".conflict", true, false, false, false, amqp.Table{"x-max-length": int64(10)})
+		q, err := b.queues("conflict")
+		if err != nil {
+			return err
+		}
+		_, err = ch.QueueDeclare(q.work, true, false, false, false, amqp.Table{"x-max-length": int64(10)})
 		return err
 	})
 	if err != nil {

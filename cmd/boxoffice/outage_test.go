@@ -140,7 +140,7 @@ func TestIngestThroughPrimaryOutage(t *testing.T) {
 	proxy.Cut()
 	gated.release(2)
 	testenv.Poll(t, "a batch of response 2 dead-lettered", func() bool {
-		n, _, err := broker.QueueDepth(ctx, ingest.TopicPlans+".dead")
+		n, err := broker.CountDeadLetters(ctx, ingest.TopicPlans)
 		return err == nil && n > 0
 	})
 	restored := len(answers.since(0))
