@@ -42,6 +42,7 @@ var metricNames = []string{
 	"boxoffice_pricing_version",
 	"boxoffice_replica_fallback",
 	"boxoffice_panics_total",
+	"boxoffice_broker_dead_letters",
 }
 
 // prometheusOwn are the series Prometheus makes itself for every target.
@@ -151,6 +152,7 @@ func TestAlertRules(t *testing.T) {
 		"boxoffice_replica_fallback",                     // replica fallback
 		"boxoffice_task_runs_total",                      // task failures
 		"boxoffice_panics_total",                         // recovered panics
+		"boxoffice_broker_dead_letters",                  // dead letters waiting
 	} {
 		if !slices.Contains(metricsIn(t, "prometheus/alerts.yml", ruleExprs(rules)), m) {
 			t.Errorf("no alert watches %s", m)

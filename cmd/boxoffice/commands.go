@@ -110,6 +110,17 @@ DATABASE_WRITE_URL, else the SQLite store's under DATA_DIR`,
 		settings: concat(roleSettings, storeSettings, brokerSettings, redisSettings, []string{"MARKET_EVENTS_CHANNEL"}),
 		needs:    needs{store: true, broker: true, redis: true},
 	},
+	{
+		name: "dead-letters",
+		summary: `list|replay|purge the messages that failed for good, on RabbitMQ
+(BROKER_URL, NAMESPACE) or on the embedded broker under DATA_DIR (also
+beside a running boxoffice run): list shows them, replay sends them back
+to be processed again, purge --yes deletes them`,
+		run:      runDeadLetters,
+		settings: []string{"BROKER_URL", "NAMESPACE", "DATA_DIR", "TASK_MAX_ATTEMPTS", "TASK_RETRY_SECONDS", "LOG_LEVEL"},
+		needs:    needs{broker: true, embedded: true},
+		flags:    func(fs *flag.FlagSet, c *config) { c.DeadLetters.register(fs) },
+	},
 }
 
 // findCommand returns the command named name.

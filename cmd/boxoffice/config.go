@@ -56,6 +56,11 @@ type config struct {
 
 	Sim simConfig // provider-sim, and the simulator that run starts without EXTERNAL_API_URL
 
+	DeadLetters deadLettersConfig // dead-letters: its action and flags
+	// Stdout is where a command writes what it reports (dead-letters). Set by run, not a
+	// setting of its own.
+	Stdout io.Writer
+
 	// needs are the services the command opens (from commands).
 	needs needs
 }
@@ -209,7 +214,7 @@ func secondsSetter(field func(*config) *time.Duration) func(c *config, v string)
 var embeddedUsage = map[string]string{
 	"DATABASE_WRITE_URL": "empty selects SQLite under --data-dir",
 	"REDIS_URL":          "empty keeps them in process",
-	"BROKER_URL":         "empty selects the in-process broker",
+	"BROKER_URL":         "empty selects the embedded broker, a durable queue under --data-dir",
 	"EXTERNAL_API_URL":   "empty starts the built-in simulator",
 }
 
@@ -284,6 +289,11 @@ func loadConfig(cmd command, args []string, getenv func(string) string, stderr i
 	}
 	if err := c.Sim.validate(); err != nil {
 		return c, err
+	}
+	if cmd.name == "dead-letters" {
+		if err := c.DeadLetters.validate(); err != nil {
+			return c, err
+		}
 	}
 	if c.DatabaseReadURL != "" && c.DatabaseWriteURL == "" {
 		return c, errors.New("DATABASE_READ_URL: set without DATABASE_WRITE_URL")

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -68,13 +69,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		return healthcheck(ctx, args[1:])
 	}
-	cfg, err := loadConfig(cmd, args[1:], getenv, stderr)
+	cmdArgs := args[1:]
+	var action string // of dead-letters: its first argument
+	if name == "dead-letters" && len(cmdArgs) > 0 && !strings.HasPrefix(cmdArgs[0], "-") {
+		action, cmdArgs = cmdArgs[0], cmdArgs[1:]
+	}
+	cfg, err := loadConfig(cmd, cmdArgs, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil // the flag set printed the command's usage
 	}
 	if err != nil {
 		return err
 	}
+	if name == "dead-letters" {
+		if cfg.DeadLetters.Action, err = deadLettersAction(action); err != nil {
+			return err
+		}
+	}
+	cfg.Stdout = stdout
 	log := slog.New(telemetry.LogHandler(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))).
 		With("cmd", name)
 	redis.RouteDriverLogs(log)

@@ -172,6 +172,7 @@ type depsCollector struct {
 	fallback *prometheus.Desc
 	depth    *prometheus.Desc
 	cons     *prometheus.Desc
+	dead     *prometheus.Desc
 }
 
 // scrapeTimeout bounds the broker's queue inspection during a scrape.
@@ -187,6 +188,7 @@ func (m *metrics) collectDeps(d *deps) {
 		fallback: prometheus.NewDesc("boxoffice_replica_fallback", "1 while reads fall back to the primary because the replica is unreachable.", nil, nil),
 		depth:    prometheus.NewDesc("boxoffice_broker_queue_depth", "Messages ready in a broker queue.", []string{"queue"}, nil),
 		cons:     prometheus.NewDesc("boxoffice_broker_consumers", "Consumers of a broker queue.", []string{"queue"}, nil),
+		dead:     prometheus.NewDesc("boxoffice_broker_dead_letters", "Messages dead-lettered on a topic and not yet replayed or purged (boxoffice dead-letters).", []string{"topic"}, nil),
 	})
 }
 
@@ -195,6 +197,7 @@ func (c *depsCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.fallback
 	ch <- c.depth
 	ch <- c.cons
+	ch <- c.dead
 }
 
 // collectPool sends the connection counts of one database pool, by state.
@@ -231,10 +234,18 @@ func (c *depsCollector) Collect(ch chan<- prometheus.Metric) {
 			c.collectPool(ch, name, st.Idle, st.InUse, st.OpenConnections, st.MaxOpenConnections)
 		}
 	}
+	if c.d.broker == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
+	defer cancel()
+	for _, topic := range topics {
+		if n, err := c.d.broker.CountDeadLetters(ctx, topic); err == nil { // else the broker is away: no sample
+			ch <- prometheus.MustNewConstMetric(c.dead, prometheus.GaugeValue, float64(n), topic)
+		}
+	}
 	switch b := c.d.broker.(type) {
 	case *rabbitmq.Broker:
-		ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
-		defer cancel()
 		for _, topic := range topics {
 			n, consumers, err := b.QueueDepth(ctx, topic)
 			if err != nil {
@@ -244,8 +255,6 @@ func (c *depsCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.cons, prometheus.GaugeValue, float64(consumers), topic)
 		}
 	case *sqlite.Broker:
-		ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
-		defer cancel()
 		for _, topic := range topics {
 			if n, err := b.QueueDepth(ctx, topic); err == nil {
 				ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(n), topic)

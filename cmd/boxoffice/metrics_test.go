@@ -87,6 +87,8 @@ func TestRunMetrics(t *testing.T) {
 		{`boxoffice_db_pool_connections{pool="sqlite_write",state="max"}`, 1},
 		{`boxoffice_db_pool_connections{pool="sqlite_read",state="max"}`, 1},
 		{`boxoffice_panics_total{component="worker"}`, 0},
+		{`boxoffice_broker_dead_letters{topic="catalog.plans"}`, 0},
+		{`boxoffice_broker_dead_letters{topic="pricing.recalculate"}`, 0},
 		{`boxoffice_http_requests_in_flight`, 1}, // the scrape itself
 		{`go_goroutines`, 1},
 		{`process_resident_memory_bytes`, 1},
