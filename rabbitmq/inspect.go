@@ -29,16 +29,8 @@ func (b *Broker) ListDeadLetters(ctx context.Context, topic string, limit int) (
 		return nil, err
 	}
 	var dead []task.DeadLetter
-	err = b.do(ctx, func(s *session) error {
-		dead = dead[:0]
-		if err := b.declare(s, q); err != nil {
-			return err
-		}
-		ch, err := s.conn.Channel()
-		if err != nil {
-			return err
-		}
-		defer ch.Close() // would hand back the messages too, should the nack fail
+	err = b.onChannel(ctx, q, func(ch *amqp.Channel) error {
+		dead = dead[:0] // the channel closing hands back the messages, should the nack fail
 		var last uint64
 		for len(dead) < limit && ctx.Err() == nil {
 			d, ok, err := ch.Get(q.dead, false)
@@ -63,6 +55,22 @@ func (b *Broker) ListDeadLetters(ctx context.Context, topic string, limit int) (
 		return nil, wrap("dead letters of", topic, err)
 	}
 	return dead, nil
+}
+
+// onChannel runs op on a channel of its own after declaring q, riding out
+// reconnections as do does; the channel is closed when op returns.
+func (b *Broker) onChannel(ctx context.Context, q queues, op func(ch *amqp.Channel) error) error {
+	return b.do(ctx, func(s *session) error {
+		if err := b.declare(s, q); err != nil {
+			return err
+		}
+		ch, err := s.conn.Channel()
+		if err != nil {
+			return err
+		}
+		defer ch.Close()
+		return op(ch)
+	})
 }
 
 // returnWait bounds how long ListDeadLetters waits for the messages it handed back to
@@ -120,15 +128,7 @@ func (b *Broker) ReplayDeadLetters(ctx context.Context, topic string) (int, erro
 		return 0, err
 	}
 	moved := 0
-	err = b.do(ctx, func(s *session) error {
-		if err := b.declare(s, q); err != nil {
-			return err
-		}
-		ch, err := s.conn.Channel()
-		if err != nil {
-			return err
-		}
-		defer ch.Close()
+	err = b.onChannel(ctx, q, func(ch *amqp.Channel) error {
 		if err := ch.Confirm(false); err != nil {
 			return fmt.Errorf("confirm mode: %w", err)
 		}
@@ -169,15 +169,7 @@ func (b *Broker) PurgeDeadLetters(ctx context.Context, topic string) (int, error
 		return 0, err
 	}
 	var n int
-	err = b.do(ctx, func(s *session) error {
-		if err := b.declare(s, q); err != nil {
-			return err
-		}
-		ch, err := s.conn.Channel()
-		if err != nil {
-			return err
-		}
-		defer ch.Close()
+	err = b.onChannel(ctx, q, func(ch *amqp.Channel) error {
 		n, err = ch.QueuePurge(q.dead, false)
 		return err
 	})

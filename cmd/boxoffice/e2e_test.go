@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,7 +18,6 @@ import (
 	gocmp "github.com/google/go-cmp/cmp"
 
 	"boxoffice/catalog"
-	"boxoffice/httpapi"
 	"boxoffice/providersim"
 	"boxoffice/testenv"
 )
@@ -420,17 +417,7 @@ func TestRunSyntheticChurn(t *testing.T) {
 				served = append(served, call)
 			}
 		}
-		var want []event
-		for p := range sim.Catalog().Searchable(served, "fever") {
-			var e event
-			if err := json.Unmarshal(httpapi.EncodeEvent(p), &e); err != nil {
-				t.Fatal(err)
-			}
-			want = append(want, e)
-		}
-		slices.SortFunc(want, func(a, b event) int {
-			return cmp.Or(strings.Compare(a.StartDate+a.StartTime, b.StartDate+b.StartTime), strings.Compare(a.ID, b.ID))
-		})
+		want := searchable(t, sim, served)
 		if len(want) < 100 {
 			t.Fatalf("only %d searchable plans after calls %v: the test would prove little", len(want), served)
 		}

@@ -22,8 +22,16 @@ import (
 func syntheticProvider(t *testing.T, cfg providersim.Config) (*providersim.Server, string, []event) {
 	t.Helper()
 	sim, url := startSim(t, cfg)
+	want := searchable(t, sim, []int{1})
+	return sim, url, want
+}
+
+// searchable returns the events that /search must show once the responses calls of sim
+// were applied: every searchable plan, each once, in search order.
+func searchable(t *testing.T, sim *providersim.Server, calls []int) []event {
+	t.Helper()
 	var want []event
-	for p := range sim.Catalog().Searchable([]int{1}, "fever") {
+	for p := range sim.Catalog().Searchable(calls, "fever") {
 		var e event
 		if err := json.Unmarshal(httpapi.EncodeEvent(p), &e); err != nil {
 			t.Fatal(err)
@@ -33,7 +41,7 @@ func syntheticProvider(t *testing.T, cfg providersim.Config) (*providersim.Serve
 	slices.SortFunc(want, func(a, b event) int {
 		return cmp.Or(strings.Compare(a.StartDate+a.StartTime, b.StartDate+b.StartTime), strings.Compare(a.ID, b.ID))
 	})
-	return sim, url, want
+	return want
 }
 
 // TestRunSurvivesKill is the embedded mode's kill -9 drill. boxoffice run (the built
