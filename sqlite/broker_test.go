@@ -1,13 +1,18 @@
 package sqlite_test
 
 import (
+	"context"
+	"database/sql"
+	"errors"
 	"log/slog"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"boxoffice/sqlite"
 	"boxoffice/task"
 	"boxoffice/task/tasktest"
+	"boxoffice/testenv"
 )
 
 // openBroker opens a broker on a fresh data directory with fast polls, closed by
@@ -36,4 +41,74 @@ func TestDeadLetters(t *testing.T) {
 	tasktest.TestDeadLetters(t, func(t *testing.T, retry task.RetryPolicy) tasktest.Broker {
 		return openBroker(t, t.TempDir(), retry)
 	})
+}
+
+// TestQueueSurvivesReopen checks what the queue keeps on disk: a message waiting out an
+// hour's countdown after a failed attempt is still there after the broker is closed and
+// opened again, with its attempt, and is delivered once its time (here, a clock an hour
+// and a half ahead) has come.
+func TestQueueSurvivesReopen(t *testing.T) {
+	dir := t.TempDir()
+	ctx := t.Context()
+	hour := task.RetryPolicy{MaxAttempts: 3, Countdown: time.Hour, MaxDelay: time.Hour, DeliveryLimit: 2}
+	first, err := sqlite.OpenBroker(ctx, dir, sqlite.BrokerConfig{Retry: hour, Poll: 10 * time.Millisecond}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Publish(ctx, "plans", task.Message{ID: "m1", Body: []byte("x"), Headers: map[string]string{"trace": "t1"}}); err != nil {
+		t.Fatal(err)
+	}
+	failed := make(chan struct{})
+	sub, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- first.Subscribe(sub, "plans", func(context.Context, task.Message) error {
+			close(failed)
+			return errors.New("connection refused")
+		})
+	}()
+	<-failed
+	queue, err := sql.Open("sqlite", "file:"+filepath.Join(dir, sqlite.QueueFileName)+"?_query_only=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer queue.Close()
+	testenv.Poll(t, "the retry's countdown recorded", func() bool {
+		var attempt int
+		err := queue.QueryRowContext(ctx, `SELECT attempt FROM messages WHERE id = 'm1' AND lease IS NULL`).Scan(&attempt)
+		return err == nil && attempt == 2
+	})
+	if n, err := first.QueueDepth(ctx, "plans"); err != nil || n != 0 {
+		t.Fatalf("QueueDepth() = %d, %v during the countdown, want 0", n, err)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	later := func() time.Time { return time.Now().Add(90 * time.Minute) }
+	second, err := sqlite.OpenBroker(ctx, dir, sqlite.BrokerConfig{Retry: hour, Poll: 10 * time.Millisecond, Now: later}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { second.Close() })
+	got := make(chan task.Message, 1)
+	go second.Subscribe(ctx, "plans", func(_ context.Context, m task.Message) error {
+		select {
+		case got <- m:
+		default:
+		}
+		return nil
+	})
+	select {
+	case m := <-got:
+		if m.ID != "m1" || m.Attempt != 2 || string(m.Body) != "x" || m.Headers["trace"] != "t1" {
+			t.Errorf("delivered %+v after the reopen, want m1 at attempt 2 with its body and headers", m)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the retried message was not delivered after the reopen")
+	}
 }
