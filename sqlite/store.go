@@ -90,8 +90,8 @@ func open(ctx context.Context, dataDir, path, sync string) (*Store, error) {
 // durable when it returns (the WAL is fsynced at each commit), so what boxoffice
 // acknowledged (a 202, a batch acked to the broker, a published message) survives a
 // power loss; NORMAL would survive a crash of the process but lose the last commits to
-// a power loss. The price is one fsync per transaction: BenchmarkUpsertSynchronous
-// measures it.
+// a power loss. The price is one fsync per transaction: BenchmarkUpsertPlans measures
+// it (insert/synchronous=NORMAL and =FULL, make bench-micro).
 const durable = "FULL"
 
 // openWriter opens the single write connection of the database file at the absolute
