@@ -14,11 +14,13 @@ run: build
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/boxoffice
 
-## test: every test, with the race detector (integration tests skip absent services unless CI=true)
+## test: the whole suite on a fresh machine: as root, start the services and install the test
+## tools first (idempotent); then every test with the race detector, ending with one line
+## "test: N passed, N failed, N skipped" (scripts/test.sh; TESTARGS='-run X ./pkg' narrows it)
 test:
-	$(GO) test -race -count=1 ./...
+	GO=$(GO) ./scripts/test.sh
 
-## lint: gofmt, go vet and the import rules of the architecture
+## lint: gofmt, tidy modules, staticcheck, golangci-lint (.golangci.yml) and the import rules of the architecture
 lint:
 	./scripts/lint.sh
 
