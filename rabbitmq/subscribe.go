@@ -96,6 +96,13 @@ func (b *Broker) consume(ctx context.Context, s *session, q queues, topic string
 			if !ok {
 				return true, errDeliveriesClosed
 			}
+			if ctx.Err() != nil {
+				// Both cases were ready and select chose this one: a stopped consumer
+				// handles nothing more. The delivery goes back to the queue unhandled
+				// (it may be the one this consumer just handed back).
+				_ = d.Nack(false, true)
+				return true, nil
+			}
 			if err := b.handle(ctx, c, q, topic, d, h); err != nil {
 				return true, err
 			}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -183,8 +184,7 @@ func TestBroker(t *testing.T, open OpenBroker) {
 			calls[m.ID]++
 			mu.Unlock()
 			if m.ID == "poison" {
-				var batch map[string]int
-				batch["boom"]++ // a nil map: the handler's bug
+				panic("poison message: the handler's bug")
 			}
 			return nil
 		}}, 1, slog.New(slog.DiscardHandler))
@@ -220,7 +220,7 @@ func TestBroker(t *testing.T, open OpenBroker) {
 		if d.ID != "poison" || d.Attempt != 1 || panicked != 1 {
 			t.Errorf("dead letter %q at attempt %d after %d panics, want %q at attempt 1 after 1", d.ID, d.Attempt, panicked, "poison")
 		}
-		if got := d.Headers[task.ErrorHeader]; got != "panic: assignment to entry in nil map" {
+		if got := d.Headers[task.ErrorHeader]; got != "panic: poison message: the handler's bug" {
 			t.Errorf("dead letter's %s = %q, want the panic", task.ErrorHeader, got)
 		}
 		if got := d.Headers[task.StackHeader]; !strings.Contains(got, "tasktest.TestBroker") {
@@ -233,10 +233,13 @@ func TestBroker(t *testing.T, open OpenBroker) {
 		ctx := t.Context()
 		first, stopFirst := context.WithCancel(ctx)
 		started := make(chan struct{})
+		var calls atomic.Int32 // of the first consumer's handler
 		done := make(chan error, 1)
 		go func() {
 			done <- b.Subscribe(first, "plans", func(ctx context.Context, m task.Message) error {
-				close(started)
+				if calls.Add(1) == 1 {
+					close(started)
+				}
 				<-ctx.Done() // the consumer dies mid-task
 				return ctx.Err()
 			})
@@ -248,6 +251,9 @@ func TestBroker(t *testing.T, open OpenBroker) {
 		stopFirst()
 		if err := <-done; err != nil {
 			t.Fatalf("Subscribe() = %v after its context ended, want nil", err)
+		}
+		if n := calls.Load(); n != 1 {
+			t.Errorf("the stopped consumer's handler ran %d times, want 1: a consumer whose context is done handles nothing more", n)
 		}
 		second, stopSecond := context.WithCancel(ctx)
 		defer stopSecond()
