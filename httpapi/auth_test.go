@@ -282,8 +282,8 @@ func TestSecurityHeaders(t *testing.T) {
 		if got := hd.Get("Cache-Control"); tt.wantNoStore && got != "no-store" {
 			t.Errorf("%s %s: Cache-Control = %q, want no-store", tt.method, tt.target, got)
 		}
-		if tt.wantStatus >= 400 && hd.Get("Etag") != "" {
-			t.Errorf("%s %s: an error carries ETag %q", tt.method, tt.target, hd.Get("Etag"))
+		if tt.wantStatus >= 400 && hd.Get("ETag") != "" {
+			t.Errorf("%s %s: an error carries ETag %q", tt.method, tt.target, hd.Get("ETag"))
 		}
 	}
 }

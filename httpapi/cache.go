@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"errors"
 	"math"
 	"strconv"
 	"strings"
@@ -226,7 +227,7 @@ func (h *Handler) compress(body []byte) []byte {
 	buf.Grow(len(body)/4 + 64)
 	zw := h.gzips.Get().(*gzip.Writer)
 	zw.Reset(&buf)
-	zw.Write(body) // writes to a bytes.Buffer never fail
+	_, _ = zw.Write(body) // writes to a bytes.Buffer never fail
 	zw.Close()
 	h.gzips.Put(zw)
 	if buf.Len() >= len(body) {
@@ -255,8 +256,8 @@ func newCacheMetrics(reg *prometheus.Registry) cacheMetrics {
 		Help: "Search response cache lookups, by tier (l1: in-process, l2: Redis) and result (hit, miss).",
 	}, []string{"tier", "result"})
 	if err := reg.Register(requests); err != nil {
-		are, ok := err.(prometheus.AlreadyRegisteredError)
-		if !ok {
+		var are prometheus.AlreadyRegisteredError
+		if !errors.As(err, &are) {
 			panic("httpapi: register search cache metrics: " + err.Error()) // a programmer mistake
 		}
 		requests = are.ExistingCollector

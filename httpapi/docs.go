@@ -189,7 +189,7 @@ func (f *docsFile) gzipped() []byte {
 	f.gzipOnce.Do(func() {
 		var buf bytes.Buffer
 		zw := gzip.NewWriter(&buf) // the default level: within 1% of the best on these files
-		zw.Write(f.body)           // a bytes.Buffer does not fail
+		_, _ = zw.Write(f.body)    // a bytes.Buffer does not fail
 		zw.Close()
 		if buf.Len() < len(f.body)*9/10 {
 			f.gzipBody = buf.Bytes()

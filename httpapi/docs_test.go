@@ -83,7 +83,7 @@ func TestDocsGzipAndRevalidation(t *testing.T) {
 	const path = "/docs/assets/swagger-ui-dist-5.35.0/swagger-ui-bundle.js"
 	h := DocsHandler()
 	get := func(header, value string) *httptest.ResponseRecorder {
-		r := httptest.NewRequest("GET", path, nil)
+		r := httptest.NewRequest(http.MethodGet, path, nil)
 		if header != "" {
 			r.Header.Set(header, value)
 		}
@@ -184,7 +184,7 @@ func TestDocsPagesLoadServedFiles(t *testing.T) {
 	h := DocsHandler()
 	for _, page := range []string{"/docs", "/redoc"} {
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest("GET", page, nil))
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, page, nil))
 		matches := ref.FindAllStringSubmatch(rec.Body.String(), -1)
 		if len(matches) == 0 {
 			t.Fatalf("%s loads nothing", page)
@@ -195,7 +195,7 @@ func TestDocsPagesLoadServedFiles(t *testing.T) {
 			case url == "/docs" || url == "/redoc" || url == "/openapi.json": // links to the API
 			case strings.HasPrefix(url, docsAssetsPrefix):
 				rec := httptest.NewRecorder()
-				h.ServeHTTP(rec, httptest.NewRequest("GET", url, nil))
+				h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, url, nil))
 				if rec.Code != http.StatusOK {
 					t.Errorf("%s loads %s: status %d, want 200", page, url, rec.Code)
 				}

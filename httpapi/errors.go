@@ -179,7 +179,7 @@ func (h *Handler) recoverPanic(w http.ResponseWriter, r *http.Request) {
 	if v == nil {
 		return
 	}
-	if v == http.ErrAbortHandler {
+	if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
 		panic(v)
 	}
 	h.writeError(w, r, &panicError{value: v, stack: debug.Stack()})

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -60,7 +61,7 @@ func newRequestMetrics(reg *prometheus.Registry) *requestMetrics {
 // registry may serve several Handlers of a process.
 func register[C prometheus.Collector](reg *prometheus.Registry, c C) C {
 	if err := reg.Register(c); err != nil {
-		if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
+		if are := (prometheus.AlreadyRegisteredError{}); errors.As(err, &are) {
 			return are.ExistingCollector.(C)
 		}
 		panic(err)

@@ -246,7 +246,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, pattern := h.mux.Handler(r)
-	h.instrument(w, r, pattern, h.serve)
+	h.instrument(w, r, pattern, h.serve) //nolint:contextcheck // r carries the request's context
 }
 
 // serveTraced is ServeHTTP inside the request's server span: it names the span after
@@ -258,7 +258,7 @@ func (h *Handler) serveTraced(w http.ResponseWriter, r *http.Request) {
 		span.SetName(methodOf(r.Method) + " " + route)
 		span.SetAttributes(attribute.String("http.route", route))
 	}
-	h.instrument(w, r, pattern, h.serve)
+	h.instrument(w, r, pattern, h.serve) //nolint:contextcheck // r carries the request's context
 }
 
 // tracedPath reports whether a request gets a span: all but the operations routes.

@@ -543,7 +543,7 @@ func TestOperationsOnly(t *testing.T) {
 	h := New(nil, slog.New(slog.DiscardHandler), Config{Checks: map[string]Check{"broker": func(context.Context) error { return nil }}})
 	for path, want := range map[string]int{"/health": 200, "/ready": 200, "/search": 404} {
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
 		if rec.Code != want {
 			t.Errorf("GET %s = %d, want %d; body %s", path, rec.Code, want, rec.Body)
 		}

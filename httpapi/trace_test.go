@@ -41,7 +41,7 @@ func TestTracedRequests(t *testing.T) {
 	h, rec := tracedHandler(t, testPlans(t))
 
 	req := httptest.NewRequest(http.MethodGet, "/search?starts_at=2021-06-30", nil)
-	req.Header.Set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	req.Header.Set("Traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, req)
 	if w.Code != http.StatusOK {
@@ -103,7 +103,7 @@ func names(spans []sdktrace.ReadOnlySpan) []string {
 func spanAttr(s sdktrace.ReadOnlySpan, key string) string {
 	for _, kv := range s.Attributes() {
 		if string(kv.Key) == key {
-			return kv.Value.Emit()
+			return kv.Value.String()
 		}
 	}
 	return ""

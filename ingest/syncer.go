@@ -468,7 +468,7 @@ func (sp *spool) publish(ctx context.Context, pub task.Publisher, v Validators) 
 	}
 	r := bufio.NewReaderSize(sp.f, 1<<16)
 	var plans []byte
-	for i := 0; i < sp.batches; i++ {
+	for i := range sp.batches {
 		n, err := binary.ReadUvarint(r)
 		if err != nil {
 			return i, fmt.Errorf("read sync spool: %w", err)

@@ -73,7 +73,7 @@ func (s *Store) read(ctx context.Context, fn func(context.Context, *pgxpool.Pool
 		case faultQuery:
 			return err
 		case faultUnavailable:
-			s.markReplicaDown(err)
+			s.markReplicaDown(err) //nolint:contextcheck // the probe it starts outlives this read: it stops with the Store
 		case faultThisRead:
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -314,5 +315,5 @@ func (b *syncBuffer) String() string {
 
 // count returns how many lines have s.
 func (b *syncBuffer) count(s string) int {
-	return bytes.Count([]byte(b.String()), []byte(`msg="`+s))
+	return strings.Count(b.String(), `msg="`+s)
 }

@@ -133,7 +133,7 @@ func Open(ctx context.Context, writeURL, readURL string, log *slog.Logger, opts 
 		return nil, fmt.Errorf("open postgres replica%s: %w", prefixSpace(s.replicaAddr), err)
 	}
 	if err := s.pingReplica(ctx); err != nil && ctx.Err() == nil {
-		s.markReplicaDown(err)
+		s.markReplicaDown(err) //nolint:contextcheck // the probe it starts outlives Open: it stops with the Store
 	}
 	return s, nil
 }

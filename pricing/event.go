@@ -184,7 +184,7 @@ func ParseRate(s string) (BasisPoints, error) {
 }
 
 func allDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
+	for i := range len(s) {
 		if s[i] < '0' || s[i] > '9' {
 			return false
 		}

@@ -182,7 +182,7 @@ func (l *Listener) startEnqueue(ctx context.Context) (context.Context, trace.Spa
 		}
 		opts = append(opts, trace.WithLinks(links...))
 	}
-	return tracer().Start(ctx, "enqueue recalculation", opts...)
+	return tracer().Start(ctx, "enqueue recalculation", opts...) //nolint:spancheck // the caller ends the span it is given
 }
 
 // forget drops the spans of the events received so far: they need no enqueue.

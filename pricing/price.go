@@ -1,6 +1,7 @@
 package pricing
 
 import (
+	"errors"
 	"fmt"
 	"math/bits"
 	"time"
@@ -33,7 +34,7 @@ const (
 func (m Market) Validate() error {
 	switch {
 	case m.Location == "":
-		return fmt.Errorf("market: empty location")
+		return errors.New("market: empty location")
 	case m.Multiplier < MinMultiplier || m.Multiplier > MaxMultiplier:
 		return fmt.Errorf("market %s: multiplier %d bp outside [%d, %d]", m.Location, m.Multiplier, MinMultiplier, MaxMultiplier)
 	case m.Demand < MinDemand || m.Demand > MaxDemand:

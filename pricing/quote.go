@@ -209,18 +209,19 @@ func (q *Quoter) compute(ctx context.Context, r Request, atLeast int64) (Quote, 
 // lookup runs the product's and the market's reads concurrently: they are independent.
 func (q *Quoter) lookup(ctx context.Context, r Request, primary bool) (p Priced, m Market, version int64, err error) {
 	var (
-		wg   sync.WaitGroup
-		perr error
+		wg      sync.WaitGroup
+		product Priced
+		perr    error
 	)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		p, perr = q.Store.Product(ctx, r.ProductID, primary)
+		product, perr = q.Store.Product(ctx, r.ProductID, primary)
 	}()
 	m, version, err = q.Store.Market(ctx, r.Location, primary)
 	wg.Wait()
 	if perr != nil {
-		return p, m, 0, perr
+		return product, m, 0, perr
 	}
-	return p, m, version, err
+	return product, m, version, err
 }

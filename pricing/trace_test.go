@@ -196,7 +196,7 @@ func byID(spans []sdktrace.ReadOnlySpan, id trace.TraceID, sid trace.SpanID) sdk
 func attr(s sdktrace.ReadOnlySpan, key string) string {
 	for _, kv := range s.Attributes() {
 		if string(kv.Key) == key {
-			return kv.Value.Emit()
+			return kv.Value.String()
 		}
 	}
 	return ""

@@ -139,7 +139,7 @@ func (p *parser) stop(err error) error {
 		return p.malformed(fmt.Sprintf("token longer than %d bytes", maxTokenBytes))
 	case errors.As(err, &se):
 		return fmt.Errorf("%w: line %d: %s", ingest.ErrMalformed, se.Line, se.Msg)
-	case err != io.EOF:
+	case !errors.Is(err, io.EOF):
 		return p.malformed(err.Error()) // an unsupported XML version or encoding
 	case p.f == nil:
 		return fmt.Errorf("%w: no root element", ingest.ErrMalformed)
@@ -477,7 +477,7 @@ func parseTime(s string) (time.Time, error) {
 // atoi parses a short run of ASCII digits.
 func atoi(s string) (int, bool) {
 	n := 0
-	for i := 0; i < len(s); i++ {
+	for i := range len(s) {
 		c := s[i]
 		if c < '0' || c > '9' {
 			return 0, false
@@ -614,7 +614,7 @@ func (b *byteReader) fill() error {
 	b.pos, b.end, b.stop = 0, 0, 0
 	for range 100 {
 		if b.err != nil {
-			b.failed = b.err != io.EOF
+			b.failed = !errors.Is(b.err, io.EOF)
 			return b.err
 		}
 		n, err := b.r.Read(b.buf)

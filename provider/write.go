@@ -185,7 +185,7 @@ func (w *Writer) start() {
 // each character that XML 1.0 does not allow (other control characters, U+FFFE) as
 // U+FFFD. Values with nothing to escape, the common case, are copied as they are.
 func appendAttrValue(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
+	for i := range len(s) {
 		c := s[i]
 		if c < 0x20 || c >= utf8.RuneSelf || c == '&' || c == '<' || c == '>' || c == '"' {
 			return appendAttrValueSlow(append(b, s[:i]...), s[i:])

@@ -1,6 +1,7 @@
 package providersim
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -124,7 +125,7 @@ func ParseSequence(s string) ([]Step, error) {
 // parseStep reads one step; content is the one a step without its own inherits.
 func parseStep(tok string, content Content) (Step, error) {
 	if tok == "" {
-		return Step{}, fmt.Errorf("empty step")
+		return Step{}, errors.New("empty step")
 	}
 	name, arg, hasArg := strings.Cut(tok, ":")
 	if c, ok := parseContent(name); ok {

@@ -51,7 +51,8 @@ func (b *Broker) queues(topic string) (queues, error) {
 
 // all returns every queue name of the topic, the first topology's included.
 func (q queues) all() []string {
-	names := []string{q.work, q.dead}
+	names := make([]string, 0, 2+len(q.retry))
+	names = append(names, q.work, q.dead)
 	for _, name := range q.retry {
 		names = append(names, name)
 	}

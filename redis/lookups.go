@@ -138,7 +138,7 @@ func (l *lookups) send(batch []*lookup) {
 	}
 	cmds := make([]*goredis.SliceCmd, len(live))
 	// Each command carries its own error; Pipelined's is the first of them.
-	l.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+	_, _ = l.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		for i, req := range live {
 			cmds[i] = p.MGet(ctx, req.keys...)
 		}

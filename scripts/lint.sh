@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
-# lint.sh: formatting, vet, a tidy go.mod, and the architecture's import rules (STYLE.md):
+# lint.sh: formatting, a tidy go.mod, staticcheck, golangci-lint (.golangci.yml: go vet
+# with more analyzers, errcheck, gosec, revive and the others it lists), and the
+# architecture's import rules:
 #   - domain packages (catalog, pricing, ingest, task) import only the standard library,
 #     each other and the OpenTelemetry API; never a driver, net/http or an adapter;
 #   - adapters never import each other; only cmd/boxoffice imports everything.
+# staticcheck and golangci-lint are pinned in tools/go.mod, a module of their own so that
+# their dependencies never change the service's; `go tool -modfile=tools/go.mod` builds
+# them once and caches them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+GO=${GO:-go}
+tool() { $GO tool -modfile=tools/go.mod "$@"; }
 
 fail=0
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
@@ -12,12 +19,17 @@ if [ -n "$unformatted" ]; then
   echo "gofmt would change:"; echo "$unformatted"; fail=1
 fi
 
-go vet ./...
-go vet -tags bench ./bench # the load benchmark, behind its build tag, is code too
-
-if ! go mod tidy -diff >/dev/null 2>&1; then
+if ! $GO mod tidy -diff >/dev/null 2>&1; then
   echo "go.mod or go.sum is not tidy: run go mod tidy"; fail=1
 fi
+if ! (cd tools && $GO mod tidy -diff >/dev/null 2>&1); then
+  echo "tools/go.mod or tools/go.sum is not tidy: run (cd tools && go mod tidy)"; fail=1
+fi
+
+echo "lint: staticcheck"
+tool staticcheck -tags bench ./... || fail=1 # the load benchmark, behind its tag, is code too
+echo "lint: golangci-lint"
+tool golangci-lint run ./... || fail=1
 
 module=$(go list -m)
 domain="catalog pricing ingest task"

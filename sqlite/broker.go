@@ -535,26 +535,22 @@ func (b *Broker) CountDeadLetters(ctx context.Context, topic string) (int, error
 func (b *Broker) ReplayDeadLetters(ctx context.Context, topic string) (int, error) {
 	var n int
 	err := b.tx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT seq, id, body, headers, published_at FROM dead_letters WHERE topic = ? ORDER BY seq`, topic)
-		if err != nil {
-			return err
-		}
 		type row struct {
 			seq, published int64
 			id, headers    string
 			body           []byte
 		}
 		var dead []row
-		for rows.Next() {
-			var r row
-			if err := rows.Scan(&r.seq, &r.id, &r.body, &r.headers, &r.published); err != nil {
-				rows.Close()
-				return err
-			}
-			dead = append(dead, r)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		err := queryRows(ctx, tx, `SELECT seq, id, body, headers, published_at FROM dead_letters WHERE topic = ? ORDER BY seq`,
+			[]any{topic}, func(rows *sql.Rows) error {
+				var r row
+				if err := rows.Scan(&r.seq, &r.id, &r.body, &r.headers, &r.published); err != nil {
+					return err
+				}
+				dead = append(dead, r)
+				return nil
+			})
+		if err != nil {
 			return err
 		}
 		now := b.cfg.Now().UnixMilli()

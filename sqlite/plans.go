@@ -175,37 +175,56 @@ func anyWrite(obs []observation) bool {
 // lookup reads the stored state of the observed plans that exist.
 func lookup(ctx context.Context, tx *sql.Tx, obs []observation) (map[catalog.ID]stored, error) {
 	old := make(map[catalog.ID]stored, len(obs))
-	args := make([]any, 0, lookupChunk)
-	for start := 0; start < len(obs); start += lookupChunk {
-		chunk := obs[start:min(start+lookupChunk, len(obs))]
-		args = args[:0]
-		for i := range chunk {
-			args = append(args, chunk[i].Plan.ID[:])
-		}
-		q := `SELECT id, rowid, revision, ever_online, fingerprint, version FROM plans WHERE id IN (?` +
-			strings.Repeat(",?", len(chunk)-1) + `)`
-		rows, err := tx.QueryContext(ctx, q, args...)
-		if err != nil {
-			return nil, fmt.Errorf("read stored plans: %w", err)
-		}
-		for rows.Next() {
+	ids := make([]any, len(obs))
+	for i := range obs {
+		ids[i] = obs[i].Plan.ID[:]
+	}
+	err := queryIn(ctx, tx, `SELECT id, rowid, revision, ever_online, fingerprint, version FROM plans WHERE id`, ids,
+		func(rows *sql.Rows) error {
 			var (
 				id   sql.RawBytes
 				st   stored
 				ever int64
 			)
 			if err := rows.Scan(&id, &st.rowid, &st.revision, &ever, &st.fingerprint, &st.version); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("read stored plans: %w", err)
+				return err
 			}
 			st.everOnline = ever != 0
 			old[catalog.ID(id)] = st
-		}
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("read stored plans: %w", err)
-		}
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("read stored plans: %w", err)
 	}
 	return old, nil
+}
+
+// queryIn runs `head IN (?, …)` with the values of args, lookupChunk at a time, and
+// calls scan on each row it reads.
+func queryIn(ctx context.Context, tx *sql.Tx, head string, args []any, scan func(*sql.Rows) error) error {
+	for start := 0; start < len(args); start += lookupChunk {
+		chunk := args[start:min(start+lookupChunk, len(args))]
+		q := head + ` IN (?` + strings.Repeat(",?", len(chunk)-1) + `)`
+		if err := queryRows(ctx, tx, q, chunk, scan); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// queryRows runs q with args and calls scan on each row.
+func queryRows(ctx context.Context, tx *sql.Tx, q string, args []any, scan func(*sql.Rows) error) error {
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 // writeRows writes the decided rows with a prepared statement per kind of write.

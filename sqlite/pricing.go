@@ -7,7 +7,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -558,27 +557,19 @@ func zonesBefore(ctx context.Context, tx *sql.Tx, obs []observation, old map[cat
 		}
 	}
 	zones := make(map[int64][]byte, len(rowids))
-	for start := 0; start < len(rowids); start += lookupChunk {
-		chunk := rowids[start:min(start+lookupChunk, len(rowids))]
-		rows, err := tx.QueryContext(ctx, `SELECT rowid, zones FROM plans WHERE rowid IN (?`+
-			strings.Repeat(",?", len(chunk)-1)+`)`, chunk...)
-		if err != nil {
-			return nil, fmt.Errorf("read stored zones: %w", err)
+	err := queryIn(ctx, tx, `SELECT rowid, zones FROM plans WHERE rowid`, rowids, func(rows *sql.Rows) error {
+		var (
+			rowid int64
+			raw   []byte
+		)
+		if err := rows.Scan(&rowid, &raw); err != nil {
+			return err
 		}
-		for rows.Next() {
-			var (
-				rowid int64
-				raw   []byte
-			)
-			if err := rows.Scan(&rowid, &raw); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("read stored zones: %w", err)
-			}
-			zones[rowid] = raw
-		}
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("read stored zones: %w", err)
-		}
+		zones[rowid] = raw
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read stored zones: %w", err)
 	}
 	return zones, nil
 }

@@ -142,7 +142,7 @@ func openDeps(ctx context.Context, cfg config, n needs, log *slog.Logger) (d *de
 			}
 		}
 		d.listen = notifier.Subscribe
-		d.priceCache = redis.NewPriceCache(rc, cfg.Namespace)
+		d.priceCache = redis.NewPriceCache(rc, cfg.Namespace) //nolint:contextcheck // its lookup batcher lives as long as rc; each lookup carries its caller's context
 		d.bus = redis.NewBus(rc, cfg.MarketChannel, log)
 	} else {
 		d.locker = memory.NewLocker()

@@ -324,7 +324,7 @@ func TestRunStopsOnBadEnv(t *testing.T) {
 		tt.env["DATA_DIR"] = t.TempDir()
 		err := run(t.Context(), []string{"run", "--env-file", filepath.Join(t.TempDir(), "none")},
 			func(k string) string { return tt.env[k] }, io.Discard, io.Discard)
-		if err == nil || !bytes.Contains([]byte(err.Error()), []byte(tt.want)) {
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("run() with %v = %v, want an error containing %q", tt.env, err, tt.want)
 		}
 	}

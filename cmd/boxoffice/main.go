@@ -118,16 +118,19 @@ const tracingFlushTimeout = 5 * time.Second
 // buildInfo describes the binary: version, commit and Go version.
 func buildInfo() string {
 	s := "boxoffice " + version
-	if commit != "" {
-		s += " (" + commit + ")"
-	} else if bi, ok := debug.ReadBuildInfo(); ok {
+	rev := commit
+	bi, ok := debug.ReadBuildInfo()
+	if rev == "" && ok {
 		for _, kv := range bi.Settings {
 			if kv.Key == "vcs.revision" {
-				s += " (" + kv.Value + ")"
+				rev = kv.Value
 			}
 		}
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
+	if rev != "" {
+		s += " (" + rev + ")"
+	}
+	if ok {
 		s += " " + bi.GoVersion
 	}
 	return s

@@ -36,7 +36,7 @@ func runRole(ctx context.Context, cfg config, log *slog.Logger,
 		return err
 	}
 	defer d.Close()
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("HTTP_ADDR: %w", err)
 	}
@@ -254,7 +254,7 @@ func providerURL(ctx context.Context, g *errgroup.Group, cfg config, log *slog.L
 	if cfg.ExternalAPIURL != "" {
 		return cfg.ExternalAPIURL, nil
 	}
-	url, serve, err := startSimulator(cfg.Sim, log)
+	url, serve, err := startSimulator(ctx, cfg.Sim, log)
 	if err != nil {
 		return "", err
 	}

@@ -70,8 +70,8 @@ func (s *simConfig) validate() error {
 
 // startSimulator listens on a loopback port for run's built-in simulator and returns its
 // URL and a function that serves it until ctx is done.
-func startSimulator(cfg simConfig, log *slog.Logger) (url string, serve func(ctx context.Context) error, err error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func startSimulator(ctx context.Context, cfg simConfig, log *slog.Logger) (url string, serve func(ctx context.Context) error, err error) {
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, fmt.Errorf("start provider simulator: %w", err)
 	}
@@ -85,7 +85,7 @@ func startSimulator(cfg simConfig, log *slog.Logger) (url string, serve func(ctx
 
 // runProviderSim serves the simulator on its own.
 func runProviderSim(ctx context.Context, cfg config, log *slog.Logger) error {
-	ln, err := net.Listen("tcp", cfg.Sim.Addr)
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Sim.Addr)
 	if err != nil {
 		return fmt.Errorf("--addr: %w", err)
 	}
