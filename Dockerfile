@@ -13,7 +13,7 @@
 # ---- build: a static binary (modernc SQLite is pure Go, so CGO stays off) ------------
 FROM golang:1.26 AS build
 WORKDIR /src
-# A module mirror of your own (see DESIGN.md §8), e.g. --build-arg GOPROXY=https://goproxy.internal.
+# A module mirror of your own, e.g. --build-arg GOPROXY=https://goproxy.internal.
 ARG GOPROXY=https://proxy.golang.org,direct
 ENV CGO_ENABLED=0 GOFLAGS=-mod=readonly GOPROXY=${GOPROXY}
 # Dependencies first: this layer is rebuilt only when go.mod or go.sum change.

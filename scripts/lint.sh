@@ -69,7 +69,7 @@ for a in $adapters; do
     for other in $adapters; do
       [ "$other" = "$a" ] && continue
       if [ "$imp" = "$module/$other" ] || [[ "$imp" == "$module/$other/"* ]]; then
-        # providersim is built on the provider wire format by design (STYLE.md).
+        # providersim is built on the provider wire format by design: it serves it.
         [ "$a/$other" = "providersim/provider" ] && continue
         echo "$a imports $imp: adapters never import each other"; fail=1
       fi

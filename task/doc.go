@@ -1,5 +1,8 @@
-// Package task runs work that arrives through a broker: batches of plans from ingest,
-// and (later) price recalculations.
+// Package task runs work that arrives through a broker: batches of plans from ingest
+// and price recalculations. Its ports are the brokers' two ends (Publisher,
+// Subscriber), their dead letters (DeadLetters) and a lock (Locker); the embedded
+// broker is sqlite.Broker, the distributed one rabbitmq.Broker, and both pass the
+// contract suite in tasktest.
 //
 // Concepts:
 //
@@ -9,8 +12,16 @@
 //     handler returned nil, so a consumer that dies mid-task has its message redelivered.
 //     Handlers are therefore idempotent.
 //   - Retries: a handler error is retried after a countdown that grows with each attempt,
-//     up to a maximum number of attempts; then the message is dead-lettered. An error
-//     wrapped with Permanent is dead-lettered at once.
+//     up to a maximum number of attempts (RetryPolicy); then the message is
+//     dead-lettered. An error wrapped with Permanent is dead-lettered at once.
+//   - Dead letters keep the message with the error that killed it (headers ErrorHeader
+//     and, for a panic, StackHeader), for an operator to list, replay or purge
+//     (DeadLetters).
+//   - Panics: the Worker recovers a handler's panic (Recover) and treats it as a
+//     permanent failure, so a poison message is dead-lettered instead of killing every
+//     worker in turn.
+//   - Records: a task that a client follows (a recalculation) has a Record with its
+//     State, attempts, result and times; the Worker's broker message carries its id.
 //   - Locks: a Locker gives a named lock with a token and an expiry, renewed by its
 //     owner while it works and released only by it. ErrLocked means another owner holds
 //     it, which callers treat as "skip", not as a failure.
