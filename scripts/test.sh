@@ -50,7 +50,8 @@ fi
 
 # gotestsum's own closing line ("DONE 812 tests, 9 skipped in 301s") counts every test
 # but not the passed ones; it is replaced by the post-run line, which does.
-summary='[ "$TESTS_ERRORS" = 0 ] || echo "test: $TESTS_ERRORS errors (a package that did not build, or output outside a test: see above)"
+summary='echo "test: ran in $GOTESTSUM_ELAPSED"
+[ "$TESTS_ERRORS" = 0 ] || echo "test: $TESTS_ERRORS errors (a package that did not build, or output outside a test: see above)"
 echo "test: $((TESTS_TOTAL - TESTS_FAILED - TESTS_SKIPPED)) passed, $TESTS_FAILED failed, $TESTS_SKIPPED skipped"'
 # shellcheck disable=SC2086 # TESTARGS is a list of arguments
 $GO tool -modfile=tools/go.mod gotestsum --format pkgname --post-run-command "bash -c '$summary'" \
