@@ -276,7 +276,7 @@ func (h *Handler) task(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, fmt.Errorf("task %s: %w", id, err))
 		return
 	}
-	b, err := appendTask(nil, rec)
+	b, err := encodeTask(rec)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
@@ -284,7 +284,7 @@ func (h *Handler) task(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, b)
 }
 
-// appendTask appends the response of GET /api/v1/tasks/{task_id}:
+// encodeTask encodes the response of GET /api/v1/tasks/{task_id}:
 //
 //	{"task_id":"…","kind":"recalculate","state":"succeeded","trigger":"api","attempts":1,
 //	"requested_at":"2021-06-30T21:00:00.123456Z","started_at":…,"finished_at":…,
@@ -295,11 +295,11 @@ func (h *Handler) task(w http.ResponseWriter, r *http.Request) {
 // the task ends; error and error_code are null unless an attempt failed, and then the
 // failure's public message and stable code (task.Record.PublicError): the internal
 // error stays in the logs and the store. It fails on a result that is not JSON.
-func appendTask(b []byte, rec task.Record) ([]byte, error) {
+func encodeTask(rec task.Record) ([]byte, error) {
 	if len(rec.Result) > 0 && !json.Valid(rec.Result) {
 		return nil, fmt.Errorf("task %s: result is not JSON: %.64q", rec.ID, rec.Result)
 	}
-	b = append(b, `{"task_id":`...)
+	b := append(make([]byte, 0, 256), `{"task_id":`...)
 	b = appendString(b, rec.ID)
 	b = append(b, `,"kind":`...)
 	b = appendString(b, rec.Kind)

@@ -693,7 +693,7 @@ func TestAppendTask(t *testing.T) {
 		Result: json.RawMessage(" {\"version\": 3}\n"), ErrorCode: task.CodeRetriesExhausted,
 		Error: "postgres primary db.internal:5432/boxoffice: dial tcp 10.0.0.7:5432: connection refused",
 	}
-	got, err := appendTask(nil, rec)
+	got, err := encodeTask(rec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -702,24 +702,24 @@ func TestAppendTask(t *testing.T) {
 		`"attempts":6,"requested_at":"2021-06-30T21:00:00Z","started_at":"2021-06-30T21:00:01.123456Z",` +
 		`"finished_at":"2021-06-30T21:00:02.5Z","result":{"version": 3},"error":"` + msg + `","error_code":"retries_exhausted"}`
 	if string(got) != want {
-		t.Errorf("appendTask:\n got %s\nwant %s", got, want)
+		t.Errorf("encodeTask:\n got %s\nwant %s", got, want)
 	}
 	for _, internal := range []string{"db.internal", "10.0.0.7", "connection refused"} {
 		if strings.Contains(string(got), internal) {
-			t.Errorf("appendTask serves the internal error (%q): %s", internal, got)
+			t.Errorf("encodeTask serves the internal error (%q): %s", internal, got)
 		}
 	}
 	rec.ErrorCode, rec.Error = "", ""
-	if got, _ := appendTask(nil, rec); !strings.HasSuffix(string(got), `"error":null,"error_code":null}`) {
-		t.Errorf("appendTask without a failure: %s, want null error and error_code", got)
+	if got, _ := encodeTask(rec); !strings.HasSuffix(string(got), `"error":null,"error_code":null}`) {
+		t.Errorf("encodeTask without a failure: %s, want null error and error_code", got)
 	}
 	rec.Error = "recorded before codes: " + rec.ID
-	if got, _ := appendTask(nil, rec); !strings.HasSuffix(string(got), `"error_code":"error"}`) || strings.Contains(string(got), "recorded before") {
-		t.Errorf("appendTask of a failure without a code: %s, want error_code error and no internal text", got)
+	if got, _ := encodeTask(rec); !strings.HasSuffix(string(got), `"error_code":"error"}`) || strings.Contains(string(got), "recorded before") {
+		t.Errorf("encodeTask of a failure without a code: %s, want error_code error and no internal text", got)
 	}
 	rec.Result = json.RawMessage(`{"version":`)
-	if _, err := appendTask(nil, rec); err == nil {
-		t.Error("appendTask with a truncated result: no error")
+	if _, err := encodeTask(rec); err == nil {
+		t.Error("encodeTask with a truncated result: no error")
 	}
 }
 

@@ -47,7 +47,7 @@ func (b *Broker) migrate(s *session, q queues) error {
 		from, to string
 		keep     bool
 	}
-	var moves []move
+	moves := make([]move, 0, len(q.v1.retry)+2)
 	for _, r := range q.v1.retry { // first: expired, they would go to the old work queue
 		moves = append(moves, move{r, q.work, false})
 	}
