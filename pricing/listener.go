@@ -1,6 +1,7 @@
 package pricing
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -46,6 +47,9 @@ type Listener struct {
 	Received func(outcome string)
 	// Panicked, when set, is told of each panic the listener recovered.
 	Panicked func()
+	// Channel is the name of Bus's channel, for the consumer spans ("receive
+	// <channel>"); empty means the default, Channel.
+	Channel string
 
 	mu       sync.Mutex          // guards received
 	received []trace.SpanContext // spans of the events received since the last enqueue, oldest first
@@ -128,12 +132,13 @@ func (l *Listener) receive(ctx context.Context, payload []byte) {
 	if err == nil && ev.Trace != nil {
 		ctx = otel.GetTextMapPropagator().Extract(ctx, propagation.MapCarrier(ev.Trace))
 	}
-	ctx, span := tracer().Start(ctx, "receive "+Channel, trace.WithSpanKind(trace.SpanKindConsumer))
+	channel := cmp.Or(l.Channel, Channel)
+	ctx, span := tracer().Start(ctx, "receive "+channel, trace.WithSpanKind(trace.SpanKindConsumer))
 	defer span.End()
 	if span.IsRecording() {
 		span.SetAttributes(
 			attribute.String("messaging.operation.type", "receive"),
-			attribute.String("messaging.destination.name", Channel),
+			attribute.String("messaging.destination.name", channel),
 		)
 	}
 	if err != nil {

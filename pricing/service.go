@@ -1,6 +1,7 @@
 package pricing
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"time"
@@ -22,6 +23,9 @@ type Service struct {
 	Publisher task.Publisher
 	Now       func() time.Time
 	Log       *slog.Logger
+	// Channel is the name of Bus's channel, for the producer span ("publish <channel>");
+	// empty means the default, Channel.
+	Channel string
 }
 
 // Quote prices r; see Quoter.Quote.
@@ -54,12 +58,13 @@ func (s *Service) PublishEvent(ctx context.Context, ev MarketEvent) (recorded Ma
 	if ev.ID, err = s.Store.AddMarketEvent(ctx, ev); err != nil {
 		return ev, false, err
 	}
-	ctx, span := tracer().Start(ctx, "publish "+Channel, trace.WithSpanKind(trace.SpanKindProducer))
+	channel := cmp.Or(s.Channel, Channel)
+	ctx, span := tracer().Start(ctx, "publish "+channel, trace.WithSpanKind(trace.SpanKindProducer))
 	defer span.End()
 	if span.IsRecording() {
 		span.SetAttributes(
 			attribute.String("messaging.operation.type", "send"),
-			attribute.String("messaging.destination.name", Channel),
+			attribute.String("messaging.destination.name", channel),
 			attribute.Int64("boxoffice.market_event.id", ev.ID),
 		)
 	}

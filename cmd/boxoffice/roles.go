@@ -73,7 +73,7 @@ func runAll(ctx context.Context, cfg config, log *slog.Logger) error {
 			}
 			startWorker(ctx, g, cfg, d, searcher, log)
 			startIngest(ctx, g, cfg, d, source, log)
-			startListener(ctx, g, d, log)
+			startListener(ctx, g, cfg, d, log)
 			return nil
 		})
 }
@@ -120,7 +120,7 @@ func runListener(ctx context.Context, cfg config, log *slog.Logger) error {
 	return runRole(ctx, cfg, log,
 		func(ctx context.Context, g *errgroup.Group, ln net.Listener, d *deps) error {
 			startOps(ctx, g, ln, d, log)
-			startListener(ctx, g, d, log)
+			startListener(ctx, g, cfg, d, log)
 			return nil
 		})
 }
@@ -142,6 +142,7 @@ func startAPI(ctx context.Context, g *errgroup.Group, ln net.Listener, cfg confi
 	conf.Pricing = &pricing.Service{
 		Quoter: quoter,
 		Store:  d.store, Bus: d.bus, Publisher: d.broker, Now: time.Now, Log: log,
+		Channel: cfg.MarketChannel,
 	}
 	conf.APIKeys = cfg.APIKeys
 	conf.AllowUnauthenticatedWrites = cfg.OpenWrites
@@ -224,8 +225,8 @@ const (
 )
 
 // startListener turns market events into recalculation tasks.
-func startListener(ctx context.Context, g *errgroup.Group, d *deps, log *slog.Logger) {
-	l := &pricing.Listener{Store: d.store, Bus: d.bus, Publisher: d.broker,
+func startListener(ctx context.Context, g *errgroup.Group, cfg config, d *deps, log *slog.Logger) {
+	l := &pricing.Listener{Store: d.store, Bus: d.bus, Publisher: d.broker, Channel: cfg.MarketChannel,
 		Quiet: listenQuiet, MaxDelay: listenMaxDelay, Poll: listenPoll, Now: time.Now, Log: log,
 		Received: func(outcome string) { d.metrics.marketEvents.WithLabelValues(outcome).Inc() },
 		Panicked: func() { d.metrics.panics.WithLabelValues("listener").Inc() }}

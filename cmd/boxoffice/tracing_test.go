@@ -26,13 +26,14 @@ type link struct {
 
 // marketEventTrace is the trace of POST /api/v1/publish-market-event across the roles,
 // root first: the API records the event and publishes it on Redis; the listener
-// receives it and enqueues a recalculation on the broker; a worker runs it.
-func marketEventTrace(api, listener, worker string) []link {
+// receives it and enqueues a recalculation on the broker; a worker runs it. The spans
+// on Redis are named after the configured channel.
+func marketEventTrace(channel, api, listener, worker string) []link {
 	return []link{
 		{api, "POST /api/v1/publish-market-event", trace.SpanKindServer, ""},
-		{api, "publish " + pricing.Channel, trace.SpanKindProducer, "POST /api/v1/publish-market-event"},
-		{listener, "receive " + pricing.Channel, trace.SpanKindConsumer, "publish " + pricing.Channel},
-		{listener, "enqueue recalculation", trace.SpanKindInternal, "receive " + pricing.Channel},
+		{api, "publish " + channel, trace.SpanKindProducer, "POST /api/v1/publish-market-event"},
+		{listener, "receive " + channel, trace.SpanKindConsumer, "publish " + channel},
+		{listener, "enqueue recalculation", trace.SpanKindInternal, "receive " + channel},
 		{listener, "publish " + pricing.TopicRecalculate, trace.SpanKindProducer, "enqueue recalculation"},
 		{worker, "process " + pricing.TopicRecalculate, trace.SpanKindConsumer, "publish " + pricing.TopicRecalculate},
 		{worker, "recalculate prices", trace.SpanKindInternal, "process " + pricing.TopicRecalculate},
@@ -203,7 +204,7 @@ func TestTracingDistributed(t *testing.T) {
 		return err == nil && n[channel] > 0
 	})
 
-	links := marketEventTrace("boxoffice-api", "boxoffice-listener", "boxoffice-worker")
+	links := marketEventTrace(channel, "boxoffice-api", "boxoffice-listener", "boxoffice-worker")
 	tr := publishUntilTraced(t, api, testAPIKey, recv, links)
 	checkTrace(t, tr, links)
 
@@ -238,8 +239,9 @@ func TestTracingEmbedded(t *testing.T) {
 		"HTTP_ADDR":                   freeAddr(t),
 		"DATA_DIR":                    t.TempDir(),
 		"OTEL_EXPORTER_OTLP_ENDPOINT": recv.URL(),
+		"MARKET_EVENTS_CHANNEL":       "run_market_events", // not the default: the spans say which
 	})
-	links := marketEventTrace("boxoffice-run", "boxoffice-run", "boxoffice-run")
+	links := marketEventTrace("run_market_events", "boxoffice-run", "boxoffice-run", "boxoffice-run")
 	tr := publishUntilTraced(t, base, "", recv, links)
 	checkTrace(t, tr, links)
 
