@@ -97,6 +97,8 @@ type Broker struct {
 	read  *sql.DB // query-only connections for counts and listings
 	cfg   BrokerConfig
 	log   *slog.Logger
+	// lock is the data directory's, shared (LockFileName); nil for Restore's own queue.
+	lock *dirLock
 
 	mu   sync.Mutex               // guards wake
 	wake map[string]chan struct{} // per topic: closed (and replaced) when a message may have become ready
@@ -104,10 +106,11 @@ type Broker struct {
 
 // OpenBroker opens, creating them when missing, the data directory dataDir and the
 // queue database in it, and brings its schema up to date. log (nil for none) gets the
-// dead-lettered messages and the leases lost. Close it when done.
+// dead-lettered messages and the leases lost. Close it when done. Like Open it holds the
+// data directory's lock, shared, until Close.
 func OpenBroker(ctx context.Context, dataDir string, cfg BrokerConfig, log *slog.Logger) (*Broker, error) {
 	path := filepath.Join(dataDir, QueueFileName)
-	b, err := openBroker(ctx, dataDir, path, cfg, log)
+	b, err := openLocked(dataDir, func() (*Broker, error) { return openBroker(ctx, dataDir, path, cfg, log) })
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite broker %s: %w", path, err)
 	}
@@ -157,7 +160,7 @@ func (b *Broker) migrate(ctx context.Context) error {
 
 // Close closes the queue database. Subscribe calls should have returned first.
 func (b *Broker) Close() error {
-	if err := errors.Join(b.read.Close(), b.write.Close()); err != nil {
+	if err := errors.Join(b.read.Close(), b.write.Close(), b.lock.release()); err != nil {
 		return fmt.Errorf("close sqlite broker %s: %w", b.path, err)
 	}
 	return nil

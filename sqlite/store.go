@@ -46,6 +46,8 @@ type Store struct {
 	path  string
 	write *sql.DB // exactly one connection; every transaction is BEGIN IMMEDIATE
 	read  *sql.DB // query-only connections, WAL readers beside the writer
+	// lock is the data directory's, shared (LockFileName); nil for Restore's own files.
+	lock *dirLock
 }
 
 var _ catalog.Store = (*Store)(nil)
@@ -56,10 +58,12 @@ func (s *Store) Stats() (write, read sql.DBStats) { return s.write.Stats(), s.re
 // Open opens, creating them when missing, the data directory dataDir and the database
 // in it, in WAL mode. It does not change the schema: call Migrate before the first use
 // of a new database (boxoffice migrate does, and so does boxoffice run in embedded
-// mode). Errors name the database file: `open sqlite store data/boxoffice.db: …`.
+// mode). Errors name the database file: `open sqlite store data/boxoffice.db: …`. The
+// store holds the data directory's lock, shared, until Close (see LockFileName): while a
+// restore runs there, Open fails with ErrInUse.
 func Open(ctx context.Context, dataDir string) (*Store, error) {
 	path := filepath.Join(dataDir, FileName)
-	s, err := open(ctx, dataDir, path, durable)
+	s, err := openLocked(dataDir, func() (*Store, error) { return open(ctx, dataDir, path, durable) })
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
@@ -206,7 +210,7 @@ func (s *Store) ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	// Readers first: the writer closes the last connection, which checkpoints the WAL
 	// into the database file.
-	if err := errors.Join(s.read.Close(), s.write.Close()); err != nil {
+	if err := errors.Join(s.read.Close(), s.write.Close(), s.lock.release()); err != nil {
 		return fmt.Errorf("close sqlite store %s: %w", s.path, err)
 	}
 	return nil
