@@ -25,6 +25,8 @@ type command struct {
 	needs needs
 	// flags registers the command's flags beyond its settings (the simulator's).
 	flags func(fs *flag.FlagSet, c *config)
+	// args names the positional arguments the command requires, each once (config.Args).
+	args []string
 }
 
 // needs lists the services a command opens.
@@ -71,6 +73,27 @@ DATABASE_WRITE_URL, else the SQLite store's under DATA_DIR`,
 		run:      migrate,
 		settings: []string{"DATABASE_WRITE_URL", "DATA_DIR", "LOG_LEVEL"},
 		needs:    needs{store: true, embedded: true},
+	},
+	{
+		name: "backup",
+		summary: `write a consistent copy of the embedded store in DATA_DIR to FILE,
+also while run is running (for PostgreSQL see docs/OPERATIONS.md)`,
+		run:      runBackup,
+		settings: []string{"DATA_DIR", "LOG_LEVEL"},
+		args:     []string{"FILE"},
+		flags: func(fs *flag.FlagSet, c *config) {
+			fs.BoolVar(&c.Force, "force", false, "replace FILE if it exists (once the new backup is complete and checked)")
+		},
+	},
+	{
+		name: "restore",
+		summary: `replace the embedded store in DATA_DIR with the backup FILE, and its
+queue with an empty one, keeping the previous ones in
+DATA_DIR/pre-restore-<time>; refuses while a boxoffice process has
+DATA_DIR open`,
+		run:      runRestore,
+		settings: []string{"DATA_DIR", "LOG_LEVEL"},
+		args:     []string{"FILE"},
 	},
 	{
 		name:     "provider-sim",
@@ -217,7 +240,7 @@ func usage() string {
 		}
 	}
 	for _, c := range commands {
-		line(c.name, c.summary)
+		line(c.name+argsUsage(c.args), c.summary)
 	}
 	line("version", "print build information")
 	line("healthcheck [URL]", healthcheckSummary)

@@ -61,6 +61,16 @@ type config struct {
 	// setting of its own.
 	Stdout io.Writer
 
+	// Args are the command's positional arguments, as many as its entry in commands
+	// names (backup's and restore's FILE).
+	Args  []string
+	Force bool // backup --force: replace FILE
+
+	// Progress is the terminal that long commands (backup, restore) draw their progress
+	// on: stderr when it is a terminal, else nil, and they draw nothing. Set by run, not a
+	// setting of its own.
+	Progress io.Writer
+
 	// needs are the services the command opens (from commands).
 	needs needs
 }
@@ -226,7 +236,7 @@ func loadConfig(cmd command, args []string, getenv func(string) string, stderr i
 	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: boxoffice %s [flags]\n\n%s\n\nflags:\n", cmd.name, cmd.summary)
+		fmt.Fprintf(stderr, "usage: boxoffice %s [flags]%s\n\n%s\n\nflags:\n", cmd.name, argsUsage(cmd.args), cmd.summary)
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&c.EnvFile, "env-file", ".env", "file of KEY=VALUE defaults read when present")
@@ -257,12 +267,17 @@ func loadConfig(cmd command, args []string, getenv func(string) string, stderr i
 	if cmd.flags != nil {
 		cmd.flags(fs, &c)
 	}
-	if err := fs.Parse(args); err != nil {
+	positional, err := parseArgs(fs, args, len(cmd.args) > 0)
+	if err != nil {
 		return c, err
 	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("%s: unexpected arguments %q", cmd.name, fs.Args())
+	switch {
+	case len(positional) > 0 && len(cmd.args) == 0:
+		return c, fmt.Errorf("%s: unexpected arguments %q", cmd.name, positional)
+	case len(positional) != len(cmd.args):
+		return c, fmt.Errorf("%s: want%s, got %q", cmd.name, argsUsage(cmd.args), positional)
 	}
+	c.Args = positional
 	dotenv, err := readDotenv(c.EnvFile)
 	if err != nil {
 		return c, err
@@ -302,6 +317,31 @@ func loadConfig(cmd command, args []string, getenv func(string) string, stderr i
 		return c, requiredError(cmd.name, missing)
 	}
 	return c, nil
+}
+
+// parseArgs parses args with fs and returns the positional arguments. With interleaved,
+// flags may also follow them (`boxoffice backup FILE --force`); else the first positional
+// argument ends the flags, as the flag package has it.
+func parseArgs(fs *flag.FlagSet, args []string, interleaved bool) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if !interleaved || fs.NArg() == 0 {
+			return append(positional, fs.Args()...), nil
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+// argsUsage is the usage of positional arguments: " FILE".
+func argsUsage(args []string) string {
+	if len(args) == 0 {
+		return ""
+	}
+	return " " + strings.Join(args, " ")
 }
 
 // retry is the policy of the process's broker, and of the recalculation that must

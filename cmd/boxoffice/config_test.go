@@ -96,6 +96,44 @@ func TestLoadConfigRejects(t *testing.T) {
 	}
 }
 
+// TestLoadConfigArgs checks the positional arguments of the commands that take them,
+// before or among their flags.
+func TestLoadConfigArgs(t *testing.T) {
+	tests := []struct {
+		name      string
+		cmd       string
+		args      []string
+		wantArgs  []string
+		wantForce bool
+		wantErr   string
+	}{
+		{"file", "backup", []string{"b.db"}, []string{"b.db"}, false, ""},
+		{"flags first", "backup", []string{"--force", "--data-dir", "/d", "b.db"}, []string{"b.db"}, true, ""},
+		{"flags after", "backup", []string{"b.db", "--force"}, []string{"b.db"}, true, ""},
+		{"no file", "backup", nil, nil, false, `backup: want FILE, got []`},
+		{"two files", "restore", []string{"a.db", "b.db"}, nil, false, `restore: want FILE, got ["a.db" "b.db"]`},
+		{"restore has no --force", "restore", []string{"a.db", "--force"}, nil, false, "flag provided but not defined: -force"},
+		{"run takes none", "run", []string{"x"}, nil, false, `run: unexpected arguments ["x"]`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := loadConfig(commandNamed(t, tt.cmd), append(noDotenv(t), tt.args...), env(nil), io.Discard)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("loadConfig(%s %q) = %v, want an error containing %q", tt.cmd, tt.args, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(c.Args, tt.wantArgs) || c.Force != tt.wantForce {
+				t.Errorf("loadConfig(%s %q): args %q, force %v; want %q, %v", tt.cmd, tt.args, c.Args, c.Force, tt.wantArgs, tt.wantForce)
+			}
+		})
+	}
+}
+
 func TestParseDotenv(t *testing.T) {
 	in := `# comment
 export A=1
@@ -142,6 +180,10 @@ func TestCommandHelp(t *testing.T) {
 		{"listener", []string{"-http-addr", "-database-write-url", "-broker-url", "-redis-url", "-market-events-channel"},
 			[]string{"-data-dir", "-sim-", "-api-keys", "-external-api-url", "-cache-ttl"}},
 		{"migrate", []string{"-database-write-url", "-data-dir"}, []string{"-http-addr", "-redis-url", "-broker-url", "-sim-"}},
+		{"backup", []string{"usage: boxoffice backup [flags] FILE", "-data-dir", "-force", "-log-level"},
+			[]string{"-database-write-url", "-http-addr", "-redis-url", "-broker-url", "-sim-"}},
+		{"restore", []string{"usage: boxoffice restore [flags] FILE", "-data-dir", "-log-level"},
+			[]string{"-force", "-database-write-url", "-http-addr", "-redis-url", "-broker-url", "-sim-"}},
 		{"version", []string{"usage: boxoffice version"}, nil},
 		{"healthcheck", []string{"usage: boxoffice healthcheck"}, nil},
 	}

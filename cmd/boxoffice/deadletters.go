@@ -222,13 +222,3 @@ func purgeDeadLetters(ctx context.Context, b task.DeadLetters, topics []string, 
 	}
 	return nil
 }
-
-// isTerminal reports whether w is a terminal (a character device).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}

@@ -104,6 +104,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}()
 	cfg.Tracing = tracing.TracerProvider()
+	if isTerminal(stderr) {
+		cfg.Progress = stderr
+	}
 	return cmd.run(ctx, cfg, log)
 }
 
