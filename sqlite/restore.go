@@ -55,6 +55,12 @@ type RestoreInfo struct {
 // (RestoreInfo.Previous): they are a data directory that boxoffice can open, so its
 // dead letters can still be listed there, and moving the files back undoes the restore.
 //
+// The restored store's catalog version is set above every version the replaced store
+// served, when the backup's is not already: versions name search responses (their
+// ETags, the response caches), and a version served before with other plans must not
+// name the restored catalog. A client revalidating a response of the replaced store then
+// gets the restored catalog, not a 304.
+//
 // Why the queue is not restored, and not kept: its messages belong to the store they
 // were published beside. Plan batches in flight are re-derived by the next sync, whose
 // fetch is unconditional while the restored store records a sync it did not complete;
@@ -106,7 +112,14 @@ func restore(ctx context.Context, dataDir, src string, opts RestoreOptions) (Res
 	if err != nil {
 		return RestoreInfo{}, err
 	}
-	if err := prepare(ctx, dataDir, store, queue, opts.Prepare); err != nil {
+	served, err := servedVersion(ctx, filepath.Join(dataDir, FileName))
+	if err != nil {
+		return RestoreInfo{}, fmt.Errorf("the data directory's %s: %w (set the data directory's files aside by hand, then restore into it)", FileName, err)
+	}
+	if sum.CatalogVersion <= served {
+		sum.CatalogVersion = served + 1
+	}
+	if err := prepare(ctx, dataDir, store, queue, sum.CatalogVersion, opts.Prepare); err != nil {
 		return RestoreInfo{}, err
 	}
 	for _, f := range []string{store, queue} {
@@ -237,10 +250,28 @@ func verify(ctx context.Context, path string, progress Progress) (Summary, error
 	return sum, db.Close()
 }
 
-// prepare opens the copy of the backup at storePath as a store, migrates it, and the
-// empty file at queuePath as the broker's queue, and calls fn (if set) with both; it
-// closes them, which checkpoints their write-ahead logs into the files.
-func prepare(ctx context.Context, dataDir, storePath, queuePath string, fn func(context.Context, *Store, *Broker) error) error {
+// servedVersion returns the catalog version of the store at path: 0 when there is none.
+func servedVersion(ctx context.Context, path string) (int64, error) {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	db, err := openFile(path)
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	var tables int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'catalog_version'`).Scan(&tables); err != nil || tables == 0 {
+		return 0, err // a store never migrated has served nothing
+	}
+	return readVersion(ctx, db)
+}
+
+// prepare opens the copy of the backup at storePath as a store, migrates it and sets its
+// catalog version to version, and the empty file at queuePath as the broker's queue,
+// and calls fn (if set) with both; it closes them, which checkpoints their write-ahead
+// logs into the files.
+func prepare(ctx context.Context, dataDir, storePath, queuePath string, version int64, fn func(context.Context, *Store, *Broker) error) error {
 	s, err := open(ctx, dataDir, storePath, durable)
 	if err != nil {
 		return err
@@ -250,6 +281,9 @@ func prepare(ctx context.Context, dataDir, storePath, queuePath string, fn func(
 		return errors.Join(err, s.Close())
 	}
 	err = s.Migrate(ctx)
+	if err == nil {
+		_, err = s.write.ExecContext(ctx, `UPDATE catalog_version SET version = ? WHERE id = 1`, version)
+	}
 	if err == nil && fn != nil {
 		err = fn(ctx, s, q)
 	}
