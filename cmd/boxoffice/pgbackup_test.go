@@ -3,9 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"math/rand/v2"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,38 +14,6 @@ import (
 	"boxoffice/providersim"
 	"boxoffice/testenv"
 )
-
-// ownDatabase creates a PostgreSQL database of the test's own on the primary, dropped
-// when the test ends, and returns its URL.
-func ownDatabase(t *testing.T) string {
-	t.Helper()
-	admin := testenv.PostgresURL(t)
-	name := fmt.Sprintf("t_backup_%016x", rand.Uint64())
-	do := func(sql string) error {
-		ctx := context.Background()
-		c, err := pgx.Connect(ctx, admin)
-		if err != nil {
-			return err
-		}
-		defer c.Close(ctx)
-		_, err = c.Exec(ctx, sql)
-		return err
-	}
-	if err := do("CREATE DATABASE " + name); err != nil {
-		t.Fatalf("create database: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := do("DROP DATABASE " + name + " WITH (FORCE)"); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
-}
 
 // TestPostgresBackupCheck is the distributed mode's backup round trip:
 // scripts/pg-backup-check.sh dumps a database that run filled from a synthetic catalog,
@@ -67,7 +32,7 @@ func TestPostgresBackupCheck(t *testing.T) {
 			t.Skipf("%s not installed: %v", tool, err)
 		}
 	}
-	db := ownDatabase(t)
+	db := testenv.PostgresDatabase(t)
 	_, providerURL, want := syntheticProvider(t, providersim.Config{Mode: providersim.Synthetic, Seed: 3, BasePlans: 300, Plans: 3, Zones: 2})
 	env := map[string]string{"HTTP_ADDR": freeAddr(t), "DATA_DIR": t.TempDir(), "DATABASE_WRITE_URL": db,
 		"EXTERNAL_API_URL": providerURL, "SYNC_INTERVAL_SECONDS": "3600"}
