@@ -160,7 +160,8 @@ func (b *Broker) migrate(ctx context.Context) error {
 
 // Close closes the queue database. Subscribe calls should have returned first.
 func (b *Broker) Close() error {
-	if err := errors.Join(b.read.Close(), b.write.Close(), b.lock.release()); err != nil {
+	defer b.lock.release()
+	if err := errors.Join(b.read.Close(), b.write.Close()); err != nil {
 		return fmt.Errorf("close sqlite broker %s: %w", b.path, err)
 	}
 	return nil

@@ -31,7 +31,7 @@ type dirLock struct {
 // holds it.
 func lockDataDir(dataDir string, exclusive bool) (*dirLock, error) {
 	path := filepath.Join(dataDir, LockFileName)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600) //nolint:gosec // G304: the operator names DATA_DIR
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
@@ -51,15 +51,12 @@ func lockDataDir(dataDir string, exclusive bool) (*dirLock, error) {
 }
 
 // release drops the lock. Calling it again, or on a nil lock, does nothing.
-func (l *dirLock) release() error {
-	if l == nil {
-		return nil
+func (l *dirLock) release() {
+	if l != nil {
+		// Closing the descriptor drops the flock, even when close reports an error: there
+		// is nothing written to lose.
+		l.f.Close()
 	}
-	// Closing the last descriptor of the open file drops the flock.
-	if err := l.f.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
-		return err
-	}
-	return nil
 }
 
 // lockable is a database of the data directory that holds its lock while open.

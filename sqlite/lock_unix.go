@@ -19,7 +19,7 @@ func flock(f *os.File, exclusive bool) error {
 		how = syscall.LOCK_EX
 	}
 	for {
-		err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB) //nolint:gosec // G115: a descriptor fits in an int
+		err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
 		if !errors.Is(err, syscall.EINTR) {
 			return err
 		}

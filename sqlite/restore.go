@@ -153,7 +153,7 @@ var sqliteMagic = []byte("SQLite format 3\x00")
 // readHeader checks the header of the file at path: an SQLite database in rollback
 // journal mode (a backup carries no write-ahead log) marked with ApplicationID.
 func readHeader(path string) error {
-	f, err := os.Open(path)
+	f, err := os.Open(path) //nolint:gosec // G304: the operator names the backup
 	if err != nil {
 		return err
 	}
@@ -175,7 +175,7 @@ func readHeader(path string) error {
 
 // copyFile copies the file src over the file dst and flushes it.
 func copyFile(ctx context.Context, src, dst string, progress Progress) error {
-	in, err := os.Open(src)
+	in, err := os.Open(src) //nolint:gosec // G304: the operator names the backup
 	if err != nil {
 		return err
 	}
@@ -184,7 +184,7 @@ func copyFile(ctx context.Context, src, dst string, progress Progress) error {
 	if err != nil {
 		return err
 	}
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_TRUNC, 0)
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_TRUNC, 0) //nolint:gosec // G304: a file Restore created
 	if err != nil {
 		return err
 	}

@@ -210,7 +210,8 @@ func (s *Store) ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	// Readers first: the writer closes the last connection, which checkpoints the WAL
 	// into the database file.
-	if err := errors.Join(s.read.Close(), s.write.Close(), s.lock.release()); err != nil {
+	defer s.lock.release()
+	if err := errors.Join(s.read.Close(), s.write.Close()); err != nil {
 		return fmt.Errorf("close sqlite store %s: %w", s.path, err)
 	}
 	return nil

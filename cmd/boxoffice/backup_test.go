@@ -134,7 +134,7 @@ func TestBackupDuringIngest(t *testing.T) {
 		if _, err := conn.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
 			t.Fatal(err)
 		}
-		defer conn.ExecContext(context.WithoutCancel(t.Context()), "ROLLBACK") //nolint:errcheck // releases the lock
+		defer conn.ExecContext(context.WithoutCancel(t.Context()), "ROLLBACK")
 		held = readState(t, conn)
 		if held.confirmed {
 			t.Fatalf("the sync was confirmed before the test could freeze it (%d plans): the drill did not back up a sync in progress", held.plans)
