@@ -45,7 +45,19 @@ func badRequest(err error) error { return &requestError{err: err} }
 // logged with their detail and answered with a generic message, never their text.
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, code, msg := http.StatusInternalServerError, "internal_error", "internal error"
+	// A request whose own deadline passed is a 504, whatever the backend said about it;
+	// but a bad request stays a 400, and a task recorded and not enqueued says so.
+	if ce := contextError(r, err); ce != nil && !errors.Is(err, ErrBadRequest) && !errors.Is(err, errNotEnqueued) {
+		err = ce
+	}
 	switch {
+	case errors.Is(err, errDeadline): // the detail is logged, not shown
+		status, code, msg = http.StatusGatewayTimeout, "timeout", errDeadline.Error()
+	case errors.Is(err, errClientGone):
+		status, code, msg = http.StatusServiceUnavailable, "unavailable", errClientGone.Error()
+	case errors.Is(err, errOverloaded):
+		status, code, msg = http.StatusServiceUnavailable, "overloaded", errOverloaded.Error()
+		w.Header().Set("Retry-After", retryAfterSeconds)
 	case errors.Is(err, ErrBadRequest), errors.Is(err, catalog.ErrInvertedWindow):
 		status, code, msg = http.StatusBadRequest, "bad_request", err.Error()
 	case errors.Is(err, errNotFound):
@@ -69,7 +81,10 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		w.Header().Set("Retry-After", retryAfterSeconds)
 	}
 	level := slog.LevelDebug // the client's mistake, a catalog still loading, or a store down (logged by the searcher)
-	if status >= 500 && status != http.StatusServiceUnavailable || errors.Is(err, errNotEnqueued) {
+	switch {
+	case errors.Is(err, errDeadline):
+		level = slog.LevelWarn // a slow backend: worth seeing, not an error of ours
+	case status >= 500 && status != http.StatusServiceUnavailable || errors.Is(err, errNotEnqueued):
 		level = slog.LevelError // nobody else logs it
 	}
 	attrs := []any{"method", r.Method, "path", r.URL.Path, "status", status, "err", err}

@@ -103,6 +103,14 @@ type Config struct {
 	// nothing when keys are configured.
 	AllowUnauthenticatedWrites bool
 
+	// Timeouts are the deadlines of requests by route class; see Timeouts.
+	Timeouts Timeouts
+
+	// MaxInFlight caps the requests being served at once: past it a request gets 503
+	// with Retry-After at once, so that the admitted ones keep their latency. The
+	// operations routes (/health, /ready, /metrics) are never shed. Zero means no cap.
+	MaxInFlight int
+
 	// TracerProvider, when set, serves each request in a server span of its own
 	// (otelhttp), named after its route ("GET /search"), continuing the caller's trace
 	// when the request carries one (the global propagator: W3C traceparent). The
@@ -146,6 +154,10 @@ type Handler struct {
 	openWrites bool       // no keys: the write endpoints serve every client
 
 	traced http.Handler // ServeHTTP in a server span; nil without Config.TracerProvider
+
+	timeouts    [numClasses]time.Duration
+	maxInFlight int64        // 0: no cap
+	inFlight    atomic.Int64 // requests admitted under maxInFlight and not done
 }
 
 // New returns the API over cat, logging to log. It panics if the embedded OpenAPI
@@ -196,6 +208,8 @@ func New(cat Catalog, log *slog.Logger, cfg Config) *Handler {
 		gzipEncoding: []string{"gzip"},
 		metrics:      newCacheMetrics(reg),
 		requests:     newRequestMetrics(reg),
+		timeouts:     cfg.Timeouts.byClass(),
+		maxInFlight:  int64(max(cfg.MaxInFlight, 0)),
 	}
 	h.lastVersion.Store(-1)
 	h.gzips.New = newGzipWriter
@@ -222,11 +236,11 @@ func New(cat Catalog, log *slog.Logger, cfg Config) *Handler {
 		h.pricing = cfg.Pricing
 		h.apiKeys = hashKeys(cfg.APIKeys)
 		h.openWrites = cfg.AllowUnauthenticatedWrites
-		h.mux.HandleFunc("POST /api/v1/price", h.requireJSON(h.price))
-		h.mux.HandleFunc("GET /api/v1/events/{id}/products", h.eventProducts)
-		h.mux.HandleFunc("GET /api/v1/tasks/{task_id}", h.task)
-		h.mux.HandleFunc("POST /api/v1/recalculate", h.requireKey(h.requireJSON(h.recalculate)))
-		h.mux.HandleFunc("POST /api/v1/publish-market-event", h.requireKey(h.requireJSON(h.publishMarketEvent)))
+		h.mux.HandleFunc("POST /api/v1/price", h.requireJSON(h.withDeadline(classQuote, h.price)))
+		h.mux.HandleFunc("GET /api/v1/events/{id}/products", h.withDeadline(classRead, h.eventProducts))
+		h.mux.HandleFunc("GET /api/v1/tasks/{task_id}", h.withDeadline(classRead, h.task))
+		h.mux.HandleFunc("POST /api/v1/recalculate", h.requireKey(h.requireJSON(h.withDeadline(classWrite, h.recalculate))))
+		h.mux.HandleFunc("POST /api/v1/publish-market-event", h.requireKey(h.requireJSON(h.withDeadline(classWrite, h.publishMarketEvent))))
 	}
 	if cfg.TracerProvider != nil {
 		h.traced = otelhttp.NewMiddleware("boxoffice",
@@ -274,6 +288,14 @@ func tracedPath(r *http.Request) bool {
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, pattern string) {
 	defer h.recoverPanic(w, r)
 	setSecurityHeaders(w.Header())
+	release, ok := h.shed(classOf(pattern))
+	if !ok {
+		h.writeError(w, r, errOverloaded)
+		return
+	}
+	if release != nil {
+		defer release()
+	}
 	if n := len(r.URL.RawQuery); n > maxQueryBytes {
 		h.writeError(w, r, badRequest(fmt.Errorf("query string: %d bytes, more than the %d accepted", n, maxQueryBytes)))
 		return

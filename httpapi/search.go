@@ -180,7 +180,9 @@ func (h *Handler) serveFromStore(w http.ResponseWriter, r *http.Request, win cat
 		h.writeError(w, r, errNotLoaded)
 		return
 	}
-	ctx := r.Context()
+	ctx, cancel := context.WithTimeout(r.Context(), h.timeouts[classSearch])
+	defer cancel()
+	r = r.WithContext(ctx) // writeError tells the deadline from other errors by it
 	version, storeErr := h.storeVersion(ctx)
 	if storeErr != nil && version < 0 {
 		h.writeError(w, r, fmt.Errorf("%w: %w", errUnavailable, storeErr))

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math"
 	"net"
 	"strconv"
 	"strings"
@@ -31,6 +32,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
@@ -160,11 +163,52 @@ func openPool(ctx context.Context, url string, connectTimeout time.Duration, tra
 	if tracer != nil {
 		cc.Tracer = tracer
 	}
+	// A caller's deadline or cancellation stops its query on the server (a cancel
+	// request), not only the wait for it; the connection is cut a second later if the
+	// server does not answer.
+	cc.BuildContextWatcherHandler = func(pc *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.CancelRequestContextWatcherHandler{Conn: pc, DeadlineDelay: time.Second}
+	}
+	cfg.PrepareConn = prepareStatementTimeout
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, addr, err
 	}
 	return pool, addr, nil
+}
+
+// statementTimeoutKey is where a connection's CustomData keeps the statement_timeout,
+// in whole seconds, that prepareStatementTimeout last set (absent: the server's).
+const statementTimeoutKey = "boxoffice.statement_timeout"
+
+// prepareStatementTimeout, the pools' PrepareConn, gives a connection acquired for a
+// context with a deadline a statement_timeout of the time left, rounded up to whole
+// seconds, and one acquired without a deadline the server's default (RESET). So a query
+// whose caller gave up ends on the server even if the cancel request is lost. It sets
+// the timeout only when it changes: requests of one route class share a deadline, so a
+// connection mostly keeps its value, and acquiring it costs no round trip.
+func prepareStatementTimeout(ctx context.Context, c *pgx.Conn) (bool, error) {
+	var want int64 // seconds; 0: the server's default
+	if dl, ok := ctx.Deadline(); ok {
+		want = max(1, int64(math.Ceil(time.Until(dl).Seconds())))
+	}
+	data := c.PgConn().CustomData()
+	if have, _ := data[statementTimeoutKey].(int64); have == want {
+		return true, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return true, err // the connection is fine; the caller is gone
+	}
+	sql := "RESET statement_timeout"
+	if want > 0 {
+		sql = "SET statement_timeout = " + strconv.FormatInt(want*1000, 10)
+	}
+	if _, err := c.Exec(ctx, sql); err != nil {
+		delete(data, statementTimeoutKey)
+		return false, fmt.Errorf("set statement_timeout: %w", err)
+	}
+	data[statementTimeoutKey] = want
+	return true, nil
 }
 
 func prefixSpace(s string) string {

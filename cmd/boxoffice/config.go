@@ -16,6 +16,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"boxoffice/httpapi"
 	"boxoffice/provider"
 	"boxoffice/redact"
 	"boxoffice/task"
@@ -48,6 +49,10 @@ type config struct {
 	TaskRetry        time.Duration
 	LogLevel         slog.Level
 	EnvFile          string
+
+	// The HTTP edge: deadlines by route class and the in-flight cap.
+	Timeouts    httpapi.Timeouts
+	MaxInFlight int
 
 	// Tracing records the spans of the process's adapters; nil leaves them
 	// uninstrumented. Set by run from the OTEL_* variables (telemetry.Setup), not a
@@ -164,6 +169,11 @@ var settings = []setting{
 		return nil
 	}},
 	{"TASK_RETRY_SECONDS", "task-retry-seconds", "1", "countdown before a failed broker message's first retry; it doubles with each attempt, up to 30 s", secondsSetter(func(c *config) *time.Duration { return &c.TaskRetry })},
+	{"SEARCH_TIMEOUT_SECONDS", "search-timeout-seconds", "2", "deadline of a search that reads the store (one from the in-memory index does no I/O)", secondsSetter(func(c *config) *time.Duration { return &c.Timeouts.Search })},
+	{"QUOTE_TIMEOUT_SECONDS", "quote-timeout-seconds", "1", "deadline of a price quote (cache, then store reads on a miss)", secondsSetter(func(c *config) *time.Duration { return &c.Timeouts.Quote })},
+	{"READ_TIMEOUT_SECONDS", "read-timeout-seconds", "2", "deadline of the other reads (an event's products, a task)", secondsSetter(func(c *config) *time.Duration { return &c.Timeouts.Read })},
+	{"WRITE_TIMEOUT_SECONDS", "write-timeout-seconds", "5", "deadline of the write endpoints (recalculate, publish-market-event)", secondsSetter(func(c *config) *time.Duration { return &c.Timeouts.Write })},
+	{"MAX_IN_FLIGHT", "max-in-flight", "1000", "requests each process serves at once; past it 503 at once (/health is never shed); 0: no cap", intSetter(func(c *config) *int { return &c.MaxInFlight }, 0, 1_000_000)},
 	{"LOG_LEVEL", "log-level", "info", "debug, info, warn or error", func(c *config, v string) error {
 		return c.LogLevel.UnmarshalText([]byte(v))
 	}},
@@ -200,6 +210,21 @@ func bytesSetter(field func(*config) *int64) func(c *config, v string) error {
 		}
 		if n < 1<<20 {
 			return fmt.Errorf("must be at least 1 MiB (1048576): %q", v)
+		}
+		*field(c) = n
+		return nil
+	}
+}
+
+// intSetter returns a setter for a whole number between lo and hi.
+func intSetter(field func(*config) *int, lo, hi int) func(c *config, v string) error {
+	return func(c *config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("not a whole number: %q", v)
+		}
+		if n < lo || n > hi {
+			return fmt.Errorf("must be between %d and %d: %q", lo, hi, v)
 		}
 		*field(c) = n
 		return nil

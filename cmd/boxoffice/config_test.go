@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"boxoffice/httpapi"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -37,7 +39,8 @@ func TestLoadConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.HTTPAddr != ":8000" || c.DataDir != "./data" || c.SyncInterval != 300*time.Second ||
-		c.APITimeout != 30*time.Second || c.CacheTTL != 300*time.Second || c.L1CacheMaxBytes != 64<<20 || c.ProviderName != "fever" || c.ExternalAPIURL != "" {
+		c.APITimeout != 30*time.Second || c.CacheTTL != 300*time.Second || c.L1CacheMaxBytes != 64<<20 || c.ProviderName != "fever" || c.ExternalAPIURL != "" ||
+		c.Timeouts != (httpapi.Timeouts{Search: 2 * time.Second, Quote: time.Second, Read: 2 * time.Second, Write: 5 * time.Second}) || c.MaxInFlight != 1000 {
 		t.Errorf("defaults = %+v", c)
 	}
 }
@@ -82,6 +85,10 @@ func TestLoadConfigRejects(t *testing.T) {
 		{"flag names itself", nil, []string{"--sync-interval-seconds", "x"}, `--sync-interval-seconds: not a number: "x"`},
 		{"read without write", map[string]string{"DATABASE_READ_URL": "postgres://h/db"}, nil, "DATABASE_READ_URL: set without DATABASE_WRITE_URL"},
 		{"stray argument", nil, []string{"extra"}, "unexpected arguments"},
+		{"timeout of zero", map[string]string{"QUOTE_TIMEOUT_SECONDS": "0"}, nil, "QUOTE_TIMEOUT_SECONDS: must be above 0"},
+		{"timeout as duration", map[string]string{"SEARCH_TIMEOUT_SECONDS": "2s"}, nil, `SEARCH_TIMEOUT_SECONDS: not a number: "2s"`},
+		{"negative in-flight cap", map[string]string{"MAX_IN_FLIGHT": "-1"}, nil, `MAX_IN_FLIGHT: must be between 0 and 1000000: "-1"`},
+		{"fractional in-flight cap", map[string]string{"MAX_IN_FLIGHT": "1.5"}, nil, `MAX_IN_FLIGHT: not a whole number: "1.5"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

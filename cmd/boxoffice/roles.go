@@ -161,13 +161,15 @@ func startAPI(ctx context.Context, g *errgroup.Group, ln net.Listener, cfg confi
 // the process's metrics registry.
 func apiConfig(cfg config, d *deps) httpapi.Config {
 	return httpapi.Config{
-		Checks:     d.checks,
-		Build:      httpapi.BuildInfo{Version: version, Commit: commit},
-		Store:      d.store,
-		Cache:      d.cache,
-		CacheTTL:   cfg.CacheTTL,
-		L1MaxBytes: cfg.L1CacheMaxBytes,
-		Metrics:    d.metrics.reg,
+		Checks:      d.checks,
+		Build:       httpapi.BuildInfo{Version: version, Commit: commit},
+		Store:       d.store,
+		Cache:       d.cache,
+		CacheTTL:    cfg.CacheTTL,
+		L1MaxBytes:  cfg.L1CacheMaxBytes,
+		Metrics:     d.metrics.reg,
+		Timeouts:    cfg.Timeouts,
+		MaxInFlight: cfg.MaxInFlight,
 	}
 }
 
