@@ -3,6 +3,7 @@ package httpapi
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"mime"
@@ -57,15 +58,30 @@ func (h *Handler) requireKey(next http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// validKey reports whether token is one of the API keys, comparing with every key in
-// constant time.
-func (h *Handler) validKey(token string) bool {
+// validKey reports whether token is one of the API keys.
+func (h *Handler) validKey(token string) bool { return h.keyOf(token) >= 0 }
+
+// keyOf returns the index of token among the API keys, or -1, comparing with every
+// key in constant time.
+func (h *Handler) keyOf(token string) int {
 	sum := sha256.Sum256([]byte(token))
-	match := 0
-	for _, k := range h.apiKeys {
-		match |= subtle.ConstantTimeCompare(sum[:], k[:])
+	found := -1
+	for i, k := range h.apiKeys {
+		if subtle.ConstantTimeCompare(sum[:], k[:]) == 1 {
+			found = i
+		}
 	}
-	return match == 1
+	return found
+}
+
+// keyNames names each API key in the shared rate limits by a prefix of its hash, never
+// the key.
+func keyNames(hashes [][32]byte) []string {
+	names := make([]string, len(hashes))
+	for i, h := range hashes {
+		names[i] = hex.EncodeToString(h[:8])
+	}
+	return names
 }
 
 // bearerToken returns the token of an Authorization header "Bearer <token>"; the

@@ -87,6 +87,8 @@ var (
 	errOverloaded = errors.New("too many requests in flight; retry shortly")
 	// errDeadline: the request's deadline passed while it waited for a backend; 504.
 	errDeadline = errors.New("the request took longer than its deadline; retry shortly")
+	// errRateLimited: the client is over its rate limit; 429.
+	errRateLimited = errors.New("too many requests")
 	// errClientGone: the client went away; nobody reads the answer.
 	errClientGone = errors.New("request canceled by the client")
 )

@@ -55,6 +55,8 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		status, code, msg = http.StatusGatewayTimeout, "timeout", errDeadline.Error()
 	case errors.Is(err, errClientGone):
 		status, code, msg = http.StatusServiceUnavailable, "unavailable", errClientGone.Error()
+	case errors.Is(err, errRateLimited):
+		status, code, msg = http.StatusTooManyRequests, "rate_limited", err.Error()
 	case errors.Is(err, errOverloaded):
 		status, code, msg = http.StatusServiceUnavailable, "overloaded", errOverloaded.Error()
 		w.Header().Set("Retry-After", retryAfterSeconds)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -103,6 +104,19 @@ type Config struct {
 	// nothing when keys are configured.
 	AllowUnauthenticatedWrites bool
 
+	// RateLimits limit each client's requests by route class (see Handler.allow); zero
+	// rates are no limit.
+	RateLimits RateLimits
+
+	// SharedRates, when set, makes the rate limits hold across the instances that share
+	// it (Redis); Run reports to it. Nil: each process limits on its own.
+	SharedRates SharedRates
+
+	// TrustedProxies are the networks of the reverse proxies whose X-Forwarded-For the
+	// rate limits read to find the client (see limiter.clientAddr); none: the
+	// connection's address is the client's.
+	TrustedProxies []netip.Prefix
+
 	// Timeouts are the deadlines of requests by route class; see Timeouts.
 	Timeouts Timeouts
 
@@ -155,6 +169,8 @@ type Handler struct {
 
 	traced http.Handler // ServeHTTP in a server span; nil without Config.TracerProvider
 
+	limiter     *limiter // nil: no rate limits
+	keyNames    []string // the API keys' names in SharedRates
 	timeouts    [numClasses]time.Duration
 	maxInFlight int64        // 0: no cap
 	inFlight    atomic.Int64 // requests admitted under maxInFlight and not done
@@ -212,6 +228,9 @@ func New(cat Catalog, log *slog.Logger, cfg Config) *Handler {
 		maxInFlight:  int64(max(cfg.MaxInFlight, 0)),
 	}
 	h.lastVersion.Store(-1)
+	h.apiKeys = hashKeys(cfg.APIKeys)
+	h.keyNames = keyNames(h.apiKeys)
+	h.limiter = newLimiter(cfg.RateLimits, cfg.TrustedProxies, cfg.SharedRates, log)
 	h.gzips.New = newGzipWriter
 	if cat != nil {
 		h.checks["catalog"] = func(context.Context) error { return catalogLoaded(cat) }
@@ -234,7 +253,6 @@ func New(cat Catalog, log *slog.Logger, cfg Config) *Handler {
 	h.mux.Handle("GET /docs/assets/", docs)
 	if cfg.Pricing != nil {
 		h.pricing = cfg.Pricing
-		h.apiKeys = hashKeys(cfg.APIKeys)
 		h.openWrites = cfg.AllowUnauthenticatedWrites
 		h.mux.HandleFunc("POST /api/v1/price", h.requireJSON(h.withDeadline(classQuote, h.price)))
 		h.mux.HandleFunc("GET /api/v1/events/{id}/products", h.withDeadline(classRead, h.eventProducts))
@@ -250,6 +268,18 @@ func New(cat Catalog, log *slog.Logger, cfg Config) *Handler {
 		)(http.HandlerFunc(h.serveTraced))
 	}
 	return h
+}
+
+// Run reports the requests admitted to Config.SharedRates until ctx is done, so that the
+// rate limits hold across instances; without SharedRates or limits it only waits. It
+// returns nil.
+func (h *Handler) Run(ctx context.Context) error {
+	if h.limiter != nil && h.limiter.shared != nil {
+		h.limiter.run(ctx, h.keyNames)
+		return nil
+	}
+	<-ctx.Done()
+	return nil
 }
 
 // ServeHTTP routes a request, after the checks every request gets: a panic becomes a
@@ -288,7 +318,11 @@ func tracedPath(r *http.Request) bool {
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, pattern string) {
 	defer h.recoverPanic(w, r)
 	setSecurityHeaders(w.Header())
-	release, ok := h.shed(classOf(pattern))
+	c := classOf(pattern)
+	if h.limiter != nil && !h.allow(w, r, c) {
+		return
+	}
+	release, ok := h.shed(c)
 	if !ok {
 		h.writeError(w, r, errOverloaded)
 		return

@@ -117,17 +117,5 @@ func BenchmarkSearchTraced(b *testing.B) {
 	defer tp.Shutdown(context.Background())
 	ix := catalog.NewIndex(1, benchPlans(b, 10_000), EncodeEvent)
 	h := New(fixedCatalog{ix: ix}, slog.New(slog.DiscardHandler), Config{TracerProvider: tp})
-	req := httptest.NewRequest(http.MethodGet, "/search?starts_at=2021-06-01T10:00:00Z&ends_at=2021-06-01T16:00:00Z", nil)
-	w := &discardWriter{header: make(http.Header)}
-	h.ServeHTTP(w, req)
-	if w.status != http.StatusOK {
-		b.Fatalf("status = %d", w.status)
-	}
-	b.SetBytes(int64(w.n))
-	b.ReportAllocs()
-	for b.Loop() {
-		w.n = 0
-		clear(w.header)
-		h.ServeHTTP(w, req)
-	}
+	benchSearch(b, h, "starts_at=2021-06-01T10:00:00Z&ends_at=2021-06-01T16:00:00Z")
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -51,8 +52,11 @@ type config struct {
 	EnvFile          string
 
 	// The HTTP edge: deadlines by route class and the in-flight cap.
-	Timeouts    httpapi.Timeouts
-	MaxInFlight int
+	Timeouts       httpapi.Timeouts
+	MaxInFlight    int
+	ReadRate       httpapi.Rate // RATE_LIMIT_PER_SECOND, RATE_LIMIT_BURST: searches, quotes, other reads
+	WriteRate      httpapi.Rate // RATE_LIMIT_WRITES_PER_SECOND, RATE_LIMIT_WRITES_BURST
+	TrustedProxies []netip.Prefix
 
 	// Tracing records the spans of the process's adapters; nil leaves them
 	// uninstrumented. Set by run from the OTEL_* variables (telemetry.Setup), not a
@@ -174,6 +178,29 @@ var settings = []setting{
 	{"READ_TIMEOUT_SECONDS", "read-timeout-seconds", "2", "deadline of the other reads (an event's products, a task)", secondsSetter(func(c *config) *time.Duration { return &c.Timeouts.Read })},
 	{"WRITE_TIMEOUT_SECONDS", "write-timeout-seconds", "5", "deadline of the write endpoints (recalculate, publish-market-event)", secondsSetter(func(c *config) *time.Duration { return &c.Timeouts.Write })},
 	{"MAX_IN_FLIGHT", "max-in-flight", "1000", "requests each process serves at once; past it 503 at once (/health is never shed); 0: no cap", intSetter(func(c *config) *int { return &c.MaxInFlight }, 0, 1_000_000)},
+	{"RATE_LIMIT_PER_SECOND", "rate-limit-per-second", "100", "requests a second each client (its API key, else its address) may make of each read class: searches, price quotes, the other reads; 0: no limit", rateSetter(func(c *config) *float64 { return &c.ReadRate.PerSecond })},
+	{"RATE_LIMIT_BURST", "rate-limit-burst", "200", "requests a client may make at once of each read class, above its rate", intSetter(func(c *config) *int { return &c.ReadRate.Burst }, 1, 1_000_000)},
+	{"RATE_LIMIT_WRITES_PER_SECOND", "rate-limit-writes-per-second", "10", "requests a second each client may make of the write endpoints; 0: no limit", rateSetter(func(c *config) *float64 { return &c.WriteRate.PerSecond })},
+	{"RATE_LIMIT_WRITES_BURST", "rate-limit-writes-burst", "20", "write requests a client may make at once, above its rate", intSetter(func(c *config) *int { return &c.WriteRate.Burst }, 1, 1_000_000)},
+	{"TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated CIDRs (or addresses) of reverse proxies whose X-Forwarded-For names the client for rate limits", func(c *config, v string) error {
+		c.TrustedProxies = nil
+		for _, f := range strings.Split(v, ",") {
+			f = strings.TrimSpace(f)
+			if f == "" {
+				continue
+			}
+			p, err := netip.ParsePrefix(f)
+			if err != nil {
+				a, aerr := netip.ParseAddr(f)
+				if aerr != nil {
+					return fmt.Errorf("not a CIDR or an address: %q", f)
+				}
+				p = netip.PrefixFrom(a, a.BitLen())
+			}
+			c.TrustedProxies = append(c.TrustedProxies, p.Masked())
+		}
+		return nil
+	}},
 	{"LOG_LEVEL", "log-level", "info", "debug, info, warn or error", func(c *config, v string) error {
 		return c.LogLevel.UnmarshalText([]byte(v))
 	}},
@@ -212,6 +239,21 @@ func bytesSetter(field func(*config) *int64) func(c *config, v string) error {
 			return fmt.Errorf("must be at least 1 MiB (1048576): %q", v)
 		}
 		*field(c) = n
+		return nil
+	}
+}
+
+// rateSetter returns a setter for a rate a second: 0 or more, 0 meaning no limit.
+func rateSetter(field func(*config) *float64) func(c *config, v string) error {
+	return func(c *config, v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return fmt.Errorf("not a number: %q", v)
+		}
+		if f < 0 || f > 1e9 {
+			return fmt.Errorf("must be between 0 (no limit) and 1e9: %q", v)
+		}
+		*field(c) = f
 		return nil
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"maps"
 	"os"
@@ -88,6 +89,10 @@ func TestLoadConfigRejects(t *testing.T) {
 		{"timeout of zero", map[string]string{"QUOTE_TIMEOUT_SECONDS": "0"}, nil, "QUOTE_TIMEOUT_SECONDS: must be above 0"},
 		{"timeout as duration", map[string]string{"SEARCH_TIMEOUT_SECONDS": "2s"}, nil, `SEARCH_TIMEOUT_SECONDS: not a number: "2s"`},
 		{"negative in-flight cap", map[string]string{"MAX_IN_FLIGHT": "-1"}, nil, `MAX_IN_FLIGHT: must be between 0 and 1000000: "-1"`},
+		{"negative rate", map[string]string{"RATE_LIMIT_PER_SECOND": "-1"}, nil, `RATE_LIMIT_PER_SECOND: must be between 0 (no limit) and 1e9: "-1"`},
+		{"rate with a unit", map[string]string{"RATE_LIMIT_WRITES_PER_SECOND": "10/s"}, nil, `RATE_LIMIT_WRITES_PER_SECOND: not a number: "10/s"`},
+		{"burst of zero", map[string]string{"RATE_LIMIT_BURST": "0"}, nil, `RATE_LIMIT_BURST: must be between 1 and 1000000: "0"`},
+		{"bad proxy", map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"}, nil, `TRUSTED_PROXIES: not a CIDR or an address: "proxy.local"`},
 		{"fractional in-flight cap", map[string]string{"MAX_IN_FLIGHT": "1.5"}, nil, `MAX_IN_FLIGHT: not a whole number: "1.5"`},
 	}
 	for _, tt := range tests {
@@ -178,10 +183,11 @@ func TestCommandHelp(t *testing.T) {
 		{"run", []string{"-sim-mode", "-data-dir", "-database-write-url", "-api-keys", "-sync-interval-seconds"}, []string{"  -addr "}},
 		{"provider-sim", []string{"-mode", "-addr", "-error-rate", "-log-level"},
 			[]string{"-database", "-redis-url", "-broker-url", "-api-keys", "-l1-cache", "-index-max", "-http-addr", "-data-dir", "-sim-"}},
-		{"api", []string{"-http-addr", "-database-write-url", "-database-read-url", "-redis-url", "-broker-url", "-api-keys", "-l1-cache-max-bytes", "-index-max-bytes"},
+		{"api", []string{"-http-addr", "-database-write-url", "-database-read-url", "-redis-url", "-broker-url", "-api-keys", "-l1-cache-max-bytes", "-index-max-bytes",
+			"-max-in-flight", "-quote-timeout-seconds", "-rate-limit-per-second", "-trusted-proxies"},
 			[]string{"-data-dir", "-mode", "-sim-", "-external-api-url", "-sync-interval-seconds"}},
 		{"ingest", []string{"-http-addr", "-database-write-url", "-broker-url", "-redis-url", "-external-api-url", "-provider-name", "-sync-interval-seconds", "-api-timeout-seconds"},
-			[]string{"-data-dir", "-sim-", "-api-keys", "-cache-ttl", "-index-max", "-market-events-channel"}},
+			[]string{"-data-dir", "-sim-", "-api-keys", "-cache-ttl", "-index-max", "-market-events-channel", "-rate-limit-per-second", "-max-in-flight"}},
 		{"worker", []string{"-http-addr", "-database-write-url", "-broker-url", "-redis-url"},
 			[]string{"-data-dir", "-sim-", "-api-keys", "-external-api-url", "-cache-ttl", "-market-events-channel"}},
 		{"listener", []string{"-http-addr", "-database-write-url", "-broker-url", "-redis-url", "-market-events-channel"},
@@ -333,5 +339,19 @@ func TestREADMEConfiguration(t *testing.T) {
 		if want := strings.Join(takes, ", "); got != want {
 			t.Errorf("README: %s is taken by %s, want %s", s.env, r.commands, want)
 		}
+	}
+}
+
+func TestLoadConfigEdge(t *testing.T) {
+	c, err := loadConfig(commandNamed(t, "run"), noDotenv(t), env(map[string]string{
+		"TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7,fd00::/8", "RATE_LIMIT_PER_SECOND": "2.5", "RATE_LIMIT_WRITES_PER_SECOND": "0",
+	}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []any{fmt.Sprint(c.TrustedProxies), c.ReadRate, c.WriteRate}
+	want := []any{"[10.0.0.0/8 192.168.1.7/32 fd00::/8]", httpapi.Rate{PerSecond: 2.5, Burst: 200}, httpapi.Rate{PerSecond: 0, Burst: 20}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("edge settings (-want +got):\n%s", diff)
 	}
 }

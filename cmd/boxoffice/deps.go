@@ -52,6 +52,9 @@ type deps struct {
 	priceCache pricing.Cache
 	// bus carries market event notifications: Redis Pub/Sub, else in process.
 	bus pricing.Bus
+	// rates shares the API's rate limits across processes: Redis, else nil (each
+	// process limits on its own).
+	rates httpapi.SharedRates
 
 	metrics *metrics
 
@@ -144,6 +147,7 @@ func openDeps(ctx context.Context, cfg config, n needs, log *slog.Logger) (d *de
 		d.listen = notifier.Subscribe
 		d.priceCache = redis.NewPriceCache(rc, cfg.Namespace) //nolint:contextcheck // its lookup batcher lives as long as rc; each lookup carries its caller's context
 		d.bus = redis.NewBus(rc, cfg.MarketChannel, log)
+		d.rates = redis.NewRates(rc, cfg.Namespace)
 	} else {
 		d.locker = memory.NewLocker()
 		d.priceCache = memory.NewPriceCache(priceCacheEntries)

@@ -150,8 +150,12 @@ func startAPI(ctx context.Context, g *errgroup.Group, ln net.Listener, cfg confi
 		log.Warn("ALLOW_UNAUTHENTICATED_WRITES=true and API_KEYS is unset: the write endpoints serve every client; set API_KEYS before exposing this process")
 	}
 	conf.TracerProvider = cfg.Tracing
+	conf.RateLimits = httpapi.RateLimits{Search: cfg.ReadRate, Quote: cfg.ReadRate, Read: cfg.ReadRate, Write: cfg.WriteRate}
+	conf.SharedRates = d.rates
+	conf.TrustedProxies = cfg.TrustedProxies
 	api := httpapi.New(searcher, log, conf)
 	g.Go(func() error { return serveHTTP(ctx, ln, api, log) })
+	g.Go(func() error { return api.Run(ctx) })
 	g.Go(func() error { return searcher.Run(ctx) })
 	g.Go(func() error { return d.listen(ctx, func(int64) { searcher.Notify() }) })
 	return searcher
