@@ -114,17 +114,22 @@ var (
 	noStore    = []string{"no-store"}
 	nosniff    = []string{"nosniff"}
 	noReferrer = []string{"no-referrer"}
+	hsts       = []string{"max-age=31536000"}
 	// apiCSP forbids a JSON response everything a browser might do with a document:
 	// loading anything, and being framed.
 	apiCSP = []string{"default-src 'none'; frame-ancestors 'none'"}
 )
 
-// setSecurityHeaders sets the headers every response has: X-Content-Type-Options:
-// nosniff, so a browser never reads a JSON body as HTML or script, and Referrer-Policy:
-// no-referrer.
-func setSecurityHeaders(hd http.Header) {
+// setSecurityHeaders sets the headers every response to r has: X-Content-Type-Options:
+// nosniff, so a browser never reads a JSON body as HTML or script, Referrer-Policy:
+// no-referrer, and over HTTPS Strict-Transport-Security, so a browser that saw it
+// never falls back to plain HTTP for a year.
+func setSecurityHeaders(hd http.Header, r *http.Request) {
 	hd["X-Content-Type-Options"] = nosniff
 	hd["Referrer-Policy"] = noReferrer
+	if r.TLS != nil {
+		hd["Strict-Transport-Security"] = hsts
+	}
 }
 
 // writeJSON answers with status and the JSON document body. Unless the handler chose

@@ -317,7 +317,7 @@ func tracedPath(r *http.Request) bool {
 // serve answers r, whose route is pattern ("" when none matches).
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, pattern string) {
 	defer h.recoverPanic(w, r)
-	setSecurityHeaders(w.Header())
+	setSecurityHeaders(w.Header(), r)
 	c := classOf(pattern)
 	if h.limiter != nil && !h.allow(w, r, c) {
 		return

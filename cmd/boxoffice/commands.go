@@ -41,7 +41,7 @@ type needs struct {
 }
 
 // The settings every service role takes.
-var roleSettings = []string{"HTTP_ADDR", "NAMESPACE", "LOG_LEVEL"}
+var roleSettings = []string{"HTTP_ADDR", "NAMESPACE", "LOG_LEVEL", "TLS_CERT_FILE", "TLS_KEY_FILE"}
 
 // The settings of each service, taken by the commands that open it.
 var (

@@ -57,6 +57,8 @@ type config struct {
 	ReadRate       httpapi.Rate // RATE_LIMIT_PER_SECOND, RATE_LIMIT_BURST: searches, quotes, other reads
 	WriteRate      httpapi.Rate // RATE_LIMIT_WRITES_PER_SECOND, RATE_LIMIT_WRITES_BURST
 	TrustedProxies []netip.Prefix
+	TLSCertFile    string
+	TLSKeyFile     string
 
 	// Tracing records the spans of the process's adapters; nil leaves them
 	// uninstrumented. Set by run from the OTEL_* variables (telemetry.Setup), not a
@@ -199,6 +201,14 @@ var settings = []setting{
 			}
 			c.TrustedProxies = append(c.TrustedProxies, p.Masked())
 		}
+		return nil
+	}},
+	{"TLS_CERT_FILE", "tls-cert-file", "", "PEM certificate (chain) to serve HTTPS with HTTP/2 on HTTP_ADDR; reloaded when it changes or on SIGHUP", func(c *config, v string) error {
+		c.TLSCertFile = v
+		return nil
+	}},
+	{"TLS_KEY_FILE", "tls-key-file", "", "PEM private key of TLS_CERT_FILE", func(c *config, v string) error {
+		c.TLSKeyFile = v
 		return nil
 	}},
 	{"LOG_LEVEL", "log-level", "info", "debug, info, warn or error", func(c *config, v string) error {
@@ -376,6 +386,9 @@ func loadConfig(cmd command, args []string, getenv func(string) string, stderr i
 		if err := c.DeadLetters.validate(); err != nil {
 			return c, err
 		}
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return c, errTLSPair
 	}
 	if c.DatabaseReadURL != "" && c.DatabaseWriteURL == "" {
 		return c, errors.New("DATABASE_READ_URL: set without DATABASE_WRITE_URL")

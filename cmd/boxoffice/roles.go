@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,13 +37,27 @@ func runRole(ctx context.Context, cfg config, log *slog.Logger,
 		return err
 	}
 	defer d.Close()
+	var certs *certReloader
+	if cfg.TLSCertFile != "" {
+		if certs, err = newCertReloader(cfg.TLSCertFile, cfg.TLSKeyFile, log); err != nil {
+			return err
+		}
+	}
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("HTTP_ADDR: %w", err)
 	}
+	if certs != nil {
+		// HTTPS, with HTTP/2: net/http serves h2 on a listener of TLS connections that
+		// offer it.
+		ln = tls.NewListener(ln, certs.tlsConfig())
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	g, gctx := errgroup.WithContext(ctx)
+	if certs != nil {
+		g.Go(func() error { return certs.Run(gctx, certPoll) })
+	}
 	if err := start(gctx, g, ln, d); err != nil {
 		cancel() // stop what start had already started
 		ln.Close()
