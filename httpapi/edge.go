@@ -97,11 +97,17 @@ var (
 // own context ended (its deadline passed, or the client left), and nil otherwise: an
 // error that only wraps a deadline of its own (a cache's bound) is the backend's.
 func contextError(r *http.Request, err error) error {
-	switch r.Context().Err() {
+	ctx := r.Context()
+	switch ctx.Err() {
 	case context.DeadlineExceeded:
 		return errors.Join(errDeadline, err)
 	case context.Canceled:
 		return errors.Join(errClientGone, err)
+	}
+	// The deadline may have passed before the context's timer ran: a backend's own
+	// deadline, a little later, can fire first on a busy machine.
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return errors.Join(errDeadline, err)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -62,6 +63,13 @@ func TestDeadlineIs504(t *testing.T) {
 	if got := rec.Header().Get("Cache-Control"); got != "no-store" {
 		t.Errorf("Cache-Control = %q, want no-store", got)
 	}
+	// The read itself runs under a deadline of its own, from when it started (see
+	// readWindow): it stops as well.
+	testenv.Poll(t, "the store's search to stop", func() bool {
+		store.mu.Lock()
+		defer store.mu.Unlock()
+		return len(store.errs) > 0
+	})
 	store.mu.Lock()
 	defer store.mu.Unlock()
 	if len(store.errs) != 1 || store.errs[0] != context.DeadlineExceeded {
@@ -94,7 +102,8 @@ func TestShedsPastMaxInFlight(t *testing.T) {
 	for i := range 2 {
 		wg.Go(func() {
 			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/search", nil))
+			// Distinct windows: identical ones would share one store read.
+			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, fmt.Sprintf("/search?starts_at=202%d-01-01", i), nil))
 			codes[i] = rec.Code
 		})
 	}
@@ -154,5 +163,76 @@ func TestQuoteDeadlineIs504(t *testing.T) {
 	checkJSON(t, rec, http.StatusGatewayTimeout)
 	if got := decodeError(t, rec); got.Error.Code != "timeout" {
 		t.Errorf("error = %+v, want code timeout", got.Error)
+	}
+}
+
+// countingStore is a heldStore that also counts its searches and the most that ran at
+// once.
+type countingStore struct {
+	*heldStore
+	calls, running, most atomic.Int64
+}
+
+func (s *countingStore) SearchPlans(ctx context.Context, w catalog.Window) ([]catalog.Plan, error) {
+	s.calls.Add(1)
+	n := s.running.Add(1)
+	defer s.running.Add(-1)
+	for m := s.most.Load(); n > m && !s.most.CompareAndSwap(m, n); m = s.most.Load() {
+	}
+	return s.heldStore.SearchPlans(ctx, w)
+}
+
+// TestStoreReadsAreShared checks that concurrent searches of one window, with no index,
+// make one store read between them.
+func TestStoreReadsAreShared(t *testing.T) {
+	store := &countingStore{heldStore: newHeldStore()}
+	h := New(fixedCatalog{}, slog.New(slog.DiscardHandler), Config{Store: store, Timeouts: Timeouts{Search: time.Hour}})
+	const n = 10
+	var wg sync.WaitGroup
+	codes := make([]int, n)
+	for i := range n {
+		wg.Go(func() {
+			rec := getFrom(h, "/search?starts_at=2021-01-01", "192.0.2.1:1")
+			codes[i] = rec.Code
+		})
+	}
+	testenv.Poll(t, "every search to wait on the store", func() bool { return h.storeWaiters.Load() == n })
+	close(store.release)
+	wg.Wait()
+	for i, c := range codes {
+		if c != http.StatusOK {
+			t.Errorf("search %d = %d, want 200", i, c)
+		}
+	}
+	if got := store.calls.Load(); got != 1 {
+		t.Errorf("%d identical searches made %d store reads, want 1", n, got)
+	}
+}
+
+// TestStoreReadsAreBounded checks that searches of distinct windows, with no index, run
+// at most Config.StoreReads store reads at once, and all get their answer.
+func TestStoreReadsAreBounded(t *testing.T) {
+	store := &countingStore{heldStore: newHeldStore()}
+	h := New(fixedCatalog{}, slog.New(slog.DiscardHandler), Config{Store: store, StoreReads: 2, Timeouts: Timeouts{Search: time.Hour}})
+	const n = 10
+	var wg sync.WaitGroup
+	codes := make([]int, n)
+	for i := range n {
+		wg.Go(func() {
+			codes[i] = getFrom(h, fmt.Sprintf("/search?starts_at=2021-01-%02d", i+1), "192.0.2.1:1").Code
+		})
+	}
+	testenv.Poll(t, "two store reads to run and the rest to wait", func() bool {
+		return store.running.Load() == 2 && h.storeWaiters.Load() == n
+	})
+	close(store.release)
+	wg.Wait()
+	for i, c := range codes {
+		if c != http.StatusOK {
+			t.Errorf("search %d = %d, want 200", i, c)
+		}
+	}
+	if got, most := store.calls.Load(), store.most.Load(); got != n || most != 2 {
+		t.Errorf("%d distinct searches made %d store reads, at most %d at once; want %d, at most 2", n, got, most, n)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -50,12 +51,39 @@ type checkResult struct {
 }
 
 // serveReady answers GET /ready, the readiness probe: 200 when every check passes,
-// else 503; the body lists each check's status and latency. Checks run concurrently,
-// each bounded by the ready timeout; one that overruns it is reported as a timeout
-// without waiting for it.
+// else 503; the body lists each check's status and latency. The answer is at most
+// opsMaxAge old: probes within that share one run of the checks (a probe that comes
+// while they run waits for them), so probing hard does not multiply the load on the
+// dependencies.
 func (h *Handler) serveReady(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), h.readyTimeout)
-	defer cancel()
+	c := &h.ready
+	c.mu.Lock()
+	if c.body == nil || h.now().Sub(c.at) >= opsMaxAge {
+		// The checks outlive a probe that goes away: the others wait for them.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), h.readyTimeout)
+		c.status, c.body = h.readiness(ctx)
+		cancel()
+		c.at = h.now()
+	}
+	status, body := c.status, c.body
+	c.mu.Unlock()
+	writeJSON(w, status, body)
+}
+
+// opsMaxAge is how old the answers of /ready and /metrics may be.
+const opsMaxAge = time.Second
+
+// readyCache is the last answer of /ready.
+type readyCache struct {
+	mu     sync.Mutex // guards the fields; held while the checks run
+	at     time.Time
+	status int
+	body   []byte
+}
+
+// readiness runs the checks concurrently, each bounded by ctx; one that overruns it is
+// reported as a timeout without waiting for it. It returns the status and the body.
+func (h *Handler) readiness(ctx context.Context) (int, []byte) {
 	type outcome struct {
 		name    string
 		err     error
@@ -105,10 +133,9 @@ func (h *Handler) serveReady(w http.ResponseWriter, r *http.Request) {
 	}
 	body, err := json.Marshal(doc)
 	if err != nil {
-		h.writeError(w, r, err)
-		return
+		panic(err) // strings and numbers always encode
 	}
-	writeJSON(w, status, body)
+	return status, body
 }
 
 // ms converts d to milliseconds with microsecond precision.

@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/sync/singleflight"
 
 	"boxoffice/catalog"
 )
@@ -29,6 +30,10 @@ const contentTypeJSON = "application/json; charset=utf-8"
 // maxQueryBytes bounds the query string: the API's parameters fit in a few dozen bytes,
 // and a larger query is a mistake or an attack on the parser.
 const maxQueryBytes = 4 << 10
+
+// defaultStoreReads is Config.StoreReads's default: the connections of a small
+// PostgreSQL pool, leaving room for quotes and the index refresh.
+const defaultStoreReads = 4
 
 // defaultReadyTimeout bounds each readiness check when Config.ReadyTimeout is zero.
 const defaultReadyTimeout = 2 * time.Second
@@ -117,6 +122,10 @@ type Config struct {
 	// connection's address is the client's.
 	TrustedProxies []netip.Prefix
 
+	// StoreReads bounds the searches that read the store at once (see readWindow);
+	// zero means 4.
+	StoreReads int
+
 	// Timeouts are the deadlines of requests by route class; see Timeouts.
 	Timeouts Timeouts
 
@@ -169,8 +178,16 @@ type Handler struct {
 
 	traced http.Handler // ServeHTTP in a server span; nil without Config.TracerProvider
 
-	limiter     *limiter // nil: no rate limits
-	keyNames    []string // the API keys' names in SharedRates
+	limiter      *limiter           // nil: no rate limits
+	keyNames     []string           // the API keys' names in SharedRates
+	flights      singleflight.Group // store reads of searches, by window
+	storeSem     chan struct{}      // a place per store read running
+	storeWaiters atomic.Int64       // searches waiting on a store read, for tests
+
+	ready          readyCache   // the last answer of /ready
+	metricsHandler http.Handler // /metrics, gathered at most once a second
+	now            func() time.Time
+
 	timeouts    [numClasses]time.Duration
 	maxInFlight int64        // 0: no cap
 	inFlight    atomic.Int64 // requests admitted under maxInFlight and not done
@@ -224,6 +241,8 @@ func New(cat Catalog, log *slog.Logger, cfg Config) *Handler {
 		gzipEncoding: []string{"gzip"},
 		metrics:      newCacheMetrics(reg),
 		requests:     newRequestMetrics(reg),
+		now:          time.Now,
+		storeSem:     make(chan struct{}, cmp.Or(max(cfg.StoreReads, 0), defaultStoreReads)),
 		timeouts:     cfg.Timeouts.byClass(),
 		maxInFlight:  int64(max(cfg.MaxInFlight, 0)),
 	}
@@ -245,7 +264,8 @@ func New(cat Catalog, log *slog.Logger, cfg Config) *Handler {
 	h.mux.HandleFunc("GET /health", h.serveHealth)
 	h.mux.HandleFunc("GET /ready", h.serveReady)
 	h.mux.HandleFunc("GET /openapi.json", h.serveOpenAPI)
-	h.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	h.metricsHandler = promhttp.HandlerFor(&cachedGatherer{g: reg, now: func() time.Time { return h.now() }}, promhttp.HandlerOpts{})
+	h.mux.Handle("GET /metrics", h.metricsHandler)
 	docs := DocsHandler()
 	h.mux.Handle("GET /docs", docs)
 	h.mux.Handle("GET /docs/{$}", docs)

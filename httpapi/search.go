@@ -213,27 +213,65 @@ func (h *Handler) serveFromStore(w http.ResponseWriter, r *http.Request, win cat
 		h.writeError(w, r, fmt.Errorf("%w: %w", errUnavailable, storeErr))
 		return
 	}
-	plans, err := h.store.SearchPlans(ctx, win)
+	body, err := h.readWindow(ctx, key, l2Key, win)
 	if err != nil {
 		h.writeError(w, r, fmt.Errorf("%w: search store: %w", errUnavailable, err))
 		return
 	}
-	docs := make([][]byte, len(plans))
-	size := len(eventsPrefix) + len(eventsSuffix) + max(len(plans)-1, 0)
-	for i, p := range plans {
-		docs[i] = EncodeEvent(p)
-		size += len(docs[i])
-	}
-	body := appendEvents(make([]byte, 0, size), docs)
-	if size > h.l1MaxEntry {
+	if len(body) > h.l1MaxEntry {
 		resp := h.newResponse(key, body, false)
 		h.writeResponse(w, r, key, resp, false)
 		return
 	}
-	h.l2Set(ctx, l2Key, body)
 	resp := h.newResponse(key, body, gz)
 	h.l1.Set(key, resp)
 	h.writeResponse(w, r, key, resp, gz)
+}
+
+// readWindow returns the response body of the window key from the store. Concurrent
+// searches of one window share one read (singleflight), and at most
+// Config.StoreReads reads run at once (a semaphore): a burst of searches cannot take
+// every database connection, and the same hot window is read once, not once per
+// client. The read runs under a deadline of its own (the search deadline, from when
+// it starts), so a caller that gives up does not fail the others; each caller waits
+// for it within its own deadline. The body is stored in L2 once, by the read.
+func (h *Handler) readWindow(ctx context.Context, key searchKey, l2Key string, win catalog.Window) ([]byte, error) {
+	h.storeWaiters.Add(1)
+	defer h.storeWaiters.Add(-1)
+	ch := h.flights.DoChan(l2Key, func() (any, error) {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.timeouts[classSearch])
+		defer cancel()
+		select {
+		case h.storeSem <- struct{}{}:
+		case <-rctx.Done():
+			return nil, fmt.Errorf("wait for a store read: %w", rctx.Err())
+		}
+		defer func() { <-h.storeSem }()
+		plans, err := h.store.SearchPlans(rctx, win)
+		if err != nil {
+			return nil, err
+		}
+		docs := make([][]byte, len(plans))
+		size := len(eventsPrefix) + len(eventsSuffix) + max(len(plans)-1, 0)
+		for i, p := range plans {
+			docs[i] = EncodeEvent(p)
+			size += len(docs[i])
+		}
+		body := appendEvents(make([]byte, 0, size), docs)
+		if size <= h.l1MaxEntry {
+			h.l2Set(rctx, l2Key, body)
+		}
+		return body, nil
+	})
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		return res.Val.([]byte), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // storeVersion reads the store's catalog version. When the store fails it returns the

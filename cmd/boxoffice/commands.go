@@ -41,7 +41,7 @@ type needs struct {
 }
 
 // The settings every service role takes.
-var roleSettings = []string{"HTTP_ADDR", "NAMESPACE", "LOG_LEVEL", "TLS_CERT_FILE", "TLS_KEY_FILE"}
+var roleSettings = []string{"HTTP_ADDR", "NAMESPACE", "LOG_LEVEL", "TLS_CERT_FILE", "TLS_KEY_FILE", "OPS_ADDR"}
 
 // The settings of each service, taken by the commands that open it.
 var (
@@ -51,7 +51,7 @@ var (
 	providerSettings = []string{"EXTERNAL_API_URL", "PROVIDER_MAX_BYTES", "PROVIDER_NAME", "SYNC_INTERVAL_SECONDS", "API_TIMEOUT_SECONDS"}
 	apiSettings      = []string{"CACHE_TTL_SECONDS", "PRICE_CACHE_TTL_SECONDS", "API_KEYS", "ALLOW_UNAUTHENTICATED_WRITES", "MARKET_EVENTS_CHANNEL", "L1_CACHE_MAX_BYTES", "INDEX_MAX_BYTES",
 		"SEARCH_TIMEOUT_SECONDS", "QUOTE_TIMEOUT_SECONDS", "READ_TIMEOUT_SECONDS", "WRITE_TIMEOUT_SECONDS", "MAX_IN_FLIGHT",
-		"RATE_LIMIT_PER_SECOND", "RATE_LIMIT_BURST", "RATE_LIMIT_WRITES_PER_SECOND", "RATE_LIMIT_WRITES_BURST", "TRUSTED_PROXIES"}
+		"RATE_LIMIT_PER_SECOND", "RATE_LIMIT_BURST", "RATE_LIMIT_WRITES_PER_SECOND", "RATE_LIMIT_WRITES_BURST", "TRUSTED_PROXIES", "SEARCH_STORE_READS"}
 )
 
 // commands are the commands that load a configuration, in the order the usage lists

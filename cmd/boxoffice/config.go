@@ -57,6 +57,8 @@ type config struct {
 	ReadRate       httpapi.Rate // RATE_LIMIT_PER_SECOND, RATE_LIMIT_BURST: searches, quotes, other reads
 	WriteRate      httpapi.Rate // RATE_LIMIT_WRITES_PER_SECOND, RATE_LIMIT_WRITES_BURST
 	TrustedProxies []netip.Prefix
+	OpsAddr        string
+	StoreReads     int
 	TLSCertFile    string
 	TLSKeyFile     string
 
@@ -201,6 +203,17 @@ var settings = []setting{
 			}
 			c.TrustedProxies = append(c.TrustedProxies, p.Masked())
 		}
+		return nil
+	}},
+	{"SEARCH_STORE_READS", "search-store-reads", "4", "searches each API process runs against the store at once when it has no index (catalog beyond INDEX_MAX_BYTES, or not loaded yet); identical windows share one read", intSetter(func(c *config) *int { return &c.StoreReads }, 1, 1000)},
+	{"OPS_ADDR", "ops-addr", "", "address of a second listener, plain HTTP, for /health, /ready, /metrics and the profiler (/debug/pprof/); keep it private; empty: none", func(c *config, v string) error {
+		if v == "" {
+			return nil
+		}
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			return fmt.Errorf("not a host:port address: %q", v)
+		}
+		c.OpsAddr = v
 		return nil
 	}},
 	{"TLS_CERT_FILE", "tls-cert-file", "", "PEM certificate (chain) to serve HTTPS with HTTP/2 on HTTP_ADDR; reloaded when it changes or on SIGHUP", func(c *config, v string) error {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 
 	"boxoffice/catalog"
 	"boxoffice/httpapi"
@@ -57,6 +58,10 @@ type deps struct {
 	rates httpapi.SharedRates
 
 	metrics *metrics
+
+	// ops is OPS_ADDR's listener, for the operations endpoints and the profiler; nil
+	// when OPS_ADDR is unset.
+	ops net.Listener
 
 	closers []func() error
 }

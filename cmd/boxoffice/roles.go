@@ -47,6 +47,12 @@ func runRole(ctx context.Context, cfg config, log *slog.Logger,
 	if err != nil {
 		return fmt.Errorf("HTTP_ADDR: %w", err)
 	}
+	if cfg.OpsAddr != "" {
+		if d.ops, err = net.Listen("tcp", cfg.OpsAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("OPS_ADDR: %w", err)
+		}
+	}
 	if certs != nil {
 		// HTTPS, with HTTP/2: net/http serves h2 on a listener of TLS connections that
 		// offer it.
@@ -61,6 +67,9 @@ func runRole(ctx context.Context, cfg config, log *slog.Logger,
 	if err := start(gctx, g, ln, d); err != nil {
 		cancel() // stop what start had already started
 		ln.Close()
+		if d.ops != nil {
+			d.ops.Close()
+		}
 		return errors.Join(err, g.Wait())
 	}
 	return wait(g, log)
@@ -170,6 +179,7 @@ func startAPI(ctx context.Context, g *errgroup.Group, ln net.Listener, cfg confi
 	conf.TrustedProxies = cfg.TrustedProxies
 	api := httpapi.New(searcher, log, conf)
 	g.Go(func() error { return serveHTTP(ctx, ln, api, log) })
+	serveOps(ctx, g, d, api, log)
 	g.Go(func() error { return api.Run(ctx) })
 	g.Go(func() error { return searcher.Run(ctx) })
 	g.Go(func() error { return d.listen(ctx, func(int64) { searcher.Notify() }) })
@@ -188,6 +198,7 @@ func apiConfig(cfg config, d *deps) httpapi.Config {
 		L1MaxBytes:  cfg.L1CacheMaxBytes,
 		Metrics:     d.metrics.reg,
 		Timeouts:    cfg.Timeouts,
+		StoreReads:  cfg.StoreReads,
 		MaxInFlight: cfg.MaxInFlight,
 	}
 }
@@ -201,6 +212,15 @@ func startOps(ctx context.Context, g *errgroup.Group, ln net.Listener, d *deps, 
 		Metrics: d.metrics.reg,
 	})
 	g.Go(func() error { return serveHTTP(ctx, ln, ops, log) })
+	serveOps(ctx, g, d, ops, log)
+}
+
+// serveOps serves h's operations endpoints and the profiler on OPS_ADDR, when it is set.
+func serveOps(ctx context.Context, g *errgroup.Group, d *deps, h *httpapi.Handler, log *slog.Logger) {
+	if d.ops == nil {
+		return
+	}
+	g.Go(func() error { return serveHTTP(ctx, d.ops, h.OpsHandler(), log.With("listener", "ops")) })
 }
 
 // startWorker consumes plan batches, after each commit announcing the new version and
