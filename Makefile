@@ -4,7 +4,7 @@ BIN     := bin/boxoffice
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: run build test lint fuzz bench bench-price bench-micro services clean
+.PHONY: run build test lint fuzz bench bench-price bench-micro soak services clean
 
 ## run: build and run every role in one process on embedded defaults (http://localhost:8000)
 run: build
@@ -29,6 +29,7 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./provider
 	$(GO) test -run='^$$' -fuzz='^FuzzParseWindow$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./httpapi
+	$(GO) test -run='^$$' -fuzz='^FuzzSearchQuery$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./httpapi
 	$(GO) test -run='^$$' -fuzz='^FuzzZones$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./catalog
 
 ## bench: load /search end to end (wrk, vegeta) beside a trivial handler; results in docs/BENCHMARKS.md
@@ -39,6 +40,11 @@ bench:
 ## bench-price: load POST /api/v1/price with cache hits (the seed's locustfile) beside a trivial handler
 bench-price:
 	BENCH_RUN='^TestBenchPrice$$' ./scripts/bench.sh
+
+## soak: SOAK_DURATION (default 10m) of mixed traffic on each mode (BENCH_MODES), reporting each
+## process's goroutines, open fds and RSS at the start and end (SOAK_RATE=200 req/s; see bench/doc.go)
+soak:
+	BENCH_RUN='^TestSoak$$' ./scripts/bench.sh
 
 ## bench-micro: Go micro-benchmarks of the hot paths (parse, index search, HTTP search, upserts)
 bench-micro:

@@ -16,6 +16,16 @@
 // distributed one (`api`, `worker` and `ingest` processes in a schema and namespace of
 // their own, dropped afterwards). It reports timings; it never asserts them.
 //
+// TestBenchLimiter, also part of `make bench`, measures the HTTP edge's rate limiter:
+// two embedded servers on one 10k-plan catalog, limiting off and limiting on far above
+// the load, their hot windows loaded with wrk in turn; it reports the ratio on/off
+// (target: at least 0.95).
+//
+// TestSoak is `make soak`: SOAK_DURATION of mixed traffic at SOAK_RATE on each mode
+// (searches, quotes, market events, other reads; syncs with churn every 10 s),
+// reporting each process's goroutines, open file descriptors and resident memory at
+// the start and the end; it fails when goroutines or descriptors more than doubled.
+//
 // Settings, all from the environment:
 //
 //	BENCH_SIZES              catalog sizes, e.g. 10k,1m (default 10k,1m)
@@ -30,6 +40,10 @@
 //	BENCH_INGEST_TIMEOUT     how long to wait for ingest per catalog (default 40m)
 //	BENCH_BIN                the boxoffice binary (default: built into a temporary dir)
 //	BENCH_OUT                a file to write the Markdown results table to
+//	BENCH_LIMITER_OUT        a file to write TestBenchLimiter's table to
+//	SOAK_DURATION            the soak's length per mode (default 10m)
+//	SOAK_RATE                the soak's requests a second (default 200)
+//	SOAK_OUT                 a file to write the soak's table to
 //	TEST_DATABASE_WRITE_URL, TEST_DATABASE_READ_URL, TEST_REDIS_URL, TEST_BROKER_URL
 //	                         the distributed services (see testenv)
 package bench

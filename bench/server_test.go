@@ -174,8 +174,8 @@ func startMode(t *testing.T, mode, bin string, n int) (server, error) {
 }
 
 // startEmbedded starts `boxoffice run` with its built-in simulator serving a catalog of
-// n plans and returns its API.
-func startEmbedded(t *testing.T, bin string, n int) server {
+// n plans and returns its API; extraEnv adds to (and overrides) baseEnv.
+func startEmbedded(t *testing.T, bin string, n int, extraEnv ...string) server {
 	t.Helper()
 	c := simConfig(n)
 	addr := freeAddr(t)
@@ -188,7 +188,7 @@ func startEmbedded(t *testing.T, bin string, n int) server {
 	for _, r := range []string{"vanish", "price-change", "time-change", "sell-mode-flip", "invalid-date", "offline"} {
 		args = append(args, "--sim-"+r+"-rate=0")
 	}
-	pid := startProc(t, bin, "boxoffice run", baseEnv(), args...)
+	pid := startProc(t, bin, "boxoffice run", append(baseEnv(), extraEnv...), args...)
 	return server{name: "boxoffice", base: "http://" + addr, pid: pid}
 }
 
@@ -226,6 +226,19 @@ func distributedServices() (primary, replica, redisURL, brokerURL string, err er
 // process; it returns the API process.
 func startDistributed(t *testing.T, bin string, n int, primary, replica, redisURL, brokerURL string) server {
 	t.Helper()
+	roles := startRoles(t, bin, simConfig(n), nil, []string{"worker", "api", "ingest"}, primary, replica, redisURL, brokerURL)
+	api := roles[1]
+	api.name = "boxoffice"
+	return api
+}
+
+// startRoles starts the given roles (the first must be the worker, which migrates the
+// schema) on PostgreSQL (reads from the replica), Redis and RabbitMQ, in a schema, key
+// prefix and queue prefix of their own that t.Cleanup drops, syncing from a simulator
+// of sim in this process, with extraEnv added to their environment; it returns each
+// role's HTTP server, in order.
+func startRoles(t *testing.T, bin string, sim providersim.Config, extraEnv, roles []string, primary, replica, redisURL, brokerURL string) []server {
+	t.Helper()
 	ctx := t.Context()
 	id := strconv.FormatInt(time.Now().UnixNano(), 36)
 	schema, namespace := "bench_"+id, "bench-"+id
@@ -262,15 +275,15 @@ func startDistributed(t *testing.T, bin string, n int, primary, replica, redisUR
 		}
 	})
 
-	sim := providersim.New(simConfig(n))
+	simServer := providersim.New(sim)
 	simAddr := freeAddr(t)
 	ln, err := net.Listen("tcp", simAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: sim}
+	srv := &http.Server{Handler: simServer}
 	go srv.Serve(ln)
-	t.Cleanup(func() { sim.Close(); srv.Close() })
+	t.Cleanup(func() { simServer.Close(); srv.Close() })
 
 	env := append(baseEnv(),
 		"DATABASE_WRITE_URL="+testenv.WithSearchPath(t, primary, schema),
@@ -279,15 +292,21 @@ func startDistributed(t *testing.T, bin string, n int, primary, replica, redisUR
 		"BROKER_URL="+brokerURL,
 		"NAMESPACE="+namespace,
 		"EXTERNAL_API_URL=http://"+simAddr+"/api/events",
-		"API_KEYS=bench-key-0123456789abcdef", // the api role refuses to start without keys
+		"API_KEYS="+benchAPIKey, // the api role refuses to start without keys
 	)
-	// The worker migrates the schema; the API starts after it so it finds the tables.
-	startProc(t, bin, "worker", append(env, "HTTP_ADDR="+freeAddr(t)), "worker", "--env-file=/dev/null")
-	apiAddr := freeAddr(t)
-	pid := startProc(t, bin, "api", append(env, "HTTP_ADDR="+apiAddr), "api", "--env-file=/dev/null")
-	startProc(t, bin, "ingest", append(env, "HTTP_ADDR="+freeAddr(t)), "ingest", "--env-file=/dev/null")
-	return server{name: "boxoffice", base: "http://" + apiAddr, pid: pid}
+	env = append(env, extraEnv...)
+	// The worker migrates the schema; the roles after it find the tables.
+	var servers []server
+	for _, role := range roles {
+		addr := freeAddr(t)
+		pid := startProc(t, bin, role, append(env, "HTTP_ADDR="+addr), role, "--env-file=/dev/null")
+		servers = append(servers, server{name: role, base: "http://" + addr, pid: pid})
+	}
+	return servers
 }
+
+// benchAPIKey is the bearer key of the write endpoints of the servers started here.
+const benchAPIKey = "bench-key-0123456789abcdef"
 
 // countPlans returns how many events base/search serves with no bounds, counting the
 // "id" fields as the body streams in, so a 1M-plan response costs no memory.

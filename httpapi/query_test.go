@@ -1,8 +1,13 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -176,6 +181,47 @@ func FuzzParseWindow(f *testing.F) {
 		if !again.From.Equal(w.From) || !again.To.Equal(w.To) {
 			t.Errorf("ParseWindow(%q, %q) = %v..%v, parsed again %v..%v",
 				starts, ends, render(w.From), render(w.To), render(again.From), render(again.To))
+		}
+	})
+}
+
+// FuzzSearchQuery sends GET /search with any raw query string: the answer is a 200 or
+// a 304 with the search's headers, or a 400 in the error format; never a 5xx, never a
+// panic. ParseWindow's own fuzzer covers the values; this one covers everything a query
+// string can carry (repeated and unknown keys, bad escapes, separators, huge values).
+func FuzzSearchQuery(f *testing.F) {
+	for _, q := range []string{
+		"", "starts_at=2021-02-01&ends_at=2021-07-31", "starts_at=2021-02-01&starts_at=2021-03-01",
+		"starts_at=%zz", "starts_at=2021-02-01T00:00:00%2B01:00", "starts_at=2021-02-01T00:00:00+01:00",
+		"ends_at=9999-12-31T23:59:59Z", "starts_at=0000-01-01", "starts_at=2021-02-30", "x=1&y=2",
+		"starts_at", "=&=&=", "starts_at=2021-02-01;ends_at=2021-01-01", "%00=%00", "starts_at=2021-02-01%00",
+		"starts_at=" + strings.Repeat("9", 300), "ends_at=2021-07-31&ends_at=", "starts_at=+2021-01-01",
+		"starts_at=2021-02-01T00:00:00.999999999999Z", "starts_at=-1", "STARTS_AT=2021-01-01",
+	} {
+		f.Add(q)
+	}
+	plans := []catalog.Plan{
+		newPlan(f, "1", "One", "2021-06-30 21:00:00", "2021-06-30 22:00:00", "15.00"),
+		newPlan(f, "2", "Two", "2021-07-31 20:00:00", "2021-07-31 21:30:00"),
+	}
+	h := New(fixedCatalog{ix: catalog.NewIndex(1, plans, EncodeEvent)}, slog.New(slog.DiscardHandler), Config{})
+	f.Fuzz(func(t *testing.T, query string) {
+		req := httptest.NewRequest(http.MethodGet, "/search", nil)
+		req.URL.RawQuery = query
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		switch rec.Code {
+		case http.StatusOK, http.StatusNotModified:
+			if rec.Header().Get("Etag") == "" {
+				t.Errorf("GET /search?%s = %d without an ETag", query, rec.Code)
+			}
+		case http.StatusBadRequest:
+			var e errorResponse
+			if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Error.Code != "bad_request" {
+				t.Errorf("GET /search?%s = 400 %s, want the error format", query, rec.Body)
+			}
+		default:
+			t.Errorf("GET /search?%s = %d %s, want 200 or 400", query, rec.Code, rec.Body)
 		}
 	})
 }

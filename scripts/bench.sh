@@ -22,5 +22,6 @@ if [ -z "${BENCH_BIN:-}" ]; then # BENCH_BIN measures another binary, e.g. an ol
   export BENCH_BIN="$PWD/bin/boxoffice"
 fi
 echo "bench: measuring $BENCH_BIN ($("$BENCH_BIN" version 2>/dev/null || true)); tree: $(git rev-parse --short HEAD 2>/dev/null || echo '?') with $(git status --porcelain 2>/dev/null | wc -l) changed paths"
-# BENCH_RUN picks the benchmarks: TestBench (/search), TestBenchPrice (POST /api/v1/price).
-exec $GO test -tags bench -count=1 -run "${BENCH_RUN:-^TestBench(Price)?\$}" -v -timeout 90m ./bench
+# BENCH_RUN picks the benchmarks: TestBench (/search), TestBenchLimiter (the rate
+# limiter on against off), TestBenchPrice (POST /api/v1/price).
+exec $GO test -tags bench -count=1 -run "${BENCH_RUN:-^TestBench(Limiter|Price)?\$}" -v -timeout 90m ./bench
