@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -27,6 +28,9 @@ type command struct {
 	flags func(fs *flag.FlagSet, c *config)
 	// args names the positional arguments the command requires, each once (config.Args).
 	args []string
+	// check refuses a configuration the command must not start with, beyond a missing
+	// URL; nil accepts any.
+	check func(c config) error
 }
 
 // needs lists the services a command opens.
@@ -113,6 +117,7 @@ DATA_DIR open`,
 		run:      runAPI,
 		settings: concat(roleSettings, storeSettings, brokerSettings, redisSettings, apiSettings),
 		needs:    needs{store: true, broker: true, redis: true},
+		check:    requireAPIKeys,
 	},
 	{
 		name:     "ingest",
@@ -252,4 +257,16 @@ roles (api, ingest, worker, listener) run on PostgreSQL, Redis and RabbitMQ and 
 to start without the URLs they need; only run has embedded defaults.
 'boxoffice <command> -h' lists a command's flags.`)
 	return b.String()
+}
+
+// requireAPIKeys is the api's check: without API_KEYS its write endpoints would trust
+// every client that reaches it (behind a proxy every client looks local, so the
+// loopback rule of run does not hold), unless ALLOW_UNAUTHENTICATED_WRITES=true says
+// that is meant.
+func requireAPIKeys(c config) error {
+	if len(c.APIKeys) == 0 && !c.OpenWrites {
+		return errors.New("api: API_KEYS is required: without keys the write endpoints would trust every client " +
+			"that reaches this process; set API_KEYS, or ALLOW_UNAUTHENTICATED_WRITES=true to serve writes to anyone")
+	}
+	return nil
 }

@@ -409,6 +409,11 @@ func loadConfig(cmd command, args []string, getenv func(string) string, stderr i
 	if missing := cmd.needs.missing(c); len(missing) > 0 {
 		return c, requiredError(cmd.name, missing)
 	}
+	if cmd.check != nil {
+		if err := cmd.check(c); err != nil {
+			return c, err
+		}
+	}
 	return c, nil
 }
 

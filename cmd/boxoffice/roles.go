@@ -105,10 +105,6 @@ func runAll(ctx context.Context, cfg config, log *slog.Logger) error {
 // runAPI runs the HTTP API alone: searches from memory, refreshed from the store, and
 // price quotes; recalculations it publishes to the broker.
 func runAPI(ctx context.Context, cfg config, log *slog.Logger) error {
-	if len(cfg.APIKeys) == 0 && !cfg.OpenWrites {
-		return errors.New("api: API_KEYS is required: without keys the write endpoints would trust every client " +
-			"that reaches this process; set API_KEYS, or ALLOW_UNAUTHENTICATED_WRITES=true to serve writes to anyone")
-	}
 	return runRole(ctx, cfg, log,
 		func(ctx context.Context, g *errgroup.Group, ln net.Listener, d *deps) error {
 			startAPI(ctx, g, ln, cfg, d, log)
