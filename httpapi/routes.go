@@ -31,9 +31,11 @@ const contentTypeJSON = "application/json; charset=utf-8"
 // and a larger query is a mistake or an attack on the parser.
 const maxQueryBytes = 4 << 10
 
-// defaultStoreReads is Config.StoreReads's default: the connections of a small
-// PostgreSQL pool, leaving room for quotes and the index refresh.
-const defaultStoreReads = 4
+// defaultStoreReads is Config.StoreReads's default: half the connections of the
+// smallest default pools (SQLite's 4 readers, PostgreSQL's 4), so that the catalog
+// version read every store-path search begins with, quotes and the index refresh
+// always find a connection.
+const defaultStoreReads = 2
 
 // defaultReadyTimeout bounds each readiness check when Config.ReadyTimeout is zero.
 const defaultReadyTimeout = 2 * time.Second
@@ -123,7 +125,7 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 
 	// StoreReads bounds the searches that read the store at once (see readWindow);
-	// zero means 4.
+	// zero means 2.
 	StoreReads int
 
 	// Timeouts are the deadlines of requests by route class; see Timeouts.

@@ -205,7 +205,7 @@ var settings = []setting{
 		}
 		return nil
 	}},
-	{"SEARCH_STORE_READS", "search-store-reads", "4", "searches each API process runs against the store at once when it has no index (catalog beyond INDEX_MAX_BYTES, or not loaded yet); identical windows share one read", intSetter(func(c *config) *int { return &c.StoreReads }, 1, 1000)},
+	{"SEARCH_STORE_READS", "search-store-reads", "2", "searches each API process runs against the store at once when it has no index (catalog beyond INDEX_MAX_BYTES, or not loaded yet); identical windows share one read", intSetter(func(c *config) *int { return &c.StoreReads }, 1, 1000)},
 	{"OPS_ADDR", "ops-addr", "", "address of a second listener, plain HTTP, for /health, /ready, /metrics and the profiler (/debug/pprof/); keep it private; empty: none", func(c *config, v string) error {
 		if v == "" {
 			return nil
