@@ -193,7 +193,8 @@ func sweep(buckets map[clientKey]*bucket, now int64) {
 	}
 }
 
-// allow admits r, of class c from the client k, or writes 429 and returns false.
+// allow admits r, of class c, under its client's limit, or answers it 429 with
+// Retry-After and the RateLimit headers and returns false.
 func (h *Handler) allow(w http.ResponseWriter, r *http.Request, c class) bool {
 	l := h.limiter
 	g := &l.classes[c]
