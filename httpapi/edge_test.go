@@ -177,7 +177,11 @@ func (s *countingStore) SearchPlans(ctx context.Context, w catalog.Window) ([]ca
 	s.calls.Add(1)
 	n := s.running.Add(1)
 	defer s.running.Add(-1)
-	for m := s.most.Load(); n > m && !s.most.CompareAndSwap(m, n); m = s.most.Load() {
+	for {
+		m := s.most.Load()
+		if n <= m || s.most.CompareAndSwap(m, n) {
+			break
+		}
 	}
 	return s.heldStore.SearchPlans(ctx, w)
 }

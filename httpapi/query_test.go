@@ -212,7 +212,7 @@ func FuzzSearchQuery(f *testing.F) {
 		h.ServeHTTP(rec, req)
 		switch rec.Code {
 		case http.StatusOK, http.StatusNotModified:
-			if rec.Header().Get("Etag") == "" {
+			if rec.Header().Get("ETag") == "" {
 				t.Errorf("GET /search?%s = %d without an ETag", query, rec.Code)
 			}
 		case http.StatusBadRequest:

@@ -73,20 +73,19 @@ type bucket struct {
 	pending atomic.Int64 // requests admitted since the last report to SharedRates
 }
 
-// take admits a request at now under g, or returns how long until one would be.
-// remaining is how many more would be admitted now; reset how long until the bucket is
-// full again.
-func (b *bucket) take(now int64, g *gcra) (ok bool, remaining, retry, reset int64) {
+// take admits a request at now under g, or returns how long until one would be
+// (retry) and until the bucket is full again (reset).
+func (b *bucket) take(now int64, g *gcra) (ok bool, retry, reset int64) {
 	for {
 		old := b.tat.Load()
 		tat := max(old, now)
 		next := tat + g.interval
 		allowAt := next - g.tolerance
 		if now < allowAt {
-			return false, 0, allowAt - now, tat - now
+			return false, allowAt - now, tat - now
 		}
 		if b.tat.CompareAndSwap(old, next) {
-			return true, (now - allowAt) / g.interval, 0, next - now
+			return true, 0, next - now
 		}
 	}
 }
@@ -208,7 +207,7 @@ func (h *Handler) allow(w http.ResponseWriter, r *http.Request, c class) bool {
 	}
 	now := l.now()
 	b := l.bucket(k, now)
-	ok, _, retry, reset := b.take(now, g)
+	ok, retry, reset := b.take(now, g)
 	if ok {
 		if l.shared != nil {
 			b.pending.Add(1)

@@ -190,7 +190,7 @@ func TestRateLimitForgetsIdleClients(t *testing.T) {
 	l := h.limiter
 	for i := range 200_000 {
 		k := clientKey{addr: netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), class: classSearch}
-		if ok, _, _, _ := l.bucket(k, l.now()).take(l.now(), &l.classes[classSearch]); !ok {
+		if ok, _, _ := l.bucket(k, l.now()).take(l.now(), &l.classes[classSearch]); !ok {
 			t.Fatalf("client %s refused", k.addr)
 		}
 		clock.advance(time.Millisecond) // a bucket is full again 100ms after its one request

@@ -213,7 +213,7 @@ func (h *Handler) serveFromStore(w http.ResponseWriter, r *http.Request, win cat
 		h.writeError(w, r, fmt.Errorf("%w: %w", errUnavailable, storeErr))
 		return
 	}
-	body, err := h.readWindow(ctx, key, l2Key, win)
+	body, err := h.readWindow(ctx, l2Key, win)
 	if err != nil {
 		h.writeError(w, r, fmt.Errorf("%w: search store: %w", errUnavailable, err))
 		return
@@ -228,14 +228,14 @@ func (h *Handler) serveFromStore(w http.ResponseWriter, r *http.Request, win cat
 	h.writeResponse(w, r, key, resp, gz)
 }
 
-// readWindow returns the response body of the window key from the store. Concurrent
+// readWindow returns the response body of the window win, named l2Key, from the store. Concurrent
 // searches of one window share one read (singleflight), and at most
 // Config.StoreReads reads run at once (a semaphore): a burst of searches cannot take
 // every database connection, and the same hot window is read once, not once per
 // client. The read runs under a deadline of its own (the search deadline, from when
 // it starts), so a caller that gives up does not fail the others; each caller waits
 // for it within its own deadline. The body is stored in L2 once, by the read.
-func (h *Handler) readWindow(ctx context.Context, key searchKey, l2Key string, win catalog.Window) ([]byte, error) {
+func (h *Handler) readWindow(ctx context.Context, l2Key string, win catalog.Window) ([]byte, error) {
 	h.storeWaiters.Add(1)
 	defer h.storeWaiters.Add(-1)
 	ch := h.flights.DoChan(l2Key, func() (any, error) {

@@ -43,14 +43,13 @@ func TestStatementTimeoutFollowsTheDeadline(t *testing.T) {
 		{"under a second", 100 * time.Millisecond, "1s"},
 	}
 	for _, tt := range tests {
-		ctx := t.Context()
+		ctx, cancel := t.Context(), context.CancelFunc(func() {})
 		if tt.timeout > 0 {
-			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, tt.timeout)
-			defer cancel()
 		}
 		if got := show(ctx); got != tt.want {
 			t.Errorf("%s: statement_timeout = %q, want %q", tt.name, got, tt.want)
 		}
+		cancel()
 	}
 }

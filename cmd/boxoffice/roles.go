@@ -48,7 +48,7 @@ func runRole(ctx context.Context, cfg config, log *slog.Logger,
 		return fmt.Errorf("HTTP_ADDR: %w", err)
 	}
 	if cfg.OpsAddr != "" {
-		if d.ops, err = net.Listen("tcp", cfg.OpsAddr); err != nil {
+		if d.ops, err = (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.OpsAddr); err != nil {
 			ln.Close()
 			return fmt.Errorf("OPS_ADDR: %w", err)
 		}
