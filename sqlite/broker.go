@@ -99,6 +99,8 @@ type Broker struct {
 	log   *slog.Logger
 	// lock is the data directory's, shared (LockFileName); nil for Restore's own queue.
 	lock *dirLock
+	// consumer is the queue's consumer lock (ConsumerLockFileName), taken by Recover.
+	consumer *dirLock
 
 	mu   sync.Mutex               // guards wake
 	wake map[string]chan struct{} // per topic: closed (and replaced) when a message may have become ready
@@ -161,18 +163,27 @@ func (b *Broker) migrate(ctx context.Context) error {
 // Close closes the queue database. Subscribe calls should have returned first.
 func (b *Broker) Close() error {
 	defer b.lock.release()
+	defer b.consumer.release()
 	if err := errors.Join(b.read.Close(), b.write.Close()); err != nil {
 		return fmt.Errorf("close sqlite broker %s: %w", b.path, err)
 	}
 	return nil
 }
 
-// Recover hands back to the queue, at once, every delivery that a previous process left
-// unfinished (it was killed mid-task), without waiting for their leases to expire; each
-// counts as a delivery lost. Call it at start-up, before subscribing, in the one process
-// that consumes this queue: a delivery that another live process holds would be handed
-// out a second time.
+// Recover claims the queue for this process and hands back to it, at once, every
+// delivery that a previous process left unfinished (it was killed mid-task), without
+// waiting for their leases to expire; each counts as a delivery lost. Call it at
+// start-up, before subscribing, in the one process that consumes this queue. The claim
+// (an exclusive lock on ConsumerLockFileName, held until Close) makes a second consumer
+// fail here with ErrInUse, rather than take the first one's live deliveries.
 func (b *Broker) Recover(ctx context.Context) (int, error) {
+	if b.consumer == nil {
+		l, err := lockConsumer(filepath.Dir(b.path))
+		if err != nil {
+			return 0, fmt.Errorf("sqlite broker: %w", err)
+		}
+		b.consumer = l
+	}
 	res, err := b.write.ExecContext(ctx, `UPDATE messages SET lease = NULL, available_at = ? WHERE lease IS NOT NULL`,
 		b.cfg.Now().UnixMilli())
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -110,5 +111,33 @@ func TestQueueSurvivesReopen(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("the retried message was not delivered after the reopen")
+	}
+}
+
+// TestRecoverClaimsTheQueue: the queue has one consumer. A second broker on the same data
+// directory (a second `boxoffice run`) is refused by Recover, so it cannot hand out the
+// first one's live deliveries again; once the first closes, the second may claim it.
+func TestRecoverClaimsTheQueue(t *testing.T) {
+	dir := t.TempDir()
+	first, err := sqlite.OpenBroker(t.Context(), dir, sqlite.BrokerConfig{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := first.Recover(t.Context()); err != nil {
+		t.Fatalf("first Recover() = %v", err)
+	}
+	if _, err := first.Recover(t.Context()); err != nil {
+		t.Fatalf("Recover() again by the same consumer = %v, want nil", err)
+	}
+	second := openBroker(t, dir, task.RetryPolicy{})
+	_, err = second.Recover(t.Context())
+	if !errors.Is(err, sqlite.ErrInUse) || !strings.Contains(err.Error(), sqlite.ConsumerLockFileName) {
+		t.Fatalf("second Recover() = %v, want ErrInUse naming %s", err, sqlite.ConsumerLockFileName)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := second.Recover(t.Context()); err != nil {
+		t.Fatalf("Recover() once the first consumer closed = %v, want nil", err)
 	}
 }

@@ -17,8 +17,15 @@ import (
 // removed (removing it would let two processes lock two different files).
 const LockFileName = "boxoffice.lock"
 
+// ConsumerLockFileName is the lock file of the queue's one consumer: Broker.Recover takes
+// it exclusively and the broker holds it until Close, so a second `boxoffice run` on the
+// same data directory refuses to start instead of handing out the first one's deliveries
+// a second time (and running a second ingest leader beside the first's in-process lock).
+const ConsumerLockFileName = "consumer.lock"
+
 // ErrInUse is returned by Restore when a boxoffice process has the data directory's
-// store or queue open, and by Open, OpenBroker and Backup while a restore runs there.
+// store or queue open, by Open, OpenBroker and Backup while a restore runs there, and by
+// Broker.Recover when another process consumes the queue.
 var ErrInUse = errors.New("data directory in use")
 
 // dirLock is a lock on a data directory's LockFileName, held until release.
@@ -31,12 +38,8 @@ type dirLock struct {
 // holds it.
 func lockDataDir(dataDir string, exclusive bool) (*dirLock, error) {
 	path := filepath.Join(dataDir, LockFileName)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600) //nolint:gosec // G304: the operator names DATA_DIR
+	l, err := lockFile(path, exclusive)
 	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	if err := flock(f, exclusive); err != nil {
-		f.Close()
 		if errors.Is(err, errWouldBlock) {
 			if exclusive {
 				return nil, fmt.Errorf("%w: a boxoffice process (run, migrate, backup or dead-letters) has %s open and holds %s; stop it first",
@@ -45,6 +48,32 @@ func lockDataDir(dataDir string, exclusive bool) (*dirLock, error) {
 			return nil, fmt.Errorf("%w: boxoffice restore is replacing the store in %s (it holds %s); try again when it has finished",
 				ErrInUse, dataDir, path)
 		}
+		return nil, err
+	}
+	return l, nil
+}
+
+// lockConsumer takes the exclusive lock of the queue's consumer in dataDir, without
+// waiting: when another process holds it the error wraps ErrInUse and names the file.
+func lockConsumer(dataDir string) (*dirLock, error) {
+	path := filepath.Join(dataDir, ConsumerLockFileName)
+	l, err := lockFile(path, true)
+	if errors.Is(err, errWouldBlock) {
+		return nil, fmt.Errorf("%w: another boxoffice run consumes the queue in %s (it holds %s); stop it, or give this one another DATA_DIR",
+			ErrInUse, dataDir, path)
+	}
+	return l, err
+}
+
+// lockFile opens (creating it when missing) and locks path, shared or exclusive, without
+// waiting: a conflicting holder gives an error wrapping errWouldBlock.
+func lockFile(path string, exclusive bool) (*dirLock, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600) //nolint:gosec // G304: the operator names DATA_DIR
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	if err := flock(f, exclusive); err != nil {
+		f.Close()
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	return &dirLock{f: f}, nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 
 	"boxoffice/catalog"
 	"boxoffice/providersim"
+	"boxoffice/sqlite"
 	"boxoffice/testenv"
 )
 
@@ -514,4 +516,29 @@ func startSim(t *testing.T, cfg providersim.Config) (*providersim.Server, string
 	provider := httptest.NewServer(sim)
 	t.Cleanup(provider.Close)
 	return sim, provider.URL + "/api/events"
+}
+
+// TestRunRefusesASecondOnOneDataDir: a second `boxoffice run` on a data directory that a
+// running one uses exits with an error naming the lock, rather than running a second
+// consumer of the embedded queue (it would take the first one's deliveries again) and a
+// second ingest leader; the first keeps serving.
+func TestRunRefusesASecondOnOneDataDir(t *testing.T) {
+	dataDir := t.TempDir()
+	env := map[string]string{"HTTP_ADDR": freeAddr(t), "DATA_DIR": dataDir, "SYNC_INTERVAL_SECONDS": "3600"}
+	base, stop := startRun(t, env)
+	defer stop()
+
+	second := map[string]string{"HTTP_ADDR": freeAddr(t), "DATA_DIR": dataDir, "SYNC_INTERVAL_SECONDS": "3600"}
+	_, err := runOnce(t, second, "run")
+	if !errors.Is(err, sqlite.ErrInUse) || !strings.Contains(err.Error(), sqlite.ConsumerLockFileName) {
+		t.Fatalf("second run on one DATA_DIR = %v, want ErrInUse naming %s", err, sqlite.ConsumerLockFileName)
+	}
+	resp, err := http.Get(base + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("the first run's /health = %d after the second was refused, want 200", resp.StatusCode)
+	}
 }
