@@ -4,7 +4,7 @@ BIN     := bin/boxoffice
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: run build test lint fuzz bench bench-price bench-micro soak services clean
+.PHONY: run build test lint fuzz bench bench-price bench-ingest bench-micro soak services clean
 
 ## run: build and run every role in one process on embedded defaults (http://localhost:8000)
 run: build
@@ -32,7 +32,8 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzSearchQuery$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./httpapi
 	$(GO) test -run='^$$' -fuzz='^FuzzZones$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./catalog
 
-## bench: load /search end to end (wrk, vegeta) beside a trivial handler; results in docs/BENCHMARKS.md
+## bench: cold ingest of 10k, 100k and 1M plans (time until served, peak RSS per process), then load
+## /search end to end (wrk, vegeta) beside a trivial handler; results in docs/BENCHMARKS.md
 ## (BENCH_SIZES=10k,1m BENCH_MODES=embedded,distributed BENCH_DURATION=10s; see bench/doc.go)
 bench:
 	./scripts/bench.sh
@@ -41,14 +42,20 @@ bench:
 bench-price:
 	BENCH_RUN='^TestBenchPrice$$' ./scripts/bench.sh
 
+## bench-ingest: the cold-ingest table alone (BENCH_INGEST_SIZES=10k,100k,1m; see bench/doc.go)
+bench-ingest:
+	BENCH_RUN='^TestBenchIngest$$' ./scripts/bench.sh
+
 ## soak: SOAK_DURATION (default 10m) of mixed traffic on each mode (BENCH_MODES), reporting each
 ## process's goroutines, open fds and RSS at the start and end (SOAK_RATE=200 req/s; see bench/doc.go)
 soak:
 	BENCH_RUN='^TestSoak$$' ./scripts/bench.sh
 
-## bench-micro: Go micro-benchmarks of the hot paths (parse, index search, HTTP search, upserts)
+## bench-micro: Go micro-benchmarks of each stage: MB/s of XML parsed (provider), plans/s spooled and
+## decoded (ingest), upserted per store (sqlite; postgres when TEST_DATABASE_WRITE_URL answers),
+## indexed (catalog), and the search path (catalog, httpapi)
 bench-micro:
-	$(GO) test -run='^$$' -bench=. -benchmem ./catalog ./httpapi ./provider ./sqlite
+	$(GO) test -run='^$$' -bench=. -benchmem ./provider ./ingest ./sqlite ./postgres ./catalog ./httpapi
 
 clean:
 	rm -rf bin

@@ -16,6 +16,14 @@
 // distributed one (`api`, `worker` and `ingest` processes in a schema and namespace of
 // their own, dropped afterwards). It reports timings; it never asserts them.
 //
+// TestBenchIngest, also part of `make bench` (alone: `make bench-ingest`), measures cold
+// ingest: for each mode and each size of BENCH_INGEST_SIZES it starts boxoffice on an
+// empty store and the same synthetic catalog, and reports the time from the first
+// process's start until the API's search index holds every plan (its
+// boxoffice_search_index_plans gauge, polled every 100 ms, then confirmed by a full
+// /search), the ingest role's first sync, and each process's peak resident memory
+// (VmHWM from /proc/<pid>/status), resident memory then and CPU time.
+//
 // TestBenchLimiter, also part of `make bench`, measures the HTTP edge's rate limiter:
 // two embedded servers on one 10k-plan catalog, limiting off and limiting on far above
 // the load, their hot windows loaded with wrk in turn; it reports the ratio on/off
@@ -38,6 +46,8 @@
 //	BENCH_WRK_THREADS        wrk threads (default 2)
 //	BENCH_WRK_CONNECTIONS    wrk connections (default 64)
 //	BENCH_INGEST_TIMEOUT     how long to wait for ingest per catalog (default 40m)
+//	BENCH_INGEST_SIZES       TestBenchIngest's catalog sizes, in both modes (default 10k,100k,1m)
+//	BENCH_INGEST_OUT         a file to write TestBenchIngest's table to
 //	BENCH_BIN                the boxoffice binary (default: built into a temporary dir)
 //	BENCH_OUT                a file to write the Markdown results table to
 //	BENCH_LIMITER_OUT        a file to write TestBenchLimiter's table to

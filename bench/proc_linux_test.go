@@ -46,3 +46,33 @@ func cpuTime(pid int) (d time.Duration, ok bool) {
 	}
 	return time.Duration(utime+stime) * time.Second / userHZ, true
 }
+
+// memory returns the peak (VmHWM) and current (VmRSS) resident memory of process pid,
+// in bytes, from /proc/<pid>/status; zeros when it cannot be read.
+func memory(pid int) (peak, rss int64) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, 0
+	}
+	for line := range bytes.SplitSeq(b, []byte("\n")) {
+		k, v, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
+		}
+		f := bytes.Fields(v) // "123456 kB"
+		if len(f) == 0 {
+			continue
+		}
+		kb, err := strconv.ParseInt(string(f[0]), 10, 64)
+		if err != nil {
+			continue
+		}
+		switch string(k) {
+		case "VmHWM":
+			peak = kb << 10
+		case "VmRSS":
+			rss = kb << 10
+		}
+	}
+	return peak, rss
+}

@@ -311,20 +311,31 @@ const benchAPIKey = "bench-key-0123456789abcdef"
 // countPlans returns how many events base/search serves with no bounds, counting the
 // "id" fields as the body streams in, so a 1M-plan response costs no memory.
 func countPlans(ctx context.Context, base string) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/search", nil)
+	body, err := getOK(ctx, base+"/search")
 	if err != nil {
 		return 0, err
+	}
+	defer body.Close()
+	return countIDs(body)
+}
+
+// getOK GETs url without compression and returns the body of a 200 response; the
+// caller closes it. Any other status is an error.
+func getOK(ctx context.Context, url string) (io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
 	}
 	resp, err := plainClient.Do(req)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		io.Copy(io.Discard, resp.Body)
-		return 0, fmt.Errorf("status %s", resp.Status)
+		resp.Body.Close()
+		return nil, fmt.Errorf("status %s", resp.Status)
 	}
-	return countIDs(resp.Body)
+	return resp.Body, nil
 }
 
 // countIDs counts the occurrences of `"id":` in r.

@@ -1,0 +1,195 @@
+//go:build bench
+
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// ingestRow is one line of the ingest table: one mode and catalog size, from nothing.
+type ingestRow struct {
+	mode, size string
+	plans      int
+	served     time.Duration // from the first process's start until the API's index held every plan
+	sync       time.Duration // the ingest role's first sync: fetch, parse, spool, publish
+	procs      []procUsage
+	load       [2]string // /proc/loadavg before and after
+}
+
+// procUsage is what one process used during a cold ingest.
+type procUsage struct {
+	name     string
+	peak     int64         // VmHWM: the highest resident memory, bytes
+	rss      int64         // VmRSS once every plan was served, bytes
+	cpu      time.Duration // user + system CPU time until then
+	indexed  int64         // boxoffice_search_index_bytes of an API, else 0
+	hasIndex bool
+}
+
+// TestBenchIngest is the ingest table of `make bench`: for each mode and each size of
+// BENCH_INGEST_SIZES, boxoffice starts on an empty store and the synthetic catalog, and
+// the test measures the time from the first process's start until the API's search
+// index holds every plan (its boxoffice_search_index_plans gauge, polled every 100 ms,
+// then confirmed by a full /search), and each process's peak resident memory (VmHWM),
+// resident memory then and CPU time.
+func TestBenchIngest(t *testing.T) {
+	s, err := loadSettings()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sizes, err := parseSizes(env("BENCH_INGEST_SIZES", "10k,100k,1m"))
+	if err != nil {
+		t.Fatalf("BENCH_INGEST_SIZES: %v", err)
+	}
+	bin := buildBinary(t, s)
+	var rows []ingestRow
+	var skipped []string
+	for _, mode := range s.modes {
+		for _, n := range sizes {
+			name := mode + "/" + sizeName(n)
+			t.Run(name, func(t *testing.T) {
+				before := loadavg()
+				start := time.Now()
+				var procs []server
+				var api, ingester server
+				switch mode {
+				case "embedded":
+					api = startEmbedded(t, bin, n)
+					api.name = "run"
+					procs, ingester = []server{api}, api
+				default:
+					primary, replica, redisURL, brokerURL, err := distributedServices()
+					if err != nil {
+						skipped = append(skipped, fmt.Sprintf("%s: services not reachable (%v)", name, err))
+						t.Skipf("services not reachable: %v", err)
+					}
+					procs = startRoles(t, bin, simConfig(n), nil, []string{"worker", "api", "ingest"}, primary, replica, redisURL, brokerURL)
+					api, ingester = procs[1], procs[2]
+				}
+				c := simConfig(n)
+				want := c.BasePlans * c.Plans
+				served := waitIndexed(t, api.base, want, start, s.ingestTimeout)
+				row := ingestRow{mode: mode, size: sizeName(want), plans: want, served: served}
+				for _, p := range procs {
+					u := procUsage{name: p.name}
+					u.peak, u.rss = memory(p.pid)
+					u.cpu, _ = cpuTime(p.pid)
+					if p == api {
+						u.indexed, u.hasIndex = int64(metricValue(t, api.base, "boxoffice_search_index_bytes")), true
+					}
+					row.procs = append(row.procs, u)
+				}
+				row.sync = time.Duration(metricValue(t, ingester.base, "boxoffice_sync_duration_seconds_sum") * float64(time.Second))
+				// Served means a client gets every plan: count them in a full response.
+				if got, err := countPlans(t.Context(), api.base); err != nil || got != want {
+					t.Fatalf("index holds %d plans, but /search serves %d (%v)", want, got, err)
+				}
+				row.load = [2]string{before, loadavg()}
+				t.Logf("%s: %d plans served %.1f s after start", name, want, served.Seconds())
+				rows = append(rows, row)
+			})
+		}
+	}
+	table := ingestReport(rows, skipped)
+	fmt.Println()
+	fmt.Print(table)
+	if out := os.Getenv("BENCH_INGEST_OUT"); out != "" {
+		if err := os.WriteFile(out, []byte(table), 0o644); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// waitIndexed polls base's boxoffice_search_index_plans until it is want and returns
+// how long that took from start.
+func waitIndexed(t *testing.T, base string, want int, start time.Time, timeout time.Duration) time.Duration {
+	t.Helper()
+	deadline := start.Add(timeout)
+	last, lastLog := -1.0, time.Now()
+	for {
+		got, err := metric(t.Context(), base, "boxoffice_search_index_plans")
+		if err == nil && int(got) == want {
+			return time.Since(start)
+		}
+		if got != last && time.Since(lastLog) > 10*time.Second {
+			t.Logf("ingest: %.0f of %d plans indexed after %s (err %v)", got, want, time.Since(start).Round(time.Second), err)
+			last, lastLog = got, time.Now()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ingest: %.0f of %d plans indexed after %s", got, want, timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// metricValue returns the sum of the series of metric name on base's /metrics.
+func metricValue(t *testing.T, base, name string) float64 {
+	t.Helper()
+	v, err := metric(t.Context(), base, name)
+	if err != nil {
+		t.Fatalf("%s/metrics: %v", base, err)
+	}
+	return v
+}
+
+// metric returns the sum of the series of metric name on base's /metrics (whatever
+// their labels), or 0 when it has none.
+func metric(ctx context.Context, base, name string) (float64, error) {
+	body, err := getOK(ctx, base+"/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer body.Close()
+	sc := bufio.NewScanner(body)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	sum := 0.0
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), " ")
+		if !ok || (k != name && !strings.HasPrefix(k, name+"{")) {
+			continue
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", k, err)
+		}
+		sum += f
+	}
+	return sum, sc.Err()
+}
+
+// ingestReport writes the ingest table as Markdown.
+func ingestReport(rows []ingestRow, skipped []string) string {
+	var b strings.Builder
+	b.WriteString("| mode | plans | served after | plans/s | first sync | process | peak RSS | RSS once served | CPU | index |\n")
+	b.WriteString("|---|--:|--:|--:|--:|---|--:|--:|--:|--:|\n")
+	mib := func(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
+	for _, r := range rows {
+		for i, p := range r.procs {
+			lead := "| | | | | |"
+			if i == 0 {
+				lead = fmt.Sprintf("| %s | %s | %.1f s | %.0f | %.1f s |", r.mode, r.size, r.served.Seconds(),
+					float64(r.plans)/r.served.Seconds(), r.sync.Seconds())
+			}
+			index := ""
+			if p.hasIndex {
+				index = fmt.Sprintf("%s (%.0f B/plan)", mib(p.indexed), float64(p.indexed)/float64(r.plans))
+			}
+			fmt.Fprintf(&b, "%s %s | %s | %s | %.1f s | %s |\n", lead, p.name, mib(p.peak), mib(p.rss), p.cpu.Seconds(), index)
+		}
+	}
+	b.WriteString("\nServed after: from the first process's start until the API's search index held every plan (a full /search then returned them all). First sync: the ingest role's fetch, parse, spool and publish. CPU: user + system time of the process until then.\n")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "- %s %s: load average %s before, %s after.\n", r.mode, r.size, r.load[0], r.load[1])
+	}
+	for _, sk := range skipped {
+		fmt.Fprintf(&b, "- skipped %s\n", sk)
+	}
+	return b.String()
+}
