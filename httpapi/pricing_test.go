@@ -63,7 +63,7 @@ func newPricingEnv(t testing.TB, keys ...string) *pricingEnv {
 	svc := &pricing.Service{
 		Quoter: &pricing.Quoter{Store: store, Cache: e.cache, Policy: pricing.DefaultPolicy, TTL: time.Minute,
 			Now: time.Now, Log: e.log},
-		Store: store, Bus: e.bus, Publisher: e.broker, Now: time.Now, Log: e.log,
+		Store: store, Tasks: store, Bus: e.bus, Publisher: e.broker, Now: time.Now, Log: e.log,
 	}
 	e.h = New(nil, e.log, Config{Pricing: svc, APIKeys: keys})
 	return e
@@ -80,7 +80,7 @@ func (e *pricingEnv) upsert(t testing.TB, plans ...catalog.Plan) {
 // work runs a worker that recalculates prices from the broker until the test ends.
 func (e *pricingEnv) work(t *testing.T) {
 	rc := &pricing.Recalculator{
-		Store: e.store, Cache: e.cache, Locker: memory.NewLocker(), Policy: pricing.DefaultPolicy, Retry: task.DefaultRetry,
+		Store: e.store, Tasks: e.store, Cache: e.cache, Locker: memory.NewLocker(), Policy: pricing.DefaultPolicy, Retry: task.DefaultRetry,
 		LockKey: "pricing:recalculate", LockTTL: 10 * time.Second, LockWait: time.Minute, BatchSize: 10,
 		Now: time.Now, Log: e.log,
 	}

@@ -16,12 +16,22 @@ import (
 	"boxoffice/pricing"
 	"boxoffice/pricing/pricingtest"
 	"boxoffice/task"
+	"boxoffice/task/tasktest"
 )
 
 // TestPricingStore runs the pricing.Store contract, each sub-test on a schema of its own
 // and without a replica: the suite reads its writes at once.
 func TestPricingStore(t *testing.T) {
 	pricingtest.TestStore(t, func(t *testing.T) pricingtest.Stores {
+		s, _ := migrated(t)
+		return s
+	})
+}
+
+// TestTaskRecords runs the task.Records contract, each sub-test on a schema of its own
+// and without a replica.
+func TestTaskRecords(t *testing.T) {
+	tasktest.TestRecords(t, func(t *testing.T) task.Records {
 		s, _ := migrated(t)
 		return s
 	})

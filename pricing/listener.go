@@ -35,6 +35,7 @@ import (
 // the recalculation's trace leads back to the requests that asked for it.
 type Listener struct {
 	Store     Store
+	Tasks     task.Records // where Enqueue records the tasks
 	Bus       Bus
 	Publisher task.Publisher
 	Quiet     time.Duration
@@ -244,7 +245,7 @@ func (l *Listener) enqueue(ctx context.Context, enqueued *int64) {
 			attribute.Int64("boxoffice.market_events.pending", st.Events-st.Applied),
 		)
 	}
-	rec, err := Enqueue(ctx, l.Store, l.Publisher, "market-event", l.Now())
+	rec, err := Enqueue(ctx, l.Tasks, l.Publisher, "market-event", l.Now())
 	if err != nil {
 		fail(span, err)
 		l.Log.WarnContext(ctx, "market events: enqueue a recalculation; trying again at the next event or poll", "err", err)

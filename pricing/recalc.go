@@ -34,6 +34,7 @@ import (
 // task.Permanent errors fail it at once.
 type Recalculator struct {
 	Store     Store
+	Tasks     task.Records // the recalculation tasks' records
 	Cache     Cache
 	Locker    task.Locker
 	Policy    Policy
@@ -67,7 +68,7 @@ func (rc *Recalculator) Handle(ctx context.Context, m task.Message) error {
 	if err := json.Unmarshal(m.Body, &msg); err != nil || msg.TaskID == "" {
 		return task.Permanent(fmt.Errorf("recalculate: malformed message %q", m.Body))
 	}
-	rec, err := rc.Store.Task(ctx, msg.TaskID)
+	rec, err := rc.Tasks.Task(ctx, msg.TaskID)
 	if errors.Is(err, task.ErrNotFound) {
 		return task.Permanent(fmt.Errorf("recalculate: task %s: %w", msg.TaskID, err))
 	}
@@ -110,7 +111,7 @@ func (rc *Recalculator) attempt(ctx context.Context, rec *task.Record, attempt i
 
 	rec.State, rec.Attempts, rec.StartedAt, rec.FinishedAt = task.Running, attempt, rc.Now(), time.Time{}
 	rec.ErrorCode, rec.Error = "", ""
-	if err := rc.Store.SaveTask(runCtx, *rec); err != nil {
+	if err := rc.Tasks.SaveTask(runCtx, *rec); err != nil {
 		return "", err
 	}
 	res, err := rc.run(runCtx)
@@ -122,7 +123,7 @@ func (rc *Recalculator) attempt(ctx context.Context, rec *task.Record, attempt i
 	}
 	rec.State, rec.FinishedAt = task.Succeeded, rc.Now()
 	rec.Result, _ = json.Marshal(res)
-	if err := rc.Store.SaveTask(ctx, *rec); err != nil {
+	if err := rc.Tasks.SaveTask(ctx, *rec); err != nil {
 		return "", err
 	}
 	if rc.Published != nil {
@@ -190,7 +191,7 @@ func (rc *Recalculator) covered(ctx context.Context, rec *task.Record, st *State
 		rec.State = task.Succeeded
 	}
 	rec.Result, _ = json.Marshal(Result{Version: st.Version, CoveredBy: st.Version})
-	if err := rc.Store.SaveTask(ctx, *rec); err != nil {
+	if err := rc.Tasks.SaveTask(ctx, *rec); err != nil {
 		return "", err
 	}
 	return string(rec.State), nil
@@ -299,7 +300,7 @@ func (rc *Recalculator) fail(ctx context.Context, rec task.Record, attempt int, 
 		rec.State, rec.FinishedAt = task.Pending, time.Time{}
 		rec.ErrorCode, rec.Error = task.CodeInterrupted, "interrupted: "+err.Error()
 	}
-	if serr := rc.Store.SaveTask(context.WithoutCancel(ctx), rec); serr != nil {
+	if serr := rc.Tasks.SaveTask(context.WithoutCancel(ctx), rec); serr != nil {
 		rc.Log.Warn("recalculate: record the failed attempt", "task_id", rec.ID, "err", serr)
 	}
 	if last {

@@ -37,6 +37,7 @@ var testRetry = task.RetryPolicy{MaxAttempts: 6, Countdown: 20 * time.Millisecon
 type stores interface {
 	catalog.Store
 	pricing.Store
+	task.Records
 }
 
 // rig is one set of adapters.
@@ -140,7 +141,7 @@ func seed(t *testing.T, s stores, n int) []catalog.Plan {
 
 func (r *rig) recalculator(s pricing.Store) *pricing.Recalculator {
 	return &pricing.Recalculator{
-		Store: s, Cache: r.cache, Locker: r.locker, Policy: pricing.DefaultPolicy, Retry: testRetry,
+		Store: s, Tasks: r.store, Cache: r.cache, Locker: r.locker, Policy: pricing.DefaultPolicy, Retry: testRetry,
 		LockKey: "pricing:recalculate", LockTTL: 3 * time.Second, LockWait: time.Minute, BatchSize: 7,
 		Now: time.Now, Log: r.log,
 	}
@@ -370,7 +371,7 @@ func TestNoStaleQuoteAfterRecalculation(t *testing.T) {
 func (r *rig) service() *pricing.Service {
 	return &pricing.Service{
 		Quoter: &pricing.Quoter{Store: r.store, Cache: r.cache, Policy: pricing.DefaultPolicy, TTL: time.Minute, Now: time.Now, Log: r.log},
-		Store:  r.store, Bus: r.bus, Publisher: r.broker, Now: time.Now, Log: r.log,
+		Store:  r.store, Tasks: r.store, Bus: r.bus, Publisher: r.broker, Now: time.Now, Log: r.log,
 	}
 }
 
@@ -445,7 +446,7 @@ func TestListenerAppliesEventsPublishedWhileItWasDown(t *testing.T) {
 		}
 		listen := func() (stop func()) {
 			ctx, cancel := context.WithCancel(t.Context())
-			l := &pricing.Listener{Store: r.store, Bus: r.bus, Publisher: r.broker, Quiet: 20 * time.Millisecond,
+			l := &pricing.Listener{Store: r.store, Tasks: r.store, Bus: r.bus, Publisher: r.broker, Quiet: 20 * time.Millisecond,
 				MaxDelay: 200 * time.Millisecond, Poll: time.Hour, Now: time.Now, Log: r.log}
 			done := make(chan error, 1)
 			go func() { done <- l.Run(ctx) }()
@@ -541,7 +542,7 @@ func TestListenerSurvivesAPanic(t *testing.T) {
 	r.work(t, r.store, 1)
 	store := &panickyStore{stores: r.store}
 	var panics atomic.Int32
-	l := &pricing.Listener{Store: store, Bus: r.bus, Publisher: r.broker, Quiet: time.Millisecond,
+	l := &pricing.Listener{Store: store, Tasks: r.store, Bus: r.bus, Publisher: r.broker, Quiet: time.Millisecond,
 		MaxDelay: 10 * time.Millisecond, Poll: 10 * time.Millisecond, Now: time.Now, Log: r.log,
 		Panicked: func() { panics.Add(1) }}
 	ctx, cancel := context.WithCancel(t.Context())

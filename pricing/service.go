@@ -19,6 +19,7 @@ import (
 type Service struct {
 	Quoter    *Quoter
 	Store     Store
+	Tasks     task.Records
 	Bus       Bus
 	Publisher task.Publisher
 	Now       func() time.Time
@@ -41,12 +42,12 @@ func (s *Service) EventProducts(ctx context.Context, event catalog.ID) ([]Priced
 
 // Recalculate records and enqueues a recalculation task, and returns it pending.
 func (s *Service) Recalculate(ctx context.Context) (task.Record, error) {
-	return Enqueue(ctx, s.Store, s.Publisher, "api", s.Now())
+	return Enqueue(ctx, s.Tasks, s.Publisher, "api", s.Now())
 }
 
 // Task returns a task's record, or task.ErrNotFound.
 func (s *Service) Task(ctx context.Context, id string) (task.Record, error) {
-	return s.Store.Task(ctx, id)
+	return s.Tasks.Task(ctx, id)
 }
 
 // PublishEvent records ev durably, then announces it on the Bus, in a producer span

@@ -68,11 +68,13 @@ type State struct {
 	Applied   int64 // id of the last market event folded into the markets
 }
 
-// Store keeps products, prices, market data and recalculation tasks. Implementations:
+// Store keeps products, prices and market data. Implementations:
 // sqlite.Store and postgres.Store, which keep products in step with the plans they
 // upsert (the zones of ever-online plans; a plan whose zones change gets its products
 // replaced). Methods taking primary read from the primary database when it is true and
-// may read a replica otherwise.
+// may read a replica otherwise. The recalculation tasks are task records
+// (task.Records), which the same adapters keep: State.Requested is the generation of
+// the last task of Kind that they created.
 type Store interface {
 	// EventProducts returns the products of the ever-online plan with id event, in the
 	// plan's zone order, or ErrNotFound.
@@ -85,15 +87,6 @@ type Store interface {
 
 	// AddMarketEvent records ev durably and returns its id.
 	AddMarketEvent(ctx context.Context, ev MarketEvent) (int64, error)
-
-	// CreateTask records a new pending task of kind with the next generation of that
-	// kind's triggers.
-	CreateTask(ctx context.Context, kind, trigger string, now time.Time) (task.Record, error)
-	// Task returns a task, or task.ErrNotFound. It reads the primary when a replica
-	// does not know the task yet.
-	Task(ctx context.Context, id string) (task.Record, error)
-	// SaveTask writes a task's state, attempts, times, result and error.
-	SaveTask(ctx context.Context, r task.Record) error
 
 	// PricingState reads the state from the primary.
 	PricingState(ctx context.Context) (State, error)
@@ -153,7 +146,7 @@ const Kind = "recalculate"
 // Enqueue records a recalculation task triggered by trigger and publishes it with the
 // trace context of ctx (see task.Publish). When the publish fails the task is recorded
 // as failed, with the reason, and the error returned.
-func Enqueue(ctx context.Context, s Store, pub task.Publisher, trigger string, now time.Time) (task.Record, error) {
+func Enqueue(ctx context.Context, s task.Records, pub task.Publisher, trigger string, now time.Time) (task.Record, error) {
 	rec, err := s.CreateTask(ctx, Kind, trigger, now)
 	if err != nil {
 		return task.Record{}, err

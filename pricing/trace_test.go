@@ -59,7 +59,7 @@ func TestMarketEventTraces(t *testing.T) {
 		var received atomic.Int64
 		var gate atomic.Pointer[chan struct{}]
 		ctx, cancel := context.WithCancel(t.Context())
-		l := &pricing.Listener{Store: r.store, Bus: r.bus, Publisher: r.broker, Quiet: 200 * time.Millisecond,
+		l := &pricing.Listener{Store: r.store, Tasks: r.store, Bus: r.bus, Publisher: r.broker, Quiet: 200 * time.Millisecond,
 			MaxDelay: 2 * time.Second, Poll: time.Hour, Now: time.Now, Log: r.log,
 			Received: func(string) {
 				received.Add(1)

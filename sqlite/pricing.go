@@ -3,7 +3,6 @@ package sqlite
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 
 	"boxoffice/catalog"
 	"boxoffice/pricing"
-	"boxoffice/task"
 )
 
 var _ pricing.Store = (*Store)(nil)
@@ -99,101 +97,6 @@ func (s *Store) AddMarketEvent(ctx context.Context, ev pricing.MarketEvent) (int
 		return 0, fmt.Errorf("add market event for %q: %w", ev.Location, err)
 	}
 	return id, nil
-}
-
-// CreateTask records a pending task with a random UUID and the next generation of
-// kind, both in one immediate transaction, so concurrent calls take distinct
-// generations without gaps.
-func (s *Store) CreateTask(ctx context.Context, kind, trigger string, now time.Time) (task.Record, error) {
-	r := task.Record{ID: newTaskID(), Kind: kind, Trigger: trigger, State: task.Pending, RequestedAt: atMicros(now)}
-	if err := s.createTask(ctx, &r); err != nil {
-		return task.Record{}, fmt.Errorf("create %s task: %w", kind, err)
-	}
-	return r, nil
-}
-
-func (s *Store) createTask(ctx context.Context, r *task.Record) error {
-	tx, err := s.write.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer tx.Rollback()
-	if err := tx.QueryRowContext(ctx, `INSERT INTO task_generations (kind, gen) VALUES (?, 1)
-		ON CONFLICT (kind) DO UPDATE SET gen = gen + 1 RETURNING gen`, r.Kind).Scan(&r.Gen); err != nil {
-		return fmt.Errorf("next generation: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO tasks (id, kind, triggered_by, state, gen, attempts, requested_at, error)
-		VALUES (?, ?, ?, ?, ?, 0, ?, '')`, r.ID, r.Kind, r.Trigger, string(r.State), r.Gen, micros(r.RequestedAt)); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
-}
-
-// newTaskID returns a random (version 4) UUID in canonical form.
-func newTaskID() string {
-	var id catalog.ID
-	_, _ = rand.Read(id[:]) // never fails
-	id[6] = id[6]&0x0f | 0x40
-	id[8] = id[8]&0x3f | 0x80
-	return id.String()
-}
-
-// Task returns a task, or task.ErrNotFound; an id that is not a UUID names no task.
-func (s *Store) Task(ctx context.Context, id string) (task.Record, error) {
-	key, err := catalog.ParseID(id)
-	if err != nil {
-		return task.Record{}, fmt.Errorf("task %q: %w", id, task.ErrNotFound)
-	}
-	var (
-		r                            task.Record
-		state                        string
-		requested, started, finished sql.NullInt64
-		result                       sql.NullString
-	)
-	err = s.read.QueryRowContext(ctx, `SELECT id, kind, triggered_by, state, gen, attempts, requested_at, started_at,
-		finished_at, result, error_code, error FROM tasks WHERE id = ?`, key.String()).Scan(&r.ID, &r.Kind, &r.Trigger, &state,
-		&r.Gen, &r.Attempts, &requested, &started, &finished, &result, &r.ErrorCode, &r.Error)
-	if errors.Is(err, sql.ErrNoRows) {
-		return task.Record{}, fmt.Errorf("task %s: %w", id, task.ErrNotFound)
-	}
-	if err != nil {
-		return task.Record{}, fmt.Errorf("task %s: %w", id, err)
-	}
-	r.State = task.State(state)
-	r.RequestedAt, r.StartedAt, r.FinishedAt = fromNullMicros(requested), fromNullMicros(started), fromNullMicros(finished)
-	if result.Valid {
-		r.Result = []byte(result.String)
-	}
-	return r, nil
-}
-
-// SaveTask writes r's State, Attempts, StartedAt, FinishedAt, Result, ErrorCode and Error; the
-// kind, trigger, generation and request time stay as CreateTask wrote them. An unknown
-// task is task.ErrNotFound.
-func (s *Store) SaveTask(ctx context.Context, r task.Record) error {
-	key, err := catalog.ParseID(r.ID)
-	if err != nil {
-		return fmt.Errorf("save task %q: %w", r.ID, task.ErrNotFound)
-	}
-	var result any
-	if len(r.Result) > 0 {
-		result = string(r.Result)
-	}
-	res, err := s.write.ExecContext(ctx, `UPDATE tasks SET state = ?, attempts = ?, started_at = ?, finished_at = ?,
-		result = ?, error_code = ?, error = ? WHERE id = ?`, string(r.State), r.Attempts, micros(r.StartedAt),
-		micros(r.FinishedAt), result, r.ErrorCode, r.Error, key.String())
-	if err != nil {
-		return fmt.Errorf("save task %s: %w", r.ID, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("save task %s: %w", r.ID, err)
-	} else if n == 0 {
-		return fmt.Errorf("save task %s: %w", r.ID, task.ErrNotFound)
-	}
-	return nil
 }
 
 // PricingState reads the state in one statement.

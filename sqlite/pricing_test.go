@@ -12,10 +12,16 @@ import (
 	"boxoffice/pricing"
 	"boxoffice/pricing/pricingtest"
 	"boxoffice/sqlite"
+	"boxoffice/task"
+	"boxoffice/task/tasktest"
 )
 
 func TestPricingStore(t *testing.T) {
 	pricingtest.TestStore(t, func(t *testing.T) pricingtest.Stores { return openStore(t, t.TempDir()) })
+}
+
+func TestTaskRecords(t *testing.T) {
+	tasktest.TestRecords(t, func(t *testing.T) task.Records { return openStore(t, t.TempDir()) })
 }
 
 // TestMigrateBackfillsProducts checks that Migrate gives products to the ever-online

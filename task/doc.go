@@ -1,8 +1,9 @@
 // Package task runs work that arrives through a broker: batches of plans from ingest
 // and price recalculations. Its ports are the brokers' two ends (Publisher,
-// Subscriber), their dead letters (DeadLetters) and a lock (Locker); the embedded
-// broker is sqlite.Broker, the distributed one rabbitmq.Broker, and both pass the
-// contract suite in tasktest.
+// Subscriber), their dead letters (DeadLetters), a lock (Locker) and the task records
+// (Records); the embedded broker is sqlite.Broker, the distributed one
+// rabbitmq.Broker, and both pass the contract suites in tasktest. The records are kept
+// by the stores, sqlite.Store and postgres.Store, which pass tasktest.TestRecords.
 //
 // Concepts:
 //
@@ -21,7 +22,9 @@
 //     permanent failure, so a poison message is dead-lettered instead of killing every
 //     worker in turn.
 //   - Records: a task that a client follows (a recalculation) has a Record with its
-//     State, attempts, result and times; the Worker's broker message carries its id.
+//     State, attempts, result and times, kept by a Records store; the Worker's broker
+//     message carries its id. Each kind of task counts its generations: the order in
+//     which tasks of that kind were requested.
 //   - Locks: a Locker gives a named lock with a token and an expiry, renewed by its
 //     owner while it works and released only by it. ErrLocked means another owner holds
 //     it, which callers treat as "skip", not as a failure.

@@ -1,6 +1,7 @@
 package task
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"time"
@@ -78,3 +79,21 @@ func (r Record) PublicError() (code, message string) {
 
 // ErrNotFound is returned for a task id that no store knows.
 var ErrNotFound = errors.New("task not found")
+
+// Records keeps task records: the pricing recalculation's enqueue, its handler and the
+// API's GET /api/v1/tasks/{id} use it. Implementations: sqlite.Store and
+// postgres.Store; task/tasktest.TestRecords is its contract.
+type Records interface {
+	// CreateTask records a new pending task of kind, triggered by trigger at now, with
+	// a random UUID and the next generation of kind: concurrent calls take distinct
+	// generations, in commit order and without gaps, and a call that fails uses none.
+	CreateTask(ctx context.Context, kind, trigger string, now time.Time) (Record, error)
+	// Task returns a task, or an error wrapping ErrNotFound (also for an id that is
+	// not a UUID). An adapter with a replica reads the primary when the replica does
+	// not know the task yet.
+	Task(ctx context.Context, id string) (Record, error)
+	// SaveTask writes a task's State, Attempts, StartedAt, FinishedAt, Result, ErrorCode
+	// and Error; Kind, Trigger, Gen and RequestedAt stay as CreateTask wrote them. An
+	// unknown task is an error wrapping ErrNotFound.
+	SaveTask(ctx context.Context, r Record) error
+}

@@ -27,6 +27,7 @@ type deps struct {
 	store interface {
 		catalog.Store
 		pricing.Store
+		task.Records
 		ingest.BatchStore
 		ingest.SyncLog
 	}

@@ -161,7 +161,7 @@ func startAPI(ctx context.Context, g *errgroup.Group, ln net.Listener, cfg confi
 	d.metrics.instrumentQuotes(quoter)
 	conf.Pricing = &pricing.Service{
 		Quoter: quoter,
-		Store:  d.store, Bus: d.bus, Publisher: d.broker, Now: time.Now, Log: log,
+		Store:  d.store, Tasks: d.store, Bus: d.bus, Publisher: d.broker, Now: time.Now, Log: log,
 		Channel: cfg.MarketChannel,
 	}
 	conf.APIKeys = cfg.APIKeys
@@ -230,7 +230,7 @@ func startWorker(ctx context.Context, g *errgroup.Group, cfg config, d *deps, se
 		}
 	}
 	recalc := &pricing.Recalculator{
-		Store: d.store, Cache: d.priceCache, Locker: d.locker, Policy: pricing.DefaultPolicy, Retry: cfg.retry(),
+		Store: d.store, Tasks: d.store, Cache: d.priceCache, Locker: d.locker, Policy: pricing.DefaultPolicy, Retry: cfg.retry(),
 		LockKey: recalcLockKey, LockTTL: recalcLockTTL, LockWait: recalcLockWait, BatchSize: recalcBatch,
 		Now: time.Now, Log: log,
 	}
@@ -263,7 +263,7 @@ const (
 
 // startListener turns market events into recalculation tasks.
 func startListener(ctx context.Context, g *errgroup.Group, cfg config, d *deps, log *slog.Logger) {
-	l := &pricing.Listener{Store: d.store, Bus: d.bus, Publisher: d.broker, Channel: cfg.MarketChannel,
+	l := &pricing.Listener{Store: d.store, Tasks: d.store, Bus: d.bus, Publisher: d.broker, Channel: cfg.MarketChannel,
 		Quiet: listenQuiet, MaxDelay: listenMaxDelay, Poll: listenPoll, Now: time.Now, Log: log,
 		Received: func(outcome string) { d.metrics.marketEvents.WithLabelValues(outcome).Inc() },
 		Panicked: func() { d.metrics.panics.WithLabelValues("listener").Inc() }}

@@ -4,8 +4,6 @@ package pricingtest
 
 import (
 	"bytes"
-	"context"
-	"encoding/json"
 	"errors"
 	"slices"
 	"strconv"
@@ -22,11 +20,13 @@ import (
 	"boxoffice/task"
 )
 
-// Stores is what an adapter under test provides: the pricing store and the catalog
-// store whose plan upserts keep its products in step.
+// Stores is what an adapter under test provides: the pricing store, the catalog
+// store whose plan upserts keep its products in step, and the task records whose
+// generations of pricing.Kind are the pricing's triggers.
 type Stores interface {
 	catalog.Store
 	pricing.Store
+	task.Records
 }
 
 // TestStore runs the pricing.Store contract against an adapter. Every sub-test calls
@@ -50,16 +50,10 @@ type Stores interface {
 //   - Markets change only in BeginRun: AddMarketEvent records, it does not apply. A
 //     location's first event starts its market from Neutral, not from the global one.
 //     BeginRun counts every event it folds, even one that sets nothing.
-//   - Task generations count per kind; State.Requested and Run.Gen count the
-//     pricing.Kind ones. A CreateTask that fails uses up no generation.
-//   - Task ids are canonical lowercase UUIDs. Task of an id that is not a UUID is
-//     task.ErrNotFound, like that of an unknown one.
-//   - SaveTask writes State, Attempts, StartedAt, FinishedAt, Result, ErrorCode and Error; the
-//     Kind, Trigger, Gen and RequestedAt fixed by CreateTask stay. SaveTask of an
-//     unknown task is an error wrapping task.ErrNotFound.
-//   - Times come back in UTC, exact to the microsecond at least; zero times stay zero.
-//     Result comes back as equal JSON (not necessarily the same bytes); a nil Result
-//     comes back empty.
+//   - State.Requested and Run.Gen count the task generations (task.Records) of
+//     pricing.Kind; SaveTask changes neither. The task records themselves are held to
+//     task/tasktest.TestRecords.
+//   - Times come back in UTC, exact to the microsecond at least.
 //   - SavePrices writes Surcharge, Price and Version only, and skips products that no
 //     longer exist (a plan upsert replaced them during the run).
 //   - CompleteRun never lowers Done or Version; it returns the whole State after it.
@@ -89,12 +83,8 @@ func TestStore(t *testing.T, open func(t *testing.T) Stores) {
 	run("MarketEventIDsIncrease", testEventIDs)
 	run("BeginRunFolds", testBeginRunFolds)
 
-	run("CreateTask", testCreateTask)
-	run("ConcurrentCreateTask", testConcurrentCreateTask)
-	run("TaskNotFound", testTaskNotFound)
-	run("SaveTaskRoundTrip", testSaveTask)
-	run("SaveTaskUnknown", testSaveTaskUnknown)
-	run("CanceledCreateTask", testCanceledCreateTask)
+	run("RequestedCountsRecalculations", testRequested)
+	run("ConcurrentRequested", testConcurrentRequested)
 
 	run("ProductsAfterPages", testProductsAfter)
 	run("SavePrices", testSavePrices)
@@ -466,129 +456,41 @@ func testBeginRunFolds(t *testing.T, s Stores) {
 	wantState(t, s, pricing.State{Requested: 3, Events: last, Applied: last})
 }
 
-func testCreateTask(t *testing.T, s Stores) {
+// testRequested checks that State.Requested is the generation of the last task of
+// pricing.Kind created, and that saving a task changes nothing of it.
+func testRequested(t *testing.T, s Stores) {
 	now := time.Date(2021, 6, 30, 23, 15, 7, 123456000, cest)
-	ids := map[string]bool{}
+	var first task.Record
 	for i := range 3 {
-		rec := createTask(t, s, pricing.Kind, "api", now.Add(time.Duration(i)*time.Microsecond))
-		want := task.Record{ID: rec.ID, Kind: pricing.Kind, Trigger: "api", State: task.Pending, Gen: int64(i + 1),
-			RequestedAt: now.Add(time.Duration(i) * time.Microsecond)}
-		wantRecord(t, "CreateTask", want, rec)
-		if id, err := catalog.ParseID(rec.ID); err != nil || id.String() != rec.ID {
-			t.Errorf("CreateTask().ID = %q, want a canonical lowercase UUID", rec.ID)
+		rec := createTask(t, s, pricing.Kind, "api", now)
+		if i == 0 {
+			first = rec
 		}
-		if ids[rec.ID] {
-			t.Errorf("CreateTask().ID = %q, an id it returned before", rec.ID)
-		}
-		ids[rec.ID] = true
-		wantTask(t, s, want)
 	}
-	// Generations count per kind.
-	other := createTask(t, s, "other", "cron", now)
-	if other.Gen != 1 || ids[other.ID] {
-		t.Errorf("CreateTask(other kind) = gen %d id %q, want gen 1 and a new id", other.Gen, other.ID)
-	}
-	if rec := createTask(t, s, pricing.Kind, "market-event", now); rec.Gen != 4 {
-		t.Errorf("CreateTask(%q) after three and one of another kind = gen %d, want 4", pricing.Kind, rec.Gen)
+	createTask(t, s, "other", "cron", now)
+	createTask(t, s, pricing.Kind, "market-event", now)
+	wantState(t, s, pricing.State{Requested: 4})
+	first.State, first.Attempts, first.StartedAt = task.Running, 1, now
+	if err := s.SaveTask(t.Context(), first); err != nil {
+		t.Fatalf("SaveTask: %v", err)
 	}
 	wantState(t, s, pricing.State{Requested: 4})
 }
 
-func testConcurrentCreateTask(t *testing.T, s Stores) {
+func testConcurrentRequested(t *testing.T, s Stores) {
 	const n = 20
-	recs := make([]task.Record, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			recs[i], errs[i] = s.CreateTask(t.Context(), pricing.Kind, "api", catalogtest.Epoch)
+			_, errs[i] = s.CreateTask(t.Context(), pricing.Kind, "api", catalogtest.Epoch)
 		})
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		t.Fatalf("concurrent CreateTask: %v", err)
 	}
-	gens := make([]int64, n)
-	ids := map[string]bool{}
-	for i, r := range recs {
-		gens[i] = r.Gen
-		ids[r.ID] = true
-	}
-	slices.Sort(gens)
-	for i, g := range gens {
-		if g != int64(i+1) {
-			t.Errorf("concurrent CreateTask gave generations %v, want 1 to %d each once", gens, n)
-			break
-		}
-	}
-	if len(ids) != n {
-		t.Errorf("concurrent CreateTask gave %d distinct ids, want %d", len(ids), n)
-	}
 	wantState(t, s, pricing.State{Requested: n})
-}
-
-func testTaskNotFound(t *testing.T, s Stores) {
-	createTask(t, s, pricing.Kind, "api", catalogtest.Epoch)
-	for _, id := range []string{"7b1e4a52-0c8d-4a61-9e27-55d410a9c37f", "not-a-uuid", ""} {
-		if got, err := s.Task(t.Context(), id); !errors.Is(err, task.ErrNotFound) {
-			t.Errorf("Task(%q) = %+v, %v; want task.ErrNotFound", id, got, err)
-		}
-	}
-}
-
-func testSaveTask(t *testing.T, s Stores) {
-	requested := time.Date(2021, 6, 30, 21, 0, 0, 1000, time.UTC)
-	rec := createTask(t, s, pricing.Kind, "market-event", requested)
-	createTask(t, s, pricing.Kind, "api", requested) // must not be touched
-
-	steps := []task.Record{
-		{State: task.Running, Attempts: 1, StartedAt: time.Date(2021, 7, 1, 0, 0, 1, 999999000, cest)},
-		{State: task.Pending, Attempts: 1, StartedAt: time.Date(2021, 7, 1, 0, 0, 1, 999999000, cest),
-			ErrorCode: task.CodeAttemptFailed, Error: `recalculate: product 1: "boom" — ñ`},
-		{State: task.Succeeded, Attempts: 2, StartedAt: time.Date(2021, 6, 30, 22, 0, 2, 0, time.UTC),
-			FinishedAt: time.Date(2021, 6, 30, 22, 0, 3, 500000, time.UTC),
-			Result:     json.RawMessage(`{"products": 12, "batches":1,"version":3, "note":"ñ \"q\""}`)},
-		{State: task.Failed, Attempts: 6, StartedAt: time.Date(2021, 6, 30, 22, 0, 2, 0, time.UTC),
-			FinishedAt: time.Date(2021, 6, 30, 22, 0, 3, 0, time.UTC), ErrorCode: task.CodeRetriesExhausted, Error: "out of attempts"},
-	}
-	for i, step := range steps {
-		step.ID = rec.ID
-		// The identity CreateTask fixed stays, whatever the caller sends.
-		step.Kind, step.Trigger, step.Gen, step.RequestedAt = "changed", "changed", 99, requested.Add(time.Hour)
-		if err := s.SaveTask(t.Context(), step); err != nil {
-			t.Fatalf("SaveTask(step %d): %v", i, err)
-		}
-		want := step
-		want.Kind, want.Trigger, want.Gen, want.RequestedAt = rec.Kind, rec.Trigger, rec.Gen, rec.RequestedAt
-		wantTask(t, s, want)
-	}
-	if got := getTask(t, s, rec.ID); len(got.Result) != 0 {
-		t.Errorf("Task() after saving a nil Result over one = Result %s, want empty", got.Result)
-	}
-	if st := state(t, s); st.Requested != 2 {
-		t.Errorf("PricingState().Requested = %d after SaveTask, want 2", st.Requested)
-	}
-}
-
-func testSaveTaskUnknown(t *testing.T, s Stores) {
-	r := task.Record{ID: "7b1e4a52-0c8d-4a61-9e27-55d410a9c37f", Kind: pricing.Kind, State: task.Running, Gen: 1}
-	if err := s.SaveTask(t.Context(), r); !errors.Is(err, task.ErrNotFound) {
-		t.Errorf("SaveTask(unknown task) = %v, want task.ErrNotFound", err)
-	}
-	if got, err := s.Task(t.Context(), r.ID); !errors.Is(err, task.ErrNotFound) {
-		t.Errorf("Task() after SaveTask(unknown task) = %+v, %v; want task.ErrNotFound", got, err)
-	}
-}
-
-func testCanceledCreateTask(t *testing.T, s Stores) {
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	if rec, err := s.CreateTask(ctx, pricing.Kind, "api", catalogtest.Epoch); err == nil {
-		t.Errorf("CreateTask(canceled context) = %+v, nil; want an error", rec)
-	}
-	if rec := createTask(t, s, pricing.Kind, "api", catalogtest.Epoch); rec.Gen != 1 {
-		t.Errorf("CreateTask() after a canceled one = gen %d, want 1", rec.Gen)
-	}
 }
 
 func testProductsAfter(t *testing.T, s Stores) {
@@ -792,45 +694,6 @@ func createTask(t *testing.T, s Stores, kind, trigger string, now time.Time) tas
 		t.Fatalf("CreateTask(%q, %q): %v", kind, trigger, err)
 	}
 	return rec
-}
-
-func getTask(t *testing.T, s Stores, id string) task.Record {
-	t.Helper()
-	rec, err := s.Task(t.Context(), id)
-	if err != nil {
-		t.Fatalf("Task(%q): %v", id, err)
-	}
-	return rec
-}
-
-func wantTask(t *testing.T, s Stores, want task.Record) {
-	t.Helper()
-	wantRecord(t, "Task", want, getTask(t, s, want.ID))
-}
-
-// wantRecord compares task records: times by instant and in UTC, Result as JSON.
-func wantRecord(t *testing.T, call string, want, got task.Record) {
-	t.Helper()
-	for name, tm := range map[string]time.Time{"RequestedAt": got.RequestedAt, "StartedAt": got.StartedAt, "FinishedAt": got.FinishedAt} {
-		if !tm.IsZero() && tm.Location() != time.UTC {
-			t.Errorf("%s(%s).%s in %s, want UTC", call, got.ID, name, tm.Location())
-		}
-	}
-	if diff := cmp.Diff(want, got, cmp.Comparer(sameJSON)); diff != "" {
-		t.Errorf("%s(%s) mismatch (-want +got):\n%s", call, want.ID, diff)
-	}
-}
-
-// sameJSON reports whether a and b are equal JSON values, or both empty.
-func sameJSON(a, b json.RawMessage) bool {
-	if len(a) == 0 || len(b) == 0 {
-		return len(a) == len(b)
-	}
-	var va, vb any
-	if json.Unmarshal(a, &va) != nil || json.Unmarshal(b, &vb) != nil {
-		return bytes.Equal(a, b)
-	}
-	return cmp.Equal(va, vb)
 }
 
 func state(t *testing.T, s Stores) pricing.State {

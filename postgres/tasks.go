@@ -1,0 +1,123 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"boxoffice/catalog"
+	"boxoffice/task"
+)
+
+var _ task.Records = (*Store)(nil)
+
+// CreateTask records a pending task of kind on the primary, with a random UUID and the
+// next generation of kind, in one statement: the counter's row lock makes concurrent
+// callers take distinct generations, in commit order and without gaps.
+func (s *Store) CreateTask(ctx context.Context, kind, trigger string, now time.Time) (task.Record, error) {
+	r := task.Record{Kind: kind, Trigger: trigger, State: task.Pending, RequestedAt: storedTime(now)}
+	err := s.primary.QueryRow(ctx, `WITH g AS (
+			INSERT INTO task_generations (kind, requested) VALUES ($1, 1)
+			ON CONFLICT (kind) DO UPDATE SET requested = task_generations.requested + 1
+			RETURNING requested)
+		INSERT INTO tasks (kind, trigger, state, gen, requested_at)
+		SELECT $1, $2, $3, requested, $4 FROM g
+		RETURNING id::text, gen`,
+		kind, trigger, string(task.Pending), r.RequestedAt,
+	).Scan(&r.ID, &r.Gen)
+	if err != nil {
+		return task.Record{}, fmt.Errorf("create %s task: %w", kind, err)
+	}
+	return r, nil
+}
+
+// taskColumns are the columns of tasks that readTask reads, in its order.
+const taskColumns = `id::text, kind, trigger, state, gen, attempts, requested_at, started_at, finished_at, result,
+	error_code, error`
+
+// Task returns the task id from the replica (see Store) or, when the replica does not
+// have it (it may not have replayed a task just created), from the primary; else
+// task.ErrNotFound.
+func (s *Store) Task(ctx context.Context, id string) (task.Record, error) {
+	key, err := catalog.ParseID(id)
+	if err != nil {
+		return task.Record{}, fmt.Errorf("task %q: %w", id, task.ErrNotFound)
+	}
+	var (
+		r         task.Record
+		onReplica bool
+	)
+	err = s.read(ctx, func(ctx context.Context, pool *pgxpool.Pool) error {
+		onReplica = pool == s.replica
+		var err error
+		r, err = readTask(ctx, pool, key)
+		return err
+	})
+	if errors.Is(err, pgx.ErrNoRows) && onReplica {
+		if r, err = readTask(ctx, s.primary, key); err == nil {
+			s.primaryReads.Add(1)
+		}
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = task.ErrNotFound
+	}
+	if err != nil {
+		return task.Record{}, fmt.Errorf("task %s: %w", id, err)
+	}
+	return r, nil
+}
+
+func readTask(ctx context.Context, pool *pgxpool.Pool, id catalog.ID) (task.Record, error) {
+	var (
+		r                 task.Record
+		state             string
+		started, finished *time.Time
+		result            []byte
+	)
+	err := pool.QueryRow(ctx, `SELECT `+taskColumns+` FROM tasks WHERE id = $1`, [16]byte(id)).Scan(
+		&r.ID, &r.Kind, &r.Trigger, &state, &r.Gen, &r.Attempts, &r.RequestedAt, &started, &finished, &result,
+		&r.ErrorCode, &r.Error)
+	if err != nil {
+		return task.Record{}, err
+	}
+	r.State = task.State(state)
+	r.RequestedAt = r.RequestedAt.UTC()
+	if started != nil {
+		r.StartedAt = started.UTC()
+	}
+	if finished != nil {
+		r.FinishedAt = finished.UTC()
+	}
+	if result != nil {
+		r.Result = result
+	}
+	return r, nil
+}
+
+// SaveTask writes the state, attempts, start and finish times, result, error code and error of r
+// on the primary, or returns task.ErrNotFound.
+func (s *Store) SaveTask(ctx context.Context, r task.Record) error {
+	id, err := catalog.ParseID(r.ID)
+	if err != nil {
+		return fmt.Errorf("save task %q: %w", r.ID, task.ErrNotFound)
+	}
+	var result any
+	if len(r.Result) > 0 {
+		result = string(r.Result)
+	}
+	tag, err := s.primary.Exec(ctx, `UPDATE tasks SET state = $2, attempts = $3, started_at = $4, finished_at = $5,
+			result = $6::json, error_code = $7, error = $8
+		WHERE id = $1`,
+		[16]byte(id), string(r.State), r.Attempts, nullTime(r.StartedAt), nullTime(r.FinishedAt), result, r.ErrorCode, r.Error)
+	if err != nil {
+		return fmt.Errorf("save task %s: %w", r.ID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("save task %s: %w", r.ID, task.ErrNotFound)
+	}
+	return nil
+}

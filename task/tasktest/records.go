@@ -1,0 +1,248 @@
+package tasktest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"boxoffice/task"
+)
+
+// TestRecords runs the task.Records contract against an adapter. Every sub-test calls
+// open for a store of its own, fresh, empty and migrated, which open closes through
+// t.Cleanup; sub-tests run in parallel. Reads follow writes at once, so Task must see
+// the store's own writes (an adapter with a replica reads the primary when the replica
+// does not know a task yet).
+//
+// Besides what task.Records documents, the suite holds adapters to these decisions:
+//
+//   - Task ids are canonical lowercase UUIDs. Task of an id that is not a UUID is
+//     task.ErrNotFound, like that of an unknown one.
+//   - Generations count per kind, from 1.
+//   - Times come back in UTC, exact to the microsecond at least; zero times stay zero.
+//     Result comes back as equal JSON (not necessarily the same bytes); a nil Result
+//     comes back empty.
+func TestRecords(t *testing.T, open func(t *testing.T) task.Records) {
+	run := func(name string, test func(t *testing.T, s task.Records)) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			test(t, open(t))
+		})
+	}
+	run("CreateTask", testCreateTask)
+	run("ConcurrentCreateTask", testConcurrentCreateTask)
+	run("TaskNotFound", testTaskNotFound)
+	run("SaveTaskRoundTrip", testSaveTask)
+	run("SaveTaskUnknown", testSaveTaskUnknown)
+	run("CanceledCreateTask", testCanceledCreateTask)
+}
+
+// The kinds the suite creates tasks of, and its times.
+const (
+	kind      = "recalculate"
+	otherKind = "other"
+)
+
+var (
+	cest  = time.FixedZone("CEST", 2*60*60)
+	epoch = time.Date(2021, time.June, 30, 21, 0, 0, 0, time.UTC)
+)
+
+func testCreateTask(t *testing.T, s task.Records) {
+	now := time.Date(2021, 6, 30, 23, 15, 7, 123456000, cest)
+	ids := map[string]bool{}
+	for i := range 3 {
+		rec := CreateTask(t, s, kind, "api", now.Add(time.Duration(i)*time.Microsecond))
+		want := task.Record{ID: rec.ID, Kind: kind, Trigger: "api", State: task.Pending, Gen: int64(i + 1),
+			RequestedAt: now.Add(time.Duration(i) * time.Microsecond)}
+		WantRecord(t, "CreateTask", want, rec)
+		if !canonicalUUID(rec.ID) {
+			t.Errorf("CreateTask().ID = %q, want a canonical lowercase UUID", rec.ID)
+		}
+		if ids[rec.ID] {
+			t.Errorf("CreateTask().ID = %q, an id it returned before", rec.ID)
+		}
+		ids[rec.ID] = true
+		wantTask(t, s, want)
+	}
+	// Generations count per kind.
+	other := CreateTask(t, s, otherKind, "cron", now)
+	if other.Gen != 1 || ids[other.ID] {
+		t.Errorf("CreateTask(other kind) = gen %d id %q, want gen 1 and a new id", other.Gen, other.ID)
+	}
+	if rec := CreateTask(t, s, kind, "market-event", now); rec.Gen != 4 {
+		t.Errorf("CreateTask(%q) after three and one of another kind = gen %d, want 4", kind, rec.Gen)
+	}
+}
+
+func testConcurrentCreateTask(t *testing.T, s task.Records) {
+	const n = 20
+	recs := make([]task.Record, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			recs[i], errs[i] = s.CreateTask(t.Context(), kind, "api", epoch)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("concurrent CreateTask: %v", err)
+	}
+	gens := make([]int64, n)
+	ids := map[string]bool{}
+	for i, r := range recs {
+		gens[i] = r.Gen
+		ids[r.ID] = true
+	}
+	slices.Sort(gens)
+	for i, g := range gens {
+		if g != int64(i+1) {
+			t.Errorf("concurrent CreateTask gave generations %v, want 1 to %d each once", gens, n)
+			break
+		}
+	}
+	if len(ids) != n {
+		t.Errorf("concurrent CreateTask gave %d distinct ids, want %d", len(ids), n)
+	}
+}
+
+func testTaskNotFound(t *testing.T, s task.Records) {
+	CreateTask(t, s, kind, "api", epoch)
+	for _, id := range []string{"7b1e4a52-0c8d-4a61-9e27-55d410a9c37f", "not-a-uuid", ""} {
+		if got, err := s.Task(t.Context(), id); !errors.Is(err, task.ErrNotFound) {
+			t.Errorf("Task(%q) = %+v, %v; want task.ErrNotFound", id, got, err)
+		}
+	}
+}
+
+func testSaveTask(t *testing.T, s task.Records) {
+	requested := time.Date(2021, 6, 30, 21, 0, 0, 1000, time.UTC)
+	rec := CreateTask(t, s, kind, "market-event", requested)
+	untouched := CreateTask(t, s, kind, "api", requested)
+
+	steps := []task.Record{
+		{State: task.Running, Attempts: 1, StartedAt: time.Date(2021, 7, 1, 0, 0, 1, 999999000, cest)},
+		{State: task.Pending, Attempts: 1, StartedAt: time.Date(2021, 7, 1, 0, 0, 1, 999999000, cest),
+			ErrorCode: task.CodeAttemptFailed, Error: `recalculate: product 1: "boom" — ñ`},
+		{State: task.Succeeded, Attempts: 2, StartedAt: time.Date(2021, 6, 30, 22, 0, 2, 0, time.UTC),
+			FinishedAt: time.Date(2021, 6, 30, 22, 0, 3, 500000, time.UTC),
+			Result:     json.RawMessage(`{"products": 12, "batches":1,"version":3, "note":"ñ \"q\""}`)},
+		{State: task.Failed, Attempts: 6, StartedAt: time.Date(2021, 6, 30, 22, 0, 2, 0, time.UTC),
+			FinishedAt: time.Date(2021, 6, 30, 22, 0, 3, 0, time.UTC), ErrorCode: task.CodeRetriesExhausted, Error: "out of attempts"},
+	}
+	for i, step := range steps {
+		step.ID = rec.ID
+		// The identity CreateTask fixed stays, whatever the caller sends.
+		step.Kind, step.Trigger, step.Gen, step.RequestedAt = "changed", "changed", 99, requested.Add(time.Hour)
+		if err := s.SaveTask(t.Context(), step); err != nil {
+			t.Fatalf("SaveTask(step %d): %v", i, err)
+		}
+		want := step
+		want.Kind, want.Trigger, want.Gen, want.RequestedAt = rec.Kind, rec.Trigger, rec.Gen, rec.RequestedAt
+		wantTask(t, s, want)
+	}
+	if got := getTask(t, s, rec.ID); len(got.Result) != 0 {
+		t.Errorf("Task() after saving a nil Result over one = Result %s, want empty", got.Result)
+	}
+	wantTask(t, s, untouched)
+}
+
+func testSaveTaskUnknown(t *testing.T, s task.Records) {
+	r := task.Record{ID: "7b1e4a52-0c8d-4a61-9e27-55d410a9c37f", Kind: kind, State: task.Running, Gen: 1}
+	if err := s.SaveTask(t.Context(), r); !errors.Is(err, task.ErrNotFound) {
+		t.Errorf("SaveTask(unknown task) = %v, want task.ErrNotFound", err)
+	}
+	if got, err := s.Task(t.Context(), r.ID); !errors.Is(err, task.ErrNotFound) {
+		t.Errorf("Task() after SaveTask(unknown task) = %+v, %v; want task.ErrNotFound", got, err)
+	}
+}
+
+func testCanceledCreateTask(t *testing.T, s task.Records) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if rec, err := s.CreateTask(ctx, kind, "api", epoch); err == nil {
+		t.Errorf("CreateTask(canceled context) = %+v, nil; want an error", rec)
+	}
+	if rec := CreateTask(t, s, kind, "api", epoch); rec.Gen != 1 {
+		t.Errorf("CreateTask() after a canceled one = gen %d, want 1", rec.Gen)
+	}
+}
+
+// CreateTask creates a task, failing t on error.
+func CreateTask(t testing.TB, s task.Records, kind, trigger string, now time.Time) task.Record {
+	t.Helper()
+	rec, err := s.CreateTask(t.Context(), kind, trigger, now)
+	if err != nil {
+		t.Fatalf("CreateTask(%q, %q): %v", kind, trigger, err)
+	}
+	return rec
+}
+
+func getTask(t *testing.T, s task.Records, id string) task.Record {
+	t.Helper()
+	rec, err := s.Task(t.Context(), id)
+	if err != nil {
+		t.Fatalf("Task(%q): %v", id, err)
+	}
+	return rec
+}
+
+func wantTask(t *testing.T, s task.Records, want task.Record) {
+	t.Helper()
+	WantRecord(t, "Task", want, getTask(t, s, want.ID))
+}
+
+// WantRecord compares task records as the suite does: times by instant and in UTC,
+// Result as JSON. call names what returned got, for the message.
+func WantRecord(t testing.TB, call string, want, got task.Record) {
+	t.Helper()
+	for name, tm := range map[string]time.Time{"RequestedAt": got.RequestedAt, "StartedAt": got.StartedAt, "FinishedAt": got.FinishedAt} {
+		if !tm.IsZero() && tm.Location() != time.UTC {
+			t.Errorf("%s(%s).%s in %s, want UTC", call, got.ID, name, tm.Location())
+		}
+	}
+	if diff := cmp.Diff(want, got, cmp.Comparer(sameJSON)); diff != "" {
+		t.Errorf("%s(%s) mismatch (-want +got):\n%s", call, want.ID, diff)
+	}
+}
+
+// sameJSON reports whether a and b are equal JSON values, or both empty.
+func sameJSON(a, b json.RawMessage) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return len(a) == len(b)
+	}
+	var va, vb any
+	if json.Unmarshal(a, &va) != nil || json.Unmarshal(b, &vb) != nil {
+		return bytes.Equal(a, b)
+	}
+	return cmp.Equal(va, vb)
+}
+
+// canonicalUUID reports whether s is a UUID in canonical lowercase form:
+// 8-4-4-4-12 lowercase hex digits.
+func canonicalUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, c := range []byte(s) {
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+				return false
+			}
+		}
+	}
+	return true
+}
