@@ -46,7 +46,8 @@ func (w Window) Contains(p Plan) bool {
 // returns the whole searchable catalog.
 //
 // Plans read back carry EverOnline (always true for these) and Version; the values a
-// caller sets in those fields when upserting are ignored.
+// caller sets in those fields when upserting are ignored. Text that is not valid UTF-8
+// is read back with each invalid byte replaced by U+FFFD (see Observe), never refused.
 //
 // Errors are the store's own (a connection refused, a timeout); callers retry them.
 type Store interface {

@@ -155,6 +155,9 @@ func checkText(p *catalog.Plan) error {
 	return nil
 }
 
+// storableText reports whether a text column takes s. catalog.Observe has made every
+// string valid UTF-8 (see catalog.Store), which PostgreSQL requires; a NUL byte it
+// refuses still.
 func storableText(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
 
 // upsert applies obs and, unless sync is nil, records sync's batch (recordBatch), in

@@ -102,40 +102,19 @@ func replaceProducts(ctx context.Context, tx pgx.Tx, obs []catalog.Observation, 
 		return fmt.Errorf("read products of %d changed plans: %w", len(ids), err)
 	}
 
-	added, moved, gone := diffProducts(plans, old)
-	if err := copyProducts(ctx, tx, added); err != nil {
+	for i := range plans {
+		plans[i].StartsAt = wallClock(plans[i].StartsAt) // as the column keeps it, so that only a change compares unequal
+	}
+	d := pricing.DiffProducts(plans, old)
+	if err := copyProducts(ctx, tx, d.Added); err != nil {
 		return err
 	}
-	return moveProducts(ctx, tx, moved, gone)
-}
-
-// diffProducts compares the products of plans with old, the stored products of the same
-// plans, and returns those to add, those whose values changed and the IDs of those gone.
-func diffProducts(plans []catalog.Plan, old map[catalog.ID]pricing.Priced) (added, moved []pricing.Priced, gone [][16]byte) {
-	for i := range plans {
-		for pos, p := range pricing.Products(plans[i]) {
-			now := pricing.Priced{Product: p, Position: pos}
-			now.StartsAt = wallClock(p.StartsAt)
-			was, ok := old[p.ID]
-			switch {
-			case !ok:
-				added = append(added, now)
-			case was.Position != now.Position || was.BasePrice != now.BasePrice || was.Capacity != now.Capacity ||
-				was.SoldOut != now.SoldOut || !was.StartsAt.Equal(now.StartsAt):
-				moved = append(moved, now)
-			}
-			delete(old, p.ID)
-		}
-	}
-	for id := range old {
-		gone = append(gone, id)
-	}
-	return added, moved, gone
+	return moveProducts(ctx, tx, d.Moved, d.Gone)
 }
 
 // moveProducts writes the position, base price, capacity, sold_out and starts_at of
 // moved, keeping their prices, and deletes the products gone, in one round trip.
-func moveProducts(ctx context.Context, tx pgx.Tx, moved []pricing.Priced, gone [][16]byte) error {
+func moveProducts(ctx context.Context, tx pgx.Tx, moved []pricing.Priced, gone []catalog.ID) error {
 	b := &pgx.Batch{}
 	if n := len(moved); n > 0 {
 		ids, pos, base, capacity := make([][16]byte, n), make([]int32, n), make([]int64, n), make([]int64, n)
@@ -151,7 +130,11 @@ func moveProducts(ctx context.Context, tx pgx.Tx, moved []pricing.Priced, gone [
 			WHERE p.id = u.id`, ids, pos, base, capacity, soldOut, startsAt)
 	}
 	if len(gone) > 0 {
-		b.Queue(`DELETE FROM products p USING unnest($1::uuid[]) AS g (id) WHERE p.id = g.id`, gone)
+		ids := make([][16]byte, len(gone))
+		for i, id := range gone {
+			ids[i] = id
+		}
+		b.Queue(`DELETE FROM products p USING unnest($1::uuid[]) AS g (id) WHERE p.id = g.id`, ids)
 	}
 	if b.Len() == 0 {
 		return nil
@@ -246,13 +229,7 @@ func (s *Store) backfillPage(ctx context.Context, after catalog.ID) (int, catalo
 	if len(plans) == 0 {
 		return 0, after, nil
 	}
-	var products []pricing.Priced
-	for i := range plans {
-		for pos, p := range pricing.Products(plans[i]) {
-			products = append(products, pricing.Priced{Product: p, Position: pos})
-		}
-	}
-	if err := copyProducts(ctx, tx, products); err != nil {
+	if err := copyProducts(ctx, tx, pricing.NewProducts(plans)); err != nil {
 		return 0, after, err
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -411,15 +388,15 @@ func (s *Store) PricingState(ctx context.Context) (pricing.State, error) {
 // BeginRun folds the market events above the last folded one into markets, in id
 // order, in one transaction on the primary that holds the pricing_state row lock: runs
 // take turns, and AddMarketEvent waits, so no event can commit below the ones folded.
-func (s *Store) BeginRun(ctx context.Context, _ time.Time) (pricing.Run, error) {
-	run, err := s.beginRun(ctx)
+func (s *Store) BeginRun(ctx context.Context, now time.Time) (pricing.Run, error) {
+	run, err := s.beginRun(ctx, now)
 	if err != nil {
 		return pricing.Run{}, fmt.Errorf("begin pricing run: %w", err)
 	}
 	return run, nil
 }
 
-func (s *Store) beginRun(ctx context.Context) (pricing.Run, error) {
+func (s *Store) beginRun(ctx context.Context, now time.Time) (pricing.Run, error) {
 	tx, err := s.primary.Begin(ctx)
 	if err != nil {
 		return pricing.Run{}, fmt.Errorf("begin: %w", err)
@@ -480,35 +457,18 @@ func (s *Store) beginRun(ctx context.Context) (pricing.Run, error) {
 	}
 
 	if len(events) > 0 {
-		touched := make(map[string]bool)
-		var locations []string
-		for _, ev := range events {
-			m, ok := markets[ev.Location]
-			if !ok {
-				m = pricing.Neutral(ev.Location)
-			}
-			if ev.Multiplier != nil {
-				m.Multiplier = *ev.Multiplier
-			}
-			if ev.Demand != nil {
-				m.Demand = *ev.Demand
-			}
-			markets[ev.Location] = m
-			if !touched[ev.Location] {
-				touched[ev.Location] = true
-				locations = append(locations, ev.Location)
-			}
-		}
-		mult, demand := make([]int64, len(locations)), make([]int64, len(locations))
-		for i, loc := range locations {
-			mult[i], demand[i] = int64(markets[loc].Multiplier), int64(markets[loc].Demand)
+		changed := pricing.Fold(markets, events)
+		locations, mult, demand := make([]string, len(changed)), make([]int64, len(changed)), make([]int64, len(changed))
+		for i, m := range changed {
+			locations[i], mult[i], demand[i] = m.Location, int64(m.Multiplier), int64(m.Demand)
 		}
 		last := events[len(events)-1].ID
 		b := &pgx.Batch{}
-		b.Queue(`INSERT INTO markets (location, multiplier_bp, demand_bp)
-			SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[])
-			ON CONFLICT (location) DO UPDATE SET multiplier_bp = excluded.multiplier_bp, demand_bp = excluded.demand_bp`,
-			locations, mult, demand)
+		b.Queue(`INSERT INTO markets (location, multiplier_bp, demand_bp, updated_at, event_id)
+			SELECT l, m, d, $4, $5 FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS u (l, m, d)
+			ON CONFLICT (location) DO UPDATE SET multiplier_bp = excluded.multiplier_bp, demand_bp = excluded.demand_bp,
+				updated_at = excluded.updated_at, event_id = excluded.event_id`,
+			locations, mult, demand, storedTime(now), last)
 		b.Queue(`UPDATE pricing_state SET applied = $1 WHERE id = 1`, max(applied, last))
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return pricing.Run{}, fmt.Errorf("fold %d market events: %w", len(events), err)
@@ -518,21 +478,18 @@ func (s *Store) beginRun(ctx context.Context) (pricing.Run, error) {
 		return pricing.Run{}, fmt.Errorf("commit: %w", err)
 	}
 	run.Events = len(events)
-	run.Global = pricing.Neutral(pricing.GlobalLocation)
-	if m, ok := markets[pricing.GlobalLocation]; ok {
-		run.Global = m
-	}
+	run.Global = pricing.MarketOf(markets, pricing.GlobalLocation)
 	return run, nil
 }
 
 // CompleteRun publishes run on the primary: Done becomes at least run.Gen and Version at
 // least run.Version, so a late completion of an older run never moves them back.
-func (s *Store) CompleteRun(ctx context.Context, run pricing.Run, _ time.Time) (pricing.State, error) {
+func (s *Store) CompleteRun(ctx context.Context, run pricing.Run, now time.Time) (pricing.State, error) {
 	var st pricing.State
 	err := s.primary.QueryRow(ctx, `UPDATE pricing_state
-		SET done = greatest(done, $2), version = greatest(version, $3)
+		SET done = greatest(done, $2), version = greatest(version, $3), completed_at = $4
 		WHERE id = 1
-		RETURNING `+stateColumns, pricing.Kind, run.Gen, run.Version,
+		RETURNING `+stateColumns, pricing.Kind, run.Gen, run.Version, storedTime(now),
 	).Scan(&st.Requested, &st.Done, &st.Version, &st.Events, &st.Applied)
 	if err != nil {
 		return pricing.State{}, fmt.Errorf("complete pricing run %d: %w", run.Version, err)

@@ -24,7 +24,7 @@ func (s *Store) CreateTask(ctx context.Context, kind, trigger string, now time.T
 			INSERT INTO task_generations (kind, requested) VALUES ($1, 1)
 			ON CONFLICT (kind) DO UPDATE SET requested = task_generations.requested + 1
 			RETURNING requested)
-		INSERT INTO tasks (kind, trigger, state, gen, requested_at)
+		INSERT INTO tasks (kind, triggered_by, state, gen, requested_at)
 		SELECT $1, $2, $3, requested, $4 FROM g
 		RETURNING id::text, gen`,
 		kind, trigger, string(task.Pending), r.RequestedAt,
@@ -36,7 +36,7 @@ func (s *Store) CreateTask(ctx context.Context, kind, trigger string, now time.T
 }
 
 // taskColumns are the columns of tasks that readTask reads, in its order.
-const taskColumns = `id::text, kind, trigger, state, gen, attempts, requested_at, started_at, finished_at, result,
+const taskColumns = `id::text, kind, triggered_by, state, gen, attempts, requested_at, started_at, finished_at, result,
 	error_code, error`
 
 // Task returns the task id from the replica (see Store) or, when the replica does not

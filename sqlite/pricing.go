@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-	"unicode/utf8"
 
 	"boxoffice/catalog"
 	"boxoffice/pricing"
@@ -18,7 +17,7 @@ var _ pricing.Store = (*Store)(nil)
 // productColumns are the columns scanPriced reads, from products pr joined with their
 // plan p, which gives SoldOut and StartsAt.
 const productColumns = `pr.id, pr.plan_id, pr.zone_id, pr.name, pr.numbered, pr.base_price_cents, pr.capacity,
-	p.sold_out, p.starts_at, pr.position, pr.surcharge_bp, pr.price_cents, pr.priced_version`
+	p.sold_out, p.starts_at, pr.position, pr.surcharge_bp, pr.price_cents, pr.version`
 
 // EventProducts returns the products of the ever-online plan event in zone order, or
 // pricing.ErrNotFound; an ever-online plan without zones has none. It reads the plan and
@@ -110,8 +109,8 @@ func (s *Store) PricingState(ctx context.Context) (pricing.State, error) {
 
 func readState(ctx context.Context, q queryer) (pricing.State, error) {
 	var st pricing.State
-	err := q.QueryRowContext(ctx, `SELECT COALESCE((SELECT gen FROM task_generations WHERE kind = ?), 0), done, version,
-		COALESCE((SELECT max(id) FROM market_events), 0), applied_event FROM pricing_state WHERE id = 1`,
+	err := q.QueryRowContext(ctx, `SELECT COALESCE((SELECT requested FROM task_generations WHERE kind = ?), 0), done, version,
+		COALESCE((SELECT max(id) FROM market_events), 0), applied FROM pricing_state WHERE id = 1`,
 		pricing.Kind).Scan(&st.Requested, &st.Done, &st.Version, &st.Events, &st.Applied)
 	return st, err
 }
@@ -125,13 +124,6 @@ func (s *Store) BeginRun(ctx context.Context, now time.Time) (pricing.Run, error
 		return pricing.Run{}, fmt.Errorf("begin pricing run: %w", err)
 	}
 	return run, nil
-}
-
-// marketEvent is a stored market event, as BeginRun folds it.
-type marketEvent struct {
-	id                 int64
-	location           string
-	multiplier, demand sql.NullInt64
 }
 
 func (s *Store) beginRun(ctx context.Context, now time.Time) (pricing.Run, error) {
@@ -150,80 +142,87 @@ func (s *Store) beginRun(ctx context.Context, now time.Time) (pricing.Run, error
 	}
 	run := pricing.Run{Gen: st.Requested, Version: st.Version + 1, Events: len(events)}
 
-	markets := make(map[string]*pricing.Market)
-	var order []string // locations in order of first event, for a deterministic write order
-	for _, ev := range events {
-		m, ok := markets[ev.location]
-		if !ok {
-			stored, err := readMarket(ctx, tx, ev.location)
-			if err != nil {
-				return pricing.Run{}, err
-			}
-			m = &stored
-			markets[ev.location] = m
-			order = append(order, ev.location)
-		}
-		if ev.multiplier.Valid {
-			m.Multiplier = pricing.BasisPoints(ev.multiplier.Int64)
-		}
-		if ev.demand.Valid {
-			m.Demand = pricing.BasisPoints(ev.demand.Int64)
+	markets := make(map[string]pricing.Market)
+	for _, loc := range append([]string{pricing.GlobalLocation}, eventLocations(events)...) {
+		if err := readMarket(ctx, tx, loc, markets); err != nil {
+			return pricing.Run{}, err
 		}
 	}
 	if len(events) > 0 {
-		last := events[len(events)-1].id
-		for _, loc := range order {
-			m := markets[loc]
+		last := events[len(events)-1].ID
+		for _, m := range pricing.Fold(markets, events) {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO markets (location, multiplier_bp, demand_bp, updated_at, event_id)
 				VALUES (?, ?, ?, ?, ?) ON CONFLICT (location) DO UPDATE SET multiplier_bp = excluded.multiplier_bp,
 				demand_bp = excluded.demand_bp, updated_at = excluded.updated_at, event_id = excluded.event_id`,
-				loc, int64(m.Multiplier), int64(m.Demand), now.UnixMicro(), last); err != nil {
-				return pricing.Run{}, fmt.Errorf("write market %q: %w", loc, err)
+				m.Location, int64(m.Multiplier), int64(m.Demand), now.UnixMicro(), last); err != nil {
+				return pricing.Run{}, fmt.Errorf("write market %q: %w", m.Location, err)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE pricing_state SET applied_event = ? WHERE id = 1`, last); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE pricing_state SET applied = ? WHERE id = 1`, last); err != nil {
 			return pricing.Run{}, fmt.Errorf("record applied event %d: %w", last, err)
 		}
 	}
-	if m, ok := markets[pricing.GlobalLocation]; ok {
-		run.Global = *m
-	} else if run.Global, err = readMarket(ctx, tx, pricing.GlobalLocation); err != nil {
-		return pricing.Run{}, err
-	}
+	run.Global = pricing.MarketOf(markets, pricing.GlobalLocation)
 	if err := tx.Commit(); err != nil {
 		return pricing.Run{}, fmt.Errorf("commit: %w", err)
 	}
 	return run, nil
 }
 
+// eventLocations returns the locations of events, each once.
+func eventLocations(events []pricing.MarketEvent) []string {
+	seen := make(map[string]bool)
+	var locs []string
+	for _, ev := range events {
+		if !seen[ev.Location] {
+			seen[ev.Location] = true
+			locs = append(locs, ev.Location)
+		}
+	}
+	return locs
+}
+
 // newEvents reads the market events above id applied, in id order.
-func newEvents(ctx context.Context, tx *sql.Tx, applied int64) ([]marketEvent, error) {
+func newEvents(ctx context.Context, tx *sql.Tx, applied int64) ([]pricing.MarketEvent, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT id, location, multiplier_bp, demand_bp FROM market_events
 		WHERE id > ? ORDER BY id`, applied)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var events []marketEvent
+	var events []pricing.MarketEvent
 	for rows.Next() {
-		var ev marketEvent
-		if err := rows.Scan(&ev.id, &ev.location, &ev.multiplier, &ev.demand); err != nil {
+		var (
+			ev   pricing.MarketEvent
+			m, d sql.NullInt64
+		)
+		if err := rows.Scan(&ev.ID, &ev.Location, &m, &d); err != nil {
 			return nil, err
+		}
+		if m.Valid {
+			ev.Multiplier = new(pricing.BasisPoints(m.Int64))
+		}
+		if d.Valid {
+			ev.Demand = new(pricing.BasisPoints(d.Int64))
 		}
 		events = append(events, ev)
 	}
 	return events, rows.Err()
 }
 
-// readMarket returns the stored market of location, or Neutral without one.
-func readMarket(ctx context.Context, tx *sql.Tx, location string) (pricing.Market, error) {
-	m := pricing.Neutral(location)
+// readMarket adds the stored market of location to markets, when it has one.
+func readMarket(ctx context.Context, tx *sql.Tx, location string, markets map[string]pricing.Market) error {
+	m := pricing.Market{Location: location}
 	err := tx.QueryRowContext(ctx, `SELECT multiplier_bp, demand_bp FROM markets WHERE location = ?`, location).
 		Scan(&m.Multiplier, &m.Demand)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return pricing.Market{}, fmt.Errorf("read market %q: %w", location, err)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return fmt.Errorf("read market %q: %w", location, err)
 	}
-	return m, nil
+	markets[location] = m
+	return nil
 }
 
 // ProductsAfter returns up to limit products with ids above after, in id order.
@@ -259,7 +258,7 @@ func (s *Store) savePrices(ctx context.Context, prices []pricing.Priced) error {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
-	update, err := tx.PrepareContext(ctx, `UPDATE products SET surcharge_bp = ?, price_cents = ?, priced_version = ? WHERE id = ?`)
+	update, err := tx.PrepareContext(ctx, `UPDATE products SET surcharge_bp = ?, price_cents = ?, version = ? WHERE id = ?`)
 	if err != nil {
 		return fmt.Errorf("prepare: %w", err)
 	}
@@ -378,44 +377,35 @@ func (w *productWriter) Close() {
 	w.byPlan, w.insert, w.update, w.drop = nil, nil, nil, nil
 }
 
-// productState is what a zone change can move in a stored product; its zone id, name
-// and numbered flag are part of its ID.
-type productState struct {
-	position       int
-	base, capacity int64
-}
-
-// replace makes the products of plan those of zones: it inserts the new ones, updates
-// the position, base price and capacity of surviving IDs (whose priced columns stay),
-// and deletes the vanished ones. had is false for a plan known to have no products,
-// which saves reading them.
+// replace makes the products of plan those of zones (pricing.DiffProducts): it inserts
+// the new ones, updates the position, base price and capacity of surviving IDs (whose
+// priced columns stay), and deletes the vanished ones. had is false for a plan known to
+// have no products, which saves reading them. Products here keep no SoldOut or
+// StartsAt (they read them from their plan), so the diff compares neither.
 func (w *productWriter) replace(ctx context.Context, plan catalog.ID, zones []catalog.Zone, had bool) error {
 	if err := w.prepare(ctx); err != nil {
 		return err
 	}
-	var have map[catalog.ID]productState
+	var have map[catalog.ID]pricing.Priced
 	if had {
 		var err error
 		if have, err = w.stored(ctx, plan); err != nil {
 			return fmt.Errorf("read products of plan %s: %w", plan, err)
 		}
 	}
-	for i, p := range pricing.Products(catalog.Plan{ID: plan, Zones: zones}) {
-		want := productState{position: i, base: int64(p.BasePrice), capacity: p.Capacity}
-		cur, ok := have[p.ID]
-		var err error
-		switch {
-		case !ok:
-			_, err = w.insert.ExecContext(ctx, p.ID[:], plan[:], i, p.ZoneID, p.Name, p.Numbered, want.base, want.capacity)
-		case cur != want:
-			_, err = w.update.ExecContext(ctx, i, want.base, want.capacity, p.ID[:])
-		}
-		if err != nil {
+	d := pricing.DiffProducts([]catalog.Plan{{ID: plan, Zones: zones}}, have)
+	for _, p := range d.Added {
+		if _, err := w.insert.ExecContext(ctx, p.ID[:], plan[:], p.Position, p.ZoneID, p.Name, p.Numbered,
+			int64(p.BasePrice), p.Capacity); err != nil {
 			return fmt.Errorf("write product %s of plan %s: %w", p.ID, plan, err)
 		}
-		delete(have, p.ID)
 	}
-	for id := range have {
+	for _, p := range d.Moved {
+		if _, err := w.update.ExecContext(ctx, p.Position, int64(p.BasePrice), p.Capacity, p.ID[:]); err != nil {
+			return fmt.Errorf("write product %s of plan %s: %w", p.ID, plan, err)
+		}
+	}
+	for _, id := range d.Gone {
 		if _, err := w.drop.ExecContext(ctx, id[:]); err != nil {
 			return fmt.Errorf("delete product %s of plan %s: %w", id, plan, err)
 		}
@@ -423,25 +413,27 @@ func (w *productWriter) replace(ctx context.Context, plan catalog.ID, zones []ca
 	return nil
 }
 
-func (w *productWriter) stored(ctx context.Context, plan catalog.ID) (map[catalog.ID]productState, error) {
+// stored reads the products of plan: their position, base price and capacity.
+func (w *productWriter) stored(ctx context.Context, plan catalog.ID) (map[catalog.ID]pricing.Priced, error) {
 	rows, err := w.byPlan.QueryContext(ctx, plan[:])
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	have := make(map[catalog.ID]productState)
+	have := make(map[catalog.ID]pricing.Priced)
 	for rows.Next() {
 		var (
 			id sql.RawBytes
-			st productState
+			p  pricing.Priced
 		)
-		if err := rows.Scan(&id, &st.position, &st.base, &st.capacity); err != nil {
+		if err := rows.Scan(&id, &p.Position, (*int64)(&p.BasePrice), &p.Capacity); err != nil {
 			return nil, err
 		}
 		if len(id) != len(catalog.ID{}) {
 			return nil, fmt.Errorf("product id %x: %d bytes", id, len(id))
 		}
-		have[catalog.ID(id)] = st
+		p.ID = catalog.ID(id)
+		have[p.ID] = p
 	}
 	return have, rows.Err()
 }
@@ -499,7 +491,7 @@ func writeProducts(ctx context.Context, tx *sql.Tx, obs []observation, old map[c
 		case o.write == writeValues && st.everOnline && bytes.Equal(before[st.rowid], o.Zones):
 			continue
 		case o.write == writeValues:
-			zones, err = storedZones(o)
+			zones = o.Plan.Zones
 		case o.write == writeState:
 			if zones, err = catalog.DecodeZonesJSON(before[st.rowid]); err != nil {
 				err = fmt.Errorf("plan %s: zones: %w", o.Plan.ID, err)
@@ -515,22 +507,6 @@ func writeProducts(ctx context.Context, tx *sql.Tx, obs []observation, old map[c
 		}
 	}
 	return nil
-}
-
-// storedZones returns the zones of o as the plans row keeps them: the observation's own
-// unless a string is not UTF-8, which storage replaces, so that products have the IDs
-// that the stored zones give them (as the Migrate backfill derives them).
-func storedZones(o *observation) ([]catalog.Zone, error) {
-	for _, z := range o.Plan.Zones {
-		if !utf8.ValidString(z.ZoneID) || !utf8.ValidString(z.Name) {
-			zones, err := catalog.DecodeZonesJSON(o.Zones)
-			if err != nil {
-				return nil, fmt.Errorf("plan %s: zones: %w", o.Plan.ID, err)
-			}
-			return zones, nil
-		}
-	}
-	return o.Plan.Zones, nil
 }
 
 // backfillChunk is how many plans one backfill transaction gives products.

@@ -31,8 +31,8 @@ func (s *Store) createTask(ctx context.Context, r *task.Record) error {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
-	if err := tx.QueryRowContext(ctx, `INSERT INTO task_generations (kind, gen) VALUES (?, 1)
-		ON CONFLICT (kind) DO UPDATE SET gen = gen + 1 RETURNING gen`, r.Kind).Scan(&r.Gen); err != nil {
+	if err := tx.QueryRowContext(ctx, `INSERT INTO task_generations (kind, requested) VALUES (?, 1)
+		ON CONFLICT (kind) DO UPDATE SET requested = requested + 1 RETURNING requested`, r.Kind).Scan(&r.Gen); err != nil {
 		return fmt.Errorf("next generation: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO tasks (id, kind, triggered_by, state, gen, attempts, requested_at, error)

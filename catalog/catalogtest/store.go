@@ -41,6 +41,7 @@ func TestStore(t *testing.T, open func(t *testing.T) catalog.Store, f Features) 
 	run("Window", testWindow)
 	run("OrderByStartThenID", testOrder)
 	run("StoredPlansDoNotAlias", testNoAlias)
+	run("InvalidUTF8Replaced", testInvalidUTF8)
 
 	run("OfflineOnlyNotSearchable", testOfflineOnly)
 	run("OnlineThenOfflineKeepsLatestValues", testOnlineThenOffline)
@@ -112,6 +113,33 @@ func testRoundTrip(t *testing.T, s catalog.Store) {
 	}
 	wantSearch(t, s, catalog.Window{}, searchable(v, full, bare, zoned))
 	wantChanges(t, s, 0, catalog.Changes{Plans: searchable(v, full, bare, zoned), Version: v})
+}
+
+// testInvalidUTF8 checks the rule for text that is not UTF-8 (a provider's Latin-1, a
+// cut multi-byte sequence): the batch applies, and each invalid byte reads back as
+// U+FFFD, in every field and zone, as encoding/json would write it.
+func testInvalidUTF8(t *testing.T, s catalog.Store) {
+	bad := NewPlan("latin\xf1", "\xff1", Title("Concierto de \xd1and\xfa \xe2\x82"), Zones(
+		catalog.Zone{ZoneID: "\xb71", Name: "Platea \xa1\xa2", Capacity: 1, Price: 2000},
+		catalog.Zone{ZoneID: "2", Name: "Anfiteatro", Capacity: 2, Price: 1000},
+	))
+	bad.OrganizerCompanyID = "org-\xe9"
+	good := NewPlan("good", "1")
+	v := upsert(t, s, bad, good)
+
+	want := bad
+	want.Provider, want.BasePlanID, want.PlanID = bad.Provider, "latin\uFFFD", "\uFFFD1"
+	want.Title = "Concierto de \uFFFDand\uFFFD \uFFFD\uFFFD"
+	want.OrganizerCompanyID = "org-\uFFFD"
+	want.Zones = []catalog.Zone{
+		{ZoneID: "\uFFFD1", Name: "Platea \uFFFD\uFFFD", Capacity: 1, Price: 2000},
+		{ZoneID: "2", Name: "Anfiteatro", Capacity: 2, Price: 1000},
+	}
+	if bad.Zones[0].Name != "Platea \xa1\xa2" {
+		t.Errorf("UpsertPlans changed the caller's zones: %q", bad.Zones[0].Name)
+	}
+	wantSearch(t, s, catalog.Window{}, searchable(v, want, good))
+	wantChanges(t, s, 0, catalog.Changes{Plans: searchable(v, want, good), Version: v})
 }
 
 func testWindow(t *testing.T, s catalog.Store) {

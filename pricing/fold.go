@@ -1,0 +1,42 @@
+package pricing
+
+// Fold applies events, in order, to markets: the stored markets by location, which must
+// hold the stored market of every location the events name that has one. A location
+// without a market starts from Neutral (never from the global market); an event's nil
+// field leaves the value as it is. Fold updates markets and returns the markets it
+// changed, in the order of each location's first event, which is the order a store
+// writes them in. Store.BeginRun folds with it.
+func Fold(markets map[string]Market, events []MarketEvent) []Market {
+	var order []string
+	seen := make(map[string]bool)
+	for _, ev := range events {
+		m, ok := markets[ev.Location]
+		if !ok {
+			m = Neutral(ev.Location)
+		}
+		if ev.Multiplier != nil {
+			m.Multiplier = *ev.Multiplier
+		}
+		if ev.Demand != nil {
+			m.Demand = *ev.Demand
+		}
+		if !seen[ev.Location] {
+			seen[ev.Location] = true
+			order = append(order, ev.Location)
+		}
+		markets[ev.Location] = m
+	}
+	changed := make([]Market, len(order))
+	for i, loc := range order {
+		changed[i] = markets[loc]
+	}
+	return changed
+}
+
+// MarketOf returns the market of location in markets, or Neutral without one.
+func MarketOf(markets map[string]Market, location string) Market {
+	if m, ok := markets[location]; ok {
+		return m
+	}
+	return Neutral(location)
+}
