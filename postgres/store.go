@@ -62,6 +62,10 @@ const (
 var migrations embed.FS
 
 // Store keeps boxoffice's data in PostgreSQL. It is safe for concurrent use.
+// One type implements the ports of several domains, each in files of its own:
+// catalog.Store (plans.go), ingest.BatchStore and ingest.SyncLog (syncs.go),
+// pricing.Store (pricing.go), task.Records (tasks.go); the catalog and the pricing
+// meet in products.go alone.
 //
 // Reads (SearchPlans, ChangedSince, EventProducts, Task, and Product and Market unless
 // asked for the primary) go to the replica. One that fails there because the

@@ -16,6 +16,14 @@ import (
 	"boxoffice/task"
 )
 
+// ListenerStore is what a Listener reads and writes (see Store).
+type ListenerStore interface {
+	// AddMarketEvent records ev durably and returns its id.
+	AddMarketEvent(ctx context.Context, ev MarketEvent) (int64, error)
+	// PricingState reads the state from the primary.
+	PricingState(ctx context.Context) (State, error)
+}
+
 // Listener turns market events into recalculation tasks: the listener role.
 //
 // Events are durable in the store before anyone is told of them: the API records each
@@ -34,7 +42,7 @@ import (
 // runs in a span that is a child of the last one's span and links to the others', so
 // the recalculation's trace leads back to the requests that asked for it.
 type Listener struct {
-	Store     Store
+	Store     ListenerStore
 	Tasks     task.Records // where Enqueue records the tasks
 	Bus       Bus
 	Publisher task.Publisher

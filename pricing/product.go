@@ -68,3 +68,13 @@ func Products(p catalog.Plan) []Product {
 	}
 	return out
 }
+
+// Priced is a product with what the last recalculation computed for it.
+type Priced struct {
+	Product
+	Position  int         // the zone's place in the plan's zones, from 0
+	Surcharge BasisPoints // demand from scarcity and urgency, before market demand and the clamp
+	Price     catalog.Money
+	// Price is the list price: at the global market, without discount.
+	Version int64 // the pricing version Surcharge and Price were computed for; 0: never
+}

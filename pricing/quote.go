@@ -98,6 +98,15 @@ func (r BasisPoints) AppendText(b []byte) []byte {
 // String returns the rate as AppendText writes it.
 func (r BasisPoints) String() string { return string(r.AppendText(nil)) }
 
+// QuoteStore is what a Quoter reads (see Store).
+type QuoteStore interface {
+	// Product returns one product, or ErrNotFound.
+	Product(ctx context.Context, id catalog.ID, primary bool) (Priced, error)
+	// Market returns the market of location, falling back to the global market and then
+	// to Neutral, with the pricing version read in the same statement.
+	Market(ctx context.Context, location string, primary bool) (m Market, version int64, err error)
+}
+
 // Quoter prices requests cache-aside: a cached quote valid for the current pricing
 // version, or one computed from the store and then cached. It is safe for concurrent
 // use.
@@ -108,7 +117,7 @@ func (r BasisPoints) String() string { return string(r.AppendText(nil)) }
 // quote computed from a replica that has not replayed the cache's current version is
 // computed again from the primary.
 type Quoter struct {
-	Store  Store
+	Store  QuoteStore
 	Cache  Cache
 	Policy Policy
 	TTL    time.Duration // how long a cached quote lives, whatever the version

@@ -15,6 +15,23 @@ import (
 	"boxoffice/task"
 )
 
+// RecalcStore is what a Recalculator reads and writes (see Store).
+type RecalcStore interface {
+	// PricingState reads the state from the primary.
+	PricingState(ctx context.Context) (State, error)
+	// BeginRun folds the market events received so far into the markets, in id order
+	// (Fold), and returns the run: the generation of the last trigger and the version
+	// to publish.
+	BeginRun(ctx context.Context, now time.Time) (Run, error)
+	// ProductsAfter returns up to limit products with ids above after, in id order,
+	// from the primary. The zero ID starts at the beginning.
+	ProductsAfter(ctx context.Context, after catalog.ID, limit int) ([]Priced, error)
+	// SavePrices writes the Surcharge, Price and Version of each product.
+	SavePrices(ctx context.Context, prices []Priced) error
+	// CompleteRun publishes run: Done becomes at least run.Gen and Version run.Version.
+	CompleteRun(ctx context.Context, run Run, now time.Time) (State, error)
+}
+
 // Recalculator runs recalculation tasks: the broker's handler of TopicRecalculate.
 //
 // One recalculation runs at a time across workers: a run holds the lock LockKey, taken
@@ -33,7 +50,7 @@ import (
 // (Celery's max_retries=5), then the task ends failed and the broker dead-letters it;
 // task.Permanent errors fail it at once.
 type Recalculator struct {
-	Store     Store
+	Store     RecalcStore
 	Tasks     task.Records // the recalculation tasks' records
 	Cache     Cache
 	Locker    task.Locker

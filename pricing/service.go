@@ -15,10 +15,19 @@ import (
 	"boxoffice/task"
 )
 
+// ServiceStore is what the Service reads and writes (see Store).
+type ServiceStore interface {
+	// EventProducts returns the products of the ever-online plan with id event, in the
+	// plan's zone order, or ErrNotFound.
+	EventProducts(ctx context.Context, event catalog.ID) ([]Priced, error)
+	// AddMarketEvent records ev durably and returns its id.
+	AddMarketEvent(ctx context.Context, ev MarketEvent) (int64, error)
+}
+
 // Service is the pricing module as the HTTP API uses it.
 type Service struct {
 	Quoter    *Quoter
-	Store     Store
+	Store     ServiceStore
 	Tasks     task.Records
 	Bus       Bus
 	Publisher task.Publisher

@@ -42,6 +42,10 @@ const busyTimeoutMillis = 5000
 var migrations embed.FS
 
 // Store keeps boxoffice's data in one SQLite database. It is safe for concurrent use.
+// One type implements the ports of several domains, each in files of its own:
+// catalog.Store (plans.go), ingest.BatchStore and ingest.SyncLog (syncs.go),
+// pricing.Store (pricing.go), task.Records (tasks.go); the catalog and the pricing
+// meet in products.go alone.
 type Store struct {
 	path  string
 	write *sql.DB // exactly one connection; every transaction is BEGIN IMMEDIATE

@@ -1,0 +1,273 @@
+package sqlite
+
+// Where the catalog meets the pricing. A product is a zone of an ever-online plan, so
+// the plan upsert (UpsertPlans, plans.go) keeps products in step inside its own
+// transaction, through two calls and nothing else: zonesBefore, before it writes the
+// plan rows, and writeProducts, after. What the products of a plan are, and what
+// changed in them, is the pricing's rule (pricing.DiffProducts, pricing.NewProducts);
+// this file does the I/O. Migrate backfills the products of plans stored before
+// products existed (backfillProducts).
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"boxoffice/catalog"
+	"boxoffice/pricing"
+)
+
+// productWriter keeps the products of plans in step with their zones inside a plan
+// upsert's transaction. Its statements are prepared on first use.
+type productWriter struct {
+	tx                           *sql.Tx
+	byPlan, insert, update, drop *sql.Stmt
+}
+
+func (w *productWriter) prepare(ctx context.Context) error {
+	if w.byPlan != nil {
+		return nil
+	}
+	var err error
+	prep := func(q string) *sql.Stmt {
+		if err != nil {
+			return nil
+		}
+		var st *sql.Stmt
+		st, err = w.tx.PrepareContext(ctx, q)
+		return st
+	}
+	w.insert = prep(`INSERT INTO products (id, plan_id, position, zone_id, name, numbered, base_price_cents, capacity)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+	w.update = prep(`UPDATE products SET position = ?, base_price_cents = ?, capacity = ? WHERE id = ?`)
+	w.drop = prep(`DELETE FROM products WHERE id = ?`)
+	w.byPlan = prep(`SELECT id, position, base_price_cents, capacity FROM products WHERE plan_id = ?`)
+	if err != nil {
+		w.Close()
+		return fmt.Errorf("prepare product statements: %w", err)
+	}
+	return nil
+}
+
+// Close closes the prepared statements.
+func (w *productWriter) Close() {
+	for _, st := range []*sql.Stmt{w.byPlan, w.insert, w.update, w.drop} {
+		if st != nil {
+			st.Close()
+		}
+	}
+	w.byPlan, w.insert, w.update, w.drop = nil, nil, nil, nil
+}
+
+// replace makes the products of plan those of zones (pricing.DiffProducts): it inserts
+// the new ones, updates the position, base price and capacity of surviving IDs (whose
+// priced columns stay), and deletes the vanished ones. had is false for a plan known to
+// have no products, which saves reading them. Products here keep no SoldOut or
+// StartsAt (they read them from their plan), so the diff compares neither.
+func (w *productWriter) replace(ctx context.Context, plan catalog.ID, zones []catalog.Zone, had bool) error {
+	if err := w.prepare(ctx); err != nil {
+		return err
+	}
+	var have map[catalog.ID]pricing.Priced
+	if had {
+		var err error
+		if have, err = w.stored(ctx, plan); err != nil {
+			return fmt.Errorf("read products of plan %s: %w", plan, err)
+		}
+	}
+	d := pricing.DiffProducts([]catalog.Plan{{ID: plan, Zones: zones}}, have)
+	for _, p := range d.Added {
+		if _, err := w.insert.ExecContext(ctx, p.ID[:], plan[:], p.Position, p.ZoneID, p.Name, p.Numbered,
+			int64(p.BasePrice), p.Capacity); err != nil {
+			return fmt.Errorf("write product %s of plan %s: %w", p.ID, plan, err)
+		}
+	}
+	for _, p := range d.Moved {
+		if _, err := w.update.ExecContext(ctx, p.Position, int64(p.BasePrice), p.Capacity, p.ID[:]); err != nil {
+			return fmt.Errorf("write product %s of plan %s: %w", p.ID, plan, err)
+		}
+	}
+	for _, id := range d.Gone {
+		if _, err := w.drop.ExecContext(ctx, id[:]); err != nil {
+			return fmt.Errorf("delete product %s of plan %s: %w", id, plan, err)
+		}
+	}
+	return nil
+}
+
+// stored reads the products of plan: their position, base price and capacity.
+func (w *productWriter) stored(ctx context.Context, plan catalog.ID) (map[catalog.ID]pricing.Priced, error) {
+	rows, err := w.byPlan.QueryContext(ctx, plan[:])
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	have := make(map[catalog.ID]pricing.Priced)
+	for rows.Next() {
+		var (
+			id sql.RawBytes
+			p  pricing.Priced
+		)
+		if err := rows.Scan(&id, &p.Position, (*int64)(&p.BasePrice), &p.Capacity); err != nil {
+			return nil, err
+		}
+		if len(id) != len(catalog.ID{}) {
+			return nil, fmt.Errorf("product id %x: %d bytes", id, len(id))
+		}
+		p.ID = catalog.ID(id)
+		have[p.ID] = p
+	}
+	return have, rows.Err()
+}
+
+// zonesBefore reads, before an upsert writes its plan rows, the stored zones of the
+// plans whose products it may have to change: the ever-online plans it replaces the
+// values of, and the plans that become ever-online with their stored values. The map is
+// keyed by rowid.
+func zonesBefore(ctx context.Context, tx *sql.Tx, obs []observation, old map[catalog.ID]stored) (map[int64][]byte, error) {
+	var rowids []any
+	for i := range obs {
+		o := &obs[i]
+		st := old[o.Plan.ID]
+		if o.ever && (o.write == writeValues && st.everOnline || o.write == writeState) {
+			rowids = append(rowids, st.rowid)
+		}
+	}
+	zones := make(map[int64][]byte, len(rowids))
+	err := queryIn(ctx, tx, `SELECT rowid, zones FROM plans WHERE rowid`, rowids, func(rows *sql.Rows) error {
+		var (
+			rowid int64
+			raw   []byte
+		)
+		if err := rows.Scan(&rowid, &raw); err != nil {
+			return err
+		}
+		zones[rowid] = raw
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read stored zones: %w", err)
+	}
+	return zones, nil
+}
+
+// writeProducts keeps products in step with the plan rows an upsert wrote, given the
+// zones stored before it (zonesBefore): a plan ever-online after the upsert whose
+// values it replaced gets the products of its new zones, unless they are the stored
+// ones; a plan that became ever-online keeping its stored values gets the products of
+// those. Only ever-online plans have products, so a plan that was not has none to read.
+func writeProducts(ctx context.Context, tx *sql.Tx, obs []observation, old map[catalog.ID]stored, before map[int64][]byte) error {
+	w := productWriter{tx: tx}
+	defer w.Close()
+	for i := range obs {
+		o := &obs[i]
+		if !o.ever {
+			continue
+		}
+		st := old[o.Plan.ID]
+		var (
+			zones []catalog.Zone
+			err   error
+		)
+		switch {
+		case o.write == writeValues && st.everOnline && bytes.Equal(before[st.rowid], o.Zones):
+			continue
+		case o.write == writeValues:
+			zones = o.Plan.Zones
+		case o.write == writeState:
+			if zones, err = catalog.DecodeZonesJSON(before[st.rowid]); err != nil {
+				err = fmt.Errorf("plan %s: zones: %w", o.Plan.ID, err)
+			}
+		default:
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := w.replace(ctx, o.Plan.ID, zones, st.everOnline); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// backfillChunk is how many plans one backfill transaction gives products.
+const backfillChunk = 500
+
+// backfillProducts gives products to the ever-online plans with zones and none, which
+// a database migrated before products existed has. It finds them on a read connection
+// and writes each chunk in its own immediate transaction, checking again there, so it
+// is idempotent and never holds the write lock for long. A database with nothing to
+// fill costs one scan of the plans.
+func (s *Store) backfillProducts(ctx context.Context) error {
+	var after catalog.ID // plan IDs are UUIDv5, never zero
+	for {
+		ids, err := s.productlessPlans(ctx, after)
+		if err != nil {
+			return fmt.Errorf("find plans without products: %w", err)
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		if err := s.fillProducts(ctx, ids); err != nil {
+			return fmt.Errorf("give products to %d plans after %s: %w", len(ids), after, err)
+		}
+		after = ids[len(ids)-1]
+	}
+}
+
+const productless = `ever_online = 1 AND zones <> '[]' AND NOT EXISTS (SELECT 1 FROM products WHERE plan_id = plans.id)`
+
+func (s *Store) productlessPlans(ctx context.Context, after catalog.ID) ([]catalog.ID, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT id FROM plans WHERE id > ? AND `+productless+` ORDER BY id LIMIT ?`,
+		after[:], backfillChunk)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []catalog.ID
+	for rows.Next() {
+		var id sql.RawBytes
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		if len(id) != len(catalog.ID{}) {
+			return nil, fmt.Errorf("plan id %x: %d bytes", id, len(id))
+		}
+		ids = append(ids, catalog.ID(id))
+	}
+	return ids, rows.Err()
+}
+
+func (s *Store) fillProducts(ctx context.Context, ids []catalog.ID) error {
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	w := productWriter{tx: tx}
+	defer w.Close()
+	for _, id := range ids {
+		var raw []byte
+		err := tx.QueryRowContext(ctx, `SELECT zones FROM plans WHERE id = ? AND `+productless, id[:]).Scan(&raw)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue // given products since it was found
+		}
+		if err != nil {
+			return fmt.Errorf("read zones of plan %s: %w", id, err)
+		}
+		zones, err := catalog.DecodeZonesJSON(raw)
+		if err != nil {
+			return fmt.Errorf("plan %s: zones: %w", id, err)
+		}
+		if err := w.replace(ctx, id, zones, false); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
