@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"boxoffice/catalog"
+	"boxoffice/httpapi/httpapitest"
 )
 
 // swappableCatalog is a Catalog whose index a test replaces, as a refresh would.
@@ -532,3 +533,9 @@ func TestSearchGzipsSmallResponsesFromTheirSecondUse(t *testing.T) {
 		t.Errorf("whole catalog (%d bytes): first encoding %q, want gzip at once above %d bytes", size, first, eagerGzipBytes)
 	}
 }
+
+// The suite's Cache is this package's: each converts to the other.
+var (
+	_ Cache             = httpapitest.Cache(nil)
+	_ httpapitest.Cache = Cache(nil)
+)

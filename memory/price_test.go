@@ -2,16 +2,15 @@ package memory
 
 import (
 	"context"
-	"fmt"
-	"slices"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"boxoffice/pricing"
 	"boxoffice/pricing/pricingtest"
+	"boxoffice/testenv"
 )
 
 func TestPriceCache(t *testing.T) {
@@ -76,74 +75,27 @@ func TestNewPriceCachePanicsWithoutEntries(t *testing.T) {
 	NewPriceCache(0)
 }
 
-// busSubscriber runs Bus.Subscribe on its own goroutine until stop or the end of the
-// test, and records the payloads it delivers.
-type busSubscriber struct {
-	cancel context.CancelFunc
-	exit   chan struct{} // closed when Subscribe has returned err
-
-	mu  sync.Mutex // guards got and err
-	got []string
-	err error
-}
-
-// subscribeBus subscribes f, or a recorder when f is nil, and waits until the Bus
-// counts the subscription.
-func subscribeBus(t *testing.T, b *Bus, f func([]byte)) *busSubscriber {
+// subscribeBus subscribes a recorder, which then calls f when f is not nil, and waits
+// until the Bus counts the subscription.
+func subscribeBus(t *testing.T, b *Bus, f func([]byte)) *testenv.Subscription[string] {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &busSubscriber{cancel: cancel, exit: make(chan struct{})}
 	before := subscriptions(b)
-	go func() {
-		err := b.Subscribe(ctx, func(p []byte) {
-			s.mu.Lock()
-			s.got = append(s.got, string(p))
-			s.mu.Unlock()
+	s := testenv.Subscribe(t, func(ctx context.Context, fn func(string)) error {
+		return b.Subscribe(ctx, func(p []byte) {
+			fn(string(p))
 			if f != nil {
 				f(p)
 			}
 		})
-		s.mu.Lock()
-		s.err = err
-		s.mu.Unlock()
-		close(s.exit)
-	}()
-	t.Cleanup(func() { s.stop() })
-	wait(t, "the subscription", func() bool { return subscriptions(b) > before })
+	}, nil)
+	testenv.Poll(t, "the subscription", func() bool { return subscriptions(b) > before })
 	return s
-}
-
-func (s *busSubscriber) payloads() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.got)
-}
-
-// stop ends the subscription's context and returns what Subscribe returned.
-func (s *busSubscriber) stop() error {
-	s.cancel()
-	<-s.exit
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.err
 }
 
 func subscriptions(b *Bus) int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return len(b.subs)
-}
-
-// wait polls cond until it holds or the deadline passes.
-func wait(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 func publish(t *testing.T, b *Bus, payloads ...string) {
@@ -155,51 +107,18 @@ func publish(t *testing.T, b *Bus, payloads ...string) {
 	}
 }
 
-func TestBusDeliversInOrderToEverySubscriber(t *testing.T) {
-	t.Parallel()
-	b := NewBus()
-	a := subscribeBus(t, b, nil)
-	c := subscribeBus(t, b, nil)
-	var want []string
-	for i := range 100 {
-		want = append(want, fmt.Sprintf(`{"event_id":%d}`, i+1))
-	}
-	publish(t, b, want...)
-	wait(t, "every payload at both subscribers", func() bool {
-		return len(a.payloads()) >= len(want) && len(c.payloads()) >= len(want)
+// TestBus runs the pricing.Bus contract on one Bus, as one process has, and checks
+// that it dropped nothing meanwhile.
+func TestBus(t *testing.T) {
+	pricingtest.TestBus(t, func(t *testing.T) pricingtest.Buses {
+		b := NewBus()
+		t.Cleanup(func() {
+			if n := b.Dropped(); n != 0 {
+				t.Errorf("Dropped() = %d, want 0", n)
+			}
+		})
+		return pricingtest.Buses{New: func() pricing.Bus { return b }, Subscriptions: func() int { return subscriptions(b) }}
 	})
-	for name, s := range map[string]*busSubscriber{"first": a, "second": c} {
-		if diff := cmp.Diff(want, s.payloads()); diff != "" {
-			t.Errorf("%s subscriber's payloads (-want +got):\n%s", name, diff)
-		}
-		if err := s.stop(); err != nil {
-			t.Errorf("%s Subscribe() = %v after its context ended, want nil", name, err)
-		}
-	}
-	if n := subscriptions(b); n != 0 {
-		t.Errorf("%d subscriptions after both stopped, want 0", n)
-	}
-	if n := b.Dropped(); n != 0 {
-		t.Errorf("Dropped() = %d, want 0", n)
-	}
-}
-
-func TestBusLateSubscriberMissesEarlierPayloads(t *testing.T) {
-	t.Parallel()
-	b := NewBus()
-	publish(t, b, "nobody listens")
-	early := subscribeBus(t, b, nil)
-	publish(t, b, "1")
-	wait(t, "the early subscriber's payload", func() bool { return len(early.payloads()) == 1 })
-	late := subscribeBus(t, b, nil)
-	publish(t, b, "2")
-	wait(t, "payload 2 at both", func() bool { return len(early.payloads()) == 2 && len(late.payloads()) > 0 })
-	if diff := cmp.Diff([]string{"1", "2"}, early.payloads()); diff != "" {
-		t.Errorf("early subscriber's payloads (-want +got):\n%s", diff)
-	}
-	if diff := cmp.Diff([]string{"2"}, late.payloads()); diff != "" {
-		t.Errorf("late subscriber's payloads (-want +got):\n%s", diff)
-	}
 }
 
 func TestBusNeverBlocksOnASlowSubscriber(t *testing.T) {
@@ -221,7 +140,7 @@ func TestBusNeverBlocksOnASlowSubscriber(t *testing.T) {
 	})
 
 	publish(t, b, "0")
-	wait(t, "the slow subscriber to block on the first payload", func() bool { return len(slow.payloads()) == 1 })
+	testenv.Poll(t, "the slow subscriber to block on the first payload", func() bool { return len(slow.Got()) == 1 })
 	// The slow subscriber's buffer takes busBuffer payloads; the rest are dropped for it
 	// alone. Publish returns meanwhile: were it to block, the test would hang here. The
 	// payloads go out in two rounds that each fit the fast subscriber's buffer, so that
@@ -232,23 +151,23 @@ func TestBusNeverBlocksOnASlowSubscriber(t *testing.T) {
 		want = append(want, strconv.Itoa(i+1))
 	}
 	publish(t, b, want[:busBuffer]...)
-	wait(t, "the first round at the fast subscriber", func() bool { return len(fast.payloads()) == busBuffer+1 })
+	testenv.Poll(t, "the first round at the fast subscriber", func() bool { return len(fast.Got()) == busBuffer+1 })
 	publish(t, b, want[busBuffer:]...)
 	if n := b.Dropped(); n != extra {
 		t.Errorf("Dropped() = %d, want %d", n, extra)
 	}
-	wait(t, "every payload at the fast subscriber", func() bool { return len(fast.payloads()) == len(want)+1 })
-	if diff := cmp.Diff(append([]string{"0"}, want...), fast.payloads()); diff != "" {
+	testenv.Poll(t, "every payload at the fast subscriber", func() bool { return len(fast.Got()) == len(want)+1 })
+	if diff := cmp.Diff(append([]string{"0"}, want...), fast.Got()); diff != "" {
 		t.Errorf("fast subscriber's payloads (-want +got):\n%s", diff)
 	}
 
 	close(release)
-	wait(t, "the slow subscriber to catch up", func() bool { return len(slow.payloads()) == busBuffer+1 })
+	testenv.Poll(t, "the slow subscriber to catch up", func() bool { return len(slow.Got()) == busBuffer+1 })
 	publish(t, b, "after")
-	wait(t, "the payload after the drops", func() bool { return len(slow.payloads()) == busBuffer+2 })
+	testenv.Poll(t, "the payload after the drops", func() bool { return len(slow.Got()) == busBuffer+2 })
 	wantSlow := append([]string{"0"}, want[:busBuffer]...)
 	wantSlow = append(wantSlow, "after")
-	if diff := cmp.Diff(wantSlow, slow.payloads()); diff != "" {
+	if diff := cmp.Diff(wantSlow, slow.Got()); diff != "" {
 		t.Errorf("slow subscriber's payloads (-want +got):\n%s", diff)
 	}
 }
@@ -263,24 +182,8 @@ func TestBusPayloadsAreCopies(t *testing.T) {
 		t.Fatal(err)
 	}
 	buf[0] = 'Z' // the publisher reuses its buffer
-	wait(t, "the payload at both", func() bool { return len(first.payloads()) == 1 && len(second.payloads()) == 1 })
-	if got := second.payloads(); got[0] != "abc" {
+	testenv.Poll(t, "the payload at both", func() bool { return len(first.Got()) == 1 && len(second.Got()) == 1 })
+	if got := second.Got(); got[0] != "abc" {
 		t.Errorf("second subscriber got %q, want %q", got[0], "abc")
-	}
-}
-
-func TestBusPublishAfterItsContextEnds(t *testing.T) {
-	t.Parallel()
-	b := NewBus()
-	s := subscribeBus(t, b, nil)
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	if err := b.Publish(ctx, []byte("x")); err == nil {
-		t.Error("Publish() with a canceled context = nil, want its error")
-	}
-	publish(t, b, "y")
-	wait(t, "the payload", func() bool { return len(s.payloads()) > 0 })
-	if diff := cmp.Diff([]string{"y"}, s.payloads()); diff != "" {
-		t.Errorf("payloads (-want +got):\n%s", diff)
 	}
 }

@@ -5,105 +5,44 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	goredis "github.com/redis/go-redis/v9"
+
+	"boxoffice/pricing"
+	"boxoffice/pricing/pricingtest"
+	"boxoffice/testenv"
 )
 
-// busSubscriber runs Bus.Subscribe on its own goroutine until stop or the end of the
-// test, and records the payloads it delivers.
-type busSubscriber struct {
-	cancel context.CancelFunc
-	exit   chan struct{} // closed when Subscribe has returned err
-
-	mu  sync.Mutex // guards got and err
-	got [][]byte
-	err error
-}
-
-func subscribeBus(t *testing.T, b *Bus) *busSubscriber {
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &busSubscriber{cancel: cancel, exit: make(chan struct{})}
-	go func() {
-		err := b.Subscribe(ctx, func(p []byte) {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			s.got = append(s.got, p)
-		})
-		s.mu.Lock()
-		s.err = err
-		s.mu.Unlock()
-		close(s.exit)
-	}()
-	t.Cleanup(func() { s.stop() })
-	return s
-}
-
-func (s *busSubscriber) payloads() [][]byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.got)
-}
-
-func (s *busSubscriber) exited() bool {
-	select {
-	case <-s.exit:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop ends the subscription's context and returns what Subscribe returned.
-func (s *busSubscriber) stop() error {
-	s.cancel()
-	<-s.exit
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.err
+// subscribeBus records b's payloads until the test ends or Stop.
+func subscribeBus(t *testing.T, b *Bus) *testenv.Subscription[[]byte] {
+	return testenv.Subscribe(t, b.Subscribe, nil)
 }
 
 // newChannel returns a channel name no other test uses.
 func newChannel() string { return "boxoffice-test:" + rand.Text() + ":market_events" }
 
-func TestBusDeliversInOrderToEverySubscriber(t *testing.T) {
-	t.Parallel()
-	admin := open(t)
-	channel := newChannel()
-	a := subscribeBus(t, NewBus(open(t), channel, discard))
-	b := subscribeBus(t, NewBus(open(t), channel, discard))
-	pub := NewBus(admin, channel, discard)
-	waitSubscribers(t, admin, channel, 2)
-
-	var want [][]byte
-	for i := range 100 {
-		want = append(want, fmt.Appendf(nil, `{"event_id":%d,"location":"madrid"}`, i+1))
-	}
-	want = append(want, []byte{0, 1, 0xff, '\n'}) // bytes pass as they are
-	for _, p := range want {
-		if err := pub.Publish(t.Context(), p); err != nil {
-			t.Fatal(err)
+// TestBus runs the pricing.Bus contract, each bus on a client of its own, as each
+// process has.
+func TestBus(t *testing.T) {
+	pricingtest.TestBus(t, func(t *testing.T) pricingtest.Buses {
+		admin := open(t)
+		channel := newChannel()
+		return pricingtest.Buses{
+			New: func() pricing.Bus { return NewBus(open(t), channel, discard) },
+			Subscriptions: func() int {
+				counts, err := admin.rdb.PubSubNumSub(t.Context(), channel).Result()
+				if err != nil {
+					t.Fatal(err)
+				}
+				return int(counts[channel])
+			},
 		}
-	}
-	wait(t, "every payload at both subscribers", func() bool {
-		return len(a.payloads()) >= len(want) && len(b.payloads()) >= len(want)
 	})
-	for name, s := range map[string]*busSubscriber{"first": a, "second": b} {
-		if diff := cmp.Diff(want, s.payloads()); diff != "" {
-			t.Errorf("%s subscriber's payloads (-want +got):\n%s", name, diff)
-		}
-		if err := s.stop(); err != nil {
-			t.Errorf("%s Subscribe() = %v after its context ended, want nil", name, err)
-		}
-	}
-	waitSubscribers(t, admin, channel, 0)
 }
 
 func TestBusResubscribesAfterAnOutage(t *testing.T) {
@@ -118,7 +57,7 @@ func TestBusResubscribesAfterAnOutage(t *testing.T) {
 	if err := pub.Publish(t.Context(), []byte("before")); err != nil {
 		t.Fatal(err)
 	}
-	wait(t, "the first payload", func() bool { return len(s.payloads()) == 1 })
+	wait(t, "the first payload", func() bool { return len(s.Got()) == 1 })
 
 	px.cut()
 	waitSubscribers(t, admin, channel, 0)
@@ -126,8 +65,8 @@ func TestBusResubscribesAfterAnOutage(t *testing.T) {
 	if err := pub.Publish(t.Context(), []byte("lost")); err != nil { // no one hears this one
 		t.Fatal(err)
 	}
-	if s.exited() {
-		t.Fatalf("Subscribe() returned %v during an outage, want it to keep trying", s.stop())
+	if s.Exited() {
+		t.Fatalf("Subscribe() returned %v during an outage, want it to keep trying", s.Stop())
 	}
 
 	px.restore()
@@ -135,11 +74,11 @@ func TestBusResubscribesAfterAnOutage(t *testing.T) {
 	if err := pub.Publish(t.Context(), []byte("after")); err != nil {
 		t.Fatal(err)
 	}
-	wait(t, "the payload published after the outage", func() bool { return len(s.payloads()) == 2 })
-	if diff := cmp.Diff([][]byte{[]byte("before"), []byte("after")}, s.payloads()); diff != "" {
+	wait(t, "the payload published after the outage", func() bool { return len(s.Got()) == 2 })
+	if diff := cmp.Diff([][]byte{[]byte("before"), []byte("after")}, s.Got()); diff != "" {
 		t.Errorf("payloads (-want +got):\n%s", diff)
 	}
-	if err := s.stop(); err != nil {
+	if err := s.Stop(); err != nil {
 		t.Errorf("Subscribe() = %v after its context ended, want nil", err)
 	}
 	if n := logs.count("market events subscription restored"); n != 1 {
@@ -166,8 +105,8 @@ func TestBusReplacesAConnectionThatStopsAnswering(t *testing.T) {
 	if err := NewBus(admin, channel, discard).Publish(t.Context(), []byte("3")); err != nil {
 		t.Fatal(err)
 	}
-	wait(t, "the payload", func() bool { return len(s.payloads()) > 0 })
-	if got := s.payloads(); !bytes.Equal(got[0], []byte("3")) || len(got) != 1 {
+	wait(t, "the payload", func() bool { return len(s.Got()) > 0 })
+	if got := s.Got(); !bytes.Equal(got[0], []byte("3")) || len(got) != 1 {
 		t.Errorf("payloads = %q, want [\"3\"]", got)
 	}
 }
@@ -199,8 +138,8 @@ func TestBusSubscribeReturnsWhenTheClientCloses(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	wait(t, "Subscribe to return", s.exited)
-	if err := s.stop(); !errors.Is(err, goredis.ErrClosed) {
+	wait(t, "Subscribe to return", s.Exited)
+	if err := s.Stop(); !errors.Is(err, goredis.ErrClosed) {
 		t.Errorf("Subscribe() = %v after Close(), want ErrClosed", err)
 	}
 }

@@ -5,8 +5,19 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"boxoffice/httpapi/httpapitest"
 )
 
+// TestCache runs the httpapi.Cache contract, each sub-test under a prefix of its own.
+func TestCache(t *testing.T) {
+	httpapitest.TestCache(t, func(t *testing.T) httpapitest.Cache {
+		c := open(t)
+		return NewCache(c, newPrefix(t, c))
+	})
+}
+
+// TestCacheGetSet checks the keys and expiries the cache keeps in Redis.
 func TestCacheGetSet(t *testing.T) {
 	t.Parallel()
 	c := open(t)

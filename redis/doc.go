@@ -1,8 +1,9 @@
 // Package redis implements boxoffice's ports on Redis: the distributed lock of the task
 // and ingest packages (Locker), the announcements of new catalog versions between
-// processes (Notifier), the API's shared search response cache (Cache, the second tier
-// under the in-process one), price quotes (PriceCache) and the market events channel
-// (Bus), over one connection pool (Client).
+// processes (Notifier, a catalog.Notifier), the API's shared search response cache
+// (Cache, the second tier under the in-process one), price quotes (PriceCache) and the
+// market events channel (Bus), over one connection pool (Client). Each passes its
+// port's contract suite, as the in-process adapters of package memory do.
 //
 // Concepts:
 //

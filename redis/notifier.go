@@ -11,7 +11,11 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"boxoffice/catalog"
 )
+
+var _ catalog.Notifier = (*Notifier)(nil)
 
 // catalogVersionChannel is the channel's name after the prefix.
 const catalogVersionChannel = "catalog:version"
@@ -33,16 +37,10 @@ const (
 // and every API instance subscribed to the channel refreshes its index within
 // milliseconds instead of at its next poll.
 //
-// It serves two roles, each a small interface of the wiring (cmd/boxoffice's announce
-// and listen):
-//
-//	Publish(ctx context.Context, version int64) error           // the writer's side
-//	Subscribe(ctx context.Context, fn func(version int64)) error // the readers' side
-//
-// Announcements are hints, not a log: Pub/Sub delivers a message only to the
-// subscriptions open when it is published, so a reader that starts late or is
-// reconnecting misses it, and one that sees several publishers may see versions out of
-// order. Readers keep polling the store's catalog version, and treat an announcement
+// It is the distributed catalog.Notifier. Announcements are hints, not a log: Pub/Sub
+// delivers a message only to the subscriptions open when it is published, so a reader
+// that starts late or is reconnecting misses it, and one that sees several publishers
+// may see versions out of order. Readers keep polling the store's catalog version, and treat an announcement
 // as "look now". A Notifier is safe for concurrent use.
 type Notifier struct {
 	rdb     *goredis.Client

@@ -1,95 +1,29 @@
 package redis
 
 import (
-	"context"
 	"crypto/rand"
 	"errors"
 	"io"
 	"log/slog"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	goredis "github.com/redis/go-redis/v9"
 
+	"boxoffice/catalog"
+	"boxoffice/catalog/catalogtest"
 	"boxoffice/testenv"
-)
-
-// The two roles of a Notifier as the wiring sees them: whoever commits a catalog version
-// announces it, and every API instance listens.
-type (
-	announcer interface {
-		Publish(ctx context.Context, version int64) error
-	}
-	listener interface {
-		Subscribe(ctx context.Context, fn func(version int64)) error
-	}
-)
-
-var (
-	_ announcer = (*Notifier)(nil)
-	_ listener  = (*Notifier)(nil)
 )
 
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// subscriber runs Notifier.Subscribe on its own goroutine until stop or the end of the
-// test, and records the versions it delivers.
-type subscriber struct {
-	cancel context.CancelFunc
-	exit   chan struct{} // closed when Subscribe has returned err
-
-	mu  sync.Mutex // guards got and err
-	got []int64
-	err error
-}
-
-func subscribe(t *testing.T, n *Notifier) *subscriber {
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &subscriber{cancel: cancel, exit: make(chan struct{})}
-	go func() {
-		err := n.Subscribe(ctx, func(v int64) {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			s.got = append(s.got, v)
-		})
-		s.mu.Lock()
-		s.err = err
-		s.mu.Unlock()
-		close(s.exit)
-	}()
-	t.Cleanup(func() { s.stop() })
-	return s
-}
-
-func (s *subscriber) versions() []int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.got)
-}
-
-// exited reports whether Subscribe has returned.
-func (s *subscriber) exited() bool {
-	select {
-	case <-s.exit:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop ends the subscription's context and returns what Subscribe returned.
-func (s *subscriber) stop() error {
-	s.cancel()
-	<-s.exit
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.err
+// subscribe records n's versions until the test ends or Stop.
+func subscribe(t *testing.T, n *Notifier) *testenv.Subscription[int64] {
+	return testenv.Subscribe(t, n.Subscribe, nil)
 }
 
 // waitSubscribers waits until Redis counts n subscriptions to channel.
@@ -143,64 +77,29 @@ func proxied(t *testing.T) (*proxy, *Client) {
 	return px, openURL(t, px.url(t, redisURL))
 }
 
-func TestNotifierDeliversToEverySubscriber(t *testing.T) {
-	t.Parallel()
-	admin := open(t)
-	prefix := newPrefix(t, admin)
-	// Two API instances, each with its own client.
-	a := subscribe(t, NewNotifier(open(t), prefix, discard))
-	b := subscribe(t, NewNotifier(open(t), prefix, discard))
-	pub := NewNotifier(admin, prefix, discard)
-	waitSubscribers(t, admin, pub.channel, 2)
-
-	for _, v := range []int64{41, 42} {
-		if err := pub.Publish(t.Context(), v); err != nil {
-			t.Fatal(err)
+// TestNotifier runs the catalog.Notifier contract, each notifier on a client of its
+// own, as each process has.
+func TestNotifier(t *testing.T) {
+	catalogtest.TestNotifier(t, func(t *testing.T) catalogtest.Notifiers {
+		admin := open(t)
+		prefix := newPrefix(t, admin)
+		channel := prefix + ":" + catalogVersionChannel
+		return catalogtest.Notifiers{
+			New: func() catalog.Notifier { return NewNotifier(open(t), prefix, discard) },
+			Subscriptions: func() int {
+				counts, err := admin.rdb.PubSubNumSub(t.Context(), channel).Result()
+				if err != nil {
+					t.Fatal(err)
+				}
+				return int(counts[channel])
+			},
 		}
-	}
-	wait(t, "both subscribers to get both versions", func() bool {
-		return len(a.versions()) == 2 && len(b.versions()) == 2
 	})
-	for name, s := range map[string]*subscriber{"first": a, "second": b} {
-		if diff := cmp.Diff([]int64{41, 42}, s.versions()); diff != "" {
-			t.Errorf("%s subscriber's versions (-want +got):\n%s", name, diff)
-		}
-		if err := s.stop(); err != nil {
-			t.Errorf("%s Subscribe() = %v after its context ended, want nil", name, err)
-		}
-	}
-	if pub.channel != prefix+":catalog:version" {
-		t.Errorf("channel = %q, want %q", pub.channel, prefix+":catalog:version")
-	}
 }
 
-func TestNotifierLateSubscriberMissesEarlierVersions(t *testing.T) {
-	t.Parallel()
-	admin := open(t)
-	prefix := newPrefix(t, admin)
-	pub := NewNotifier(admin, prefix, discard)
-	early := subscribe(t, NewNotifier(open(t), prefix, discard))
-	waitSubscribers(t, admin, pub.channel, 1)
-	if err := pub.Publish(t.Context(), 1); err != nil {
-		t.Fatal(err)
-	}
-	wait(t, "version 1 at the early subscriber", func() bool { return len(early.versions()) == 1 })
-
-	// Pub/Sub keeps nothing: a subscriber that arrives after version 1 never sees it,
-	// which is why readers also poll the store.
-	late := subscribe(t, NewNotifier(open(t), prefix, discard))
-	waitSubscribers(t, admin, pub.channel, 2)
-	if err := pub.Publish(t.Context(), 2); err != nil {
-		t.Fatal(err)
-	}
-	wait(t, "version 2 at both subscribers", func() bool {
-		return len(early.versions()) == 2 && len(late.versions()) > 0
-	})
-	if diff := cmp.Diff([]int64{2}, late.versions()); diff != "" {
-		t.Errorf("late subscriber's versions (-want +got):\n%s", diff)
-	}
-	if diff := cmp.Diff([]int64{1, 2}, early.versions()); diff != "" {
-		t.Errorf("early subscriber's versions (-want +got):\n%s", diff)
+func TestNotifierChannel(t *testing.T) {
+	if got := NewNotifier(open(t), "p", discard).channel; got != "p:catalog:version" {
+		t.Errorf("channel = %q, want %q", got, "p:catalog:version")
 	}
 }
 
@@ -221,11 +120,11 @@ func TestNotifierIgnoresMalformedPayloads(t *testing.T) {
 	if err := pub.Publish(t.Context(), 7); err != nil {
 		t.Fatal(err)
 	}
-	wait(t, "version 7", func() bool { return len(s.versions()) > 0 })
-	if err := s.stop(); err != nil {
+	wait(t, "version 7", func() bool { return len(s.Got()) > 0 })
+	if err := s.Stop(); err != nil {
 		t.Errorf("Subscribe() = %v after its context ended, want nil", err)
 	}
-	if diff := cmp.Diff([]int64{7}, s.versions()); diff != "" {
+	if diff := cmp.Diff([]int64{7}, s.Got()); diff != "" {
 		t.Errorf("versions (-want +got):\n%s", diff)
 	}
 	if n := logs.count("malformed"); n != 1 || !strings.Contains(logs.String(), "not-a-version") {
@@ -258,10 +157,10 @@ func TestNotifierResubscribesAfterItsConnectionIsKilled(t *testing.T) {
 		if err := pub.Publish(t.Context(), version); err != nil {
 			t.Fatal(err)
 		}
-		return len(s.versions()) > 0
+		return len(s.Got()) > 0
 	})
-	if s.exited() {
-		t.Fatalf("Subscribe() returned %v after a connection loss, want it to keep going", s.stop())
+	if s.Exited() {
+		t.Fatalf("Subscribe() returned %v after a connection loss, want it to keep going", s.Stop())
 	}
 	wait(t, "one subscribed connection, a new one", func() bool {
 		ids := subscribedConns(t, admin, name)
@@ -288,8 +187,8 @@ func TestNotifierResubscribesAfterAnOutage(t *testing.T) {
 	if err := pub.Publish(t.Context(), 1); err != nil { // no one hears this one
 		t.Fatal(err)
 	}
-	if s.exited() {
-		t.Fatalf("Subscribe() returned %v during an outage, want it to keep trying", s.stop())
+	if s.Exited() {
+		t.Fatalf("Subscribe() returned %v during an outage, want it to keep trying", s.Stop())
 	}
 
 	px.restore()
@@ -297,11 +196,11 @@ func TestNotifierResubscribesAfterAnOutage(t *testing.T) {
 	if err := pub.Publish(t.Context(), 2); err != nil {
 		t.Fatal(err)
 	}
-	wait(t, "version 2", func() bool { return len(s.versions()) > 0 })
-	if diff := cmp.Diff([]int64{2}, s.versions()); diff != "" {
+	wait(t, "version 2", func() bool { return len(s.Got()) > 0 })
+	if diff := cmp.Diff([]int64{2}, s.Got()); diff != "" {
 		t.Errorf("versions (-want +got):\n%s", diff)
 	}
-	if err := s.stop(); err != nil {
+	if err := s.Stop(); err != nil {
 		t.Errorf("Subscribe() = %v after its context ended, want nil", err)
 	}
 	if n := logs.count("subscription restored"); n != 1 {
@@ -329,8 +228,8 @@ func TestNotifierReplacesAConnectionThatStopsAnswering(t *testing.T) {
 	if err := pub.Publish(t.Context(), 3); err != nil {
 		t.Fatal(err)
 	}
-	wait(t, "version 3", func() bool { return len(s.versions()) > 0 })
-	if diff := cmp.Diff([]int64{3}, s.versions()); diff != "" {
+	wait(t, "version 3", func() bool { return len(s.Got()) > 0 })
+	if diff := cmp.Diff([]int64{3}, s.Got()); diff != "" {
 		t.Errorf("versions (-want +got):\n%s", diff)
 	}
 }
@@ -356,8 +255,8 @@ func TestNotifierSubscribeReturnsWhenTheClientCloses(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	wait(t, "Subscribe to return", s.exited)
-	if err := s.stop(); !errors.Is(err, goredis.ErrClosed) {
+	wait(t, "Subscribe to return", s.Exited)
+	if err := s.Stop(); !errors.Is(err, goredis.ErrClosed) {
 		t.Errorf("Subscribe() = %v after Close(), want ErrClosed", err)
 	}
 }

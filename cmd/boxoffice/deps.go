@@ -44,11 +44,9 @@ type deps struct {
 	// nil without Redis.
 	cache httpapi.Cache
 
-	// announce tells other processes a new catalog version is committed; listen
-	// delivers those announcements until ctx is done. Both are no-ops in one process
-	// without Redis, where the worker notifies the searcher directly.
-	announce func(ctx context.Context, version int64)
-	listen   func(ctx context.Context, fn func(version int64)) error
+	// notifier tells the API processes on the store that a new catalog version is
+	// committed: Redis Pub/Sub, else in process.
+	notifier catalog.Notifier
 
 	// priceCache keeps price quotes: Redis when REDIS_URL is set, else in process.
 	priceCache pricing.Cache
@@ -75,8 +73,7 @@ func openDeps(ctx context.Context, cfg config, n needs, log *slog.Logger) (d *de
 	d = &deps{
 		metrics:  newMetrics(),
 		checks:   map[string]httpapi.Check{},
-		announce: func(context.Context, int64) {},
-		listen:   func(ctx context.Context, _ func(int64)) error { <-ctx.Done(); return nil },
+		notifier: memory.NewNotifier(),
 	}
 	defer func() {
 		if err != nil {
@@ -144,13 +141,7 @@ func openDeps(ctx context.Context, cfg config, n needs, log *slog.Logger) (d *de
 		d.checks["redis"] = rc.Ping
 		d.locker = redis.NewLocker(rc, cfg.Namespace)
 		d.cache = redis.NewCache(rc, cfg.Namespace)
-		notifier := redis.NewNotifier(rc, cfg.Namespace, log)
-		d.announce = func(ctx context.Context, version int64) {
-			if err := notifier.Publish(ctx, version); err != nil {
-				log.Warn("announce catalog version", "version", version, "err", err)
-			}
-		}
-		d.listen = notifier.Subscribe
+		d.notifier = redis.NewNotifier(rc, cfg.Namespace, log)
 		d.priceCache = redis.NewPriceCache(rc, cfg.Namespace) //nolint:contextcheck // its lookup batcher lives as long as rc; each lookup carries its caller's context
 		d.bus = redis.NewBus(rc, cfg.MarketChannel, log)
 		d.rates = redis.NewRates(rc, cfg.Namespace)

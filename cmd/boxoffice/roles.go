@@ -178,7 +178,7 @@ func startAPI(ctx context.Context, g *errgroup.Group, ln net.Listener, cfg confi
 	serveOps(ctx, g, d, api, log)
 	g.Go(func() error { return api.Run(ctx) })
 	g.Go(func() error { return searcher.Run(ctx) })
-	g.Go(func() error { return d.listen(ctx, func(int64) { searcher.Notify() }) })
+	g.Go(func() error { return d.notifier.Subscribe(ctx, func(int64) { searcher.Notify() }) })
 	return searcher
 }
 
@@ -224,7 +224,9 @@ func serveOps(ctx context.Context, g *errgroup.Group, d *deps, h *httpapi.Handle
 func startWorker(ctx context.Context, g *errgroup.Group, cfg config, d *deps, searcher *catalog.Searcher, log *slog.Logger) {
 	committed := func(version int64) {
 		d.metrics.catalogSeen.Store(version)
-		d.announce(ctx, version)
+		if err := d.notifier.Publish(ctx, version); err != nil {
+			log.Warn("announce catalog version", "version", version, "err", err)
+		}
 		if searcher != nil {
 			searcher.Notify()
 		}
