@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"boxoffice/catalog"
+	"boxoffice/clock"
 	"boxoffice/task"
 )
 
@@ -48,6 +49,9 @@ type Config struct {
 
 	// Observe, when set, is told of each sync the leader ran, for metrics.
 	Observe func(res Result, err error)
+	// Clock makes the timers and tickers of the syncs, the lock's renewal, the retries
+	// and the standby; nil is clock.System.
+	Clock clock.Clock
 }
 
 // DefaultConfig returns the settings of a production sync.
@@ -155,10 +159,8 @@ func (s *Syncer) Run(ctx context.Context) error {
 		case ctx.Err() == nil:
 			s.log.Warn("ingest leader lock", "err", err)
 		}
-		select {
-		case <-ctx.Done():
+		if !s.sleep(ctx, s.cfg.StandbyPoll) {
 			return nil
-		case <-time.After(s.cfg.StandbyPoll):
 		}
 	}
 }
@@ -175,13 +177,13 @@ func (s *Syncer) lead(ctx context.Context, lock task.Lock) {
 	go func() {
 		defer wg.Done()
 		defer cancel()
-		t := time.NewTicker(s.cfg.LeaderTTL / 3)
+		t := clock.Or(s.cfg.Clock).NewTicker(s.cfg.LeaderTTL / 3)
 		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-t.C:
+			case <-t.C():
 			}
 			if err := lock.Refresh(ctx, s.cfg.LeaderTTL); err != nil {
 				if ctx.Err() == nil {
@@ -192,7 +194,7 @@ func (s *Syncer) lead(ctx context.Context, lock task.Lock) {
 		}
 	}()
 
-	t := time.NewTicker(s.cfg.Interval)
+	t := clock.Or(s.cfg.Clock).NewTicker(s.cfg.Interval)
 	defer t.Stop()
 	for {
 		res, err := s.Sync(ctx)
@@ -218,7 +220,7 @@ func (s *Syncer) lead(ctx context.Context, lock task.Lock) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-t.C():
 		}
 	}
 }
@@ -292,10 +294,8 @@ func (s *Syncer) sync(ctx context.Context) (res Result, err error) {
 		}
 		delay := s.backoff(res.Attempts)
 		s.log.WarnContext(ctx, "sync attempt", "sync_id", res.SyncID, "attempt", res.Attempts, "retry_in_ms", delay.Milliseconds(), "err", err)
-		select {
-		case <-ctx.Done():
+		if !s.sleep(ctx, delay) {
 			return res, fmt.Errorf("sync %s: %w", res.SyncID, ctx.Err())
-		case <-time.After(delay):
 		}
 	}
 	defer sp.Close()
@@ -506,3 +506,15 @@ func (sp *spool) body(seq int, v Validators, plans []byte) ([]byte, error) {
 }
 
 func (sp *spool) Close() error { return sp.f.Close() }
+
+// sleep waits d on the syncer's clock; it reports false when ctx ended first.
+func (s *Syncer) sleep(ctx context.Context, d time.Duration) bool {
+	t := clock.Or(s.cfg.Clock).NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C():
+		return true
+	}
+}

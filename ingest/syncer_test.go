@@ -15,10 +15,12 @@ import (
 	"time"
 
 	"boxoffice/catalog"
+	"boxoffice/clock/clocktest"
 	"boxoffice/ingest"
 	"boxoffice/memory"
 	"boxoffice/sqlite"
 	"boxoffice/task"
+	"boxoffice/testenv"
 )
 
 // sourceFunc adapts a function to ingest.Source.
@@ -87,17 +89,6 @@ func collect(t *testing.T, b *sqlite.Broker) func() []ingest.Batch {
 		mu.Lock()
 		defer mu.Unlock()
 		return append([]ingest.Batch(nil), got...)
-	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -190,7 +181,7 @@ func TestSyncPublishesBatches(t *testing.T) {
 	if res.Parsed != 25 || res.Batches != 3 || res.Attempts != 1 {
 		t.Errorf("Sync() = %+v, want 25 plans in 3 batches after 1 attempt", res)
 	}
-	waitFor(t, "3 batches", func() bool { return len(got()) == 3 })
+	testenv.Poll(t, "3 batches", func() bool { return len(got()) == 3 })
 	batches := got()
 	for i, batch := range batches {
 		if batch.Seq != i || batch.SyncID != res.SyncID || batch.Batches != 3 || batch.Provider != "fever" ||
@@ -256,7 +247,7 @@ func TestSyncBatchesByBytes(t *testing.T) {
 	if res.Parsed != 40 || res.Skipped != 1 {
 		t.Errorf("Sync() = %+v, want 40 plans published and 1 skipped", res)
 	}
-	waitFor(t, "every batch", func() bool {
+	testenv.Poll(t, "every batch", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(bodies) == res.Batches
@@ -309,7 +300,7 @@ func TestSyncRetriesAndPublishesOnlyTheGoodAttempt(t *testing.T) {
 	if res.Attempts != 3 || res.Parsed != 5 {
 		t.Errorf("Sync() = %+v, want 5 plans on attempt 3", res)
 	}
-	waitFor(t, "a batch", func() bool { return len(got()) == 1 })
+	testenv.Poll(t, "a batch", func() bool { return len(got()) == 1 })
 	if n := plansIn(got()); n != 5 {
 		t.Errorf("%d plans published, want only the 5 of the successful attempt", n)
 	}
@@ -372,7 +363,7 @@ func TestSyncConditionalRequests(t *testing.T) {
 	if _, err := s.Sync(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the batch applied", func() bool { return settled() == 1 })
+	testenv.Poll(t, "the batch applied", func() bool { return settled() == 1 })
 	res, err := s.Sync(t.Context())
 	if err != nil || !res.NotModified || !res.Conditional || res.Batches != 0 {
 		t.Errorf("second Sync() = %+v, %v, want a conditional fetch, not modified, with no batches", res, err)
@@ -407,7 +398,7 @@ func TestSyncUnconditionalAfterLostBatch(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "the sync's batches settled", func() bool { return settled() == want })
+		testenv.Poll(t, "the sync's batches settled", func() bool { return settled() == want })
 		return res
 	}
 	sync(3)
@@ -449,7 +440,7 @@ func TestSyncValidatorsOutliveTheSyncer(t *testing.T) {
 	if src.since[0] != v1 || !res.Conditional {
 		t.Errorf("a new Syncer sent %+v (%+v), want the stored %+v", src.since[0], res, v1)
 	}
-	waitFor(t, "the batch", func() bool { return settled()+len(got()) >= 1 })
+	testenv.Poll(t, "the batch", func() bool { return settled()+len(got()) >= 1 })
 	if rev, err := strconv.ParseInt(res.SyncID, 36, 64); err != nil || rev <= ahead {
 		t.Errorf("sync id %s (revision %d), want a revision above the stored %d", res.SyncID, rev, ahead)
 	}
@@ -468,7 +459,7 @@ func TestSyncWithoutStateFetchesUnconditionally(t *testing.T) {
 	if err != nil || res.Conditional || res.Batches != 1 {
 		t.Errorf("Sync() = %+v, %v, want an unconditional sync of 1 batch", res, err)
 	}
-	waitFor(t, "the batch", func() bool { return len(got()) == 1 })
+	testenv.Poll(t, "the batch", func() bool { return len(got()) == 1 })
 }
 
 func TestSyncRefusesAnotherProvidersPlans(t *testing.T) {
@@ -521,7 +512,7 @@ func TestOneLeaderSyncs(t *testing.T) {
 		done[i] = make(chan error, 1)
 		go func() { done[i] <- s.Run(ctx) }()
 	}
-	waitFor(t, "a leader's sync", func() bool { return calls[0].Load()+calls[1].Load() > 0 })
+	testenv.Poll(t, "a leader's sync", func() bool { return calls[0].Load()+calls[1].Load() > 0 })
 	leader := 0
 	if calls[1].Load() > 0 {
 		leader = 1
@@ -534,7 +525,7 @@ func TestOneLeaderSyncs(t *testing.T) {
 	if err := <-done[leader]; err != nil {
 		t.Errorf("Run() = %v on a clean stop, want nil", err)
 	}
-	waitFor(t, "the standby to take over", func() bool { return calls[standby].Load() > 0 })
+	testenv.Poll(t, "the standby to take over", func() bool { return calls[standby].Load() > 0 })
 	stop[standby]()
 	<-done[standby]
 }
@@ -599,5 +590,40 @@ func TestSyncRecoversAPanic(t *testing.T) {
 	if res, err := s.Sync(t.Context()); err != nil || res.Parsed != 5 {
 		t.Fatalf("second Sync() = %+v, %v, want 5 plans", res, err)
 	}
-	waitFor(t, "the second sync's batch", func() bool { return plansIn(got()) == 5 })
+	testenv.Poll(t, "the second sync's batch", func() bool { return plansIn(got()) == 5 })
+}
+
+// TestSyncRetriesWaitOnTheClock checks that a retry waits its backoff on the syncer's
+// Clock: with an hour of backoff, the second attempt comes when the clock passes it,
+// and no real time is waited.
+func TestSyncRetriesWaitOnTheClock(t *testing.T) {
+	var calls atomic.Int32
+	src := sourceFunc(func(ctx context.Context, _ ingest.Validators, emit func(catalog.Plan) error) (ingest.Fetched, error) {
+		if calls.Add(1) == 1 {
+			return ingest.Fetched{}, errors.New("provider: 503 Service Unavailable")
+		}
+		return emitN(1, ingest.Validators{})(emit)
+	})
+	clk := clocktest.NewManual(time.Now())
+	cfg := testConfig(t)
+	cfg.Backoff, cfg.MaxBackoff, cfg.Clock = time.Hour, time.Hour, clk
+	s := ingest.NewSyncer(src, newBroker(t), memory.NewLocker(), openStore(t), cfg, slog.New(slog.DiscardHandler))
+	type result struct {
+		res ingest.Result
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := s.Sync(t.Context())
+		done <- result{res, err}
+	}()
+	testenv.Poll(t, "the backoff's timer", func() bool { return clk.Waiters() > 0 })
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("%d fetches before the clock moved, want 1", n)
+	}
+	clk.Advance(2 * time.Hour) // past the backoff and its jitter
+	r := <-done
+	if r.err != nil || r.res.Attempts != 2 || calls.Load() != 2 {
+		t.Errorf("Sync() = %+v, %v after %d fetches, want success on attempt 2", r.res, r.err, calls.Load())
+	}
 }

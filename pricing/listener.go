@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"boxoffice/clock"
 	"boxoffice/task"
 )
 
@@ -50,7 +51,10 @@ type Listener struct {
 	MaxDelay  time.Duration
 	Poll      time.Duration
 	Now       func() time.Time
-	Log       *slog.Logger
+	// Clock makes the listener's timers and tickers (the poll, the settling of a
+	// burst, the pause before subscribing again); nil is clock.System.
+	Clock clock.Clock
+	Log   *slog.Logger
 	// Received, when set, is told of each payload: "recorded" (its event is in the
 	// store), "invalid" or "error".
 	Received func(outcome string)
@@ -75,16 +79,18 @@ const maxLinks = 64
 // for them again.
 func (l *Listener) Run(ctx context.Context) error {
 	wake := make(chan struct{}, 1)
-	go l.subscribe(ctx, wake)
+	var subscribed sync.WaitGroup
+	defer subscribed.Wait() // the subscription ends with ctx, before Run returns
+	subscribed.Go(func() { l.subscribe(ctx, wake) })
 	var enqueued int64 // the last event id a task was enqueued for
-	poll := time.NewTicker(l.Poll)
+	poll := clock.Or(l.Clock).NewTicker(l.Poll)
 	defer poll.Stop()
 	l.guard(ctx, "enqueue", func() { l.enqueue(ctx, &enqueued) }) // events received while no listener ran
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-poll.C:
+		case <-poll.C():
 		case <-wake:
 			l.settle(ctx, wake)
 		}
@@ -107,7 +113,7 @@ func (l *Listener) guard(ctx context.Context, what string, step func()) {
 	}
 }
 
-// subscribe feeds wake from the Bus, recording payloads that are not in the store yet,
+// subscribe feeds wake from the Bus until ctx is done (Run waits for it), recording payloads that are not in the store yet,
 // and subscribes again after an error.
 func (l *Listener) subscribe(ctx context.Context, wake chan<- struct{}) {
 	pause := 100 * time.Millisecond
@@ -123,12 +129,12 @@ func (l *Listener) subscribe(ctx context.Context, wake chan<- struct{}) {
 			return
 		}
 		l.Log.Warn("market events: subscription ended; subscribing again", "err", err, "pause", pause)
-		t := time.NewTimer(pause)
+		t := clock.Or(l.Clock).NewTimer(pause)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return
-		case <-t.C:
+		case <-t.C():
 		}
 		pause = min(2*pause, 5*time.Second)
 	}
@@ -214,17 +220,18 @@ func (l *Listener) count(outcome string) {
 
 // settle waits until wake has been quiet for Quiet, or MaxDelay passed.
 func (l *Listener) settle(ctx context.Context, wake <-chan struct{}) {
-	limit := time.NewTimer(l.MaxDelay)
+	c := clock.Or(l.Clock)
+	limit := c.NewTimer(l.MaxDelay)
 	defer limit.Stop()
-	quiet := time.NewTimer(l.Quiet)
+	quiet := c.NewTimer(l.Quiet)
 	defer quiet.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-limit.C:
+		case <-limit.C():
 			return
-		case <-quiet.C:
+		case <-quiet.C():
 			return
 		case <-wake:
 			quiet.Reset(l.Quiet)

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
 	"boxoffice/catalog"
+	"boxoffice/clock"
 	"boxoffice/task"
 )
 
@@ -61,7 +63,10 @@ type Recalculator struct {
 	LockWait  time.Duration // how long a task waits for a run in progress
 	BatchSize int           // products per read and write
 	Now       func() time.Time
-	Log       *slog.Logger
+	// Clock makes the timers of the wait for the lock and the ticker of its renewal;
+	// nil is clock.System.
+	Clock clock.Clock
+	Log   *slog.Logger
 	// Observe, when set, is told of each attempt's outcome ("succeeded", "skipped",
 	// "retried", "failed") and duration, and of each lock contention.
 	Observe   func(outcome string, d time.Duration)
@@ -123,8 +128,10 @@ func (rc *Recalculator) attempt(ctx context.Context, rec *task.Record, attempt i
 		}
 	}()
 	runCtx, cancel := context.WithCancelCause(ctx)
+	var renewing sync.WaitGroup
+	defer renewing.Wait() // the renewal ends with runCtx, before the lock is released
 	defer cancel(nil)
-	go rc.renew(runCtx, lock, cancel)
+	renewing.Go(func() { rc.renew(runCtx, lock, cancel) })
 
 	rec.State, rec.Attempts, rec.StartedAt, rec.FinishedAt = task.Running, attempt, rc.Now(), time.Time{}
 	rec.ErrorCode, rec.Error = "", ""
@@ -186,12 +193,12 @@ func (rc *Recalculator) acquire(ctx context.Context, gen int64) (task.Lock, *Sta
 			return nil, nil, fmt.Errorf("recalculate: another run still holds the lock after %s", rc.LockWait)
 		}
 		// Waiting for the run in progress to end: its lock tells when, not a message.
-		t := time.NewTimer(pause)
+		t := clock.Or(rc.Clock).NewTimer(pause)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return nil, nil, ctx.Err()
-		case <-t.C:
+		case <-t.C():
 		}
 		pause = min(2*pause, 500*time.Millisecond)
 	}
@@ -215,15 +222,15 @@ func (rc *Recalculator) covered(ctx context.Context, rec *task.Record, st *State
 }
 
 // renew refreshes the lock every LockTTL/3 until ctx ends; when the lock is lost it
-// cancels the run with the reason.
+// cancels the run with the reason. attempt waits for it to return.
 func (rc *Recalculator) renew(ctx context.Context, lock task.Lock, cancel context.CancelCauseFunc) {
-	t := time.NewTicker(rc.LockTTL / 3)
+	t := clock.Or(rc.Clock).NewTicker(rc.LockTTL / 3)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-t.C():
 		}
 		if err := lock.Refresh(ctx, rc.LockTTL); err != nil && ctx.Err() == nil {
 			if errors.Is(err, task.ErrLockLost) {

@@ -108,18 +108,6 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// waitFor polls cond until it holds, failing the test after a generous deadline.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // depth returns QueueDepth's counts, failing the test on error.
 func depth(t testing.TB, b *testBroker, topic string) (messages, consumers int) {
 	t.Helper()
@@ -207,7 +195,7 @@ func TestRetriesThroughOneCountdownQueue(t *testing.T) {
 	if err := b.Publish(ctx, "flaky", task.Message{ID: "m1", Body: []byte("x"), Headers: headers}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "4 attempts", func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) >= 4 })
+	testenv.Poll(t, "4 attempts", func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) >= 4 })
 	mu.Lock()
 	defer mu.Unlock()
 	var want []task.Message
@@ -240,7 +228,7 @@ func TestDeadLetterRecordsTheError(t *testing.T) {
 		t.Fatal(err)
 	}
 	var dead []task.DeadLetter
-	waitFor(t, "2 dead letters", func() bool {
+	testenv.Poll(t, "2 dead letters", func() bool {
 		var err error
 		dead, err = b.ListDeadLetters(ctx, "prices", 10)
 		return err == nil && len(dead) == 2
@@ -277,7 +265,7 @@ func TestCloseStopsSubscribers(t *testing.T) {
 	go func() {
 		done <- b.Subscribe(ctx, "closing", func(context.Context, task.Message) error { return nil })
 	}()
-	waitFor(t, "the consumer", func() bool { _, c := depth(t, b, "closing"); return c == 1 })
+	testenv.Poll(t, "the consumer", func() bool { _, c := depth(t, b, "closing"); return c == 1 })
 	if err := b.Close(); err != nil {
 		t.Fatalf("Close() = %v", err)
 	}

@@ -190,14 +190,14 @@ func TestReconnectsAfterTheNetworkFails(t *testing.T) {
 		t.Fatal("handler never got the held message")
 	}
 	for _, m := range before[:50] {
-		waitFor(t, "delivery of "+m.ID, func() bool { return count(m.ID) >= 1 })
+		testenv.Poll(t, "delivery of "+m.ID, func() bool { return count(m.ID) >= 1 })
 	}
 
 	p.cut()
 	after := batch("after", 50)
 	published := make(chan error, 1)
 	go func() { published <- b.Publish(ctx, "reconnect", after...) }()
-	waitFor(t, "a reconnection attempt to be turned away", func() bool { return p.refused.Load() >= 1 })
+	testenv.Poll(t, "a reconnection attempt to be turned away", func() bool { return p.refused.Load() >= 1 })
 	close(release) // the held message's ack goes nowhere
 	select {
 	case err := <-published:
@@ -217,9 +217,9 @@ func TestReconnectsAfterTheNetworkFails(t *testing.T) {
 		t.Fatal("Publish() still blocked after the network came back")
 	}
 	for _, m := range after {
-		waitFor(t, "delivery of "+m.ID, func() bool { return count(m.ID) >= 1 })
+		testenv.Poll(t, "delivery of "+m.ID, func() bool { return count(m.ID) >= 1 })
 	}
-	waitFor(t, "redelivery of the held message", func() bool { return count("held") >= 2 })
+	testenv.Poll(t, "redelivery of the held message", func() bool { return count("held") >= 2 })
 	select {
 	case err := <-subscribed:
 		t.Fatalf("Subscribe() = %v, want it to resume by itself", err)
@@ -231,7 +231,7 @@ func TestReconnectsAfterTheNetworkFails(t *testing.T) {
 	if err := <-subscribed; err != nil {
 		t.Fatalf("Subscribe() = %v after its context ended, want nil", err)
 	}
-	waitFor(t, "the consumer to go", func() bool { _, c := depth(t, b, "reconnect"); return c == 0 })
+	testenv.Poll(t, "the consumer to go", func() bool { _, c := depth(t, b, "reconnect"); return c == 0 })
 	if n, _ := depth(t, b, "reconnect"); n != 0 {
 		t.Errorf("QueueDepth() = %d after every message was handled, want 0 (all acked)", n)
 	}

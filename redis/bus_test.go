@@ -57,11 +57,11 @@ func TestBusResubscribesAfterAnOutage(t *testing.T) {
 	if err := pub.Publish(t.Context(), []byte("before")); err != nil {
 		t.Fatal(err)
 	}
-	wait(t, "the first payload", func() bool { return len(s.Got()) == 1 })
+	testenv.Poll(t, "the first payload", func() bool { return len(s.Got()) == 1 })
 
 	px.cut()
 	waitSubscribers(t, admin, channel, 0)
-	wait(t, "the loss to be logged", func() bool { return logs.count("market events subscription lost") == 1 })
+	testenv.Poll(t, "the loss to be logged", func() bool { return logs.count("market events subscription lost") == 1 })
 	if err := pub.Publish(t.Context(), []byte("lost")); err != nil { // no one hears this one
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestBusResubscribesAfterAnOutage(t *testing.T) {
 	if err := pub.Publish(t.Context(), []byte("after")); err != nil {
 		t.Fatal(err)
 	}
-	wait(t, "the payload published after the outage", func() bool { return len(s.Got()) == 2 })
+	testenv.Poll(t, "the payload published after the outage", func() bool { return len(s.Got()) == 2 })
 	if diff := cmp.Diff([][]byte{[]byte("before"), []byte("after")}, s.Got()); diff != "" {
 		t.Errorf("payloads (-want +got):\n%s", diff)
 	}
@@ -98,14 +98,14 @@ func TestBusReplacesAConnectionThatStopsAnswering(t *testing.T) {
 	waitSubscribers(t, admin, channel, 1)
 
 	px.freeze()
-	wait(t, "the silent loss to be noticed", func() bool { return logs.count("no answer to a ping") > 0 })
+	testenv.Poll(t, "the silent loss to be noticed", func() bool { return logs.count("no answer to a ping") > 0 })
 	waitSubscribers(t, admin, channel, 0)
 	px.restore()
 	waitSubscribers(t, admin, channel, 1)
 	if err := NewBus(admin, channel, discard).Publish(t.Context(), []byte("3")); err != nil {
 		t.Fatal(err)
 	}
-	wait(t, "the payload", func() bool { return len(s.Got()) > 0 })
+	testenv.Poll(t, "the payload", func() bool { return len(s.Got()) > 0 })
 	if got := s.Got(); !bytes.Equal(got[0], []byte("3")) || len(got) != 1 {
 		t.Errorf("payloads = %q, want [\"3\"]", got)
 	}
@@ -138,7 +138,7 @@ func TestBusSubscribeReturnsWhenTheClientCloses(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	wait(t, "Subscribe to return", s.Exited)
+	testenv.Poll(t, "Subscribe to return", s.Exited)
 	if err := s.Stop(); !errors.Is(err, goredis.ErrClosed) {
 		t.Errorf("Subscribe() = %v after Close(), want ErrClosed", err)
 	}

@@ -29,7 +29,7 @@ func subscribe(t *testing.T, n *Notifier) *testenv.Subscription[int64] {
 // waitSubscribers waits until Redis counts n subscriptions to channel.
 func waitSubscribers(t *testing.T, c *Client, channel string, n int64) {
 	t.Helper()
-	wait(t, strconv.FormatInt(n, 10)+" subscribers to "+channel, func() bool {
+	testenv.Poll(t, strconv.FormatInt(n, 10)+" subscribers to "+channel, func() bool {
 		counts, err := c.rdb.PubSubNumSub(t.Context(), channel).Result()
 		if err != nil {
 			t.Fatal(err)
@@ -120,7 +120,7 @@ func TestNotifierIgnoresMalformedPayloads(t *testing.T) {
 	if err := pub.Publish(t.Context(), 7); err != nil {
 		t.Fatal(err)
 	}
-	wait(t, "version 7", func() bool { return len(s.Got()) > 0 })
+	testenv.Poll(t, "version 7", func() bool { return len(s.Got()) > 0 })
 	if err := s.Stop(); err != nil {
 		t.Errorf("Subscribe() = %v after its context ended, want nil", err)
 	}
@@ -143,7 +143,7 @@ func TestNotifierResubscribesAfterItsConnectionIsKilled(t *testing.T) {
 	s := subscribe(t, NewNotifier(openURL(t, withQuery(t, testenv.RedisURL(t), "client_name", name)), prefix,
 		slog.New(slog.NewTextHandler(&logs, nil))))
 	var first []int64
-	wait(t, "the subscribed connection", func() bool { first = subscribedConns(t, admin, name); return len(first) == 1 })
+	testenv.Poll(t, "the subscribed connection", func() bool { first = subscribedConns(t, admin, name); return len(first) == 1 })
 
 	killed, err := admin.rdb.ClientKillByFilter(t.Context(), "ID", strconv.FormatInt(first[0], 10)).Result()
 	if err != nil || killed != 1 {
@@ -152,7 +152,7 @@ func TestNotifierResubscribesAfterItsConnectionIsKilled(t *testing.T) {
 	// Announcements sent while it resubscribes are lost: publish until one arrives.
 	pub := NewNotifier(admin, prefix, discard)
 	var version int64
-	wait(t, "a version published after the kill", func() bool {
+	testenv.Poll(t, "a version published after the kill", func() bool {
 		version++
 		if err := pub.Publish(t.Context(), version); err != nil {
 			t.Fatal(err)
@@ -162,7 +162,7 @@ func TestNotifierResubscribesAfterItsConnectionIsKilled(t *testing.T) {
 	if s.Exited() {
 		t.Fatalf("Subscribe() returned %v after a connection loss, want it to keep going", s.Stop())
 	}
-	wait(t, "one subscribed connection, a new one", func() bool {
+	testenv.Poll(t, "one subscribed connection, a new one", func() bool {
 		ids := subscribedConns(t, admin, name)
 		return len(ids) == 1 && ids[0] != first[0]
 	})
@@ -183,7 +183,7 @@ func TestNotifierResubscribesAfterAnOutage(t *testing.T) {
 
 	px.cut() // Redis is unreachable until restore
 	waitSubscribers(t, admin, pub.channel, 0)
-	wait(t, "the loss to be logged", func() bool { return logs.count("subscription lost") == 1 })
+	testenv.Poll(t, "the loss to be logged", func() bool { return logs.count("subscription lost") == 1 })
 	if err := pub.Publish(t.Context(), 1); err != nil { // no one hears this one
 		t.Fatal(err)
 	}
@@ -196,7 +196,7 @@ func TestNotifierResubscribesAfterAnOutage(t *testing.T) {
 	if err := pub.Publish(t.Context(), 2); err != nil {
 		t.Fatal(err)
 	}
-	wait(t, "version 2", func() bool { return len(s.Got()) > 0 })
+	testenv.Poll(t, "version 2", func() bool { return len(s.Got()) > 0 })
 	if diff := cmp.Diff([]int64{2}, s.Got()); diff != "" {
 		t.Errorf("versions (-want +got):\n%s", diff)
 	}
@@ -221,14 +221,14 @@ func TestNotifierReplacesAConnectionThatStopsAnswering(t *testing.T) {
 	waitSubscribers(t, admin, pub.channel, 1)
 
 	px.freeze() // the connection stays open, but nothing comes back: no reset to notice
-	wait(t, "the silent loss to be noticed", func() bool { return logs.count("no answer to a ping") > 0 })
+	testenv.Poll(t, "the silent loss to be noticed", func() bool { return logs.count("no answer to a ping") > 0 })
 	waitSubscribers(t, admin, pub.channel, 0)
 	px.restore()
 	waitSubscribers(t, admin, pub.channel, 1)
 	if err := pub.Publish(t.Context(), 3); err != nil {
 		t.Fatal(err)
 	}
-	wait(t, "version 3", func() bool { return len(s.Got()) > 0 })
+	testenv.Poll(t, "version 3", func() bool { return len(s.Got()) > 0 })
 	if diff := cmp.Diff([]int64{3}, s.Got()); diff != "" {
 		t.Errorf("versions (-want +got):\n%s", diff)
 	}
@@ -255,7 +255,7 @@ func TestNotifierSubscribeReturnsWhenTheClientCloses(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	wait(t, "Subscribe to return", s.Exited)
+	testenv.Poll(t, "Subscribe to return", s.Exited)
 	if err := s.Stop(); !errors.Is(err, goredis.ErrClosed) {
 		t.Errorf("Subscribe() = %v after Close(), want ErrClosed", err)
 	}

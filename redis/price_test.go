@@ -299,7 +299,7 @@ func TestPriceCacheLookupsEndWhenRedisHangs(t *testing.T) {
 	}
 
 	px.restore() // frozen connections stay frozen: recovery needs new ones
-	wait(t, "a lookup to work again after the freeze", func() bool {
+	testenv.Poll(t, "a lookup to work again after the freeze", func() bool {
 		lookupCtx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 		defer cancel()
 		got, _, err := pc.Get(lookupCtx, "k")

@@ -18,6 +18,7 @@ import (
 
 	"github.com/pressly/goose/v3"
 
+	"boxoffice/clock"
 	"boxoffice/task"
 )
 
@@ -49,8 +50,9 @@ type BrokerConfig struct {
 	// the queue (boxoffice dead-letters replay beside boxoffice run); messages of this
 	// process wake it at once. Default 1 s.
 	Poll time.Duration
-	// Now tells the time of countdowns and leases. Default time.Now.
-	Now func() time.Time
+	// Clock tells the time of countdowns and leases and makes the consumers' timers
+	// and the leases' renewal tickers. Default clock.System.
+	Clock clock.Clock
 }
 
 func (c BrokerConfig) withDefaults() BrokerConfig {
@@ -63,9 +65,7 @@ func (c BrokerConfig) withDefaults() BrokerConfig {
 	if c.Poll <= 0 {
 		c.Poll = time.Second
 	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
+	c.Clock = clock.Or(c.Clock)
 	return c
 }
 
@@ -185,7 +185,7 @@ func (b *Broker) Recover(ctx context.Context) (int, error) {
 		b.consumer = l
 	}
 	res, err := b.write.ExecContext(ctx, `UPDATE messages SET lease = NULL, available_at = ? WHERE lease IS NOT NULL`,
-		b.cfg.Now().UnixMilli())
+		b.cfg.Clock.Now().UnixMilli())
 	if err != nil {
 		return 0, fmt.Errorf("sqlite broker: recover deliveries: %w", err)
 	}
@@ -203,7 +203,7 @@ func (b *Broker) Publish(ctx context.Context, topic string, msgs ...task.Message
 	if len(msgs) == 0 {
 		return nil
 	}
-	now := b.cfg.Now().UnixMilli()
+	now := b.cfg.Clock.Now().UnixMilli()
 	err := b.tx(ctx, func(tx *sql.Tx) error {
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO messages (topic, id, body, headers, available_at, published_at)
 			VALUES (?, ?, ?, ?, ?, ?)`)
@@ -267,16 +267,16 @@ func (b *Broker) Subscribe(ctx context.Context, topic string, h task.Handler) er
 		}
 		wait := b.cfg.Poll
 		if !next.IsZero() {
-			wait = min(wait, max(next.Sub(b.cfg.Now()), 0))
+			wait = min(wait, max(next.Sub(b.cfg.Clock.Now()), 0))
 		}
-		t := time.NewTimer(wait)
+		t := b.cfg.Clock.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return nil
 		case <-wake:
 			t.Stop()
-		case <-t.C:
+		case <-t.C():
 		}
 	}
 }
@@ -299,7 +299,7 @@ func (b *Broker) claim(ctx context.Context, topic string) (*delivery, time.Time,
 		next time.Time
 	)
 	err := b.tx(ctx, func(tx *sql.Tx) error {
-		now := b.cfg.Now()
+		now := b.cfg.Clock.Now()
 		for {
 			var (
 				c         delivery
@@ -374,7 +374,7 @@ func (b *Broker) deliver(ctx context.Context, d *delivery, h task.Handler) {
 		delay := b.cfg.Retry.Delay(d.msg.Attempt)
 		b.settle(ctx, d, "retry", func(sctx context.Context, tx *sql.Tx) error {
 			_, err := tx.ExecContext(sctx, `UPDATE messages SET attempt = attempt + 1, available_at = ?, lease = NULL,
-				unsettled = 0 WHERE seq = ? AND lease = ?`, b.cfg.Now().Add(delay).UnixMilli(), d.seq, d.lease)
+				unsettled = 0 WHERE seq = ? AND lease = ?`, b.cfg.Clock.Now().Add(delay).UnixMilli(), d.seq, d.lease)
 			return err
 		})
 	}
@@ -402,23 +402,23 @@ func (b *Broker) settle(ctx context.Context, d *delivery, what string, op func(c
 func (b *Broker) release(ctx context.Context, d *delivery) {
 	b.settle(ctx, d, "release", func(sctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(sctx, `UPDATE messages SET lease = NULL, available_at = ?, unsettled = max(unsettled - 1, 0)
-			WHERE seq = ? AND lease = ?`, b.cfg.Now().UnixMilli(), d.seq, d.lease)
+			WHERE seq = ? AND lease = ?`, b.cfg.Clock.Now().UnixMilli(), d.seq, d.lease)
 		return err
 	})
 }
 
 // renew extends d's lease every third of the lease until ctx is done.
 func (b *Broker) renew(ctx context.Context, d *delivery) {
-	t := time.NewTicker(b.cfg.Lease / 3)
+	t := b.cfg.Clock.NewTicker(b.cfg.Lease / 3)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-t.C():
 		}
 		res, err := b.write.ExecContext(ctx, `UPDATE messages SET available_at = ? WHERE seq = ? AND lease = ?`,
-			b.cfg.Now().Add(b.cfg.Lease).UnixMilli(), d.seq, d.lease)
+			b.cfg.Clock.Now().Add(b.cfg.Lease).UnixMilli(), d.seq, d.lease)
 		if err != nil {
 			if ctx.Err() == nil {
 				b.log.Warn("sqlite broker: renew a lease", "topic", d.msg.Topic, "message_id", d.msg.ID, "err", err)
@@ -451,7 +451,7 @@ func (b *Broker) bury(ctx context.Context, tx *sql.Tx, d *delivery, cause error)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO dead_letters (topic, id, body, headers, attempt, deliveries, error, died_at, published_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, d.msg.Topic, d.msg.ID, d.msg.Body, encoded, d.msg.Attempt, d.deliveries,
-		extra[task.ErrorHeader], b.cfg.Now().UnixMilli(), d.published); err != nil {
+		extra[task.ErrorHeader], b.cfg.Clock.Now().UnixMilli(), d.published); err != nil {
 		return err
 	}
 	_, err = tx.ExecContext(ctx, `DELETE FROM messages WHERE seq = ?`, d.seq)
@@ -499,7 +499,7 @@ func (b *Broker) notify(topic string) {
 func (b *Broker) QueueDepth(ctx context.Context, topic string) (int, error) {
 	var n int
 	if err := b.read.QueryRowContext(ctx, `SELECT count(*) FROM messages WHERE topic = ? AND available_at <= ? AND lease IS NULL`,
-		topic, b.cfg.Now().UnixMilli()).Scan(&n); err != nil {
+		topic, b.cfg.Clock.Now().UnixMilli()).Scan(&n); err != nil {
 		return 0, fmt.Errorf("sqlite broker: queue depth of %s: %w", topic, err)
 	}
 	return n, nil
@@ -568,7 +568,7 @@ func (b *Broker) ReplayDeadLetters(ctx context.Context, topic string) (int, erro
 		if err != nil {
 			return err
 		}
-		now := b.cfg.Now().UnixMilli()
+		now := b.cfg.Clock.Now().UnixMilli()
 		for _, r := range dead {
 			h, err := decodeHeaders(r.headers)
 			if err != nil {

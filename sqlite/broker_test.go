@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"boxoffice/clock/clocktest"
 	"boxoffice/sqlite"
 	"boxoffice/task"
 	"boxoffice/task/tasktest"
@@ -90,8 +91,8 @@ func TestQueueSurvivesReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	later := func() time.Time { return time.Now().Add(90 * time.Minute) }
-	second, err := sqlite.OpenBroker(ctx, dir, sqlite.BrokerConfig{Retry: hour, Poll: 10 * time.Millisecond, Now: later}, slog.New(slog.DiscardHandler))
+	later := clocktest.NewManual(time.Now().Add(90 * time.Minute)) // past the countdown, without waiting it out
+	second, err := sqlite.OpenBroker(ctx, dir, sqlite.BrokerConfig{Retry: hour, Poll: 10 * time.Millisecond, Clock: later}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"boxoffice/providersim"
 	"boxoffice/sqlite"
+	"boxoffice/testenv"
 )
 
 // runOnce runs a one-shot command (backup, restore) in-process with env, as main
@@ -74,11 +75,11 @@ func TestBackupRestoreEmbedded(t *testing.T) {
 	env["HTTP_ADDR"] = freeAddr(t)
 	env["EXTERNAL_API_URL"] = "http://" + freeAddr(t) + "/api/events" // no provider: only the backup serves
 	base, _ = startRun(t, env)
-	poll(t, "the restored store to serve the same bytes", func() bool {
+	testenv.Poll(t, "the restored store to serve the same bytes", func() bool {
 		status, got := searchBody(t, base+year2021)
 		return status == http.StatusOK && bytes.Equal(got, want)
 	})
-	poll(t, "the requeued recalculation to end", func() bool {
+	testenv.Poll(t, "the requeued recalculation to end", func() bool {
 		var tk struct {
 			State string `json:"state"`
 		}
@@ -122,7 +123,7 @@ func TestBackupDuringIngest(t *testing.T) {
 	}
 
 	// Frozen: hold the write lock once some batches are in, and back up.
-	poll(t, "the first batches to be applied", func() bool { n, done := applied(live); return n > 0 || done })
+	testenv.Poll(t, "the first batches to be applied", func() bool { n, done := applied(live); return n > 0 || done })
 	frozen := filepath.Join(t.TempDir(), "frozen.backup")
 	var held storeState
 	func() {
@@ -159,7 +160,7 @@ func TestBackupDuringIngest(t *testing.T) {
 		}
 		backup()
 	}
-	poll(t, "the sync to be confirmed", func() bool { _, done := applied(live); return done })
+	testenv.Poll(t, "the sync to be confirmed", func() bool { _, done := applied(live); return done })
 	backup()
 
 	final := readState(t, live)
@@ -213,7 +214,7 @@ func TestBackupDuringIngest(t *testing.T) {
 		t.Errorf("restored queue holds %d messages, want none", n)
 	}
 	base, _ := startRun(t, renv)
-	poll(t, "the restored catalog to be served", func() bool {
+	testenv.Poll(t, "the restored catalog to be served", func() bool {
 		status, body := searchBody(t, base+"/search")
 		return status == http.StatusOK && len(decodeEvents(t, body)) == held.searchable
 	})
@@ -295,7 +296,7 @@ func TestRestoreBinary(t *testing.T) {
 	addr := freeAddr(t)
 	env := append(os.Environ(), "DATA_DIR="+dataDir, "SYNC_INTERVAL_SECONDS=3600")
 	p := startProc(t, bin, "run", append(env, "HTTP_ADDR="+addr), "run")
-	poll(t, "the binary's /search to show the simulator's plans", func() bool {
+	testenv.Poll(t, "the binary's /search to show the simulator's plans", func() bool {
 		resp, err := http.Get("http://" + addr + year2021)
 		if err != nil {
 			return false

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"boxoffice/testenv"
 )
 
 // buildBinary builds cmd/boxoffice into a temporary directory.
@@ -78,7 +80,7 @@ func TestBinary(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	poll(t, "the binary's /search to show the simulator's plans", func() bool {
+	testenv.Poll(t, "the binary's /search to show the simulator's plans", func() bool {
 		resp, err := http.Get("http://" + addr + year2021)
 		if err != nil {
 			return false

@@ -77,7 +77,7 @@ func TestDeadLettersReplay(t *testing.T) {
 	addr := freeAddr(t)
 	run := startProc(t, bin, "run", append(env, "HTTP_ADDR="+addr), "run")
 	var batches int
-	poll(t, "the sync to publish its batches", func() bool {
+	testenv.Poll(t, "the sync to publish its batches", func() bool {
 		m := regexp.MustCompile(`"msg":"sync".*?"batches":(\d+)`).FindStringSubmatch(run.logs.String())
 		if m != nil {
 			batches, _ = strconv.Atoi(m[1])
@@ -88,7 +88,7 @@ func TestDeadLettersReplay(t *testing.T) {
 		t.Fatal("the sync published no batch")
 	}
 	var dead []deadLetterJSON
-	poll(t, "every batch dead-lettered", func() bool {
+	testenv.Poll(t, "every batch dead-lettered", func() bool {
 		out, err := cli("list", "--topic", ingest.TopicPlans)
 		if err != nil {
 			t.Fatalf("dead-letters list: %v", err)

@@ -134,7 +134,7 @@ func TestDistributed(t *testing.T) {
 		}
 		return n
 	}
-	poll(t, "the first plans in the store", func() bool { return count() > 0 })
+	testenv.Poll(t, "the first plans in the store", func() bool { return count() > 0 })
 	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +218,7 @@ func checkDistributedPricing(t *testing.T, apis []string, eventID string) {
 		t.Fatal(err)
 	}
 	// Twice the price before, but for the one rounding: round(2bd) is 2·round(bd) ± 1.
-	poll(t, "the market event's price on api2", func() bool {
+	testenv.Poll(t, "the market event's price on api2", func() bool {
 		f, _ := quoteAt(apis[1])
 		after, err := catalog.ParseMoney(f)
 		return err == nil && after >= 2*before-1 && after <= 2*before+1
@@ -249,7 +249,7 @@ func checkDistributedPricing(t *testing.T, apis []string, eventID string) {
 	var runs []taskJSON
 	for _, id := range ids {
 		var tk taskJSON
-		poll(t, "task "+id+" to end", func() bool {
+		testenv.Poll(t, "task "+id+" to end", func() bool {
 			getJSON(t, apis[1]+"/api/v1/tasks/"+id, http.StatusOK, &tk)
 			return tk.State == "succeeded" || tk.State == "skipped" || tk.State == "failed"
 		})

@@ -111,7 +111,7 @@ func startCmd(t *testing.T, cmd string, env map[string]string) (string, func()) 
 	args := []string{cmd, "--env-file", filepath.Join(t.TempDir(), "absent.env")}
 	go func() { done <- run(ctx, args, func(k string) string { return env[k] }, io.Discard, logs) }()
 	base := "http://" + env["HTTP_ADDR"]
-	poll(t, "/health", func() bool {
+	testenv.Poll(t, "/health", func() bool {
 		select {
 		case err := <-done:
 			t.Fatalf("run() = %v before serving; logs:\n%s", err, logs)
@@ -140,12 +140,6 @@ func startCmd(t *testing.T, cmd string, env map[string]string) (string, func()) 
 		}
 	})
 	return base, stop
-}
-
-// poll checks cond until it holds, failing the test after testenv.PollTimeout.
-func poll(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	testenv.Poll(t, what, cond)
 }
 
 // searchBody returns the status and body of a GET.
@@ -497,7 +491,7 @@ func TestRunProviderOverLimit(t *testing.T) {
 		"PROVIDER_MAX_BYTES":    "1048576",
 	})
 	waitEvents(t, base+year2021, afterResponse1)
-	poll(t, "a sync failed on the large document", func() bool {
+	testenv.Poll(t, "a sync failed on the large document", func() bool {
 		_, body := searchBody(t, base+"/metrics")
 		v, ok := metricValue(string(body), `boxoffice_sync_total{outcome="failed"}`)
 		return ok && v >= 2

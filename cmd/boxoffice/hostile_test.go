@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"boxoffice/testenv"
 )
 
 // hostileBound bounds each wait of the hostile-client suite: a server that never cuts
@@ -43,7 +45,7 @@ func TestHostileClients(t *testing.T) {
 	p := startProc(t, bin, "run", append(os.Environ(), "HTTP_ADDR="+addr, "DATA_DIR="+t.TempDir(), "LOG_LEVEL=error",
 		"RATE_LIMIT_PER_SECOND=1000000", "RATE_LIMIT_BURST=1000000"), "run", "--env-file=/dev/null")
 	base := "http://" + addr
-	poll(t, "the server to answer", func() bool {
+	testenv.Poll(t, "the server to answer", func() bool {
 		resp, err := http.Get(base + "/health")
 		if err != nil {
 			return false

@@ -14,6 +14,7 @@ import (
 	"boxoffice/httpapi"
 	"boxoffice/providersim"
 	"boxoffice/sqlite"
+	"boxoffice/testenv"
 )
 
 // syntheticProvider serves the simulator configured by cfg (synthetic mode) on loopback
@@ -64,7 +65,7 @@ func TestRunSurvivesKill(t *testing.T) {
 	env := append(os.Environ(), "DATA_DIR="+dataDir, "SYNC_INTERVAL_SECONDS=3600", "LOG_LEVEL=info")
 
 	first := startProc(t, bin, "run1", append(env, "HTTP_ADDR="+freeAddr(t), "EXTERNAL_API_URL="+providerURL), "run")
-	poll(t, "the sync to publish its batches", func() bool { return strings.Contains(first.logs.String(), `"msg":"sync"`) })
+	testenv.Poll(t, "the sync to publish its batches", func() bool { return strings.Contains(first.logs.String(), `"msg":"sync"`) })
 	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}

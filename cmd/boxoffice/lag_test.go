@@ -82,7 +82,7 @@ func TestAPINeverCachesALaggingReplicaAsNew(t *testing.T) {
 		return v
 	}
 	var oldTag string
-	poll(t, "the plan through the replica", func() bool {
+	testenv.Poll(t, "the plan through the replica", func() bool {
 		title, etag := search()
 		oldTag = etag
 		return title == "Before"
@@ -125,7 +125,7 @@ func TestAPINeverCachesALaggingReplicaAsNew(t *testing.T) {
 		}
 	}
 	resume()
-	poll(t, "the change once the replica replays", func() bool {
+	testenv.Poll(t, "the change once the replica replays", func() bool {
 		title, etag := search()
 		if title == "Before" && version(etag) == itoa(v2) {
 			t.Fatalf("old data served under the new version %d (ETag %s)", v2, etag)

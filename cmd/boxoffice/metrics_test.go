@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"boxoffice/testenv"
 )
 
 // metricValue returns the value of the sample named series (name and labels exactly as
@@ -25,7 +27,7 @@ func metricValue(exposition, series string) (float64, bool) {
 // cache lookups, the SQLite pools, and HTTP by route pattern.
 func TestRunMetrics(t *testing.T) {
 	base, _ := startRun(t, map[string]string{"HTTP_ADDR": freeAddr(t), "DATA_DIR": t.TempDir()})
-	poll(t, "plans from the simulator", func() bool {
+	testenv.Poll(t, "plans from the simulator", func() bool {
 		_, body := searchBody(t, base+"/search")
 		return strings.Contains(string(body), `"id"`)
 	})
@@ -33,7 +35,7 @@ func TestRunMetrics(t *testing.T) {
 		TaskID string `json:"task_id"`
 	}
 	postJSON(t, base+"/api/v1/recalculate", "", "", http.StatusAccepted, &accepted)
-	poll(t, "the recalculation", func() bool {
+	testenv.Poll(t, "the recalculation", func() bool {
 		var tk struct {
 			State string `json:"state"`
 		}

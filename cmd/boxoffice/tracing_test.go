@@ -137,7 +137,7 @@ func publishUntilTraced(t *testing.T, base, key string, recv *telemetrytest.Rece
 		tr   []telemetrytest.Span
 		next time.Time
 	)
-	poll(t, "a market event's trace to reach the worker's run", func() bool {
+	testenv.Poll(t, "a market event's trace to reach the worker's run", func() bool {
 		if time.Now().After(next) {
 			var published struct{ Status string }
 			postJSON(t, base+"/api/v1/publish-market-event", key, `{"location":"madrid","multiplier":1.5}`, http.StatusAccepted, &published)
@@ -190,7 +190,7 @@ func TestTracingDistributed(t *testing.T) {
 	startProc(t, bin, "api", append(env, "HTTP_ADDR="+strings.TrimPrefix(api, "http://")), "api")
 	startProc(t, bin, "listener", append(env, "HTTP_ADDR="+freeAddr(t)), "listener")
 	startProc(t, bin, "worker", append(env, "HTTP_ADDR="+freeAddr(t)), "worker")
-	poll(t, "the api to answer", func() bool {
+	testenv.Poll(t, "the api to answer", func() bool {
 		resp, err := http.Get(api + "/health")
 		if err != nil {
 			return false
@@ -199,7 +199,7 @@ func TestTracingDistributed(t *testing.T) {
 		return resp.StatusCode == http.StatusOK
 	})
 	// Pub/Sub reaches only the subscriptions open when a payload is published.
-	poll(t, "the listener to subscribe to "+channel, func() bool {
+	testenv.Poll(t, "the listener to subscribe to "+channel, func() bool {
 		n, err := rdb.PubSubNumSub(t.Context(), channel).Result()
 		return err == nil && n[channel] > 0
 	})
@@ -251,7 +251,7 @@ func TestTracingEmbedded(t *testing.T) {
 		{"boxoffice-run", "publish " + ingest.TopicPlans, trace.SpanKindProducer, "ingest sync"},
 		{"boxoffice-run", "process " + ingest.TopicPlans, trace.SpanKindConsumer, "publish " + ingest.TopicPlans},
 	}
-	poll(t, "a sync's trace to reach the worker", func() bool {
+	testenv.Poll(t, "a sync's trace to reach the worker", func() bool {
 		tr = traceOf(recv.Spans(), plans)
 		return tr != nil
 	})

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"boxoffice/task"
+	"boxoffice/testenv"
 )
 
 // Broker is what a broker adapter under test provides: the suites poll its dead
@@ -40,18 +41,6 @@ func deadLetters(t *testing.T, b Broker, topic string) []task.DeadLetter {
 		t.Fatalf("ListDeadLetters(%s) = %v", topic, err)
 	}
 	return dead
-}
-
-// wait polls cond until it holds or the deadline passes.
-func wait(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // TestBroker runs the broker contract.
@@ -80,7 +69,7 @@ func TestBroker(t *testing.T, open OpenBroker) {
 		if err := b.Publish(ctx, "plans", msgs...); err != nil {
 			t.Fatal(err)
 		}
-		wait(t, "50 deliveries", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 50 })
+		testenv.Poll(t, "50 deliveries", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 50 })
 		mu.Lock()
 		defer mu.Unlock()
 		for body, n := range got {
@@ -113,7 +102,7 @@ func TestBroker(t *testing.T, open OpenBroker) {
 		if err := b.Publish(ctx, "recalc", task.Message{Body: []byte("x")}); err != nil {
 			t.Fatal(err)
 		}
-		wait(t, "3 attempts", func() bool { mu.Lock(); defer mu.Unlock(); return len(attempts) >= 3 })
+		testenv.Poll(t, "3 attempts", func() bool { mu.Lock(); defer mu.Unlock(); return len(attempts) >= 3 })
 		mu.Lock()
 		defer mu.Unlock()
 		if fmt.Sprint(attempts) != "[1 2 3]" {
@@ -135,7 +124,7 @@ func TestBroker(t *testing.T, open OpenBroker) {
 			t.Fatal(err)
 		}
 		var dead []task.DeadLetter
-		wait(t, "a dead letter", func() bool { dead = deadLetters(t, b, "recalc"); return len(dead) == 1 })
+		testenv.Poll(t, "a dead letter", func() bool { dead = deadLetters(t, b, "recalc"); return len(dead) == 1 })
 		if string(dead[0].Body) != "doomed" || dead[0].Attempt != fastRetry.MaxAttempts {
 			t.Errorf("dead letter %q at attempt %d, want %q at %d", dead[0].Body, dead[0].Attempt, "doomed", fastRetry.MaxAttempts)
 		}
@@ -162,7 +151,7 @@ func TestBroker(t *testing.T, open OpenBroker) {
 			t.Fatal(err)
 		}
 		var dead []task.DeadLetter
-		wait(t, "a dead letter", func() bool { dead = deadLetters(t, b, "plans"); return len(dead) == 1 })
+		testenv.Poll(t, "a dead letter", func() bool { dead = deadLetters(t, b, "plans"); return len(dead) == 1 })
 		mu.Lock()
 		defer mu.Unlock()
 		if calls != 1 || dead[0].Attempt != 1 {
@@ -199,8 +188,8 @@ func TestBroker(t *testing.T, open OpenBroker) {
 			t.Fatal(err)
 		}
 		var dead []task.DeadLetter
-		wait(t, "the poison message dead-lettered", func() bool { dead = deadLetters(t, b, "plans"); return len(dead) == 1 })
-		wait(t, "the other 6 messages handled", func() bool {
+		testenv.Poll(t, "the poison message dead-lettered", func() bool { dead = deadLetters(t, b, "plans"); return len(dead) == 1 })
+		testenv.Poll(t, "the other 6 messages handled", func() bool {
 			mu.Lock()
 			defer mu.Unlock()
 			return len(calls) == 7
@@ -300,7 +289,7 @@ func TestBroker(t *testing.T, open OpenBroker) {
 		if err := b.Publish(ctx, "plans", msgs...); err != nil {
 			t.Fatal(err)
 		}
-		wait(t, "200 deliveries", func() bool { mu.Lock(); defer mu.Unlock(); return total >= 200 })
+		testenv.Poll(t, "200 deliveries", func() bool { mu.Lock(); defer mu.Unlock(); return total >= 200 })
 		mu.Lock()
 		defer mu.Unlock()
 		if total != 200 {
@@ -345,7 +334,7 @@ func TestLocker(t *testing.T, open func(t *testing.T) task.Locker) {
 			t.Fatal(err)
 		}
 		var b task.Lock
-		wait(t, "the lock to expire", func() bool {
+		testenv.Poll(t, "the lock to expire", func() bool {
 			b, err = l.Lock(ctx, "k", time.Minute)
 			return err == nil
 		})
@@ -413,7 +402,7 @@ func TestDeadLetters(t *testing.T, open OpenBroker) {
 	if err := b.Publish(ctx, "plans", msgs...); err != nil {
 		t.Fatal(err)
 	}
-	wait(t, "3 dead letters", func() bool {
+	testenv.Poll(t, "3 dead letters", func() bool {
 		n, err := b.CountDeadLetters(ctx, "plans")
 		return err == nil && n == 3
 	})
@@ -456,7 +445,7 @@ func TestDeadLetters(t *testing.T, open OpenBroker) {
 		if err != nil || n != 3 {
 			t.Fatalf("ReplayDeadLetters() = %d, %v, want 3", n, err)
 		}
-		wait(t, "3 replayed deliveries", func() bool { mu.Lock(); defer mu.Unlock(); return len(handled) == 3 })
+		testenv.Poll(t, "3 replayed deliveries", func() bool { mu.Lock(); defer mu.Unlock(); return len(handled) == 3 })
 		mu.Lock()
 		defer mu.Unlock()
 		byID := map[string]task.Message{}
@@ -482,7 +471,7 @@ func TestDeadLetters(t *testing.T, open OpenBroker) {
 		if err := b.Publish(ctx, "plans", task.Message{ID: "p1", Body: []byte("x")}, task.Message{ID: "p2", Body: []byte("y")}); err != nil {
 			t.Fatal(err)
 		}
-		wait(t, "2 dead letters", func() bool { n, _ := b.CountDeadLetters(ctx, "plans"); return n == 2 })
+		testenv.Poll(t, "2 dead letters", func() bool { n, _ := b.CountDeadLetters(ctx, "plans"); return n == 2 })
 		n, err := b.PurgeDeadLetters(ctx, "plans")
 		if err != nil || n != 2 {
 			t.Fatalf("PurgeDeadLetters() = %d, %v, want 2", n, err)

@@ -1,0 +1,83 @@
+package pricing_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"boxoffice/clock/clocktest"
+	"boxoffice/pricing"
+	"boxoffice/testenv"
+)
+
+// TestListenerPollsOnItsClock checks that the listener's poll waits on its Clock: an
+// event recorded without a notification is enqueued for when the clock passes Poll,
+// with no real time waited.
+func TestListenerPollsOnItsClock(t *testing.T) {
+	r := embedded(t)
+	clk := clocktest.NewManual(time.Now())
+	l := &pricing.Listener{Store: r.store, Tasks: r.store, Bus: r.bus, Publisher: r.broker, Quiet: time.Millisecond,
+		MaxDelay: time.Millisecond, Poll: time.Hour, Now: time.Now, Clock: clk, Log: r.log}
+	addEvent := func() {
+		t.Helper()
+		if _, err := r.store.AddMarketEvent(t.Context(), pricing.MarketEvent{Location: "madrid", Source: "test", ReceivedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	requested := func() int64 {
+		st, err := r.store.PricingState(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Requested
+	}
+	addEvent() // found when the listener starts
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	testenv.Poll(t, "the enqueue at start", func() bool { return requested() == 1 })
+
+	addEvent() // no notification: only the poll finds it
+	testenv.Poll(t, "the poll's ticker", func() bool { return clk.Waiters() > 0 })
+	clk.Advance(time.Hour)
+	testenv.Poll(t, "the enqueue at the poll", func() bool { return requested() == 2 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run() = %v, want nil", err)
+	}
+}
+
+// countingBus counts the subscriptions open on it.
+type countingBus struct {
+	pricing.Bus
+	open atomic.Int32
+}
+
+func (b *countingBus) Subscribe(ctx context.Context, f func([]byte)) error {
+	b.open.Add(1)
+	defer b.open.Add(-1)
+	return b.Bus.Subscribe(ctx, f)
+}
+
+// TestListenerRunJoinsItsSubscription checks that Run returns only once its
+// subscription to the Bus has ended.
+func TestListenerRunJoinsItsSubscription(t *testing.T) {
+	r := embedded(t)
+	bus := &countingBus{Bus: r.bus}
+	l := &pricing.Listener{Store: r.store, Tasks: r.store, Bus: bus, Publisher: r.broker, Quiet: time.Millisecond,
+		MaxDelay: time.Millisecond, Poll: time.Hour, Now: time.Now, Log: r.log}
+	for range 20 {
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- l.Run(ctx) }()
+		testenv.Poll(t, "the subscription", func() bool { return bus.open.Load() == 1 })
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("Run() = %v, want nil", err)
+		}
+		if n := bus.open.Load(); n != 0 {
+			t.Fatalf("%d subscriptions open after Run returned, want 0", n)
+		}
+	}
+}
