@@ -345,6 +345,20 @@ type Stats struct {
 	ReplicaDown  bool  // the replica is unreachable and reads go to the primary
 }
 
+// ReportPools calls report with the connection counts of the primary's pool and, when
+// reads go to a replica, of the replica's: for /metrics.
+func (s *Store) ReportPools(report func(pool string, idle, inUse, total, maxConns int)) {
+	st := s.Stats()
+	report("primary", int(st.Primary.IdleConns()), int(st.Primary.AcquiredConns()), int(st.Primary.TotalConns()), int(st.Primary.MaxConns()))
+	if st.Replica != nil {
+		report("replica", int(st.Replica.IdleConns()), int(st.Replica.AcquiredConns()), int(st.Replica.TotalConns()), int(st.Replica.MaxConns()))
+	}
+}
+
+// ReplicaDown reports whether reads fall back to the primary now because the replica
+// is unreachable.
+func (s *Store) ReplicaDown() bool { return s.replicaDown.Load() }
+
 // Stats returns the pools' statistics and the read counts so far.
 func (s *Store) Stats() Stats {
 	st := Stats{

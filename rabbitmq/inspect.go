@@ -195,6 +195,12 @@ func (b *Broker) QueueDepth(ctx context.Context, topic string) (messages, consum
 	return messages, consumers, nil
 }
 
+// ReportQueue is QueueDepth: the ready messages and the consumers of topic's work
+// queue, for /metrics.
+func (b *Broker) ReportQueue(ctx context.Context, topic string) (ready, consumers int, err error) {
+	return b.QueueDepth(ctx, topic)
+}
+
 // depth returns the ready messages and the consumers of the queue name, 0 and 0 when it
 // does not exist.
 func (b *Broker) depth(ctx context.Context, name string) (messages, consumers int, err error) {

@@ -505,6 +505,13 @@ func (b *Broker) QueueDepth(ctx context.Context, topic string) (int, error) {
 	return n, nil
 }
 
+// ReportQueue is QueueDepth, for /metrics; consumers is -1: the embedded broker does
+// not count them.
+func (b *Broker) ReportQueue(ctx context.Context, topic string) (ready, consumers int, err error) {
+	ready, err = b.QueueDepth(ctx, topic)
+	return ready, -1, err
+}
+
 // ListDeadLetters returns up to limit of topic's dead letters, oldest first.
 func (b *Broker) ListDeadLetters(ctx context.Context, topic string, limit int) ([]task.DeadLetter, error) {
 	rows, err := b.read.QueryContext(ctx, `SELECT id, body, headers, attempt, error, died_at FROM dead_letters

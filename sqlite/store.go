@@ -59,6 +59,17 @@ var _ catalog.Store = (*Store)(nil)
 // Stats returns the statistics of the write connection's pool and of the read pool.
 func (s *Store) Stats() (write, read sql.DBStats) { return s.write.Stats(), s.read.Stats() }
 
+// ReportPools calls report with the connection counts of the write and the read pools
+// ("sqlite_write", "sqlite_read"): for /metrics.
+func (s *Store) ReportPools(report func(pool string, idle, inUse, total, maxConns int)) {
+	for _, p := range []struct {
+		name string
+		st   sql.DBStats
+	}{{"sqlite_write", s.write.Stats()}, {"sqlite_read", s.read.Stats()}} {
+		report(p.name, p.st.Idle, p.st.InUse, p.st.OpenConnections, p.st.MaxOpenConnections)
+	}
+}
+
 // Open opens, creating them when missing, the data directory dataDir and the database
 // in it, in WAL mode. It does not change the schema: call Migrate before the first use
 // of a new database (boxoffice migrate does, and so does boxoffice run in embedded

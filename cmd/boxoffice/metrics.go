@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"sync/atomic"
 	"time"
@@ -12,10 +11,7 @@ import (
 
 	"boxoffice/catalog"
 	"boxoffice/ingest"
-	"boxoffice/postgres"
 	"boxoffice/pricing"
-	"boxoffice/rabbitmq"
-	"boxoffice/sqlite"
 	"boxoffice/task"
 )
 
@@ -207,32 +203,38 @@ func (c *depsCollector) collectPool(ch chan<- prometheus.Metric, pool string, id
 	}
 }
 
+// The reports a depsCollector reads, found on the adapters by type assertion: a small
+// interface per capability, so that the collector names no adapter.
+type (
+	// poolReporter is a store that reports its connection pools (postgres.Store,
+	// sqlite.Store).
+	poolReporter interface {
+		ReportPools(report func(pool string, idle, inUse, total, maxConns int))
+	}
+	// replicaReporter is a store whose reads may fall back from a replica to the
+	// primary (postgres.Store).
+	replicaReporter interface {
+		ReplicaDown() bool
+	}
+	// queueReporter is a broker that reports a topic's queue (rabbitmq.Broker,
+	// sqlite.Broker); consumers is negative when the broker does not count them.
+	queueReporter interface {
+		ReportQueue(ctx context.Context, topic string) (ready, consumers int, err error)
+	}
+)
+
 func (c *depsCollector) Collect(ch chan<- prometheus.Metric) {
-	if pg, ok := c.d.store.(*postgres.Store); ok {
-		st := pg.Stats()
-		pools := map[string]interface {
-			IdleConns() int32
-			AcquiredConns() int32
-			TotalConns() int32
-			MaxConns() int32
-		}{"primary": st.Primary}
-		if st.Replica != nil {
-			pools["replica"] = st.Replica
-		}
-		for name, p := range pools {
-			c.collectPool(ch, name, int(p.IdleConns()), int(p.AcquiredConns()), int(p.TotalConns()), int(p.MaxConns()))
-		}
+	if p, ok := c.d.store.(poolReporter); ok {
+		p.ReportPools(func(pool string, idle, inUse, total, maxConns int) {
+			c.collectPool(ch, pool, idle, inUse, total, maxConns)
+		})
+	}
+	if r, ok := c.d.store.(replicaReporter); ok {
 		down := 0.0
-		if st.ReplicaDown {
+		if r.ReplicaDown() {
 			down = 1
 		}
 		ch <- prometheus.MustNewConstMetric(c.fallback, prometheus.GaugeValue, down)
-	}
-	if sq, ok := c.d.store.(*sqlite.Store); ok {
-		write, read := sq.Stats()
-		for name, st := range map[string]sql.DBStats{"sqlite_write": write, "sqlite_read": read} {
-			c.collectPool(ch, name, st.Idle, st.InUse, st.OpenConnections, st.MaxOpenConnections)
-		}
 	}
 	if c.d.broker == nil {
 		return
@@ -244,21 +246,18 @@ func (c *depsCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.dead, prometheus.GaugeValue, float64(n), topic)
 		}
 	}
-	switch b := c.d.broker.(type) {
-	case *rabbitmq.Broker:
-		for _, topic := range topics {
-			n, consumers, err := b.QueueDepth(ctx, topic)
-			if err != nil {
-				continue // the queue is not declared yet, or the broker is away: no sample
-			}
-			ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(n), topic)
-			ch <- prometheus.MustNewConstMetric(c.cons, prometheus.GaugeValue, float64(consumers), topic)
+	q, ok := c.d.broker.(queueReporter)
+	if !ok {
+		return
+	}
+	for _, topic := range topics {
+		ready, consumers, err := q.ReportQueue(ctx, topic)
+		if err != nil {
+			continue // the queue is not declared yet, or the broker is away: no sample
 		}
-	case *sqlite.Broker:
-		for _, topic := range topics {
-			if n, err := b.QueueDepth(ctx, topic); err == nil {
-				ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(n), topic)
-			}
+		ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(ready), topic)
+		if consumers >= 0 {
+			ch <- prometheus.MustNewConstMetric(c.cons, prometheus.GaugeValue, float64(consumers), topic)
 		}
 	}
 }
