@@ -28,6 +28,7 @@ lint:
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./provider
+	$(GO) test -run='^$$' -fuzz='^FuzzParseJSON$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./provider
 	$(GO) test -run='^$$' -fuzz='^FuzzParseWindow$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./httpapi
 	$(GO) test -run='^$$' -fuzz='^FuzzSearchQuery$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./httpapi
 	$(GO) test -run='^$$' -fuzz='^FuzzZones$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./catalog

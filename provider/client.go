@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -45,6 +46,8 @@ type Client struct {
 	timeout  time.Duration
 	provider string
 	maxBytes int64
+	parser   Parser // the configured format's; nil detects each response's
+	format   string // its name, for the Accept header and messages
 	hc       *http.Client
 }
 
@@ -68,6 +71,26 @@ func WithMaxBytes(n int64) Option {
 			c.maxBytes = n
 		}
 	}
+}
+
+// WithFormat makes the Client read every document as the format name (one of
+// Formats); FormatAuto or "" detects the format of each response (Detect), which is
+// the default. A name CheckFormat rejects makes every Fetch fail with a permanent error.
+func WithFormat(name string) Option {
+	return func(c *Client) {
+		c.format = name
+		c.parser = nil
+		if name != "" && name != FormatAuto {
+			c.parser = named[name]
+		}
+	}
+}
+
+// accept is the Accept header of each format's requests.
+var accept = map[string]string{
+	FormatPlanList:  "application/xml",
+	FormatEventList: "application/xml",
+	FormatJSON:      "application/json",
 }
 
 // NewClient returns a Client that GETs the catalog at url and names its plans'
@@ -148,7 +171,14 @@ func (c *Client) Fetch(ctx context.Context, since ingest.Validators, emit func(c
 		// Its error quotes the URL whole.
 		return ingest.Fetched{}, task.Permanent(c.errorf("not a valid URL"))
 	}
-	req.Header.Set("Accept", "application/xml")
+	if err := CheckFormat(c.format); err != nil {
+		return ingest.Fetched{}, task.Permanent(c.errorf("%w", err))
+	}
+	if a, ok := accept[c.format]; ok {
+		req.Header.Set("Accept", a)
+	} else {
+		req.Header.Set("Accept", "application/xml, application/json;q=0.9")
+	}
 	if since.ETag != "" {
 		req.Header.Set("If-None-Match", since.ETag)
 	}
@@ -196,12 +226,21 @@ func (c *Client) Fetch(ctx context.Context, since ingest.Validators, emit func(c
 		return ingest.Fetched{}, task.Permanent(c.errorf("%w: %d bytes announced, the limit is %d (PROVIDER_MAX_BYTES)",
 			errTooLarge, resp.ContentLength, c.maxBytes))
 	}
-	body = &cappedReader{r: body, left: c.maxBytes}
-	var emitErr error
-	stats, err := Parse(body, c.provider, func(p catalog.Plan) error {
-		emitErr = emit(p)
-		return emitErr
-	})
+	br := bufio.NewReaderSize(&cappedReader{r: body, left: c.maxBytes}, readBufferSize)
+	parser := c.parser
+	if parser == nil {
+		parser, err = Detect(resp.Header.Get("Content-Type"), br)
+	}
+	var (
+		stats   Stats
+		emitErr error
+	)
+	if err == nil {
+		stats, err = parser.Parse(br, c.provider, func(p catalog.Plan) error {
+			emitErr = emit(p)
+			return emitErr
+		})
+	}
 	f := ingest.Fetched{Format: stats.Format, Parsed: stats.Parsed, Skipped: stats.Skipped, SkipReasons: stats.SkipReasons}
 	switch {
 	case emitErr != nil:

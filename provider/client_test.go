@@ -92,8 +92,8 @@ func TestFetch(t *testing.T) {
 	if diff := cmp.Diff(wantPlans, plans); diff != "" {
 		t.Errorf("Fetch plans (-want +got):\n%s", diff)
 	}
-	if accept != "application/xml" || path != "/plans" {
-		t.Errorf("server got Accept %q on %s, want application/xml on /plans", accept, path)
+	if want := "application/xml, application/json;q=0.9"; accept != want || path != "/plans" {
+		t.Errorf("server got Accept %q on %s, want %q on /plans", accept, path, want)
 	}
 }
 

@@ -1,8 +1,17 @@
-// Package provider reads the catalog that the provider publishes as XML: a streaming
-// parser for its two document formats, and an HTTP client that implements
-// ingest.Source on top of it.
+// Package provider reads the catalogs that providers publish: streaming parsers for
+// their document formats behind one port (Parser), and an HTTP client that implements
+// ingest.Source on top of them.
 //
 // # Formats
+//
+// Three formats are known, by name (Formats): planList, the provider's current XML;
+// eventList, its legacy XML; and json, a JSON mirror of planList (ParseJSON,
+// docs/PROVIDER.md). A Client reads the format it was configured with (WithFormat), or
+// detects each response's (Detect): the first byte of the document past white space,
+// '<' or '{', and the Content-Type when that byte says nothing. Every format gives the
+// same catalog.Plan values for the same content and follows the rules below; a new
+// format is one more Parser and a line in the tables of format.go, nothing past this
+// package changes.
 //
 // The current format (2024 on) nests plans in base plans:
 //

@@ -82,3 +82,49 @@ func errString(err error) string {
 	}
 	return err.Error()
 }
+
+// FuzzParseJSON checks ParseJSON as FuzzParse checks Parse: no panic, only valid plans
+// with their proper IDs, consistent counts, only ErrMalformed on an in-memory
+// document, and the same answer however the input is split into reads. Seeds: the
+// JSON samples, and testdata/fuzz/FuzzParseJSON (types, order, nesting, truncations).
+func FuzzParseJSON(f *testing.F) {
+	for name := range jsonSamples {
+		f.Add([]byte(fixture(f, name)))
+	}
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		plans, stats, err := parseJSONAll(bytes.NewReader(doc))
+		for _, p := range plans {
+			if verr := p.Validate(); verr != nil {
+				t.Errorf("emitted plan %s/%s is invalid: %v", p.BasePlanID, p.PlanID, verr)
+			}
+			if want := catalog.NewID(testProvider, p.BasePlanID, p.PlanID); p.ID != want || p.Provider != testProvider {
+				t.Errorf("emitted plan %s/%s has ID %s and provider %q, want %s and %q", p.BasePlanID, p.PlanID, p.ID, p.Provider, want, testProvider)
+			}
+			if p.Title == "" || p.Zones == nil || len(p.Zones) > maxZones {
+				t.Errorf("emitted plan %s/%s has title %q and %d zones (nil: %t)", p.BasePlanID, p.PlanID, p.Title, len(p.Zones), p.Zones == nil)
+			}
+		}
+		if stats.Parsed != len(plans) {
+			t.Errorf("stats.Parsed = %d, want %d emitted plans", stats.Parsed, len(plans))
+		}
+		if got, want := len(stats.SkipReasons), min(stats.Skipped, maxSkipReasons); got != want {
+			t.Errorf("%d skip reasons for %d skipped plans, want %d", got, stats.Skipped, want)
+		}
+		if err != nil && !errors.Is(err, ingest.ErrMalformed) {
+			t.Errorf("ParseJSON = %v, want nil or ErrMalformed", err)
+		}
+		if err == nil && stats.Format != FormatJSON {
+			t.Errorf("ParseJSON succeeded with format %q", stats.Format)
+		}
+		plans2, stats2, err2 := parseJSONAll(iotest.HalfReader(bytes.NewReader(doc)))
+		if !reflect.DeepEqual(plans, plans2) {
+			t.Errorf("plans differ in small reads (-whole +small):\n%s", cmp.Diff(plans, plans2))
+		}
+		if !reflect.DeepEqual(stats, stats2) {
+			t.Errorf("stats differ in small reads (-whole +small):\n%s", cmp.Diff(stats, stats2))
+		}
+		if errString(err) != errString(err2) {
+			t.Errorf("ParseJSON = %v in one read, %v in small reads", err, err2)
+		}
+	})
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"boxoffice/catalog"
@@ -68,10 +69,15 @@ const (
 // providerName is the first part of every plan's ID and its Provider field. Parse
 // leaves Revision, EverOnline and Version zero.
 func Parse(r io.Reader, providerName string, emit func(catalog.Plan) error) (Stats, error) {
+	return parseXML(r, providerName, emit, formats)
+}
+
+// parseXML is Parse accepting only the formats of roots.
+func parseXML(r io.Reader, providerName string, emit func(catalog.Plan) error, roots []format) (Stats, error) {
 	p := parser{
-		in:       &byteReader{r: r, buf: make([]byte, readBufferSize)},
-		provider: providerName,
-		emit:     emit,
+		in:      &byteReader{r: r, buf: make([]byte, readBufferSize)},
+		roots:   roots,
+		builder: builder{provider: providerName, emit: emit},
 	}
 	p.dec = xml.NewDecoder(p.in)
 	p.dec.Entity = xml.HTMLEntity
@@ -81,16 +87,26 @@ func Parse(r io.Reader, providerName string, emit func(catalog.Plan) error) (Sta
 
 // parser is the state of one Parse call.
 type parser struct {
-	in       *byteReader
-	dec      *xml.Decoder
+	in    *byteReader
+	dec   *xml.Decoder
+	roots []format // the formats whose root elements the document may have
+
+	open     []xml.Name // open elements, root first, at most maxDepth
+	known    int        // depth of the deepest open element that Parse reads; the rest are ignored
+	rootDone bool       // the root element was closed
+
+	builder
+}
+
+// builder turns the attributes of base plans, plans and zones into plans, by the
+// rules of the package documentation, whatever the syntax they were read from: the
+// XML parser and the JSON one share it.
+type builder struct {
 	provider string
 	emit     func(catalog.Plan) error
 	stats    Stats
 
-	f        *format    // the document's format, known once the root element was read
-	open     []xml.Name // open elements, root first, at most maxDepth
-	known    int        // depth of the deepest open element that Parse reads; the rest are ignored
-	rootDone bool       // the root element was closed
+	f *format // the document's names, known once the root was read
 
 	base    basePlan
 	plan    catalog.Plan   // the plan being read, without its zones
@@ -160,13 +176,13 @@ func (p *parser) startElement(t xml.StartElement) error {
 	case depth == depthRoot && p.rootDone:
 		return p.malformed(fmt.Sprintf("element <%s> after the root element", qualified(t.Name)))
 	case depth == depthRoot:
-		for i := range formats {
-			if t.Name.Space == "" && t.Name.Local == formats[i].root {
-				p.f = &formats[i]
+		for i := range p.roots {
+			if t.Name.Space == "" && t.Name.Local == p.roots[i].root {
+				p.f = &p.roots[i]
 			}
 		}
 		if p.f == nil {
-			return p.malformed(fmt.Sprintf("root element <%s> is not <planList> or <eventList>", qualified(t.Name)))
+			return p.malformed(fmt.Sprintf("root element <%s> is not %s", qualified(t.Name), rootNames(p.roots)))
 		}
 		p.stats.Format = p.f.root
 	case depth > maxDepth:
@@ -217,7 +233,7 @@ func (p *parser) endElement(t xml.EndElement) error {
 	return nil
 }
 
-func (p *parser) startBasePlan(attrs []xml.Attr) {
+func (p *builder) startBasePlan(attrs []xml.Attr) {
 	b := basePlan{}
 	var err error
 	for _, a := range attrs {
@@ -255,7 +271,7 @@ func (p *parser) startBasePlan(attrs []xml.Attr) {
 	p.base = b
 }
 
-func (p *parser) startPlan(attrs []xml.Attr) {
+func (p *builder) startPlan(attrs []xml.Attr) {
 	p.plan = catalog.Plan{
 		Provider:           p.provider,
 		BasePlanID:         p.base.id,
@@ -296,7 +312,7 @@ func (p *parser) startPlan(attrs []xml.Attr) {
 	p.planErr = err
 }
 
-func (p *parser) addZone(attrs []xml.Attr) {
+func (p *builder) addZone(attrs []xml.Attr) {
 	if p.planErr != nil {
 		return
 	}
@@ -349,7 +365,7 @@ func (p *parser) addZone(attrs []xml.Attr) {
 }
 
 // endPlan emits the plan just read, or counts it as skipped.
-func (p *parser) endPlan() error {
+func (p *builder) endPlan() error {
 	if p.planErr == nil {
 		// A fresh slice: emit's caller may keep the plan while p.zones is reused.
 		p.plan.Zones = make([]catalog.Zone, len(p.zones))
@@ -498,6 +514,18 @@ func daysIn(month, year int) int {
 		return 30
 	}
 	return 31
+}
+
+// rootNames lists the root elements of fs for a message: "<planList> or <eventList>".
+func rootNames(fs []format) string {
+	names := make([]string, len(fs))
+	for i, f := range fs {
+		names[i] = "<" + f.root + ">"
+	}
+	if len(names) == 1 {
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
 // repeatedAttr returns an attribute name that appears twice, which XML forbids.

@@ -3,6 +3,8 @@ package providersim
 import (
 	"fmt"
 	"time"
+
+	"boxoffice/provider"
 )
 
 // Mode says what the simulator serves, call after call.
@@ -34,6 +36,11 @@ type Config struct {
 	// Mode is what the simulator serves (--mode): Rotate, Synthetic or Sequence.
 	// Empty means Rotate.
 	Mode Mode
+	// Format is the document format it serves (--format): provider.FormatPlanList,
+	// FormatEventList or FormatJSON. Empty means planList. The samples of each format
+	// hold the same catalog, but for eventList's first, the legacy original, which
+	// lacks plan 1643 of base plan 322.
+	Format string
 	// Sequence is the script of Sequence mode (--sequence), such as
 	// "1,2,malformed,500,slow,3"; see ParseSequence.
 	Sequence string
@@ -119,6 +126,10 @@ func (c Config) Validate() error {
 	default:
 		return fmt.Errorf("mode: unknown value %q (want %s, %s or %s)", c.Mode, Rotate, Synthetic, Sequence)
 	}
+	if _, ok := formatFiles[c.format()]; !ok {
+		return fmt.Errorf("format: unknown value %q (want %s, %s or %s)", c.Format,
+			provider.FormatPlanList, provider.FormatEventList, provider.FormatJSON)
+	}
 	if c.Sequence != "" {
 		if _, err := ParseSequence(c.Sequence); err != nil {
 			return fmt.Errorf("sequence: %w", err)
@@ -177,6 +188,13 @@ func (c Config) Validate() error {
 		return fmt.Errorf("error-rate, malformed-rate, truncate-rate, hang-rate: must add up to at most 1: %v", sum)
 	}
 	return nil
+}
+
+func (c Config) format() string {
+	if c.Format == "" {
+		return provider.FormatPlanList
+	}
+	return c.Format
 }
 
 func (c Config) mode() Mode {

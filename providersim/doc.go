@@ -1,5 +1,5 @@
 // Package providersim simulates the provider that boxoffice integrates: an HTTP
-// server of planList documents at GET /api/events, for `boxoffice provider-sim`, for
+// server of planList documents (or eventList, or JSON: Config.Format) at GET /api/events, for `boxoffice provider-sim`, for
 // the embedded mode (which syncs from it when EXTERNAL_API_URL is unset) and for tests.
 //
 // It has three modes (Config.Mode):
@@ -17,7 +17,7 @@
 // errors (500 or 503), malformed and truncated documents, hangs, and added latency.
 // Server.Step tells what any call gets, so tests can predict every answer.
 //
-// HTTP: documents are application/xml with a strong ETag; a conditional GET whose
+// HTTP: documents are application/xml (application/json in JSON) with a strong ETag; a conditional GET whose
 // If-None-Match lists the ETag of what the call would serve gets 304 Not Modified.
 // Each answer to /api/events carries its call number in the X-Simulator-Call header.
 // Other paths get 404 and other methods 405.

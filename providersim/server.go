@@ -26,11 +26,36 @@ const Path = "/api/events"
 // Path, so that a test can tell which call a response was.
 const CallHeader = "X-Simulator-Call"
 
-// sampleFiles are the provider's samples, served byte for byte; samples/README.md
-// says where they come from (2 and 3 are derived from the legacy format).
+// sampleFiles are the provider's samples in each format, served byte for byte;
+// samples/README.md says where they come from (planList's 2 and 3 are derived from the
+// legacy format, the JSON ones from planList's).
 //
 //go:embed samples/planlist_1.xml samples/planlist_2_derived.xml samples/planlist_3_derived.xml
+//go:embed samples/eventlist_1.xml samples/eventlist_2.xml samples/eventlist_3.xml
+//go:embed samples/planlist_1.json samples/planlist_2_derived.json samples/planlist_3_derived.json
 var sampleFiles embed.FS
+
+// formatFiles describes each format the simulator serves: its samples, its media type,
+// and how its documents are spoiled.
+var formatFiles = map[string]struct {
+	samples     [3]string
+	contentType string
+	close, bad  string // malform replaces the first close past the middle with bad
+	mismatch    string // written between two base plans of a malformed synthetic document
+}{
+	provider.FormatPlanList: {
+		samples:     [3]string{"planlist_1.xml", "planlist_2_derived.xml", "planlist_3_derived.xml"},
+		contentType: "application/xml", close: "</plan>", bad: "</base_plan>", mismatch: "      </plan>\n",
+	},
+	provider.FormatEventList: {
+		samples:     [3]string{"eventlist_1.xml", "eventlist_2.xml", "eventlist_3.xml"},
+		contentType: "application/xml", close: "</event>", bad: "</base_event>", mismatch: "      </event>\n",
+	},
+	provider.FormatJSON: {
+		samples:     [3]string{"planlist_1.json", "planlist_2_derived.json", "planlist_3_derived.json"},
+		contentType: "application/json", close: "]}", bad: "}}", mismatch: "]]\n",
+	},
+}
 
 // sample is one of the provider's sample documents, ready to serve.
 type sample struct {
@@ -43,10 +68,6 @@ type sample struct {
 // Where a synthetic document is spoiled: 20 bytes past its middle base plan's start
 // lands inside the tag name <base_plan (or </planList> when there are no base plans).
 const syntheticCut = 20
-
-// syntheticMismatch is written between two base plans of a malformed synthetic
-// document: </plan> inside <output> is a mismatched closing tag.
-const syntheticMismatch = "      </plan>\n"
 
 // Server is the provider simulator: an http.Handler that answers GET Path as Config
 // says, and 404 or 405 to anything else. Every GET of Path is a call, numbered from 1
@@ -83,8 +104,8 @@ func New(cfg Config) *Server {
 	if cfg.mode() == Sequence {
 		s.steps, _ = ParseSequence(cfg.Sequence) // checked by Validate
 	}
-	names := [...]string{"planlist_1.xml", "planlist_2_derived.xml", "planlist_3_derived.xml"}
-	for i, name := range names {
+	ff := formatFiles[cfg.format()]
+	for i, name := range ff.samples {
 		body, err := sampleFiles.ReadFile("samples/" + name)
 		if err != nil {
 			panic("providersim: embedded sample: " + err.Error())
@@ -92,8 +113,8 @@ func New(cfg Config) *Server {
 		sum := sha256.Sum256(body)
 		s.samples[i] = sample{
 			body:      body,
-			malformed: malform(body),
-			cut:       cutPoint(body),
+			malformed: malform(body, ff.close, ff.bad),
+			cut:       cutPoint(body, cfg.format()),
 			etag:      `"` + hex.EncodeToString(sum[:12]) + `"`,
 		}
 	}
@@ -105,25 +126,29 @@ func New(cfg Config) *Server {
 	return s
 }
 
-// malform returns doc with the first </plan> past its middle replaced by
-// </base_plan>, a mismatched closing tag.
-func malform(doc []byte) []byte {
+// malform returns doc with the first close past its middle replaced by bad: in XML a
+// mismatched closing tag (</plan> by </base_plan>), in JSON an array closed by a brace.
+func malform(doc []byte, close, bad string) []byte {
 	mid := len(doc) / 2
-	i := bytes.Index(doc[mid:], []byte("</plan>"))
+	i := bytes.Index(doc[mid:], []byte(close))
 	if i < 0 {
-		return append(doc[:mid:mid], "</plan>"...) // cut and closed by a tag never opened
+		return append(doc[:mid:mid], close...) // cut and closed by something never opened
 	}
 	i += mid
 	out := append([]byte(nil), doc[:i]...)
-	out = append(out, "</base_plan>"...)
-	return append(out, doc[i+len("</plan>"):]...)
+	out = append(out, bad...)
+	return append(out, doc[i+len(close):]...)
 }
 
-// cutPoint returns a length that cuts doc inside the name of the first tag past its
-// middle.
-func cutPoint(doc []byte) int {
+// cutPoint returns a length that cuts doc past its middle inside the name of a tag (in
+// XML) or inside a string (in JSON).
+func cutPoint(doc []byte, format string) int {
 	mid := len(doc) / 2
-	if i := bytes.IndexByte(doc[mid:], '<'); i >= 0 && mid+i+3 < len(doc) {
+	open := byte('<')
+	if format == provider.FormatJSON {
+		open = '"'
+	}
+	if i := bytes.IndexByte(doc[mid:], open); i >= 0 && mid+i+3 < len(doc) {
 		return mid + i + 3
 	}
 	return mid
@@ -251,7 +276,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, call int, st Step
 			return
 		}
 	}
-	h.Set("Content-Type", "application/xml")
+	h.Set("Content-Type", formatFiles[s.cfg.format()].contentType)
 	if st.Content == Generated {
 		s.serveGenerated(w, r, call, st.Kind)
 		return
@@ -373,7 +398,10 @@ func (s *Server) serveGenerated(w http.ResponseWriter, r *http.Request, call int
 func (s *Server) stream(ctx context.Context, sink *responseSink, call int, kind StepKind) error {
 	g := s.gens.Get().(*generator)
 	defer s.gens.Put(g)
-	pw := provider.NewWriter(sink)
+	pw, err := provider.NewFormatWriter(sink, s.cfg.format())
+	if err != nil {
+		return err // checked by Validate
+	}
 	n := s.cfg.BasePlans
 	mid := n / 2
 	for b := 0; ; b++ {
@@ -383,7 +411,7 @@ func (s *Server) stream(ctx context.Context, sink *responseSink, call int, kind 
 			}
 			switch kind {
 			case StepMalformed:
-				if _, err := io.WriteString(sink, syntheticMismatch); err != nil {
+				if _, err := io.WriteString(sink, formatFiles[s.cfg.format()].mismatch); err != nil {
 					return err
 				}
 			case StepTruncated:

@@ -94,14 +94,16 @@ func TestRotate(t *testing.T) {
 
 // TestSamplesAreTheFixtures keeps the embedded copies equal to provider/testdata.
 func TestSamplesAreTheFixtures(t *testing.T) {
-	sim := New(Config{})
-	for i, name := range []string{"planlist_1.xml", "planlist_2_derived.xml", "planlist_3_derived.xml"} {
-		want, err := os.ReadFile(filepath.Join("..", "provider", "testdata", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(sim.samples[i].body, want) {
-			t.Errorf("samples/%s differs from provider/testdata/%s", name, name)
+	for format, ff := range formatFiles {
+		sim := New(Config{Format: format})
+		for i, name := range ff.samples {
+			want, err := os.ReadFile(filepath.Join("..", "provider", "testdata", name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(sim.samples[i].body, want) {
+				t.Errorf("samples/%s differs from provider/testdata/%s", name, name)
+			}
 		}
 	}
 }

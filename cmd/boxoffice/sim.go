@@ -30,6 +30,7 @@ func (s *simConfig) register(fs *flag.FlagSet, prefix string) {
 		c.Mode = providersim.Mode(v)
 		return nil
 	})
+	fs.StringVar(&c.Format, prefix+"format", "planList", "document format: planList, eventList or json")
 	fs.StringVar(&c.Sequence, prefix+"sequence", c.Sequence, "sequence mode's steps, e.g. 1,2,malformed,500,slow,3")
 	fs.DurationVar(&c.SlowDelay, prefix+"slow-delay", c.SlowDelay, "how long a slow step waits")
 	fs.Uint64Var(&c.Seed, prefix+"seed", c.Seed, "seed of the synthetic catalog and of the faults")
@@ -91,7 +92,7 @@ func runProviderSim(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	sim := providersim.New(cfg.Sim.Config)
 	context.AfterFunc(ctx, func() { sim.Close() })
-	log.Info("provider simulator", "url", "http://"+ln.Addr().String()+"/api/events", "mode", cfg.Sim.Mode,
+	log.Info("provider simulator", "url", "http://"+ln.Addr().String()+"/api/events", "mode", cfg.Sim.Mode, "format", cfg.Sim.Format,
 		"base_plans", cfg.Sim.BasePlans, "plans", cfg.Sim.Plans, "zones", cfg.Sim.Zones)
 	return serveHTTP(ctx, ln, sim, log)
 }
