@@ -101,6 +101,10 @@ type Config struct {
 	// Pricing serves the pricing routes under /api/v1; nil leaves them out.
 	Pricing Pricing
 
+	// Providers serves GET /api/v1/providers, each provider's last sync; nil leaves it
+	// out.
+	Providers ProviderLog
+
 	// APIKeys are the keys the write endpoints (recalculate, publish-market-event)
 	// accept as "Authorization: Bearer <key>". Empty ones are ignored; with none, the
 	// write endpoints serve loopback clients only.
@@ -174,9 +178,10 @@ type Handler struct {
 	metrics      cacheMetrics
 	requests     *requestMetrics
 
-	pricing    Pricing    // nil: no pricing routes
-	apiKeys    [][32]byte // SHA-256 of each API key; none: loopback clients only, or all with openWrites
-	openWrites bool       // no keys: the write endpoints serve every client
+	pricing     Pricing     // nil: no pricing routes
+	providerLog ProviderLog // nil: no GET /api/v1/providers
+	apiKeys     [][32]byte  // SHA-256 of each API key; none: loopback clients only, or all with openWrites
+	openWrites  bool        // no keys: the write endpoints serve every client
 
 	traced http.Handler // ServeHTTP in a server span; nil without Config.TracerProvider
 
@@ -205,7 +210,7 @@ type Handler struct {
 // /api/v1/events/{id}/products and GET /api/v1/tasks/{task_id}, public, and the write
 // endpoints POST /api/v1/recalculate and POST /api/v1/publish-market-event, behind
 // cfg.APIKeys (see requireKey). The POST routes read JSON only (415 otherwise, see
-// requireJSON). Unknown paths get 404 and other methods 405, both in the error format; a
+// requireJSON). With cfg.Providers, GET /api/v1/providers. Unknown paths get 404 and other methods 405, both in the error format; a
 // query string over 4 KiB gets 400; a panic in a handler gets 500. Every response has
 // X-Content-Type-Options: nosniff and Referrer-Policy: no-referrer; an error is never
 // cached (Cache-Control: no-store).
@@ -281,6 +286,10 @@ func New(cat Catalog, log *slog.Logger, cfg Config) *Handler {
 		h.mux.HandleFunc("GET /api/v1/tasks/{task_id}", h.withDeadline(classRead, h.task))
 		h.mux.HandleFunc("POST /api/v1/recalculate", h.requireKey(h.requireJSON(h.withDeadline(classWrite, h.recalculate))))
 		h.mux.HandleFunc("POST /api/v1/publish-market-event", h.requireKey(h.requireJSON(h.withDeadline(classWrite, h.publishMarketEvent))))
+	}
+	if cfg.Providers != nil {
+		h.providerLog = cfg.Providers
+		h.mux.HandleFunc("GET /api/v1/providers", h.withDeadline(classRead, h.providers))
 	}
 	if cfg.TracerProvider != nil {
 		h.traced = otelhttp.NewMiddleware("boxoffice",

@@ -1,6 +1,9 @@
 package ingest
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // BatchStore applies plan batches for the worker (BatchHandler). Implementations:
 // sqlite.Store and postgres.Store.
@@ -21,13 +24,46 @@ type BatchStore interface {
 
 // SyncLog is what a Syncer reads of its provider's past syncs before each fetch, so
 // that a conditional fetch relies only on what the store holds, whichever ingest
-// process ran the syncs and whether or not it restarted since. Implementations:
-// sqlite.Store and postgres.Store (from the primary).
+// process ran the syncs and whether or not it restarted since; and where it records
+// each sync's outcome, so that every process (an api that runs no sync) can tell an
+// operator how each provider's syncs go. Implementations: sqlite.Store and
+// postgres.Store (from the primary).
 //
 // SyncState returns provider's state; a provider never synced has the zero state.
+// RecordSync keeps rec as rec.Provider's last sync, replacing the one before, and
+// rec.FinishedAt as its last success unless rec.Outcome is OutcomeFailed.
 // Errors are the store's own.
 type SyncLog interface {
 	SyncState(ctx context.Context, provider string) (SyncState, error)
+	RecordSync(ctx context.Context, rec SyncRecord) error
+}
+
+// The outcomes of a sync.
+const (
+	OutcomeOK          = "ok"           // the document parsed and its batches were published
+	OutcomeNotModified = "not_modified" // the provider answered 304: nothing to do
+	OutcomeFailed      = "failed"       // every attempt failed, or the document was malformed
+)
+
+// SyncRecord is a provider's last sync as the store keeps it (SyncLog.RecordSync), for
+// GET /api/v1/providers. Parsed, Skipped and Batches are what the ingest process made
+// of the document; the batches are applied by workers after it.
+type SyncRecord struct {
+	Provider   string
+	SyncID     string
+	StartedAt  time.Time
+	FinishedAt time.Time
+	Outcome    string // OutcomeOK, OutcomeNotModified or OutcomeFailed
+	Error      string // why it failed, at most 1 KiB; "" unless failed
+	Format     string // of the document: "planList", "eventList", "json"; "" when none was read
+	Parsed     int
+	Skipped    int
+	Batches    int
+	Attempts   int
+	NextAt     time.Time // when the next sync is due
+	// LastSuccessAt is when the provider's last sync that did not fail ended; zero
+	// before the first. Stores keep it; RecordSync ignores it.
+	LastSuccessAt time.Time
 }
 
 // SyncState is what the store holds of one provider's syncs.

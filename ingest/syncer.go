@@ -30,8 +30,11 @@ import (
 // no-op one unless cmd/boxoffice installed an SDK.
 func tracer() trace.Tracer { return otel.Tracer("boxoffice/ingest") }
 
-// LeaderKey is the lock that elects the one ingest process that syncs.
-const LeaderKey = "boxoffice:ingest:leader"
+// LeaderKey returns the lock that elects the one ingest process that syncs provider:
+// each provider has a leader of its own, so that the processes share the providers and
+// a provider whose lead is lost does not hold up the others. The Locker adds the
+// deployment's namespace (NAMESPACE) to it.
+func LeaderKey(provider string) string { return "ingest:leader:" + provider }
 
 // Config tunes a Syncer. Zero fields take the defaults of DefaultConfig, except
 // Provider, which is required.
@@ -130,8 +133,9 @@ type Status struct {
 }
 
 // NewSyncer returns a Syncer that fetches cfg.Provider's catalog from src and publishes
-// it on pub, leading when it holds LeaderKey in locker, and reading the state of the
-// provider's syncs from syncs before each fetch.
+// it on pub, leading when it holds LeaderKey(cfg.Provider) in locker, reading the state
+// of the provider's syncs from syncs before each fetch and recording each sync's
+// outcome there after it.
 func NewSyncer(src Source, pub task.Publisher, locker task.Locker, syncs SyncLog, cfg Config, log *slog.Logger) *Syncer {
 	return &Syncer{src: src, pub: pub, locker: locker, syncs: syncs, cfg: cfg.withDefaults(), log: log, now: time.Now}
 }
@@ -147,7 +151,7 @@ func (s *Syncer) Last() Status {
 // at once and then every interval; failures are logged and wait for the next interval.
 func (s *Syncer) Run(ctx context.Context) error {
 	for {
-		lock, err := s.locker.Lock(ctx, LeaderKey, s.cfg.LeaderTTL)
+		lock, err := s.locker.Lock(ctx, LeaderKey(s.cfg.Provider), s.cfg.LeaderTTL)
 		switch {
 		case err == nil:
 			s.log.Info("ingest leading", "interval_seconds", s.cfg.Interval.Seconds())
@@ -197,9 +201,13 @@ func (s *Syncer) lead(ctx context.Context, lock task.Lock) {
 	t := clock.Or(s.cfg.Clock).NewTicker(s.cfg.Interval)
 	defer t.Stop()
 	for {
+		started := s.now()
 		res, err := s.Sync(ctx)
-		if s.cfg.Observe != nil && ctx.Err() == nil {
-			s.cfg.Observe(res, err)
+		if ctx.Err() == nil {
+			if s.cfg.Observe != nil {
+				s.cfg.Observe(res, err)
+			}
+			s.record(ctx, started, res, err)
 		}
 		switch {
 		case ctx.Err() != nil:
@@ -225,6 +233,31 @@ func (s *Syncer) lead(ctx context.Context, lock task.Lock) {
 	}
 }
 
+// maxRecordedError bounds the error message a SyncRecord keeps.
+const maxRecordedError = 1 << 10
+
+// record writes the outcome of the sync that started at started to the store, for GET
+// /api/v1/providers; a failure to write it is logged, never fatal to the sync.
+func (s *Syncer) record(ctx context.Context, started time.Time, res Result, err error) {
+	rec := SyncRecord{
+		Provider: s.cfg.Provider, SyncID: res.SyncID, StartedAt: started, FinishedAt: started.Add(res.Duration),
+		Outcome: OutcomeOK, Format: res.Format, Parsed: res.Parsed, Skipped: res.Skipped, Batches: res.Batches,
+		Attempts: res.Attempts, NextAt: started.Add(s.cfg.Interval),
+	}
+	switch {
+	case err != nil:
+		rec.Outcome, rec.Error = OutcomeFailed, err.Error()
+		if len(rec.Error) > maxRecordedError {
+			rec.Error = rec.Error[:maxRecordedError] + "…"
+		}
+	case res.NotModified:
+		rec.Outcome = OutcomeNotModified
+	}
+	if err := s.syncs.RecordSync(ctx, rec); err != nil {
+		s.log.WarnContext(ctx, "record sync", "sync_id", res.SyncID, "err", err)
+	}
+}
+
 // Sync runs one sync: fetch with retries, spool the batches, publish them. Nothing is
 // published unless the whole document parsed. A panic in the sync (the parser's, a
 // source's) is recovered and returned as a failed sync holding a *task.PanicError:
@@ -236,6 +269,7 @@ func (s *Syncer) Sync(ctx context.Context) (res Result, err error) {
 	defer func() {
 		if span.IsRecording() {
 			span.SetAttributes(
+				attribute.String("boxoffice.provider", s.cfg.Provider),
 				attribute.String("boxoffice.sync.id", res.SyncID),
 				attribute.Int("boxoffice.sync.attempts", res.Attempts),
 				attribute.Bool("boxoffice.sync.not_modified", res.NotModified),

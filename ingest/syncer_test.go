@@ -159,6 +159,12 @@ func (f syncLogFunc) SyncState(ctx context.Context, provider string) (ingest.Syn
 	return f(ctx, provider)
 }
 
+// RecordSync fails like the state read.
+func (f syncLogFunc) RecordSync(ctx context.Context, rec ingest.SyncRecord) error {
+	_, err := f(ctx, rec.Provider)
+	return err
+}
+
 // newBroker opens an embedded broker on a temporary directory, closed by t.Cleanup.
 func newBroker(t *testing.T) *sqlite.Broker {
 	b, err := sqlite.OpenBroker(t.Context(), t.TempDir(), sqlite.BrokerConfig{}, slog.New(slog.DiscardHandler))
@@ -625,5 +631,90 @@ func TestSyncRetriesWaitOnTheClock(t *testing.T) {
 	r := <-done
 	if r.err != nil || r.res.Attempts != 2 || calls.Load() != 2 {
 		t.Errorf("Sync() = %+v, %v after %d fetches, want success on attempt 2", r.res, r.err, calls.Load())
+	}
+}
+
+// TestProvidersLeadApart runs the syncers of two providers on one locker: each leads
+// its own provider at once, and one whose source hangs never holds up the other's
+// syncs, which the store records as they happen.
+func TestProvidersLeadApart(t *testing.T) {
+	l := memory.NewLocker()
+	store := openStore(t)
+	release := make(chan struct{})
+	defer close(release)
+	var fast atomic.Int32
+	sources := map[string]ingest.Source{
+		"slow": sourceFunc(func(ctx context.Context, _ ingest.Validators, _ func(catalog.Plan) error) (ingest.Fetched, error) {
+			select { // a provider that never answers
+			case <-release:
+			case <-ctx.Done():
+			}
+			return ingest.Fetched{}, ctx.Err()
+		}),
+		"fast": sourceFunc(func(context.Context, ingest.Validators, func(catalog.Plan) error) (ingest.Fetched, error) {
+			fast.Add(1)
+			return ingest.Fetched{Format: "json", Parsed: 0}, nil
+		}),
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, len(sources))
+	for name, src := range sources {
+		cfg := testConfig(t)
+		cfg.Provider, cfg.Interval = name, 10*time.Millisecond
+		s := ingest.NewSyncer(src, newBroker(t), l, store, cfg, slog.New(slog.DiscardHandler))
+		go func() { done <- s.Run(ctx) }()
+	}
+	waitFor(t, "three syncs of the fast provider beside the hung one", func() bool { return fast.Load() >= 3 })
+	var recs []ingest.SyncRecord
+	waitFor(t, "the fast provider's syncs recorded", func() bool {
+		var err error
+		recs, err = store.ProviderSyncs(t.Context())
+		return err == nil && len(recs) == 1
+	})
+	if r := recs[0]; r.Provider != "fast" || r.Outcome != ingest.OutcomeOK || r.Format != "json" || r.Attempts != 1 ||
+		r.LastSuccessAt.IsZero() || !r.NextAt.After(r.StartedAt) || r.FinishedAt.Before(r.StartedAt) {
+		t.Errorf("recorded %+v, want the fast provider's successful sync", r)
+	}
+	for _, name := range []string{"slow", "fast"} {
+		lock, err := l.Lock(t.Context(), ingest.LeaderKey(name), time.Second)
+		if !errors.Is(err, task.ErrLocked) {
+			t.Errorf("Lock(%s) = %v, %v; want ErrLocked: its syncer leads", ingest.LeaderKey(name), lock, err)
+		}
+	}
+	cancel()
+	for range sources {
+		if err := <-done; err != nil {
+			t.Errorf("Run() = %v on a clean stop, want nil", err)
+		}
+	}
+}
+
+// A failed sync is recorded with its error, and the last success stays.
+func TestSyncRecordsFailure(t *testing.T) {
+	store := openStore(t)
+	var calls atomic.Int32
+	src := sourceFunc(func(context.Context, ingest.Validators, func(catalog.Plan) error) (ingest.Fetched, error) {
+		if calls.Add(1) == 1 {
+			return ingest.Fetched{Format: "planList", Parsed: 0}, nil
+		}
+		return ingest.Fetched{}, fmt.Errorf("provider: GET http://p/: %w", ingest.ErrMalformed)
+	})
+	cfg := testConfig(t)
+	cfg.Interval = 10 * time.Millisecond
+	s := ingest.NewSyncer(src, newBroker(t), memory.NewLocker(), store, cfg, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	var recs []ingest.SyncRecord
+	waitFor(t, "a failed sync recorded", func() bool {
+		var err error
+		recs, err = store.ProviderSyncs(t.Context())
+		return err == nil && len(recs) == 1 && recs[0].Outcome == ingest.OutcomeFailed
+	})
+	cancel()
+	<-done
+	r := recs[0]
+	if !strings.Contains(r.Error, "malformed provider document") || r.LastSuccessAt.IsZero() || !r.LastSuccessAt.Before(r.StartedAt) {
+		t.Errorf("recorded %+v, want the malformed document's error and the earlier success", r)
 	}
 }

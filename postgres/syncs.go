@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"boxoffice/ingest"
 )
@@ -84,4 +86,61 @@ func (s *Store) SyncState(ctx context.Context, provider string) (ingest.SyncStat
 		return ingest.SyncState{}, fmt.Errorf("sync state of %s on postgres primary %s: %w", provider, s.primaryAddr, err)
 	}
 	return st, nil
+}
+
+// RecordSync keeps rec as its provider's last sync, on the primary; see ingest.SyncLog.
+func (s *Store) RecordSync(ctx context.Context, rec ingest.SyncRecord) error {
+	var lastSuccess *time.Time
+	if rec.Outcome != ingest.OutcomeFailed {
+		lastSuccess = &rec.FinishedAt
+	}
+	_, err := s.primary.Exec(ctx, `INSERT INTO provider_status (provider, sync_id, started_at, finished_at,
+			outcome, error, format, parsed, skipped, batches, attempts, next_at, last_success_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+		ON CONFLICT (provider) DO UPDATE SET sync_id = excluded.sync_id, started_at = excluded.started_at,
+			finished_at = excluded.finished_at, outcome = excluded.outcome, error = excluded.error,
+			format = excluded.format, parsed = excluded.parsed, skipped = excluded.skipped,
+			batches = excluded.batches, attempts = excluded.attempts, next_at = excluded.next_at,
+			last_success_at = coalesce(excluded.last_success_at, provider_status.last_success_at)`,
+		rec.Provider, rec.SyncID, rec.StartedAt, rec.FinishedAt, rec.Outcome, rec.Error, rec.Format,
+		rec.Parsed, rec.Skipped, rec.Batches, rec.Attempts, rec.NextAt, lastSuccess)
+	if err != nil {
+		return fmt.Errorf("record sync %s of %s on postgres primary %s: %w", rec.SyncID, rec.Provider, s.primaryAddr, err)
+	}
+	return nil
+}
+
+// ProviderSyncs returns the last sync of every provider that has one, by name, read
+// from the replica when there is one.
+func (s *Store) ProviderSyncs(ctx context.Context) ([]ingest.SyncRecord, error) {
+	var out []ingest.SyncRecord
+	err := s.read(ctx, func(ctx context.Context, pool *pgxpool.Pool) error {
+		out = out[:0]
+		rows, err := pool.Query(ctx, `SELECT provider, sync_id, started_at, finished_at, outcome, error, format,
+			parsed, skipped, batches, attempts, next_at, last_success_at FROM provider_status ORDER BY provider`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				r           ingest.SyncRecord
+				lastSuccess *time.Time
+			)
+			if err := rows.Scan(&r.Provider, &r.SyncID, &r.StartedAt, &r.FinishedAt, &r.Outcome, &r.Error, &r.Format,
+				&r.Parsed, &r.Skipped, &r.Batches, &r.Attempts, &r.NextAt, &lastSuccess); err != nil {
+				return err
+			}
+			r.StartedAt, r.FinishedAt, r.NextAt = r.StartedAt.UTC(), r.FinishedAt.UTC(), r.NextAt.UTC()
+			if lastSuccess != nil {
+				r.LastSuccessAt = lastSuccess.UTC()
+			}
+			out = append(out, r)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read provider syncs: %w", err)
+	}
+	return out, nil
 }

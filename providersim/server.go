@@ -40,20 +40,20 @@ var sampleFiles embed.FS
 var formatFiles = map[string]struct {
 	samples     [3]string
 	contentType string
-	close, bad  string // malform replaces the first close past the middle with bad
+	end, bad    string // malform replaces the first end past the middle with bad
 	mismatch    string // written between two base plans of a malformed synthetic document
 }{
 	provider.FormatPlanList: {
 		samples:     [3]string{"planlist_1.xml", "planlist_2_derived.xml", "planlist_3_derived.xml"},
-		contentType: "application/xml", close: "</plan>", bad: "</base_plan>", mismatch: "      </plan>\n",
+		contentType: "application/xml", end: "</plan>", bad: "</base_plan>", mismatch: "      </plan>\n",
 	},
 	provider.FormatEventList: {
 		samples:     [3]string{"eventlist_1.xml", "eventlist_2.xml", "eventlist_3.xml"},
-		contentType: "application/xml", close: "</event>", bad: "</base_event>", mismatch: "      </event>\n",
+		contentType: "application/xml", end: "</event>", bad: "</base_event>", mismatch: "      </event>\n",
 	},
 	provider.FormatJSON: {
 		samples:     [3]string{"planlist_1.json", "planlist_2_derived.json", "planlist_3_derived.json"},
-		contentType: "application/json", close: "]}", bad: "}}", mismatch: "]]\n",
+		contentType: "application/json", end: "]}", bad: "}}", mismatch: "]]\n",
 	},
 }
 
@@ -113,7 +113,7 @@ func New(cfg Config) *Server {
 		sum := sha256.Sum256(body)
 		s.samples[i] = sample{
 			body:      body,
-			malformed: malform(body, ff.close, ff.bad),
+			malformed: malform(body, ff.end, ff.bad),
 			cut:       cutPoint(body, cfg.format()),
 			etag:      `"` + hex.EncodeToString(sum[:12]) + `"`,
 		}
@@ -126,18 +126,18 @@ func New(cfg Config) *Server {
 	return s
 }
 
-// malform returns doc with the first close past its middle replaced by bad: in XML a
+// malform returns doc with the first end past its middle replaced by bad: in XML a
 // mismatched closing tag (</plan> by </base_plan>), in JSON an array closed by a brace.
-func malform(doc []byte, close, bad string) []byte {
+func malform(doc []byte, end, bad string) []byte {
 	mid := len(doc) / 2
-	i := bytes.Index(doc[mid:], []byte(close))
+	i := bytes.Index(doc[mid:], []byte(end))
 	if i < 0 {
-		return append(doc[:mid:mid], close...) // cut and closed by something never opened
+		return append(doc[:mid:mid], end...) // cut and closed by something never opened
 	}
 	i += mid
 	out := append([]byte(nil), doc[:i]...)
 	out = append(out, bad...)
-	return append(out, doc[i+len(close):]...)
+	return append(out, doc[i+len(end):]...)
 }
 
 // cutPoint returns a length that cuts doc past its middle inside the name of a tag (in

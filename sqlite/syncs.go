@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"boxoffice/ingest"
 )
@@ -95,4 +96,54 @@ func (s *Store) syncState(ctx context.Context, provider string) (ingest.SyncStat
 	}
 	st.Latest = max(st.Revision, latest.Int64)
 	return st, nil
+}
+
+// RecordSync keeps rec as its provider's last sync; see ingest.SyncLog.
+func (s *Store) RecordSync(ctx context.Context, rec ingest.SyncRecord) error {
+	_, err := s.write.ExecContext(ctx, `INSERT INTO provider_status (provider, sync_id, started_at, finished_at,
+			outcome, error, format, parsed, skipped, batches, attempts, next_at, last_success_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CASE WHEN ? <> 'failed' THEN ? END)
+		ON CONFLICT (provider) DO UPDATE SET sync_id = excluded.sync_id, started_at = excluded.started_at,
+			finished_at = excluded.finished_at, outcome = excluded.outcome, error = excluded.error,
+			format = excluded.format, parsed = excluded.parsed, skipped = excluded.skipped,
+			batches = excluded.batches, attempts = excluded.attempts, next_at = excluded.next_at,
+			last_success_at = coalesce(excluded.last_success_at, provider_status.last_success_at)`,
+		rec.Provider, rec.SyncID, rec.StartedAt.UnixMicro(), rec.FinishedAt.UnixMicro(), rec.Outcome, rec.Error,
+		rec.Format, rec.Parsed, rec.Skipped, rec.Batches, rec.Attempts, rec.NextAt.UnixMicro(),
+		rec.Outcome, rec.FinishedAt.UnixMicro())
+	if err != nil {
+		return fmt.Errorf("record sync %s of %s: %w", rec.SyncID, rec.Provider, err)
+	}
+	return nil
+}
+
+// ProviderSyncs returns the last sync of every provider that has one, by name.
+func (s *Store) ProviderSyncs(ctx context.Context) ([]ingest.SyncRecord, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT provider, sync_id, started_at, finished_at, outcome, error, format,
+		parsed, skipped, batches, attempts, next_at, last_success_at FROM provider_status ORDER BY provider`)
+	if err != nil {
+		return nil, fmt.Errorf("read provider syncs: %w", err)
+	}
+	defer rows.Close()
+	var out []ingest.SyncRecord
+	for rows.Next() {
+		var (
+			r                       ingest.SyncRecord
+			started, finished, next int64
+			lastSuccess             sql.NullInt64
+		)
+		if err := rows.Scan(&r.Provider, &r.SyncID, &started, &finished, &r.Outcome, &r.Error, &r.Format,
+			&r.Parsed, &r.Skipped, &r.Batches, &r.Attempts, &next, &lastSuccess); err != nil {
+			return nil, fmt.Errorf("read provider syncs: %w", err)
+		}
+		r.StartedAt, r.FinishedAt, r.NextAt = time.UnixMicro(started).UTC(), time.UnixMicro(finished).UTC(), time.UnixMicro(next).UTC()
+		if lastSuccess.Valid {
+			r.LastSuccessAt = time.UnixMicro(lastSuccess.Int64).UTC()
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read provider syncs: %w", err)
+	}
+	return out, nil
 }

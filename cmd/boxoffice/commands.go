@@ -52,7 +52,7 @@ var (
 	storeSettings    = []string{"DATABASE_WRITE_URL", "DATABASE_READ_URL"}
 	brokerSettings   = []string{"BROKER_URL", "TASK_MAX_ATTEMPTS", "TASK_RETRY_SECONDS"}
 	redisSettings    = []string{"REDIS_URL"}
-	providerSettings = []string{"EXTERNAL_API_URL", "PROVIDER_MAX_BYTES", "PROVIDER_NAME", "SYNC_INTERVAL_SECONDS", "API_TIMEOUT_SECONDS"}
+	providerSettings = []string{"EXTERNAL_API_URL", "PROVIDER_MAX_BYTES", "PROVIDER_NAME", "PROVIDERS", "PROVIDERS_FILE", "SYNC_INTERVAL_SECONDS", "API_TIMEOUT_SECONDS"}
 	apiSettings      = []string{"CACHE_TTL_SECONDS", "PRICE_CACHE_TTL_SECONDS", "API_KEYS", "ALLOW_UNAUTHENTICATED_WRITES", "MARKET_EVENTS_CHANNEL", "L1_CACHE_MAX_BYTES", "INDEX_MAX_BYTES",
 		"SEARCH_TIMEOUT_SECONDS", "QUOTE_TIMEOUT_SECONDS", "READ_TIMEOUT_SECONDS", "WRITE_TIMEOUT_SECONDS", "MAX_IN_FLIGHT",
 		"RATE_LIMIT_PER_SECOND", "RATE_LIMIT_BURST", "RATE_LIMIT_WRITES_PER_SECOND", "RATE_LIMIT_WRITES_BURST", "TRUSTED_PROXIES", "SEARCH_STORE_READS"}
@@ -121,7 +121,7 @@ DATA_DIR open`,
 	},
 	{
 		name:     "ingest",
-		summary:  "one role per process: syncs the provider (one process leads)",
+		summary:  "one role per process: syncs the providers (one process leads each)",
 		run:      runIngest,
 		settings: concat(roleSettings, storeSettings, brokerSettings, redisSettings, providerSettings),
 		needs:    needs{store: true, broker: true, redis: true, provider: true},
@@ -177,7 +177,7 @@ func (n needs) required() []string {
 		{n.store, "DATABASE_WRITE_URL"},
 		{n.broker, "BROKER_URL"},
 		{n.redis, "REDIS_URL"},
-		{n.provider, "EXTERNAL_API_URL"},
+		{n.provider, requiredProvider},
 	} {
 		if r.need {
 			out = append(out, r.name)
@@ -186,13 +186,18 @@ func (n needs) required() []string {
 	return out
 }
 
+// requiredProvider is what a command that syncs needs: one provider at least.
+const requiredProvider = "EXTERNAL_API_URL (or PROVIDERS or PROVIDERS_FILE)"
+
 // missing returns the variables n requires that cfg leaves unset.
 func (n needs) missing(cfg config) []string {
 	set := map[string]string{
 		"DATABASE_WRITE_URL": cfg.DatabaseWriteURL,
 		"BROKER_URL":         cfg.BrokerURL,
 		"REDIS_URL":          cfg.RedisURL,
-		"EXTERNAL_API_URL":   cfg.ExternalAPIURL,
+	}
+	if len(cfg.ProviderList) > 0 {
+		set[requiredProvider] = "set"
 	}
 	var out []string
 	for _, name := range n.required() {

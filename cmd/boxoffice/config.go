@@ -35,6 +35,11 @@ type config struct {
 	BrokerURL        string
 	ExternalAPIURL   string
 	ProviderName     string
+	Providers        []providerConfig // PROVIDERS
+	FileProviders    []providerConfig // PROVIDERS_FILE's
+	// ProviderList is every provider the command syncs (config.providers): set by
+	// loadConfig for the commands that sync, not a setting of its own.
+	ProviderList     []providerConfig
 	Namespace        string
 	SyncInterval     time.Duration
 	APITimeout       time.Duration
@@ -122,6 +127,20 @@ var settings = []setting{
 		}
 		c.ProviderName = v
 		return nil
+	}},
+	{"PROVIDERS", "providers", "", "more providers: whitespace-separated name=url or name:format=url (format planList, eventList, json or auto, the default)", func(c *config, v string) error {
+		ps, err := parseProviders(v)
+		c.Providers = ps
+		return err
+	}},
+	{"PROVIDERS_FILE", "providers-file", "", "JSON file of providers, each with name, url and optionally format, interval_seconds, timeout_seconds (docs/PROVIDER.md)", func(c *config, v string) error {
+		c.FileProviders = nil
+		if v == "" {
+			return nil
+		}
+		ps, err := readProvidersFile(v)
+		c.FileProviders = ps
+		return err
 	}},
 	{"NAMESPACE", "namespace", "boxoffice", "prefix of queue names, Redis keys and channels, so deployments can share a broker and a Redis", func(c *config, v string) error {
 		if v == "" || strings.ContainsAny(v, " :*?[]") {
@@ -315,7 +334,7 @@ var embeddedUsage = map[string]string{
 	"DATABASE_WRITE_URL": "empty selects SQLite under --data-dir",
 	"REDIS_URL":          "empty keeps them in process",
 	"BROKER_URL":         "empty selects the embedded broker, a durable queue under --data-dir",
-	"EXTERNAL_API_URL":   "empty starts the built-in simulator",
+	"EXTERNAL_API_URL":   "empty, with neither PROVIDERS nor PROVIDERS_FILE, starts the built-in simulator",
 }
 
 // loadConfig reads the settings of command cmd from args, getenv and the .env file.
@@ -405,6 +424,11 @@ func loadConfig(cmd command, args []string, getenv func(string) string, stderr i
 	}
 	if c.DatabaseReadURL != "" && c.DatabaseWriteURL == "" {
 		return c, errors.New("DATABASE_READ_URL: set without DATABASE_WRITE_URL")
+	}
+	if cmd.needs.provider {
+		if c.ProviderList, err = c.providers(); err != nil {
+			return c, err
+		}
 	}
 	if missing := cmd.needs.missing(c); len(missing) > 0 {
 		return c, requiredError(cmd.name, missing)

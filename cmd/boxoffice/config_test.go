@@ -94,6 +94,14 @@ func TestLoadConfigRejects(t *testing.T) {
 		{"burst of zero", map[string]string{"RATE_LIMIT_BURST": "0"}, nil, `RATE_LIMIT_BURST: must be between 1 and 1000000: "0"`},
 		{"bad proxy", map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"}, nil, `TRUSTED_PROXIES: not a CIDR or an address: "proxy.local"`},
 		{"fractional in-flight cap", map[string]string{"MAX_IN_FLIGHT": "1.5"}, nil, `MAX_IN_FLIGHT: not a whole number: "1.5"`},
+		{"provider without url", map[string]string{"PROVIDERS": "a=http://a.example/x acme"}, nil, `PROVIDERS: entry 2 "acme": want name=url or name:format=url`},
+		{"provider url scheme", map[string]string{"PROVIDERS": "a=ftp://u:secret@a.example/x"}, nil, `PROVIDERS: entry 1 "a=ftp://u:xxxxx@a.example/x": url: want an http:// or https:// URL with a host, got "ftp://u:xxxxx@a.example/x"`},
+		{"provider url secret in the query", map[string]string{"PROVIDERS": "a=https://?token=secret b"}, nil, `PROVIDERS: entry 1 "a=https://?token=xxxxx": url: want an http:// or https:// URL with a host, got "https://?token=xxxxx"`},
+		{"provider name", map[string]string{"PROVIDERS": "a/b=http://a.example/x"}, nil, `PROVIDERS: entry 1 "a/b=http://a.example/x": name "a/b": want 1 to 64 letters`},
+		{"provider format", map[string]string{"PROVIDERS": "a:yaml=http://a.example/x"}, nil, `PROVIDERS: entry 1 "a=http://a.example/x": format: unknown format "yaml" (want auto, planList, eventList, json)`},
+		{"provider twice", map[string]string{"PROVIDERS": "a=http://a.example/x b=http://b.example/ a:json=http://c.example/"}, nil, `PROVIDERS entry 3: provider "a" is already configured by PROVIDERS entry 1`},
+		{"provider also by the shorthand", map[string]string{"EXTERNAL_API_URL": "http://f.example/", "PROVIDERS": "fever=http://a.example/x"}, nil, `PROVIDERS entry 1: provider "fever" is already configured by EXTERNAL_API_URL`},
+		{"providers file absent", map[string]string{"PROVIDERS_FILE": "/nonexistent/providers.json"}, nil, `PROVIDERS_FILE: open /nonexistent/providers.json: no such file or directory`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -240,12 +248,12 @@ func TestRoleRequiresItsURLs(t *testing.T) {
 		{"worker", nil, "worker: DATABASE_WRITE_URL, BROKER_URL and REDIS_URL are required"},
 		{"api", nil, "api: DATABASE_WRITE_URL, BROKER_URL and REDIS_URL are required"},
 		{"listener", nil, "listener: DATABASE_WRITE_URL, BROKER_URL and REDIS_URL are required"},
-		{"ingest", nil, "ingest: DATABASE_WRITE_URL, BROKER_URL, REDIS_URL and EXTERNAL_API_URL are required"},
+		{"ingest", nil, "ingest: DATABASE_WRITE_URL, BROKER_URL, REDIS_URL and EXTERNAL_API_URL (or PROVIDERS or PROVIDERS_FILE) are required"},
 		{"api", map[string]string{"DATABASE_WRITE_URL": pg}, "api: BROKER_URL and REDIS_URL are required"},
 		{"worker", map[string]string{"DATABASE_WRITE_URL": pg, "BROKER_URL": broker}, "worker: REDIS_URL is required"},
 		{"listener", map[string]string{"BROKER_URL": broker, "REDIS_URL": redis}, "listener: DATABASE_WRITE_URL is required"},
-		{"ingest", map[string]string{"BROKER_URL": broker, "REDIS_URL": redis}, "ingest: DATABASE_WRITE_URL and EXTERNAL_API_URL are required"},
-		{"ingest", map[string]string{"DATABASE_WRITE_URL": pg, "BROKER_URL": broker, "REDIS_URL": redis}, "ingest: EXTERNAL_API_URL is required"},
+		{"ingest", map[string]string{"BROKER_URL": broker, "REDIS_URL": redis}, "ingest: DATABASE_WRITE_URL and EXTERNAL_API_URL (or PROVIDERS or PROVIDERS_FILE) are required"},
+		{"ingest", map[string]string{"DATABASE_WRITE_URL": pg, "BROKER_URL": broker, "REDIS_URL": redis}, "ingest: EXTERNAL_API_URL (or PROVIDERS or PROVIDERS_FILE) is required"},
 		// The replica alone is not the store.
 		{"worker", map[string]string{"DATABASE_READ_URL": pg, "BROKER_URL": broker, "REDIS_URL": redis}, "DATABASE_READ_URL: set without DATABASE_WRITE_URL"},
 	}
@@ -353,5 +361,66 @@ func TestLoadConfigEdge(t *testing.T) {
 	want := []any{"[10.0.0.0/8 192.168.1.7/32 fd00::/8]", httpapi.Rate{PerSecond: 2.5, Burst: 200}, httpapi.Rate{PerSecond: 0, Burst: 20}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("edge settings (-want +got):\n%s", diff)
+	}
+}
+
+// TestProvidersConfig reads PROVIDERS, PROVIDERS_FILE and the EXTERNAL_API_URL shorthand
+// together, each provider with its own format, interval and timeout.
+func TestProvidersConfig(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "providers.json")
+	os.WriteFile(file, []byte(`{"providers": [
+		{"name": "acme", "url": "https://acme.example/feed.json", "format": "json", "interval_seconds": 60, "timeout_seconds": 5},
+		{"name": "legacy", "url": "http://old.example/events"}
+	]}`), 0o600)
+	c, err := loadConfig(commandNamed(t, "ingest"), noDotenv(t), env(map[string]string{
+		"DATABASE_WRITE_URL": "postgres://h/db", "BROKER_URL": "amqp://h/", "REDIS_URL": "redis://h/0",
+		"EXTERNAL_API_URL": "http://fever.example/api/events", "SYNC_INTERVAL_SECONDS": "30", "API_TIMEOUT_SECONDS": "10",
+		"PROVIDERS":      "  b:eventList=http://b.example/x\n\tc=https://c.example/y?page=1  ",
+		"PROVIDERS_FILE": file,
+	}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []providerConfig{
+		{Name: "fever", URL: "http://fever.example/api/events", Interval: 30 * time.Second, Timeout: 10 * time.Second, from: "EXTERNAL_API_URL"},
+		{Name: "b", URL: "http://b.example/x", Format: "eventList", Interval: 30 * time.Second, Timeout: 10 * time.Second, from: "PROVIDERS entry 1"},
+		{Name: "c", URL: "https://c.example/y?page=1", Interval: 30 * time.Second, Timeout: 10 * time.Second, from: "PROVIDERS entry 2"},
+		{Name: "acme", URL: "https://acme.example/feed.json", Format: "json", Interval: time.Minute, Timeout: 5 * time.Second, from: "PROVIDERS_FILE entry 1"},
+		{Name: "legacy", URL: "http://old.example/events", Interval: 30 * time.Second, Timeout: 10 * time.Second, from: "PROVIDERS_FILE entry 2"},
+	}
+	if diff := cmp.Diff(want, c.ProviderList, cmp.AllowUnexported(providerConfig{})); diff != "" {
+		t.Errorf("providers (-want +got):\n%s", diff)
+	}
+}
+
+// TestProvidersFileRejects checks that the providers file's mistakes name the file and
+// the entry, and never show a secret.
+func TestProvidersFileRejects(t *testing.T) {
+	tests := []struct {
+		name, doc, wantErr string
+	}{
+		{"not JSON", `providers: []`, `invalid character 'p' looking for beginning of value`},
+		{"no array", `{}`, `no "providers" array`},
+		{"unknown field", `{"providers": [{"name": "a", "url": "http://a.example/", "intervl_seconds": 5}]}`, `json: unknown field "intervl_seconds"`},
+		{"bad url", `{"providers": [{"name": "a", "url": "http://u:secret@"}]}`, `provider 1 ("a"): url: want an http:// or https:// URL with a host, got "http://u:xxxxx@"`},
+		{"bad name", `{"providers": [{"name": "", "url": "http://a.example/"}]}`, `provider 1 (""): name "": want 1 to 64 letters`},
+		{"bad format", `{"providers": [{"name": "a", "url": "http://a.example/", "format": "XML"}]}`, `provider 1 ("a"): format: unknown format "XML"`},
+		{"bad interval", `{"providers": [{"name": "a", "url": "http://a.example/"}, {"name": "b", "url": "http://b.example/", "interval_seconds": 0}]}`, `provider 2 ("b"): interval_seconds: must be above 0 and at most a year: 0`},
+		{"bad timeout", `{"providers": [{"name": "a", "url": "http://a.example/", "timeout_seconds": -1}]}`, `provider 1 ("a"): timeout_seconds: must be above 0 and at most a year: -1`},
+		{"twice", `{"providers": [{"name": "a", "url": "http://a.example/"}, {"name": "a", "url": "http://b.example/"}]}`, `PROVIDERS_FILE entry 2: provider "a" is already configured by PROVIDERS_FILE entry 1`},
+		{"trailing data", `{"providers": []} {}`, `data after the JSON object`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "providers.json")
+			os.WriteFile(file, []byte(tt.doc), 0o600)
+			_, err := loadConfig(commandNamed(t, "run"), noDotenv(t), env(map[string]string{"PROVIDERS_FILE": file}), io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.HasPrefix(err.Error(), "PROVIDERS") {
+				t.Errorf("loadConfig() = %v, want an error naming PROVIDERS_FILE and containing %q", err, tt.wantErr)
+			}
+			if err != nil && strings.Contains(err.Error(), "secret") {
+				t.Errorf("error %q leaks a password", err)
+			}
+		})
 	}
 }

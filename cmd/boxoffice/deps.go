@@ -30,6 +30,7 @@ type deps struct {
 		task.Records
 		ingest.BatchStore
 		ingest.SyncLog
+		httpapi.ProviderLog
 	}
 	checks map[string]httpapi.Check // readiness, by dependency
 

@@ -493,7 +493,7 @@ func TestRunProviderOverLimit(t *testing.T) {
 	waitEvents(t, base+year2021, afterResponse1)
 	testenv.Poll(t, "a sync failed on the large document", func() bool {
 		_, body := searchBody(t, base+"/metrics")
-		v, ok := metricValue(string(body), `boxoffice_sync_total{outcome="failed"}`)
+		v, ok := metricValue(string(body), `boxoffice_sync_total{outcome="failed",provider="fever"}`)
 		return ok && v >= 2
 	})
 	if _, body := searchBody(t, base+"/search"); len(decodeEvents(t, body)) != len(afterResponse1) {

@@ -25,7 +25,7 @@ type metrics struct {
 	lockContended  *prometheus.CounterVec
 	syncs          *prometheus.CounterVec
 	syncDuration   *prometheus.HistogramVec
-	plansParsed    prometheus.Counter
+	plansParsed    *prometheus.CounterVec
 	plansSkipped   *prometheus.CounterVec
 	catalogSeen    atomic.Int64                     // the last version this process committed
 	searcher       atomic.Pointer[catalog.Searcher] // the API's, whose index has a version
@@ -49,18 +49,18 @@ func newMetrics() *metrics {
 			Name: "boxoffice_lock_contended_total", Help: "Attempts to take a lock that another owner held.",
 		}, []string{"lock"}),
 		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "boxoffice_sync_total", Help: "Provider syncs by outcome (ok, not_modified, failed).",
-		}, []string{"outcome"}),
+			Name: "boxoffice_sync_total", Help: "Provider syncs by provider and outcome (ok, not_modified, failed).",
+		}, []string{"provider", "outcome"}),
 		syncDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "boxoffice_sync_duration_seconds", Help: "Duration of provider syncs by outcome.",
+			Name: "boxoffice_sync_duration_seconds", Help: "Duration of provider syncs by provider and outcome.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 15), // 10 ms to 164 s
-		}, []string{"outcome"}),
-		plansParsed: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "boxoffice_sync_plans_parsed_total", Help: "Plans parsed from provider documents.",
-		}),
+		}, []string{"provider", "outcome"}),
+		plansParsed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "boxoffice_sync_plans_parsed_total", Help: "Plans parsed from provider documents, by provider.",
+		}, []string{"provider"}),
 		plansSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "boxoffice_sync_plans_skipped_total", Help: "Plans skipped for bad data, by reason.",
-		}, []string{"reason"}),
+			Name: "boxoffice_sync_plans_skipped_total", Help: "Plans skipped for bad data, by provider and reason.",
+		}, []string{"provider", "reason"}),
 		pricingVersion: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "boxoffice_pricing_version", Help: "The pricing version this process last published.",
 		}),
@@ -122,23 +122,26 @@ func newMetrics() *metrics {
 	return m
 }
 
-// observeSync counts one sync.
-func (m *metrics) observeSync(res ingest.Result, err error) {
-	outcome := "ok"
-	switch {
-	case err != nil:
-		outcome = "failed"
-	case res.NotModified:
-		outcome = "not_modified"
-	}
-	if p := (*task.PanicError)(nil); errors.As(err, &p) {
-		m.panics.WithLabelValues("ingest").Inc()
-	}
-	m.syncs.WithLabelValues(outcome).Inc()
-	m.syncDuration.WithLabelValues(outcome).Observe(res.Duration.Seconds())
-	m.plansParsed.Add(float64(res.Parsed))
-	if res.Skipped > 0 {
-		m.plansSkipped.WithLabelValues("invalid_plan").Add(float64(res.Skipped))
+// observeSync returns the Observe hook of provider's Syncer, which counts each sync.
+func (m *metrics) observeSync(provider string) func(res ingest.Result, err error) {
+	m.plansParsed.WithLabelValues(provider) // at 0 from the start, so that rate() sees the first
+	return func(res ingest.Result, err error) {
+		outcome := ingest.OutcomeOK
+		switch {
+		case err != nil:
+			outcome = ingest.OutcomeFailed
+		case res.NotModified:
+			outcome = ingest.OutcomeNotModified
+		}
+		if p := (*task.PanicError)(nil); errors.As(err, &p) {
+			m.panics.WithLabelValues("ingest").Inc()
+		}
+		m.syncs.WithLabelValues(provider, outcome).Inc()
+		m.syncDuration.WithLabelValues(provider, outcome).Observe(res.Duration.Seconds())
+		m.plansParsed.WithLabelValues(provider).Add(float64(res.Parsed))
+		if res.Skipped > 0 {
+			m.plansSkipped.WithLabelValues(provider, "invalid_plan").Add(float64(res.Skipped))
+		}
 	}
 }
 

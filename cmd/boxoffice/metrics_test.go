@@ -73,8 +73,8 @@ func TestRunMetrics(t *testing.T) {
 		series string
 		min    float64
 	}{
-		{`boxoffice_sync_total{outcome="ok"}`, 1},
-		{`boxoffice_sync_plans_parsed_total`, 1},
+		{`boxoffice_sync_total{outcome="ok",provider="fever"}`, 1},
+		{`boxoffice_sync_plans_parsed_total{provider="fever"}`, 1},
 		{`boxoffice_catalog_version`, 1},
 		{`boxoffice_search_index_plans`, 1},
 		{`boxoffice_search_index_bytes`, 1},

@@ -91,12 +91,12 @@ func runAll(ctx context.Context, cfg config, log *slog.Logger) error {
 				}
 			}
 			searcher := startAPI(ctx, g, ln, cfg, d, log)
-			source, err := providerURL(ctx, g, cfg, log)
+			providers, err := providersOrSimulator(ctx, g, cfg, log)
 			if err != nil {
 				return err
 			}
 			startWorker(ctx, g, cfg, d, searcher, log)
-			startIngest(ctx, g, cfg, d, source, log)
+			startIngest(ctx, g, cfg, d, providers, log)
 			startListener(ctx, g, cfg, d, log)
 			return nil
 		})
@@ -112,15 +112,16 @@ func runAPI(ctx context.Context, cfg config, log *slog.Logger) error {
 		})
 }
 
-// runIngest runs the provider sync alone; of several ingest processes one leads. It
-// reads the state of the provider's syncs from the store (the primary), so that a
-// fetch is conditional only on a document whose every batch was applied. Like every
-// role it answers /health, /ready and /metrics on HTTP_ADDR.
+// runIngest runs the provider syncs alone; of several ingest processes one leads each
+// provider. It reads the state of each provider's syncs from the store (the primary),
+// so that a fetch is conditional only on a document whose every batch was applied, and
+// records there how each sync went. Like every role it answers /health, /ready and
+// /metrics on HTTP_ADDR.
 func runIngest(ctx context.Context, cfg config, log *slog.Logger) error {
 	return runRole(ctx, cfg, log,
 		func(ctx context.Context, g *errgroup.Group, ln net.Listener, d *deps) error {
 			startOps(ctx, g, ln, d, log)
-			startIngest(ctx, g, cfg, d, cfg.ExternalAPIURL, log)
+			startIngest(ctx, g, cfg, d, cfg.ProviderList, log)
 			return nil
 		})
 }
@@ -189,6 +190,7 @@ func apiConfig(cfg config, d *deps) httpapi.Config {
 		Checks:      d.checks,
 		Build:       httpapi.BuildInfo{Version: version, Commit: commit},
 		Store:       d.store,
+		Providers:   d.store,
 		Cache:       d.cache,
 		CacheTTL:    cfg.CacheTTL,
 		L1MaxBytes:  cfg.L1CacheMaxBytes,
@@ -272,35 +274,45 @@ func startListener(ctx context.Context, g *errgroup.Group, cfg config, d *deps, 
 	g.Go(func() error { return l.Run(ctx) })
 }
 
-// startIngest syncs from the provider at source; with tracing, each request to the
-// provider is a client span of its sync.
-func startIngest(ctx context.Context, g *errgroup.Group, cfg config, d *deps, source string, log *slog.Logger) {
-	opts := []provider.Option{provider.WithMaxBytes(cfg.ProviderMaxBytes)}
+// startIngest syncs each of providers on its own schedule, in a goroutine of g of its
+// own with a leader lock, retries, timeout and metrics labels of its own, so that one
+// provider down, slow or malformed never delays another; with tracing, each request to
+// a provider is a client span of its sync.
+func startIngest(ctx context.Context, g *errgroup.Group, cfg config, d *deps, providers []providerConfig, log *slog.Logger) {
+	var hc *http.Client
 	if cfg.Tracing != nil {
-		opts = append(opts, provider.WithHTTPClient(&http.Client{Transport: otelhttp.NewTransport(http.DefaultTransport,
+		hc = &http.Client{Transport: otelhttp.NewTransport(http.DefaultTransport,
 			otelhttp.WithTracerProvider(cfg.Tracing),
 			otelhttp.WithMeterProvider(noop.NewMeterProvider()),
 			otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method }), // as the conventions name client spans
-		)}))
+		)}
 	}
-	s := ingest.NewSyncer(provider.NewClient(source, cfg.APITimeout, cfg.ProviderName, opts...), d.broker, d.locker, d.store,
-		ingest.Config{Provider: cfg.ProviderName, Interval: cfg.SyncInterval, Observe: d.metrics.observeSync}, log)
-	g.Go(func() error { return s.Run(ctx) })
+	for _, p := range providers {
+		opts := []provider.Option{provider.WithMaxBytes(cfg.ProviderMaxBytes), provider.WithFormat(p.Format)}
+		if hc != nil {
+			opts = append(opts, provider.WithHTTPClient(hc))
+		}
+		plog := log.With("provider", p.Name)
+		s := ingest.NewSyncer(provider.NewClient(p.URL, p.Timeout, p.Name, opts...), d.broker, d.locker, d.store,
+			ingest.Config{Provider: p.Name, Interval: p.Interval, Observe: d.metrics.observeSync(p.Name)}, plog)
+		g.Go(func() error { return s.Run(ctx) })
+	}
 }
 
-// providerURL returns EXTERNAL_API_URL or, when it is unset, starts the built-in
-// simulator in g and returns its URL.
-func providerURL(ctx context.Context, g *errgroup.Group, cfg config, log *slog.Logger) (string, error) {
-	if cfg.ExternalAPIURL != "" {
-		return cfg.ExternalAPIURL, nil
+// providersOrSimulator returns the configured providers or, when there are none, starts
+// the built-in simulator in g and returns it as the one provider, named PROVIDER_NAME.
+func providersOrSimulator(ctx context.Context, g *errgroup.Group, cfg config, log *slog.Logger) ([]providerConfig, error) {
+	if len(cfg.ProviderList) > 0 {
+		return cfg.ProviderList, nil
 	}
 	url, serve, err := startSimulator(ctx, cfg.Sim, log)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	log.Info("EXTERNAL_API_URL is unset: syncing from the built-in provider simulator", "url", url, "mode", cfg.Sim.Mode)
+	log.Info("no provider configured (EXTERNAL_API_URL, PROVIDERS, PROVIDERS_FILE): syncing from the built-in provider simulator",
+		"url", url, "mode", cfg.Sim.Mode, "format", cfg.Sim.Format)
 	g.Go(func() error { return serve(ctx) })
-	return url, nil
+	return []providerConfig{{Name: cfg.ProviderName, URL: url, Interval: cfg.SyncInterval, Timeout: cfg.APITimeout}}, nil
 }
 
 // wait waits for a process's goroutines and logs a clean stop.

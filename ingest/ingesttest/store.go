@@ -3,9 +3,11 @@
 package ingesttest
 
 import (
+	"context"
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"boxoffice/catalog"
 	"boxoffice/catalog/catalogtest"
@@ -18,6 +20,9 @@ type Store interface {
 	ingest.BatchStore
 	ingest.SyncLog
 	catalog.Store
+	// ProviderSyncs returns the records of RecordSync, one per provider, by name: what
+	// GET /api/v1/providers reads (httpapi.ProviderLog).
+	ProviderSyncs(ctx context.Context) ([]ingest.SyncRecord, error)
 }
 
 // Features lists what an adapter can do beyond the ports.
@@ -46,6 +51,7 @@ func TestStore(t *testing.T, open func(t *testing.T) Store, f Features) {
 	run("OlderSyncNeverReplacesANewer", testOlderSync)
 	run("ProvidersAreIndependent", testProviders)
 	run("ConcurrentBatchesOfOneSync", testConcurrent)
+	run("RecordSyncKeepsTheLastOfEachProvider", testRecordSync)
 	t.Run("Reopen", func(t *testing.T) {
 		if f.Reopen == nil {
 			t.Skip("the adapter keeps nothing across a restart")
@@ -275,4 +281,49 @@ func testReopen(t *testing.T, s Store, reopen func(t *testing.T, s Store) Store)
 	wantState(t, s, "fever", ingest.SyncState{Revision: 10, Validators: s1.validators, Latest: 20})
 	apply(t, s, s2.batch(0))
 	wantState(t, s, "fever", confirmed(s2))
+}
+
+// testRecordSync records syncs of two providers: each keeps its last, a failure keeps
+// the last success, and times come back to the microsecond in UTC.
+func testRecordSync(t *testing.T, s Store) {
+	ctx := t.Context()
+	if recs, err := s.ProviderSyncs(ctx); err != nil || len(recs) != 0 {
+		t.Fatalf("ProviderSyncs() of an empty store = %v, %v; want none", recs, err)
+	}
+	at := time.Date(2026, 12, 4, 22, 0, 0, 123456000, time.UTC)
+	ok := ingest.SyncRecord{Provider: "b", SyncID: "s1", StartedAt: at, FinishedAt: at.Add(1500 * time.Millisecond),
+		Outcome: ingest.OutcomeOK, Format: "json", Parsed: 10, Skipped: 2, Batches: 1, Attempts: 2, NextAt: at.Add(5 * time.Minute)}
+	other := ingest.SyncRecord{Provider: "a", SyncID: "x1", StartedAt: at, FinishedAt: at, Outcome: ingest.OutcomeNotModified,
+		Format: "planList", Attempts: 1, NextAt: at.Add(time.Minute)}
+	for _, rec := range []ingest.SyncRecord{ok, other} {
+		if err := s.RecordSync(ctx, rec); err != nil {
+			t.Fatalf("RecordSync(%s) = %v", rec.SyncID, err)
+		}
+	}
+	ok.LastSuccessAt, other.LastSuccessAt = ok.FinishedAt, other.FinishedAt
+	checkRecords(t, s, other, ok)
+
+	failed := ingest.SyncRecord{Provider: "b", SyncID: "s2", StartedAt: at.Add(5 * time.Minute), FinishedAt: at.Add(6 * time.Minute),
+		Outcome: ingest.OutcomeFailed, Error: "provider: GET http://b/: 500 Internal Server Error", Attempts: 4, NextAt: at.Add(10 * time.Minute)}
+	if err := s.RecordSync(ctx, failed); err != nil {
+		t.Fatalf("RecordSync(failed) = %v", err)
+	}
+	failed.LastSuccessAt = ok.FinishedAt
+	checkRecords(t, s, other, failed)
+}
+
+func checkRecords(t *testing.T, s Store, want ...ingest.SyncRecord) {
+	t.Helper()
+	got, err := s.ProviderSyncs(t.Context())
+	if err != nil {
+		t.Fatalf("ProviderSyncs() = %v", err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("ProviderSyncs() = %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("ProviderSyncs()[%d] = %+v, want %+v", i, got[i], want[i])
+		}
+	}
 }
