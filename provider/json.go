@@ -129,8 +129,8 @@ func (p *jsonParser) array(field string, each func() error) error {
 }
 
 // object reads an object whose fields are fields, collecting their values into
-// p.attrs, until the field last (whose value it leaves unread: lastSeen true) or the
-// end of the object. A value of the wrong type keeps the first such reason in bad.
+// p.attrs, until the field last (whose value it leaves unread: lastSeen true), unless
+// last is "", or the end of the object. A value of the wrong type keeps the first such reason in bad.
 func (p *jsonParser) object(what string, fields map[string]jsonField, last string) (lastSeen bool, bad error, err error) {
 	tok, err := p.token()
 	if err != nil {
@@ -145,7 +145,7 @@ func (p *jsonParser) object(what string, fields map[string]jsonField, last strin
 		if err != nil {
 			return false, nil, err
 		}
-		if key == last {
+		if last != "" && key == last {
 			return true, bad, nil
 		}
 		kind, ok := fields[key]

@@ -90,7 +90,7 @@ func TestParseJSONValues(t *testing.T) {
 			{"plan_id": "291", "plan_start_date": "2021-06-30T21:00:00", "plan_end_date": "2021-06-30T22:00:00",
 			 "sell_from": "", "sold_out": "1", "zones": [
 				{"zone_id": 40, "capacity": 243, "price": 20.5, "name": "Platea", "numbered": true},
-				{"zone_id": "38", "capacity": "100", "price": "15.00", "numbered": "false", "seats": {"a": 1}}
+				{"zone_id": "38", "capacity": "100", "": [""], "price": "15.00", "numbered": "false", "seats": {"a": 1}}
 			], "more": "ignored"}
 		], "after": true}
 	]}`

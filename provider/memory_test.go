@@ -10,19 +10,36 @@ import (
 	"boxoffice/provider"
 )
 
-// TestParseMemoryIsConstant parses a document far larger than the heap it may use: the
-// document streams through a pipe and is never whole in memory, and the heap, sampled
+// TestParseMemoryIsConstant parses a document far larger than the heap it may use, in
+// XML and in JSON: the document streams through a pipe and is never whole in memory, and the heap, sampled
 // while parsing, must stay a small fraction of its size.
 func TestParseMemoryIsConstant(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes a 100 MB document")
 	}
-	const basePlans, plansPer = 20_000, 10 // 200k plans, about 100 MB of XML
+	for _, tt := range []struct {
+		format    string
+		parse     provider.ParserFunc
+		basePlans int
+	}{
+		{provider.FormatPlanList, provider.Parse, 20_000}, // 200k plans, about 75 MB
+		{provider.FormatJSON, provider.ParseJSON, 10_000}, // 100k plans, about 40 MB: JSON's tokens cost more
+	} {
+		t.Run(tt.format, func(t *testing.T) { testParseMemory(t, tt.format, tt.parse, tt.basePlans) })
+	}
+}
+
+func testParseMemory(t *testing.T, format string, parse provider.ParserFunc, basePlans int) {
+	const plansPer = 10
 	r, w := io.Pipe()
 	written := make(chan int64, 1)
 	go func() {
 		cw := &countingWriter{w: w}
-		pw := provider.NewWriter(cw)
+		pw, err := provider.NewFormatWriter(cw, format)
+		if err != nil {
+			w.CloseWithError(err)
+			return
+		}
 		for b := range basePlans {
 			bp := provider.BasePlanXML{ID: strconv.Itoa(b), SellMode: "online", Title: "Concierto número " + strconv.Itoa(b)}
 			for p := range plansPer {
@@ -50,7 +67,7 @@ func TestParseMemoryIsConstant(t *testing.T) {
 	base := ms.HeapAlloc
 	var peak uint64
 	n := 0
-	stats, err := provider.Parse(r, "fever", func(catalog.Plan) error {
+	stats, err := parse(r, "fever", func(catalog.Plan) error {
 		if n++; n%10_000 == 0 {
 			runtime.ReadMemStats(&ms)
 			peak = max(peak, ms.HeapAlloc-min(base, ms.HeapAlloc))
