@@ -46,8 +46,9 @@ type Client struct {
 	timeout  time.Duration
 	provider string
 	maxBytes int64
-	parser   Parser // the configured format's; nil detects each response's
-	format   string // its name, for the Accept header and messages
+	parser   Parser      // the configured format's; nil detects each response's
+	format   string      // its name, for the Accept header and messages
+	header   http.Header // sent with every request (WithHeader); never in a message
 	hc       *http.Client
 }
 
@@ -84,6 +85,36 @@ func WithFormat(name string) Option {
 			c.parser = named[name]
 		}
 	}
+}
+
+// WithHeader sends the header name with value on every request, such as a provider's
+// API key (PROVIDERS_FILE's headers); values never appear in errors. The headers the
+// Client sets itself (CheckHeader) are refused: Fetch fails with a permanent error.
+func WithHeader(name, value string) Option {
+	return func(c *Client) {
+		if c.header == nil {
+			c.header = http.Header{}
+		}
+		c.header.Add(name, value)
+	}
+}
+
+// CheckHeader reports a header WithHeader must not send: a name that is not an HTTP
+// token, one the Client sets itself (Accept, If-None-Match, If-Modified-Since,
+// Accept-Encoding, Host, Content-Length), or a value with a line break or another
+// control character. The error names the header, never its value.
+func CheckHeader(name, value string) error {
+	if name == "" || strings.IndexFunc(name, func(r rune) bool { return r <= ' ' || r >= 0x7f || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r) }) >= 0 {
+		return fmt.Errorf("header %q: not a header name", name)
+	}
+	switch http.CanonicalHeaderKey(name) {
+	case "Accept", "If-None-Match", "If-Modified-Since", "Accept-Encoding", "Host", "Content-Length", "Transfer-Encoding", "Connection":
+		return fmt.Errorf("header %s: set by boxoffice itself", http.CanonicalHeaderKey(name))
+	}
+	if strings.IndexFunc(value, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }) >= 0 {
+		return fmt.Errorf("header %s: the value holds a line break or a control character", http.CanonicalHeaderKey(name))
+	}
+	return nil
 }
 
 // accept is the Accept header of each format's requests.
@@ -173,6 +204,14 @@ func (c *Client) Fetch(ctx context.Context, since ingest.Validators, emit func(c
 	}
 	if err := CheckFormat(c.format); err != nil {
 		return ingest.Fetched{}, task.Permanent(c.errorf("%w", err))
+	}
+	for name, values := range c.header {
+		for _, v := range values {
+			if err := CheckHeader(name, v); err != nil {
+				return ingest.Fetched{}, task.Permanent(c.errorf("%w", err))
+			}
+			req.Header.Add(name, v)
+		}
 	}
 	if a, ok := accept[c.format]; ok {
 		req.Header.Set("Accept", a)

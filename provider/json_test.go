@@ -360,3 +360,26 @@ func TestFetchNamedFormat(t *testing.T) {
 		t.Errorf("Fetch with format yaml = %v, want an error naming it", err)
 	}
 }
+
+// A Client sends its configured headers, and refuses the ones it sets itself without
+// showing their values.
+func TestFetchHeaders(t *testing.T) {
+	var got http.Header
+	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		got = r.Header.Clone()
+		io.WriteString(w, "<planList/>")
+	})
+	c := NewClient(srv.URL, testTimeout, testProvider, WithHTTPClient(srv.Client()),
+		WithHeader("X-Api-Key", "k1"), WithHeader("Authorization", "Bearer t"))
+	if _, err := c.Fetch(t.Context(), ingest.Validators{}, func(catalog.Plan) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got.Get("X-Api-Key") != "k1" || got.Get("Authorization") != "Bearer t" {
+		t.Errorf("server got headers %v, want X-Api-Key and Authorization", got)
+	}
+	c = NewClient(srv.URL, testTimeout, testProvider, WithHTTPClient(srv.Client()), WithHeader("Accept", "secret/x"))
+	_, err := c.Fetch(t.Context(), ingest.Validators{}, func(catalog.Plan) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "header Accept: set by boxoffice itself") || strings.Contains(err.Error(), "secret") {
+		t.Errorf("Fetch with its own Accept header = %v, want a refusal that hides the value", err)
+	}
+}

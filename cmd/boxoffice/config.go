@@ -133,7 +133,7 @@ var settings = []setting{
 		c.Providers = ps
 		return err
 	}},
-	{"PROVIDERS_FILE", "providers-file", "", "JSON file of providers, each with name, url and optionally format, interval_seconds, timeout_seconds (docs/PROVIDER.md)", func(c *config, v string) error {
+	{"PROVIDERS_FILE", "providers-file", "", "JSON file of providers, each with name, url and optionally format, interval_seconds, timeout_seconds, max_bytes, headers (docs/PROVIDER.md)", func(c *config, v string) error {
 		c.FileProviders = nil
 		if v == "" {
 			return nil

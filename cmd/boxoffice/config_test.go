@@ -369,7 +369,8 @@ func TestLoadConfigEdge(t *testing.T) {
 func TestProvidersConfig(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "providers.json")
 	os.WriteFile(file, []byte(`{"providers": [
-		{"name": "acme", "url": "https://acme.example/feed.json", "format": "json", "interval_seconds": 60, "timeout_seconds": 5},
+		{"name": "acme", "url": "https://acme.example/feed.json", "format": "json", "interval_seconds": 60, "timeout_seconds": 5,
+		 "max_bytes": 10485760, "headers": {"X-Api-Key": "k1", "Authorization": "Bearer t"}},
 		{"name": "legacy", "url": "http://old.example/events"}
 	]}`), 0o600)
 	c, err := loadConfig(commandNamed(t, "ingest"), noDotenv(t), env(map[string]string{
@@ -381,12 +382,14 @@ func TestProvidersConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	const maxBytes = 4 << 30 // PROVIDER_MAX_BYTES's default
 	want := []providerConfig{
-		{Name: "fever", URL: "http://fever.example/api/events", Interval: 30 * time.Second, Timeout: 10 * time.Second, from: "EXTERNAL_API_URL"},
-		{Name: "b", URL: "http://b.example/x", Format: "eventList", Interval: 30 * time.Second, Timeout: 10 * time.Second, from: "PROVIDERS entry 1"},
-		{Name: "c", URL: "https://c.example/y?page=1", Interval: 30 * time.Second, Timeout: 10 * time.Second, from: "PROVIDERS entry 2"},
-		{Name: "acme", URL: "https://acme.example/feed.json", Format: "json", Interval: time.Minute, Timeout: 5 * time.Second, from: "PROVIDERS_FILE entry 1"},
-		{Name: "legacy", URL: "http://old.example/events", Interval: 30 * time.Second, Timeout: 10 * time.Second, from: "PROVIDERS_FILE entry 2"},
+		{Name: "fever", URL: "http://fever.example/api/events", Interval: 30 * time.Second, Timeout: 10 * time.Second, MaxBytes: maxBytes, from: "EXTERNAL_API_URL"},
+		{Name: "b", URL: "http://b.example/x", Format: "eventList", Interval: 30 * time.Second, Timeout: 10 * time.Second, MaxBytes: maxBytes, from: "PROVIDERS entry 1"},
+		{Name: "c", URL: "https://c.example/y?page=1", Interval: 30 * time.Second, Timeout: 10 * time.Second, MaxBytes: maxBytes, from: "PROVIDERS entry 2"},
+		{Name: "acme", URL: "https://acme.example/feed.json", Format: "json", Interval: time.Minute, Timeout: 5 * time.Second, MaxBytes: 10 << 20,
+			Headers: [][2]string{{"Authorization", "Bearer t"}, {"X-Api-Key", "k1"}}, from: "PROVIDERS_FILE entry 1"},
+		{Name: "legacy", URL: "http://old.example/events", Interval: 30 * time.Second, Timeout: 10 * time.Second, MaxBytes: maxBytes, from: "PROVIDERS_FILE entry 2"},
 	}
 	if diff := cmp.Diff(want, c.ProviderList, cmp.AllowUnexported(providerConfig{})); diff != "" {
 		t.Errorf("providers (-want +got):\n%s", diff)
@@ -409,6 +412,10 @@ func TestProvidersFileRejects(t *testing.T) {
 		{"bad timeout", `{"providers": [{"name": "a", "url": "http://a.example/", "timeout_seconds": -1}]}`, `provider 1 ("a"): timeout_seconds: must be above 0 and at most a year: -1`},
 		{"twice", `{"providers": [{"name": "a", "url": "http://a.example/"}, {"name": "a", "url": "http://b.example/"}]}`, `PROVIDERS_FILE entry 2: provider "a" is already configured by PROVIDERS_FILE entry 1`},
 		{"trailing data", `{"providers": []} {}`, `data after the JSON object`},
+		{"small max_bytes", `{"providers": [{"name": "a", "url": "http://a.example/", "max_bytes": 1000}]}`, `provider 1 ("a"): max_bytes: must be at least 1 MiB (1048576): 1000`},
+		{"header set by boxoffice", `{"providers": [{"name": "a", "url": "http://a.example/", "headers": {"if-none-match": "secret"}}]}`, `provider 1 ("a"): header If-None-Match: set by boxoffice itself`},
+		{"header with a line break", `{"providers": [{"name": "a", "url": "http://a.example/", "headers": {"X-Key": "secret\r\nX-Evil: 1"}}]}`, `provider 1 ("a"): header X-Key: the value holds a line break or a control character`},
+		{"bad header name", `{"providers": [{"name": "a", "url": "http://a.example/", "headers": {"X Key": "secret"}}]}`, `provider 1 ("a"): header "X Key": not a header name`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +27,8 @@ type providerConfig struct {
 	Format   string        // provider.Formats: planList, eventList, json; "" or auto detects each response's
 	Interval time.Duration // between syncs; 0: SYNC_INTERVAL_SECONDS
 	Timeout  time.Duration // connect, headers and each pause in the body; 0: API_TIMEOUT_SECONDS
+	MaxBytes int64         // largest document; 0: PROVIDER_MAX_BYTES
+	Headers  [][2]string   // sent with every request, such as an API key; never shown
 	from     string        // where it was configured, for messages: `PROVIDERS entry 2`
 }
 
@@ -87,11 +91,13 @@ func (p providerConfig) check() error {
 // providersFile is the document of PROVIDERS_FILE.
 type providersFile struct {
 	Providers []struct {
-		Name            string   `json:"name"`
-		URL             string   `json:"url"`
-		Format          string   `json:"format"`
-		IntervalSeconds *float64 `json:"interval_seconds"`
-		TimeoutSeconds  *float64 `json:"timeout_seconds"`
+		Name            string            `json:"name"`
+		URL             string            `json:"url"`
+		Format          string            `json:"format"`
+		IntervalSeconds *float64          `json:"interval_seconds"`
+		TimeoutSeconds  *float64          `json:"timeout_seconds"`
+		MaxBytes        *int64            `json:"max_bytes"`
+		Headers         map[string]string `json:"headers"`
 	} `json:"providers"`
 }
 
@@ -100,7 +106,8 @@ const maxProvidersFile = 1 << 20
 
 // readProvidersFile reads PROVIDERS_FILE (docs/PROVIDER.md): a JSON object whose
 // "providers" array lists objects with name and url, and optionally format,
-// interval_seconds and timeout_seconds. Unknown fields are errors, so that a misspelt
+// interval_seconds, timeout_seconds, max_bytes and headers (an object of header names
+// and values, such as an API key, never shown in a message). Unknown fields are errors, so that a misspelt
 // setting does not go unnoticed. Errors name the file and the entry.
 func readProvidersFile(path string) ([]providerConfig, error) {
 	f, err := os.Open(path) //nolint:gosec // G304: the operator names the file
@@ -136,6 +143,17 @@ func readProvidersFile(path string) ([]providerConfig, error) {
 		}
 		if err == nil {
 			p.Timeout, err = fileSeconds("timeout_seconds", e.TimeoutSeconds)
+		}
+		if err == nil && e.MaxBytes != nil {
+			if p.MaxBytes = *e.MaxBytes; p.MaxBytes < 1<<20 {
+				err = fmt.Errorf("max_bytes: must be at least 1 MiB (1048576): %d", p.MaxBytes)
+			}
+		}
+		for _, name := range slices.Sorted(maps.Keys(e.Headers)) {
+			if err == nil {
+				err = provider.CheckHeader(name, e.Headers[name])
+			}
+			p.Headers = append(p.Headers, [2]string{name, e.Headers[name]})
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: provider %d (%q): %w", path, i+1, limitText(e.Name), err)
@@ -179,6 +197,9 @@ func (c config) providers() ([]providerConfig, error) {
 		}
 		if p.Timeout == 0 {
 			p.Timeout = c.APITimeout
+		}
+		if p.MaxBytes == 0 {
+			p.MaxBytes = c.ProviderMaxBytes
 		}
 	}
 	return all, nil

@@ -288,7 +288,10 @@ func startIngest(ctx context.Context, g *errgroup.Group, cfg config, d *deps, pr
 		)}
 	}
 	for _, p := range providers {
-		opts := []provider.Option{provider.WithMaxBytes(cfg.ProviderMaxBytes), provider.WithFormat(p.Format)}
+		opts := []provider.Option{provider.WithMaxBytes(p.MaxBytes), provider.WithFormat(p.Format)}
+		for _, h := range p.Headers {
+			opts = append(opts, provider.WithHeader(h[0], h[1]))
+		}
 		if hc != nil {
 			opts = append(opts, provider.WithHTTPClient(hc))
 		}
@@ -312,7 +315,8 @@ func providersOrSimulator(ctx context.Context, g *errgroup.Group, cfg config, lo
 	log.Info("no provider configured (EXTERNAL_API_URL, PROVIDERS, PROVIDERS_FILE): syncing from the built-in provider simulator",
 		"url", url, "mode", cfg.Sim.Mode, "format", cfg.Sim.Format)
 	g.Go(func() error { return serve(ctx) })
-	return []providerConfig{{Name: cfg.ProviderName, URL: url, Interval: cfg.SyncInterval, Timeout: cfg.APITimeout}}, nil
+	return []providerConfig{{Name: cfg.ProviderName, URL: url, Interval: cfg.SyncInterval, Timeout: cfg.APITimeout,
+		MaxBytes: cfg.ProviderMaxBytes}}, nil
 }
 
 // wait waits for a process's goroutines and logs a clean stop.
