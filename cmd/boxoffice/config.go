@@ -120,7 +120,7 @@ var settings = []setting{
 	{"DATABASE_READ_URL", "database-read-url", "", "PostgreSQL replica for reads (postgres://…); empty reads from the primary", urlSetter(func(c *config) *string { return &c.DatabaseReadURL }, "postgres", "postgresql")},
 	{"REDIS_URL", "redis-url", "", "Redis (redis://…): locks, caches, Pub/Sub", urlSetter(func(c *config) *string { return &c.RedisURL }, "redis", "rediss")},
 	{"BROKER_URL", "broker-url", "", "RabbitMQ (amqp://…)", urlSetter(func(c *config) *string { return &c.BrokerURL }, "amqp", "amqps")},
-	{"EXTERNAL_API_URL", "external-api-url", "", "provider endpoint (http://…)", urlSetter(func(c *config) *string { return &c.ExternalAPIURL }, "http", "https")},
+	{"EXTERNAL_API_URL", "external-api-url", "", "one provider's endpoint (http://…), named PROVIDER_NAME; see also PROVIDERS and PROVIDERS_FILE", urlSetter(func(c *config) *string { return &c.ExternalAPIURL }, "http", "https")},
 	{"PROVIDER_NAME", "provider-name", "fever", "provider name, part of every plan id: changing it changes the ids", func(c *config, v string) error {
 		if v == "" || strings.Contains(v, "/") {
 			return fmt.Errorf("must be non-empty and without '/': %q", v)
