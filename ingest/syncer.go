@@ -244,6 +244,9 @@ func (s *Syncer) record(ctx context.Context, started time.Time, res Result, err 
 		Outcome: OutcomeOK, Format: res.Format, Parsed: res.Parsed, Skipped: res.Skipped, Batches: res.Batches,
 		Attempts: res.Attempts, NextAt: started.Add(s.cfg.Interval),
 	}
+	if rec.FinishedAt.After(rec.NextAt) {
+		rec.NextAt = rec.FinishedAt // the sync outlasted the interval: the next one starts at once
+	}
 	switch {
 	case err != nil:
 		rec.Outcome, rec.Error = OutcomeFailed, err.Error()
