@@ -3,7 +3,9 @@ package provider
 import (
 	"bytes"
 	"errors"
+	"io"
 	"reflect"
+	"slices"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -23,43 +25,51 @@ func FuzzParse(f *testing.F) {
 		f.Add([]byte(fixture(f, name)))
 	}
 	f.Fuzz(func(t *testing.T, doc []byte) {
-		plans, stats, err := parseAll(bytes.NewReader(doc))
-		for _, p := range plans {
-			if verr := p.Validate(); verr != nil {
-				t.Errorf("emitted plan %s/%s is invalid: %v", p.BasePlanID, p.PlanID, verr)
-			}
-			if want := catalog.NewID(testProvider, p.BasePlanID, p.PlanID); p.ID != want || p.Provider != testProvider {
-				t.Errorf("emitted plan %s/%s has ID %s and provider %q, want %s and %q", p.BasePlanID, p.PlanID, p.ID, p.Provider, want, testProvider)
-			}
-			if p.Title == "" || p.Zones == nil || len(p.Zones) > maxZones {
-				t.Errorf("emitted plan %s/%s has title %q and %d zones (nil: %t)", p.BasePlanID, p.PlanID, p.Title, len(p.Zones), p.Zones == nil)
-			}
-		}
-		if stats.Parsed != len(plans) {
-			t.Errorf("stats.Parsed = %d, want %d emitted plans", stats.Parsed, len(plans))
-		}
-		if got, want := len(stats.SkipReasons), min(stats.Skipped, maxSkipReasons); got != want {
-			t.Errorf("%d skip reasons for %d skipped plans, want %d", got, stats.Skipped, want)
-		}
-		if err != nil && !errors.Is(err, ingest.ErrMalformed) {
-			t.Errorf("Parse = %v, want nil or ErrMalformed", err)
-		}
-		if err == nil && stats.Format != "planList" && stats.Format != "eventList" {
-			t.Errorf("Parse succeeded with format %q", stats.Format)
-		}
-
-		// reflect.DeepEqual first: cmp.Diff on every input slows the fuzzer down.
-		plans2, stats2, err2 := parseAll(iotest.HalfReader(bytes.NewReader(doc)))
-		if !reflect.DeepEqual(plans, plans2) {
-			t.Errorf("plans differ in small reads (-whole +small):\n%s", cmp.Diff(plans, plans2))
-		}
-		if !reflect.DeepEqual(stats, stats2) {
-			t.Errorf("stats differ in small reads (-whole +small):\n%s", cmp.Diff(stats, stats2))
-		}
-		if errString(err) != errString(err2) {
-			t.Errorf("Parse = %v in one read, %v in small reads", err, err2)
-		}
+		checkParse(t, doc, parseAll, "planList", "eventList")
 	})
+}
+
+// checkParse parses doc with parse, whole and in small reads, and checks what every
+// Parser promises: only valid plans with their proper IDs, consistent counts, only
+// ErrMalformed on an in-memory document, one of formats on success, and the same
+// answer however the input is split into reads.
+func checkParse(t *testing.T, doc []byte, parse func(io.Reader) ([]catalog.Plan, Stats, error), formats ...string) {
+	plans, stats, err := parse(bytes.NewReader(doc))
+	for _, p := range plans {
+		if verr := p.Validate(); verr != nil {
+			t.Errorf("emitted plan %s/%s is invalid: %v", p.BasePlanID, p.PlanID, verr)
+		}
+		if want := catalog.NewID(testProvider, p.BasePlanID, p.PlanID); p.ID != want || p.Provider != testProvider {
+			t.Errorf("emitted plan %s/%s has ID %s and provider %q, want %s and %q", p.BasePlanID, p.PlanID, p.ID, p.Provider, want, testProvider)
+		}
+		if p.Title == "" || p.Zones == nil || len(p.Zones) > maxZones {
+			t.Errorf("emitted plan %s/%s has title %q and %d zones (nil: %t)", p.BasePlanID, p.PlanID, p.Title, len(p.Zones), p.Zones == nil)
+		}
+	}
+	if stats.Parsed != len(plans) {
+		t.Errorf("stats.Parsed = %d, want %d emitted plans", stats.Parsed, len(plans))
+	}
+	if got, want := len(stats.SkipReasons), min(stats.Skipped, maxSkipReasons); got != want {
+		t.Errorf("%d skip reasons for %d skipped plans, want %d", got, stats.Skipped, want)
+	}
+	if err != nil && !errors.Is(err, ingest.ErrMalformed) {
+		t.Errorf("Parse = %v, want nil or ErrMalformed", err)
+	}
+	if err == nil && !slices.Contains(formats, stats.Format) {
+		t.Errorf("Parse succeeded with format %q, want one of %q", stats.Format, formats)
+	}
+
+	// reflect.DeepEqual first: cmp.Diff on every input slows the fuzzer down.
+	plans2, stats2, err2 := parse(iotest.HalfReader(bytes.NewReader(doc)))
+	if !reflect.DeepEqual(plans, plans2) {
+		t.Errorf("plans differ in small reads (-whole +small):\n%s", cmp.Diff(plans, plans2))
+	}
+	if !reflect.DeepEqual(stats, stats2) {
+		t.Errorf("stats differ in small reads (-whole +small):\n%s", cmp.Diff(stats, stats2))
+	}
+	if errString(err) != errString(err2) {
+		t.Errorf("Parse = %v in one read, %v in small reads", err, err2)
+	}
 }
 
 // FuzzParseTime checks that the fast path of parseTime agrees with time.Parse.
@@ -92,39 +102,6 @@ func FuzzParseJSON(f *testing.F) {
 		f.Add([]byte(fixture(f, name)))
 	}
 	f.Fuzz(func(t *testing.T, doc []byte) {
-		plans, stats, err := parseJSONAll(bytes.NewReader(doc))
-		for _, p := range plans {
-			if verr := p.Validate(); verr != nil {
-				t.Errorf("emitted plan %s/%s is invalid: %v", p.BasePlanID, p.PlanID, verr)
-			}
-			if want := catalog.NewID(testProvider, p.BasePlanID, p.PlanID); p.ID != want || p.Provider != testProvider {
-				t.Errorf("emitted plan %s/%s has ID %s and provider %q, want %s and %q", p.BasePlanID, p.PlanID, p.ID, p.Provider, want, testProvider)
-			}
-			if p.Title == "" || p.Zones == nil || len(p.Zones) > maxZones {
-				t.Errorf("emitted plan %s/%s has title %q and %d zones (nil: %t)", p.BasePlanID, p.PlanID, p.Title, len(p.Zones), p.Zones == nil)
-			}
-		}
-		if stats.Parsed != len(plans) {
-			t.Errorf("stats.Parsed = %d, want %d emitted plans", stats.Parsed, len(plans))
-		}
-		if got, want := len(stats.SkipReasons), min(stats.Skipped, maxSkipReasons); got != want {
-			t.Errorf("%d skip reasons for %d skipped plans, want %d", got, stats.Skipped, want)
-		}
-		if err != nil && !errors.Is(err, ingest.ErrMalformed) {
-			t.Errorf("ParseJSON = %v, want nil or ErrMalformed", err)
-		}
-		if err == nil && stats.Format != FormatJSON {
-			t.Errorf("ParseJSON succeeded with format %q", stats.Format)
-		}
-		plans2, stats2, err2 := parseJSONAll(iotest.HalfReader(bytes.NewReader(doc)))
-		if !reflect.DeepEqual(plans, plans2) {
-			t.Errorf("plans differ in small reads (-whole +small):\n%s", cmp.Diff(plans, plans2))
-		}
-		if !reflect.DeepEqual(stats, stats2) {
-			t.Errorf("stats differ in small reads (-whole +small):\n%s", cmp.Diff(stats, stats2))
-		}
-		if errString(err) != errString(err2) {
-			t.Errorf("ParseJSON = %v in one read, %v in small reads", err, err2)
-		}
+		checkParse(t, doc, parseJSONAll, FormatJSON)
 	})
 }
