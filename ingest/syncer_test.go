@@ -664,9 +664,9 @@ func TestProvidersLeadApart(t *testing.T) {
 		s := ingest.NewSyncer(src, newBroker(t), l, store, cfg, slog.New(slog.DiscardHandler))
 		go func() { done <- s.Run(ctx) }()
 	}
-	waitFor(t, "three syncs of the fast provider beside the hung one", func() bool { return fast.Load() >= 3 })
+	testenv.Poll(t, "three syncs of the fast provider beside the hung one", func() bool { return fast.Load() >= 3 })
 	var recs []ingest.SyncRecord
-	waitFor(t, "the fast provider's syncs recorded", func() bool {
+	testenv.Poll(t, "the fast provider's syncs recorded", func() bool {
 		var err error
 		recs, err = store.ProviderSyncs(t.Context())
 		return err == nil && len(recs) == 1
@@ -706,7 +706,7 @@ func TestSyncRecordsFailure(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
 	var recs []ingest.SyncRecord
-	waitFor(t, "a failed sync recorded", func() bool {
+	testenv.Poll(t, "a failed sync recorded", func() bool {
 		var err error
 		recs, err = store.ProviderSyncs(t.Context())
 		return err == nil && len(recs) == 1 && recs[0].Outcome == ingest.OutcomeFailed

@@ -111,13 +111,13 @@ func TestRunManyProviders(t *testing.T) {
 
 	acme1 := ofProvider(t, "acme", afterResponse1)
 	final := waitEvents(t, base+year2021, merged(afterResponse3, acme1))
-	poll(t, "acme's malformed document, its 500 and a slow answer", func() bool { return acme.Requests() >= 4 })
+	testenv.Poll(t, "acme's malformed document, its 500 and a slow answer", func() bool { return acme.Requests() >= 4 })
 
 	// fever goes on while acme's sync waits out its timeouts and retries: once response
 	// 3 is confirmed, its syncs are conditional and get 304, and they keep starting
 	// after acme's failure.
 	var st map[string]providerStatus
-	poll(t, "fever's syncs after acme's failure", func() bool {
+	testenv.Poll(t, "fever's syncs after acme's failure", func() bool {
 		st = providerStatuses(t, base)
 		a, f := st["acme"], st["fever"]
 		return a.Outcome == "failed" && f.Outcome == "not_modified" && f.StartedAt.After(a.FinishedAt)
@@ -143,7 +143,7 @@ func TestRunManyProviders(t *testing.T) {
 	if status, body := searchBody(t, base+year2021); status != http.StatusOK || string(body) != string(final) {
 		t.Errorf("after removing acme: status %d, body\n%s\nwant\n%s", status, body, final)
 	}
-	poll(t, "fever's failed sync recorded", func() bool { return providerStatuses(t, base)["fever"].Outcome == "failed" })
+	testenv.Poll(t, "fever's failed sync recorded", func() bool { return providerStatuses(t, base)["fever"].Outcome == "failed" })
 	if got := providerStatuses(t, base)["acme"]; got.Name != "acme" || got.StartedAt.Before(a.StartedAt) || got.Outcome != "failed" {
 		t.Errorf("acme's status after its removal: %+v, want its last sync (failed) kept", got)
 	}
@@ -180,7 +180,7 @@ func TestRunProviderFormats(t *testing.T) {
 	})
 	waitEvents(t, base+year2021, merged(want...))
 	var st map[string]providerStatus
-	poll(t, "every provider's sync recorded", func() bool { // just after its batches were published
+	testenv.Poll(t, "every provider's sync recorded", func() bool { // just after its batches were published
 		st = providerStatuses(t, base)
 		return len(st) == 4
 	})
@@ -223,7 +223,7 @@ func TestDistributedManyProviders(t *testing.T) {
 	acme1 := ofProvider(t, "acme", afterResponse1)
 	waitEvents(t, api+year2021, merged(fever3, acme1))
 	var st map[string]providerStatus
-	poll(t, "acme's failure and fever's syncs after it, through the api", func() bool {
+	testenv.Poll(t, "acme's failure and fever's syncs after it, through the api", func() bool {
 		st = providerStatuses(t, api)
 		return st["acme"].Outcome == "failed" && st["fever"].StartedAt.After(st["acme"].StartedAt)
 	})
