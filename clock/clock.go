@@ -4,7 +4,10 @@
 // standard library, so every package may take a Clock.
 package clock
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Clock tells the time and makes the timers and tickers that wait on it.
 type Clock interface {
@@ -63,4 +66,21 @@ func Or(c Clock) Clock {
 		return System{}
 	}
 	return c
+}
+
+// Every calls f every d (d > 0) on c, from d from now, until ctx is done or f returns
+// false: the loop of whatever renews a lock or a lease.
+func Every(ctx context.Context, c Clock, d time.Duration, f func() bool) {
+	t := c.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+		}
+		if !f() {
+			return
+		}
+	}
 }

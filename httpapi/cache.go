@@ -102,6 +102,8 @@ func (k searchKey) hash() uint64 {
 }
 
 // mix64 is MurmurHash3's 64-bit finalizer: every input bit affects every output bit.
+//
+// Not providersim's mix, which is SplitMix64's finaliser: other shifts and constants.
 func mix64(h uint64) uint64 {
 	h ^= h >> 33
 	h *= 0xff51afd7ed558ccd

@@ -201,12 +201,6 @@ func (f *docsFile) gzipped() []byte {
 // writeDocsError answers with status and the API's error body. Unlike writeError it logs
 // nothing: a wrong docs URL is the client's business.
 func writeDocsError(w http.ResponseWriter, status int, code, msg string) {
-	b := make([]byte, 0, 64+len(code)+len(msg))
-	b = append(b, `{"data":null,"error":{"code":`...)
-	b = appendString(b, code)
-	b = append(b, `,"message":`...)
-	b = appendString(b, msg)
-	b = append(b, "}}"...)
 	w.Header()["Cache-Control"] = noStore
-	writeJSON(w, status, b)
+	writeJSON(w, status, errorBody(code, msg))
 }

@@ -95,18 +95,22 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	}
 	h.log.Log(r.Context(), level, "http request", attrs...)
 
-	b := make([]byte, 0, 64+len(code)+len(msg))
-	b = append(b, `{"data":null,"error":{"code":`...)
-	b = appendString(b, code)
-	b = append(b, `,"message":`...)
-	b = appendString(b, msg)
-	b = append(b, "}}"...)
 	hd := w.Header()
 	hd["Cache-Control"] = noStore // an error is about this moment: no cache may keep it
 	delete(hd, "Etag")
 	delete(hd, "Vary")
 	delete(hd, "Content-Encoding")
-	writeJSON(w, status, b)
+	writeJSON(w, status, errorBody(code, msg))
+}
+
+// errorBody returns the API's error body: {"data":null,"error":{"code":…,"message":…}}.
+func errorBody(code, msg string) []byte {
+	b := make([]byte, 0, 64+len(code)+len(msg))
+	b = append(b, `{"data":null,"error":{"code":`...)
+	b = appendString(b, code)
+	b = append(b, `,"message":`...)
+	b = appendString(b, msg)
+	return append(b, "}}"...)
 }
 
 // Header values shared by responses, never modified.

@@ -165,6 +165,9 @@ func daysIn(year int, month time.Month) int {
 }
 
 // digits parses s as an unsigned decimal number of ASCII digits only.
+//
+// Like provider's atoi, but "" is no number; adapters never import each other, and
+// strconv.Atoi would take a sign.
 func digits(s string) (int, bool) {
 	if s == "" {
 		return 0, false

@@ -52,16 +52,10 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := newSearchKey(ix.Version(), win)
-	if h.notModified(w, r, key) {
+	gz, done := h.serveCached(w, r, key)
+	if done {
 		return
 	}
-	gz := acceptsGzip(r.Header["Accept-Encoding"])
-	if resp, ok := h.l1.GetIfPresent(key); ok {
-		h.metrics.l1Hit.Inc()
-		h.writeResponse(w, r, key, resp, gz)
-		return
-	}
-	h.metrics.l1Miss.Inc()
 
 	bufs := h.buffers.Get().(*searchBuffers)
 	defer h.putBuffers(bufs)
@@ -170,6 +164,22 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, key searchKey, 
 	out.flush()
 }
 
+// serveCached answers a search of key when the client's copy is current (304) or L1
+// holds it, and reports whether it did, and whether the client takes gzip.
+func (h *Handler) serveCached(w http.ResponseWriter, r *http.Request, key searchKey) (gz, done bool) {
+	if h.notModified(w, r, key) {
+		return false, true
+	}
+	gz = acceptsGzip(r.Header["Accept-Encoding"])
+	if resp, ok := h.l1.GetIfPresent(key); ok {
+		h.metrics.l1Hit.Inc()
+		h.writeResponse(w, r, key, resp, gz)
+		return gz, true
+	}
+	h.metrics.l1Miss.Inc()
+	return gz, false
+}
+
 // serveFromStore answers a search when the catalog has no index: from L1, else from
 // L2, else from the store, filling both. The catalog version is read first, so a
 // response is never labelled with a version newer than the data it holds (a replica
@@ -189,16 +199,10 @@ func (h *Handler) serveFromStore(w http.ResponseWriter, r *http.Request, win cat
 		return
 	}
 	key := newSearchKey(version, win)
-	if h.notModified(w, r, key) {
+	gz, done := h.serveCached(w, r, key)
+	if done {
 		return
 	}
-	gz := acceptsGzip(r.Header["Accept-Encoding"])
-	if resp, ok := h.l1.GetIfPresent(key); ok {
-		h.metrics.l1Hit.Inc()
-		h.writeResponse(w, r, key, resp, gz)
-		return
-	}
-	h.metrics.l1Miss.Inc()
 
 	l2Key := string(key.appendText(nil))
 	if body, ok := h.l2Get(ctx, l2Key); ok {

@@ -18,11 +18,11 @@ import (
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
 	"boxoffice/catalog"
 	"boxoffice/clock"
+	"boxoffice/spans"
 	"boxoffice/task"
 )
 
@@ -181,21 +181,15 @@ func (s *Syncer) lead(ctx context.Context, lock task.Lock) {
 	go func() {
 		defer wg.Done()
 		defer cancel()
-		t := clock.Or(s.cfg.Clock).NewTicker(s.cfg.LeaderTTL / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C():
-			}
+		clock.Every(ctx, clock.Or(s.cfg.Clock), s.cfg.LeaderTTL/3, func() bool {
 			if err := lock.Refresh(ctx, s.cfg.LeaderTTL); err != nil {
 				if ctx.Err() == nil {
 					s.log.Warn("ingest lost the lead", "err", err)
 				}
-				return
+				return false
 			}
-		}
+			return true
+		})
 	}()
 
 	t := clock.Or(s.cfg.Clock).NewTicker(s.cfg.Interval)
@@ -269,24 +263,18 @@ func (s *Syncer) record(ctx context.Context, started time.Time, res Result, err 
 // children, and each batch's processing on a worker continues its trace.
 func (s *Syncer) Sync(ctx context.Context) (res Result, err error) {
 	ctx, span := tracer().Start(ctx, "ingest sync")
+	defer span.End()
 	defer func() {
-		if span.IsRecording() {
-			span.SetAttributes(
-				attribute.String("boxoffice.provider", s.cfg.Provider),
-				attribute.String("boxoffice.sync.id", res.SyncID),
-				attribute.Int("boxoffice.sync.attempts", res.Attempts),
-				attribute.Bool("boxoffice.sync.not_modified", res.NotModified),
-				attribute.String("boxoffice.sync.format", res.Format),
-				attribute.Int("boxoffice.sync.parsed", res.Parsed),
-				attribute.Int("boxoffice.sync.skipped", res.Skipped),
-				attribute.Int("boxoffice.sync.batches", res.Batches),
-			)
-		}
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, err.Error())
-		}
-		span.End()
+		spans.Record(span, err,
+			attribute.String("boxoffice.provider", s.cfg.Provider),
+			attribute.String("boxoffice.sync.id", res.SyncID),
+			attribute.Int("boxoffice.sync.attempts", res.Attempts),
+			attribute.Bool("boxoffice.sync.not_modified", res.NotModified),
+			attribute.String("boxoffice.sync.format", res.Format),
+			attribute.Int("boxoffice.sync.parsed", res.Parsed),
+			attribute.Int("boxoffice.sync.skipped", res.Skipped),
+			attribute.Int("boxoffice.sync.batches", res.Batches),
+		)
 	}()
 	return s.sync(ctx)
 }

@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"boxoffice/clock"
+	"boxoffice/spans"
 	"boxoffice/task"
 )
 
@@ -148,16 +149,10 @@ func (l *Listener) receive(ctx context.Context, payload []byte) {
 		ctx = otel.GetTextMapPropagator().Extract(ctx, propagation.MapCarrier(ev.Trace))
 	}
 	channel := cmp.Or(l.Channel, Channel)
-	ctx, span := tracer().Start(ctx, "receive "+channel, trace.WithSpanKind(trace.SpanKindConsumer))
+	ctx, span := spans.StartMessaging(ctx, tracer(), trace.SpanKindConsumer, "receive", "receive", channel)
 	defer span.End()
-	if span.IsRecording() {
-		span.SetAttributes(
-			attribute.String("messaging.operation.type", "receive"),
-			attribute.String("messaging.destination.name", channel),
-		)
-	}
 	if err != nil {
-		fail(span, err)
+		spans.Fail(span, err)
 		l.Log.WarnContext(ctx, "market events: ignoring an invalid payload", "err", err, "payload", truncate(payload, 128))
 		l.count("invalid")
 		return
@@ -165,7 +160,7 @@ func (l *Listener) receive(ctx context.Context, payload []byte) {
 	if ev.ID == 0 { // published by someone else than the API: record it now
 		ev.Source, ev.ReceivedAt = "pubsub", l.Now()
 		if ev.ID, err = l.Store.AddMarketEvent(ctx, ev); err != nil {
-			fail(span, err)
+			spans.Fail(span, err)
 			l.Log.ErrorContext(ctx, "market events: could not record an event from the channel; it is lost", "err", err,
 				"payload", truncate(payload, 128))
 			l.count("error")
@@ -262,7 +257,7 @@ func (l *Listener) enqueue(ctx context.Context, enqueued *int64) {
 	}
 	rec, err := Enqueue(ctx, l.Tasks, l.Publisher, "market-event", l.Now())
 	if err != nil {
-		fail(span, err)
+		spans.Fail(span, err)
 		l.Log.WarnContext(ctx, "market events: enqueue a recalculation; trying again at the next event or poll", "err", err)
 		return
 	}

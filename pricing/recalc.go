@@ -14,6 +14,7 @@ import (
 
 	"boxoffice/catalog"
 	"boxoffice/clock"
+	"boxoffice/spans"
 	"boxoffice/task"
 )
 
@@ -224,22 +225,16 @@ func (rc *Recalculator) covered(ctx context.Context, rec *task.Record, st *State
 // renew refreshes the lock every LockTTL/3 until ctx ends; when the lock is lost it
 // cancels the run with the reason. attempt waits for it to return.
 func (rc *Recalculator) renew(ctx context.Context, lock task.Lock, cancel context.CancelCauseFunc) {
-	t := clock.Or(rc.Clock).NewTicker(rc.LockTTL / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C():
-		}
+	clock.Every(ctx, clock.Or(rc.Clock), rc.LockTTL/3, func() bool {
 		if err := lock.Refresh(ctx, rc.LockTTL); err != nil && ctx.Err() == nil {
 			if errors.Is(err, task.ErrLockLost) {
 				cancel(fmt.Errorf("recalculate: %w", err))
-				return
+				return false
 			}
 			rc.Log.Warn("recalculation lock: refresh failed; trying again", "err", err)
 		}
-	}
+		return true
+	})
 }
 
 // run recalculates every product in batches and publishes the new version: to the store,
@@ -247,18 +242,16 @@ func (rc *Recalculator) renew(ctx context.Context, lock task.Lock, cancel contex
 // runs in a span of its own, with the run's account as attributes.
 func (rc *Recalculator) run(ctx context.Context) (res Result, err error) {
 	ctx, span := tracer().Start(ctx, "recalculate prices")
+	defer span.End()
 	defer func() {
-		if span.IsRecording() {
-			span.SetAttributes(
-				attribute.Int("boxoffice.pricing.products", res.Products),
-				attribute.Int("boxoffice.pricing.batches", res.Batches),
-				attribute.Int("boxoffice.pricing.market_events", res.MarketEvents),
-				attribute.Int64("boxoffice.pricing.generation", res.Generation),
-				attribute.Int64("boxoffice.pricing.version", res.Version),
-			)
-		}
-		fail(span, err)
-		span.End()
+		// Alike ingest's Sync in shape only: each span's attributes are its own.
+		spans.Record(span, err,
+			attribute.Int("boxoffice.pricing.products", res.Products),
+			attribute.Int("boxoffice.pricing.batches", res.Batches),
+			attribute.Int("boxoffice.pricing.market_events", res.MarketEvents),
+			attribute.Int64("boxoffice.pricing.generation", res.Generation),
+			attribute.Int64("boxoffice.pricing.version", res.Version),
+		)
 	}()
 	return rc.recalculate(ctx)
 }

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"boxoffice/catalog"
+	"boxoffice/spans"
 	"boxoffice/task"
 )
 
@@ -69,21 +70,17 @@ func (s *Service) PublishEvent(ctx context.Context, ev MarketEvent) (recorded Ma
 		return ev, false, err
 	}
 	channel := cmp.Or(s.Channel, Channel)
-	ctx, span := tracer().Start(ctx, "publish "+channel, trace.WithSpanKind(trace.SpanKindProducer))
+	ctx, span := spans.StartMessaging(ctx, tracer(), trace.SpanKindProducer, "publish", "send", channel)
 	defer span.End()
 	if span.IsRecording() {
-		span.SetAttributes(
-			attribute.String("messaging.operation.type", "send"),
-			attribute.String("messaging.destination.name", channel),
-			attribute.Int64("boxoffice.market_event.id", ev.ID),
-		)
+		span.SetAttributes(attribute.Int64("boxoffice.market_event.id", ev.ID))
 	}
 	carrier := propagation.MapCarrier{}
 	otel.GetTextMapPropagator().Inject(ctx, carrier)
 	payload := ev
 	payload.Trace = carrier
 	if err := s.Bus.Publish(ctx, payload.AppendPayload(nil)); err != nil {
-		fail(span, err)
+		spans.Fail(span, err)
 		s.Log.WarnContext(ctx, "market event recorded but not announced; listeners find it at their next poll",
 			"event_id", ev.ID, "err", err)
 		return ev, false, nil

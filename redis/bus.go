@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"time"
-
-	goredis "github.com/redis/go-redis/v9"
 
 	"boxoffice/pricing"
 )
@@ -19,17 +16,14 @@ var _ pricing.Bus = (*Bus)(nil)
 // reaches only the subscriptions open when it is published; the store is what keeps
 // events. A Bus is safe for concurrent use.
 type Bus struct {
-	rdb     *goredis.Client
-	channel string
-	log     *slog.Logger
-	health  time.Duration // defaultHealth; shorter in tests
+	subscription // health: defaultHealth; shorter in tests
 }
 
 // NewBus returns a Bus on c for channel, taken as it is (no prefix: other services
 // publish on it too). It logs through log what Subscribe cannot return: lost and
 // restored subscriptions.
 func NewBus(c *Client, channel string, log *slog.Logger) *Bus {
-	return &Bus{rdb: c.rdb, channel: channel, log: log, health: defaultHealth}
+	return &Bus{subscription{rdb: c.rdb, channel: channel, topic: "market events", log: log, health: defaultHealth}}
 }
 
 // Publish sends payload to the processes subscribed to the channel now.
@@ -46,8 +40,7 @@ func (b *Bus) Publish(ctx context.Context, payload []byte) error {
 // closed. Once subscribed it survives connection losses as Notifier.Subscribe does,
 // subscribing again until Redis is back; payloads published meanwhile are lost.
 func (b *Bus) Subscribe(ctx context.Context, f func(payload []byte)) error {
-	s := subscription{rdb: b.rdb, channel: b.channel, topic: "market events", log: b.log, health: b.health}
-	if err := s.run(ctx, func(payload string) { f([]byte(payload)) }); err != nil {
+	if err := b.run(ctx, func(payload string) { f([]byte(payload)) }); err != nil {
 		return fmt.Errorf("redis bus: %w", err)
 	}
 	return nil

@@ -43,17 +43,15 @@ const (
 // may see versions out of order. Readers keep polling the store's catalog version, and treat an announcement
 // as "look now". A Notifier is safe for concurrent use.
 type Notifier struct {
-	rdb     *goredis.Client
-	channel string
-	log     *slog.Logger
-	health  time.Duration // defaultHealth; shorter in tests
+	subscription // health: defaultHealth; shorter in tests
 }
 
 // NewNotifier returns a Notifier on c for the channel "<prefix>:catalog:version". It
 // logs through log what Subscribe cannot return: lost and restored subscriptions and
 // malformed announcements.
 func NewNotifier(c *Client, prefix string, log *slog.Logger) *Notifier {
-	return &Notifier{rdb: c.rdb, channel: prefix + ":" + catalogVersionChannel, log: log, health: defaultHealth}
+	return &Notifier{subscription{rdb: c.rdb, channel: prefix + ":" + catalogVersionChannel, topic: "catalog version",
+		log: log, health: defaultHealth}}
 }
 
 // Publish announces that the catalog reached version to the processes subscribed now.
@@ -75,12 +73,12 @@ func (n *Notifier) Publish(ctx context.Context, version int64) error {
 // decimal integer is ignored; the first one of each Subscribe call is logged.
 func (n *Notifier) Subscribe(ctx context.Context, fn func(version int64)) error {
 	warned := false // a malformed payload was logged
-	s := subscription{rdb: n.rdb, channel: n.channel, topic: "catalog version", log: n.log, health: n.health}
-	return s.run(ctx, func(payload string) { n.deliver(payload, fn, &warned) })
+	return n.run(ctx, func(payload string) { n.deliver(payload, fn, &warned) })
 }
 
 // subscription is a Pub/Sub subscription to one channel that replaces its connection
-// when it fails or stops answering: the receiving side of Notifier and Bus.
+// when it fails or stops answering: the receiving side of Notifier and Bus, and the
+// channel their Publish sends on.
 type subscription struct {
 	rdb     *goredis.Client
 	channel string

@@ -11,6 +11,8 @@ import (
 )
 
 // Option configures a Client.
+//
+// Alike postgres's Option in shape only: each adapter's options are its own; adapters never import each other.
 type Option func(*options)
 
 type options struct {

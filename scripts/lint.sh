@@ -3,7 +3,7 @@
 # with more analyzers, errcheck, gosec, revive and the others it lists), and the
 # architecture's import rules:
 #   - domain packages (catalog, pricing, ingest, task) import only the standard library,
-#     each other, clock and the OpenTelemetry API; never a driver, net/http or an adapter;
+#     each other, clock, spans and the OpenTelemetry API; never a driver, net/http or an adapter;
 #   - adapters never import each other; only cmd/boxoffice imports everything.
 # staticcheck and golangci-lint are pinned in tools/go.mod, a module of their own so that
 # their dependencies never change the service's; `go tool -modfile=tools/go.mod` builds
@@ -47,7 +47,7 @@ for d in $domain; do
   while read -r imp; do
     [ -z "$imp" ] && continue
     case "$imp" in
-      "$module"/catalog*|"$module"/pricing*|"$module"/ingest*|"$module"/task*|"$module"/clock) ;;
+      "$module"/catalog*|"$module"/pricing*|"$module"/ingest*|"$module"/task*|"$module"/clock|"$module"/spans) ;;
       go.opentelemetry.io/otel|go.opentelemetry.io/otel/attribute|go.opentelemetry.io/otel/codes|go.opentelemetry.io/otel/metric|go.opentelemetry.io/otel/trace|go.opentelemetry.io/otel/propagation) ;;
       net/http|net/http/*|database/sql|database/sql/*) echo "$d imports $imp: domain packages stay free of infrastructure"; fail=1 ;;
       *.*/*) echo "$d imports $imp: domain packages import only the standard library, each other and the OpenTelemetry API"; fail=1 ;;
@@ -55,6 +55,14 @@ for d in $domain; do
     esac
   done < <(imports "$d")
 done
+
+# spans is used by the domain: the standard library and the OpenTelemetry API only.
+while read -r imp; do
+  case "$imp" in
+    go.opentelemetry.io/otel/attribute|go.opentelemetry.io/otel/codes|go.opentelemetry.io/otel/trace) ;;
+    *.*/*|"$module"/*) echo "spans imports $imp: it imports only the standard library and the OpenTelemetry API"; fail=1 ;;
+  esac
+done < <(imports spans)
 
 # redact is used by every adapter and by cmd/boxoffice, clock by the domain too: the
 # standard library only.

@@ -409,27 +409,21 @@ func (b *Broker) release(ctx context.Context, d *delivery) {
 
 // renew extends d's lease every third of the lease until ctx is done.
 func (b *Broker) renew(ctx context.Context, d *delivery) {
-	t := b.cfg.Clock.NewTicker(b.cfg.Lease / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C():
-		}
+	clock.Every(ctx, b.cfg.Clock, b.cfg.Lease/3, func() bool {
 		res, err := b.write.ExecContext(ctx, `UPDATE messages SET available_at = ? WHERE seq = ? AND lease = ?`,
 			b.cfg.Clock.Now().Add(b.cfg.Lease).UnixMilli(), d.seq, d.lease)
 		if err != nil {
 			if ctx.Err() == nil {
 				b.log.Warn("sqlite broker: renew a lease", "topic", d.msg.Topic, "message_id", d.msg.ID, "err", err)
 			}
-			continue
+			return true
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			b.log.Warn("sqlite broker: lease lost, the message may be handled twice", "topic", d.msg.Topic, "message_id", d.msg.ID)
-			return
+			return false
 		}
-	}
+		return true
+	})
 }
 
 // bury moves the message of d from the queue to the dead letters, with cause in its

@@ -117,6 +117,8 @@ func readState(ctx context.Context, q queryer) (pricing.State, error) {
 // BeginRun folds the market events above the applied one into the markets, in id
 // order, in one immediate transaction that also reads the generation of the last
 // recalculation trigger: a run covers exactly the triggers and events before it.
+//
+// Alike postgres's BeginRun in shape only: the fold is pricing.Fold; the transaction is SQLite's.
 func (s *Store) BeginRun(ctx context.Context, now time.Time) (pricing.Run, error) {
 	run, err := s.beginRun(ctx, now)
 	if err != nil {

@@ -176,6 +176,8 @@ func dsn(path string, params ...string) string {
 // in order, each in its own transaction, then gives products to the ever-online plans
 // of a database that had them before products existed. It changes nothing on an
 // up-to-date database, so every start may call it.
+//
+// Alike postgres's Migrate in shape only: goose on another dialect and driver; adapters never import each other.
 func (s *Store) Migrate(ctx context.Context) error {
 	if err := s.migrate(ctx); err != nil {
 		return fmt.Errorf("migrate sqlite store %s: %w", s.path, err)

@@ -10,6 +10,7 @@ import (
 	"boxoffice/ingest"
 )
 
+// Alike postgres/syncs.go in shape only: SQLite's SQL and driver, and adapters never import each other.
 var (
 	_ ingest.BatchStore = (*Store)(nil)
 	_ ingest.SyncLog    = (*Store)(nil)

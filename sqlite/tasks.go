@@ -12,6 +12,7 @@ import (
 	"boxoffice/task"
 )
 
+// Alike postgres/tasks.go in shape only: SQLite's SQL and driver, and adapters never import each other.
 var _ task.Records = (*Store)(nil)
 
 // CreateTask records a pending task with a random UUID and the next generation of

@@ -6,9 +6,10 @@ import (
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+
+	"boxoffice/spans"
 )
 
 // tracerName names the spans of this package.
@@ -25,13 +26,9 @@ func tracer() trace.Tracer { return otel.Tracer(tracerName) }
 // Headers maps are copied, never changed. Domain code publishes through Publish
 // rather than p.Publish. Errors are p's.
 func Publish(ctx context.Context, p Publisher, topic string, msgs ...Message) error {
-	ctx, span := tracer().Start(ctx, "publish "+topic, trace.WithSpanKind(trace.SpanKindProducer))
+	ctx, span := spans.StartMessaging(ctx, tracer(), trace.SpanKindProducer, "publish", "send", topic)
 	defer span.End()
 	if span.IsRecording() {
-		span.SetAttributes(
-			attribute.String("messaging.operation.type", "send"),
-			attribute.String("messaging.destination.name", topic),
-		)
 		if len(msgs) == 1 && msgs[0].ID != "" {
 			span.SetAttributes(attribute.String("messaging.message.id", msgs[0].ID))
 		} else if len(msgs) > 1 {
@@ -40,8 +37,7 @@ func Publish(ctx context.Context, p Publisher, topic string, msgs ...Message) er
 	}
 	msgs = inject(ctx, msgs)
 	if err := p.Publish(ctx, topic, msgs...); err != nil {
-		span.RecordError(err)
-		span.SetStatus(codes.Error, err.Error())
+		spans.Fail(span, err)
 		return err
 	}
 	return nil
@@ -99,11 +95,9 @@ func Extract(ctx context.Context, m Message) context.Context {
 // startProcess starts the consumer span of one delivery of m ("process <topic>"), a
 // child of the span that published it when its Headers say which.
 func startProcess(ctx context.Context, m Message) (context.Context, trace.Span) {
-	ctx, span := tracer().Start(Extract(ctx, m), "process "+m.Topic, trace.WithSpanKind(trace.SpanKindConsumer))
+	ctx, span := spans.StartMessaging(Extract(ctx, m), tracer(), trace.SpanKindConsumer, "process", "process", m.Topic)
 	if span.IsRecording() {
 		span.SetAttributes(
-			attribute.String("messaging.operation.type", "process"),
-			attribute.String("messaging.destination.name", m.Topic),
 			attribute.String("messaging.message.id", m.ID),
 			attribute.Int("boxoffice.task.attempt", m.Attempt),
 		)

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"go.opentelemetry.io/otel/codes"
+	"boxoffice/spans"
 )
 
 // Worker consumes topics from a Subscriber with a Handler per topic and Concurrency
@@ -76,13 +76,11 @@ func (w *Worker) traced(h Handler) Handler {
 			if w.Panicked != nil {
 				w.Panicked(m.Topic)
 			}
-			span.RecordError(err)
-			span.SetStatus(codes.Error, err.Error())
+			spans.Fail(span, err)
 			return Permanent(err)
 		}
 		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, err.Error())
+			spans.Fail(span, err)
 			if ctx.Err() == nil {
 				w.log.WarnContext(ctx, "task attempt", "topic", m.Topic, "message_id", m.ID, "attempt", m.Attempt,
 					"permanent", IsPermanent(err), "duration_ms", time.Since(start).Milliseconds(), "err", err)

@@ -102,6 +102,18 @@ func runAll(ctx context.Context, cfg config, log *slog.Logger) error {
 		})
 }
 
+// runBackground runs a role without the API: start's work, and /health, /ready and
+// /metrics on HTTP_ADDR.
+func runBackground(ctx context.Context, cfg config, log *slog.Logger,
+	start func(ctx context.Context, g *errgroup.Group, d *deps)) error {
+	return runRole(ctx, cfg, log,
+		func(ctx context.Context, g *errgroup.Group, ln net.Listener, d *deps) error {
+			startOps(ctx, g, ln, d, log)
+			start(ctx, g, d)
+			return nil
+		})
+}
+
 // runAPI runs the HTTP API alone: searches from memory, refreshed from the store, and
 // price quotes; recalculations it publishes to the broker.
 func runAPI(ctx context.Context, cfg config, log *slog.Logger) error {
@@ -118,32 +130,23 @@ func runAPI(ctx context.Context, cfg config, log *slog.Logger) error {
 // records there how each sync went. Like every role it answers /health, /ready and
 // /metrics on HTTP_ADDR.
 func runIngest(ctx context.Context, cfg config, log *slog.Logger) error {
-	return runRole(ctx, cfg, log,
-		func(ctx context.Context, g *errgroup.Group, ln net.Listener, d *deps) error {
-			startOps(ctx, g, ln, d, log)
-			startIngest(ctx, g, cfg, d, cfg.ProviderList, log)
-			return nil
-		})
+	return runBackground(ctx, cfg, log, func(ctx context.Context, g *errgroup.Group, d *deps) {
+		startIngest(ctx, g, cfg, d, cfg.ProviderList, log)
+	})
 }
 
 // runWorker consumes plan batches into the store, and runs price recalculations.
 func runWorker(ctx context.Context, cfg config, log *slog.Logger) error {
-	return runRole(ctx, cfg, log,
-		func(ctx context.Context, g *errgroup.Group, ln net.Listener, d *deps) error {
-			startOps(ctx, g, ln, d, log)
-			startWorker(ctx, g, cfg, d, nil, log)
-			return nil
-		})
+	return runBackground(ctx, cfg, log, func(ctx context.Context, g *errgroup.Group, d *deps) {
+		startWorker(ctx, g, cfg, d, nil, log)
+	})
 }
 
 // runListener turns market events into recalculation tasks.
 func runListener(ctx context.Context, cfg config, log *slog.Logger) error {
-	return runRole(ctx, cfg, log,
-		func(ctx context.Context, g *errgroup.Group, ln net.Listener, d *deps) error {
-			startOps(ctx, g, ln, d, log)
-			startListener(ctx, g, cfg, d, log)
-			return nil
-		})
+	return runBackground(ctx, cfg, log, func(ctx context.Context, g *errgroup.Group, d *deps) {
+		startListener(ctx, g, cfg, d, log)
+	})
 }
 
 // startAPI serves the HTTP API on ln and keeps its searcher fresh: it polls the store
