@@ -348,6 +348,8 @@ func (p *jsonParser) token() (json.Token, error) {
 }
 
 // stop turns the decoder's error into ParseJSON's.
+//
+// Alike parser.stop in shape only: encoding/json's errors, not encoding/xml's.
 func (p *jsonParser) stop(err error) error {
 	var se *json.SyntaxError
 	switch {

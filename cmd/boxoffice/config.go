@@ -142,6 +142,7 @@ var settings = []setting{
 		c.FileProviders = ps
 		return err
 	}},
+	// NAMESPACE and MARKET_EVENTS_CHANNEL are checked alike, not the same: a namespace takes no ':'.
 	{"NAMESPACE", "namespace", "boxoffice", "prefix of queue names, Redis keys and channels, so deployments can share a broker and a Redis", func(c *config, v string) error {
 		if v == "" || strings.ContainsAny(v, " :*?[]") {
 			return fmt.Errorf("must be non-empty, without spaces, ':' or glob characters: %q", v)

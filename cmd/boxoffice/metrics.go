@@ -36,6 +36,7 @@ type metrics struct {
 }
 
 func newMetrics() *metrics {
+	// A table of declarations: the collectors are alike in shape, each its own metric.
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		taskRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
