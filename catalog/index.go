@@ -18,9 +18,10 @@ type Encoder func(Plan) []byte
 // sorted by start then ID, holding each plan's pre-encoded document. Searches are a
 // binary search and a scan; a new version is a new Index, so readers never lock.
 type Index struct {
-	version int64
-	entries []entry
-	size    int // bytes of all docs
+	version  int64
+	entries  []entry
+	size     int   // bytes of all docs
+	replaced int64 // bytes of the previous index's docs that this one replaced
 }
 
 type entry struct {
@@ -64,6 +65,7 @@ func (ix *Index) Apply(ch Changes, encode Encoder) *Index {
 	for i < len(old) || j < len(fresh) {
 		if i < len(old) {
 			if _, ok := changed[old[i].id]; ok {
+				next.replaced += int64(len(old[i].doc))
 				i++
 				continue
 			}
@@ -132,6 +134,70 @@ func (ix *Index) Search(w Window) iter.Seq[[]byte] {
 			}
 		}
 	}
+}
+
+// Measure returns the number of plans inside w and the bytes of their documents,
+// without collecting them: a response states its length, then streams Search(w).
+func (ix *Index) Measure(w Window) (n, size int) {
+	for doc := range ix.Search(w) {
+		n++
+		size += len(doc)
+	}
+	return n, size
+}
+
+// Position is a place in the order searches answer in, (start, ID): a paginated search
+// resumes after the position of the last plan of the previous page.
+type Position struct {
+	Start int64 // the plan's start, in Unix seconds of the provider wall clock
+	ID    ID
+}
+
+// PositionOf returns the position of plan p.
+func PositionOf(p Plan) Position { return Position{Start: p.StartsAt.Unix(), ID: p.ID} }
+
+// Compare orders positions as searches do: by start, then ID.
+func (p Position) Compare(q Position) int {
+	if c := cmp.Compare(p.Start, q.Start); c != 0 {
+		return c
+	}
+	return bytes.Compare(p.ID[:], q.ID[:])
+}
+
+// Page appends to docs the documents of at most limit plans inside w that come after
+// after (from the start of w when after is nil), in search order, and returns them
+// with the position of the last one and whether more plans of w follow it. It finds
+// its place by binary search, so a page costs what a search of its size does,
+// wherever it is in the window; only the plans that start inside w and end after it
+// are stepped over, as Search does.
+func (ix *Index) Page(w Window, after *Position, limit int, docs [][]byte) (page [][]byte, last Position, more bool) {
+	lo, hi := ix.bounds(w)
+	if after != nil {
+		k, _ := slices.BinarySearchFunc(ix.entries[lo:hi], *after, func(e entry, p Position) int {
+			return Position{Start: e.start, ID: e.id}.Compare(p)
+		})
+		lo += k
+		if lo < hi && ix.entries[lo].start == after.Start && ix.entries[lo].id == after.ID {
+			lo++ // resume after it
+		}
+	}
+	to := int64(math.MaxInt64)
+	if !w.To.IsZero() {
+		to = floorUnix(w.To)
+	}
+	n := 0
+	for _, e := range ix.entries[lo:hi] {
+		if e.end > to {
+			continue
+		}
+		if n == limit {
+			return docs, last, true
+		}
+		docs = append(docs, e.doc)
+		last = Position{Start: e.start, ID: e.id}
+		n++
+	}
+	return docs, last, false
 }
 
 // bounds returns the range of entries whose start is inside w. A plan never ends before

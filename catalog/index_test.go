@@ -153,3 +153,106 @@ func BenchmarkIndexSearch(b *testing.B) {
 		}
 	}
 }
+
+// pageThrough pages through w of ix at limit and returns the pages' documents.
+func pageThrough(t *testing.T, ix *Index, w Window, limit int) [][]string {
+	t.Helper()
+	var pages [][]string
+	var after *Position
+	for {
+		docs, last, more := ix.Page(w, after, limit, nil)
+		var page []string
+		for _, d := range docs {
+			page = append(page, string(d))
+		}
+		pages = append(pages, page)
+		if !more {
+			return pages
+		}
+		if len(docs) != limit {
+			t.Fatalf("Page(%v, limit %d) = %d docs and more, want a full page", after, limit, len(docs))
+		}
+		if len(pages) > ix.Len()+1 {
+			t.Fatalf("Page: more than %d pages", len(pages))
+		}
+		after = &last
+	}
+}
+
+func TestIndexPage(t *testing.T) {
+	var plans []Plan
+	for _, base := range []string{"x", "y", "z", "w", "v"} { // ties on the start
+		plans = append(plans, plan(base, "1", "2021-01-01 10:00:00", "2021-01-01 11:00:00"))
+	}
+	plans = append(plans,
+		plan("early", "1", "2020-12-31 10:00:00", "2020-12-31 11:00:00"),
+		plan("long", "1", "2021-01-01 09:00:00", "2021-02-01 00:00:00"), // ends after the bounded window
+		plan("late", "1", "2021-01-02 10:00:00", "2021-01-02 11:00:00"),
+		plan("later", "1", "2021-01-03 10:00:00", "2021-01-03 11:00:00"),
+	)
+	ix := NewIndex(1, plans, encodeTitle)
+	for _, w := range []Window{{}, {From: at("2021-01-01 00:00:00"), To: at("2021-01-02 12:00:00")}, {From: at("2022-01-01 00:00:00")}} {
+		want := search(ix, w)
+		for _, limit := range []int{1, 2, 3, 5, 9, 100} {
+			pages := pageThrough(t, ix, w, limit)
+			if diff := cmp.Diff(want, slices.Concat(pages...)); diff != "" {
+				t.Errorf("pages of %v at limit %d concatenated (-want +got):\n%s", w, limit, diff)
+			}
+			if wantPages := max(1, (len(want)+limit-1)/limit); len(pages) != wantPages {
+				t.Errorf("pages of %v at limit %d = %d pages, want %d (no empty last page)", w, limit, len(pages), wantPages)
+			}
+		}
+		if n, size := ix.Measure(w); n != len(want) || size != len(strings.Join(want, "")) {
+			t.Errorf("Measure(%v) = %d, %d; want %d, %d", w, n, size, len(want), len(strings.Join(want, "")))
+		}
+	}
+	// A position no plan has (the plan there changed since) resumes at the next one.
+	gone := Position{Start: at("2021-01-01 10:00:00").Unix(), ID: ID{}}
+	docs, _, _ := ix.Page(Window{}, &gone, 1, nil)
+	if first := search(ix, Window{From: at("2021-01-01 10:00:00")})[0]; len(docs) != 1 || string(docs[0]) != first {
+		t.Errorf("Page(after a vanished position) = %q, want %q", docs, first)
+	}
+}
+
+func TestPositionCompare(t *testing.T) {
+	a := Position{Start: 10, ID: ID{1}}
+	tests := []struct {
+		name string
+		give Position
+		want int
+	}{
+		{"same", a, 0},
+		{"later start, lower id", Position{Start: 11, ID: ID{0}}, -1},
+		{"earlier start, higher id", Position{Start: 9, ID: ID{2}}, 1},
+		{"same start, higher id", Position{Start: 10, ID: ID{1, 1}}, -1},
+		{"same start, lower id", Position{Start: 10, ID: ID{0, 9}}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := a.Compare(tt.give); got != tt.want {
+				t.Errorf("%v.Compare(%v) = %d, want %d", a, tt.give, got, tt.want)
+			}
+		})
+	}
+}
+
+func BenchmarkIndexPage(b *testing.B) {
+	var plans []Plan
+	start := at("2021-01-01 00:00:00")
+	for i := range 100_000 {
+		s := start.Add(time.Duration(i) * time.Minute)
+		p := plan("b", "x", s.Format(time.DateTime), s.Add(2*time.Hour).Format(time.DateTime))
+		p.ID = NewID("p", "b", s.String())
+		plans = append(plans, p)
+	}
+	ix := NewIndex(1, plans, encodeTitle)
+	_, last, _ := ix.Page(Window{}, nil, 90_000, nil) // deep in the window
+	docs := make([][]byte, 0, 100)
+	b.ReportAllocs()
+	for b.Loop() {
+		docs, _, _ = ix.Page(Window{}, &last, 100, docs[:0])
+		if len(docs) != 100 {
+			b.Fatalf("found %d plans, want 100", len(docs))
+		}
+	}
+}

@@ -18,16 +18,25 @@ import (
 // the catalog, and searches read the store instead (through the response caches; see
 // httpapi.Config.Store). The searchable catalog never shrinks (ever-online is sticky),
 // so a catalog over the budget stays over it until the budget is raised.
+//
+// Besides the current index it keeps the indexes of a few previous versions
+// (SetHistory), so that a paginated search started at one version reads every page
+// from that version while newer ones land. Indexes share the documents of the plans
+// they have in common: a kept version costs its entries (about 60 bytes a plan) and
+// the documents of the plans changed since. They count against the budget, and the
+// oldest is dropped first when the current index and those kept would exceed it.
 type Searcher struct {
 	store    Store
 	encode   Encoder
 	poll     time.Duration
 	log      *slog.Logger
 	maxBytes int64 // 0: no budget
+	keep     int   // previous versions kept besides the current one
 
-	index  atomic.Pointer[Index]
-	over   atomic.Bool   // the catalog is beyond maxBytes
-	notify chan struct{} // buffered(1): a pending refresh request
+	index   atomic.Pointer[Index]
+	history atomic.Pointer[[]*Index] // previous indexes, newest first; never modified once stored
+	over    atomic.Bool              // the catalog is beyond maxBytes
+	notify  chan struct{}            // buffered(1): a pending refresh request
 }
 
 // NewSearcher returns a Searcher over store that encodes documents with encode and
@@ -39,6 +48,70 @@ func NewSearcher(store Store, encode Encoder, poll time.Duration, log *slog.Logg
 // SetMaxBytes sets the index's memory budget, in bytes (INDEX_MAX_BYTES); 0 means none.
 // Call it before Refresh or Run.
 func (s *Searcher) SetMaxBytes(n int64) { s.maxBytes = n }
+
+// SetHistory sets how many previous versions' indexes are kept beside the current
+// one for paginated searches in flight (INDEX_HISTORY); 0 keeps none. Call it before
+// Refresh or Run.
+func (s *Searcher) SetHistory(n int) { s.keep = max(n, 0) }
+
+// IndexAt returns the index of the catalog at version: the current one or a kept
+// previous one, or nil when it is neither (dropped, or not loaded yet).
+func (s *Searcher) IndexAt(version int64) *Index {
+	if ix := s.index.Load(); ix != nil && ix.Version() == version {
+		return ix
+	}
+	if h := s.history.Load(); h != nil {
+		for _, ix := range *h {
+			if ix.Version() == version {
+				return ix
+			}
+		}
+	}
+	return nil
+}
+
+// Bytes estimates the memory of the current index and of the previous ones kept.
+func (s *Searcher) Bytes() int64 {
+	cur := s.index.Load()
+	n := cur.Bytes()
+	if h := s.history.Load(); h != nil && cur != nil {
+		n += historyBytes(cur, *h)
+	}
+	return n
+}
+
+// historyBytes estimates what keeping the previous indexes prev (newest first) costs
+// beside cur: each one's entries, and the documents its successor replaced.
+func historyBytes(cur *Index, prev []*Index) int64 {
+	var n int64
+	newer := cur
+	for _, ix := range prev {
+		n += int64(len(ix.entries))*entryBytes + newer.replaced
+		newer = ix
+	}
+	return n
+}
+
+// install makes next the current index and keeps the one it replaces in the history,
+// dropping the oldest beyond SetHistory's count or beyond the budget. The history is
+// stored first, so that a version is always either current or kept while it moves.
+func (s *Searcher) install(cur, next *Index) {
+	var prev []*Index
+	if cur != nil && s.keep > 0 && cur.Version() != next.Version() {
+		prev = append(prev, cur)
+		if h := s.history.Load(); h != nil {
+			prev = append(prev, *h...)
+		}
+		prev = prev[:min(len(prev), s.keep)]
+		for s.maxBytes > 0 && len(prev) > 0 && next.Bytes()+historyBytes(next, prev) > s.maxBytes {
+			prev = prev[:len(prev)-1]
+		}
+	} else if h := s.history.Load(); h != nil {
+		prev = *h
+	}
+	s.history.Store(&prev)
+	s.index.Store(next)
+}
 
 // Index returns the current index, or nil before the first successful load and when the
 // catalog is over the budget.
@@ -84,12 +157,13 @@ func (s *Searcher) Refresh(ctx context.Context) (int64, error) {
 	if s.maxBytes > 0 && next.Bytes() > s.maxBytes {
 		return s.overBudget(next.Bytes())
 	}
-	s.index.Store(next)
+	s.install(cur, next)
 	return next.Version(), nil
 }
 
 func (s *Searcher) overBudget(bytes int64) (int64, error) {
 	s.over.Store(true)
+	s.history.Store(nil)
 	s.index.Store(nil)
 	s.log.Warn("the catalog is beyond the index's memory budget: searches read the store through the response caches",
 		"index_bytes", bytes, "index_max_bytes", s.maxBytes)

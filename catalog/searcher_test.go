@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -82,5 +83,104 @@ func TestSearcherIndexBudget(t *testing.T) {
 	}
 	if n := store.reads.Load(); n != 1 {
 		t.Errorf("the catalog was read %d times over the budget, want once: it never shrinks", n)
+	}
+}
+
+// change upserts a new revision of plan 0 of newStore's catalog with title, and returns
+// the catalog version after it.
+func change(t *testing.T, s catalog.Store, rev int64, title string) int64 {
+	t.Helper()
+	p := catalogtest.NewPlan("0", "1", catalogtest.Revision(rev), catalogtest.Title(title))
+	v, err := s.UpsertPlans(t.Context(), []catalog.Plan{p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// allDocs returns the documents of ix, concatenated.
+func allDocs(ix *catalog.Index) string {
+	var b strings.Builder
+	for doc := range ix.Search(catalog.Window{}) {
+		b.Write(doc)
+	}
+	return b.String()
+}
+
+func TestSearcherHistory(t *testing.T) {
+	store := newStore(t, 50)
+	s := catalog.NewSearcher(store, httpapi.EncodeEvent, time.Hour, slog.New(slog.DiscardHandler))
+	s.SetHistory(2)
+	v1, err := s.Refresh(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := map[int64]string{v1: allDocs(s.Index())}
+	versions := []int64{v1}
+	for rev := int64(2); rev <= 4; rev++ {
+		v := change(t, store, rev, "revision "+strconv.FormatInt(rev, 10))
+		if got, err := s.Refresh(t.Context()); err != nil || got != v {
+			t.Fatalf("Refresh() = %d, %v; want %d", got, err, v)
+		}
+		docs[v] = allDocs(s.Index())
+		versions = append(versions, v)
+	}
+	// The current version and the two before it are kept, each as it was.
+	for i, v := range versions {
+		ix := s.IndexAt(v)
+		if i == 0 {
+			if ix != nil {
+				t.Errorf("IndexAt(%d) = an index; want nil: three versions newer are kept", v)
+			}
+			continue
+		}
+		if ix == nil || ix.Version() != v || allDocs(ix) != docs[v] {
+			t.Errorf("IndexAt(%d) = %v; want the index of that version, as it was", v, ix)
+		}
+	}
+	if docs[versions[1]] == docs[versions[3]] {
+		t.Fatalf("the versions' documents are the same: the test changes nothing")
+	}
+	if s.IndexAt(versions[3]+1) != nil {
+		t.Errorf("IndexAt(a version not loaded) = an index, want nil")
+	}
+	if cur, all := s.Index().Bytes(), s.Bytes(); all <= cur {
+		t.Errorf("Bytes() = %d with two previous versions kept, want more than the current index's %d", all, cur)
+	}
+}
+
+func TestSearcherHistoryWithinBudget(t *testing.T) {
+	store := newStore(t, 200)
+	probe := catalog.NewSearcher(store, httpapi.EncodeEvent, time.Hour, slog.New(slog.DiscardHandler))
+	if _, err := probe.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	size := probe.Index().Bytes()
+
+	// Room for the current index and about one previous version's entries, not three.
+	s := catalog.NewSearcher(store, httpapi.EncodeEvent, time.Hour, slog.New(slog.DiscardHandler))
+	s.SetHistory(3)
+	s.SetMaxBytes(size + size/2)
+	if _, err := s.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var versions []int64
+	for rev := int64(2); rev <= 4; rev++ {
+		versions = append(versions, change(t, store, rev, "revision "+strconv.FormatInt(rev, 10)))
+		if _, err := s.Refresh(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.OverBudget() || s.Index() == nil {
+		t.Fatalf("over budget %v: the current index fits, the history must give way", s.OverBudget())
+	}
+	if got := s.Bytes(); got > size+size/2 {
+		t.Errorf("Bytes() = %d, over the budget of %d", got, size+size/2)
+	}
+	if s.IndexAt(versions[1]) == nil {
+		t.Errorf("IndexAt(the previous version) = nil, want it kept: it fits")
+	}
+	if s.IndexAt(versions[0]) != nil {
+		t.Errorf("IndexAt(two versions back) = an index, want it dropped for the budget")
 	}
 }

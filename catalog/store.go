@@ -61,3 +61,11 @@ type Changes struct {
 	Plans   []Plan
 	Version int64
 }
+
+// Page is a page of a window's plans, read at Version, for a paginated search without
+// an index; More says whether plans of the window follow the last one.
+type Page struct {
+	Plans   []Plan
+	Version int64
+	More    bool
+}

@@ -236,19 +236,7 @@ func wallClock(t time.Time) time.Time { return t.UTC().Truncate(time.Second) }
 // SearchPlans returns the ever-online plans inside w, ordered by start, then ID, from
 // the replica (see Store).
 func (s *Store) SearchPlans(ctx context.Context, w catalog.Window) ([]catalog.Plan, error) {
-	from := pgtype.Timestamp{InfinityModifier: pgtype.NegativeInfinity, Valid: true}
-	to := pgtype.Timestamp{InfinityModifier: pgtype.Infinity, Valid: true}
-	if !w.From.IsZero() {
-		// Stored times are whole seconds: the first one at or after From.
-		t := wallClock(w.From)
-		if t.Before(w.From) {
-			t = t.Add(time.Second)
-		}
-		from = pgtype.Timestamp{Time: t, Valid: true}
-	}
-	if !w.To.IsZero() {
-		to = pgtype.Timestamp{Time: wallClock(w.To), Valid: true}
-	}
+	from, to := windowBounds(w)
 	var plans []catalog.Plan
 	err := s.read(ctx, func(ctx context.Context, pool *pgxpool.Pool) error {
 		// A plan never ends before it starts (catalog.Plan.Validate), so starts_at <= to
@@ -266,6 +254,79 @@ func (s *Store) SearchPlans(ctx context.Context, w catalog.Window) ([]catalog.Pl
 		return nil, fmt.Errorf("search plans: %w", err)
 	}
 	return plans, nil
+}
+
+// windowBounds returns w's bounds as stored times compare with them, open ones as
+// infinities.
+func windowBounds(w catalog.Window) (from, to pgtype.Timestamp) {
+	from = pgtype.Timestamp{InfinityModifier: pgtype.NegativeInfinity, Valid: true}
+	to = pgtype.Timestamp{InfinityModifier: pgtype.Infinity, Valid: true}
+	if !w.From.IsZero() {
+		// Stored times are whole seconds: the first one at or after From.
+		t := wallClock(w.From)
+		if t.Before(w.From) {
+			t = t.Add(time.Second)
+		}
+		from = pgtype.Timestamp{Time: t, Valid: true}
+	}
+	if !w.To.IsZero() {
+		to = pgtype.Timestamp{Time: wallClock(w.To), Valid: true}
+	}
+	return from, to
+}
+
+// SearchPage returns at most limit ever-online plans inside w after the position after
+// (from the start of w when nil), ordered by start, then ID, with the catalog version,
+// both read from the replica (see Store) in one repeatable-read transaction: a keyset
+// query on the search index (plans_window), so a page costs the same wherever it is in
+// the window.
+func (s *Store) SearchPage(ctx context.Context, w catalog.Window, after *catalog.Position, limit int) (catalog.Page, error) {
+	var page catalog.Page
+	err := s.read(ctx, func(ctx context.Context, pool *pgxpool.Pool) error {
+		var err error
+		page, err = searchPage(ctx, pool, w, after, limit)
+		return err
+	})
+	if err != nil {
+		return catalog.Page{}, fmt.Errorf("search page: %w", err)
+	}
+	return page, nil
+}
+
+func searchPage(ctx context.Context, pool *pgxpool.Pool, w catalog.Window, after *catalog.Position, limit int) (catalog.Page, error) {
+	from, to := windowBounds(w)
+	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return catalog.Page{}, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback(ctx) // read only: nothing to commit
+	version, err := readVersion(ctx, tx)
+	if err != nil {
+		return catalog.Page{}, err
+	}
+	// One more than the page, to tell whether more follow.
+	query, args := `SELECT `+planColumns+` FROM plans
+		WHERE ever_online AND starts_at >= $1 AND starts_at <= $2 AND ends_at <= $2
+		ORDER BY starts_at, id LIMIT $3`, []any{from, to, limit + 1}
+	if after != nil {
+		start := pgtype.Timestamp{Time: time.Unix(after.Start, 0).UTC(), Valid: true}
+		query, args = `SELECT `+planColumns+` FROM plans
+		WHERE ever_online AND starts_at >= $1 AND starts_at <= $2 AND ends_at <= $2 AND (starts_at, id) > ($4, $5)
+		ORDER BY starts_at, id LIMIT $3`, []any{from, to, limit + 1, start, [16]byte(after.ID)}
+	}
+	rows, err := tx.Query(ctx, query, args...)
+	if err != nil {
+		return catalog.Page{}, err
+	}
+	plans, err := scanPlans(rows)
+	if err != nil {
+		return catalog.Page{}, err
+	}
+	page := catalog.Page{Plans: plans, Version: version}
+	if len(plans) > limit {
+		page.Plans, page.More = plans[:limit], true
+	}
+	return page, nil
 }
 
 // ChangedSince returns the ever-online plans changed after version, in no particular

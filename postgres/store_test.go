@@ -135,6 +135,11 @@ func TestStore(t *testing.T) {
 		})
 }
 
+func TestPages(t *testing.T) {
+	open, _ := reopenable()
+	catalogtest.TestPages(t, func(t *testing.T) catalog.Store { return open(t) })
+}
+
 func TestMigrateTwice(t *testing.T) {
 	t.Parallel()
 	s, u := migrated(t)

@@ -286,16 +286,7 @@ func writeRows(ctx context.Context, tx *sql.Tx, obs []observation) error {
 // SearchPlans returns the ever-online plans inside w, ordered by start, then ID, from
 // the read pool.
 func (s *Store) SearchPlans(ctx context.Context, w catalog.Window) ([]catalog.Plan, error) {
-	from, to := int64(math.MinInt64), int64(math.MaxInt64)
-	if !w.From.IsZero() {
-		from = w.From.Unix()
-		if w.From.Nanosecond() > 0 {
-			from++ // stored times are whole seconds: the first one at or after From
-		}
-	}
-	if !w.To.IsZero() {
-		to = w.To.Unix()
-	}
+	from, to := windowBounds(w)
 	// A plan never ends before it starts (catalog.Plan.Validate), so starts_at <= to
 	// bounds the index range without losing any plan.
 	rows, err := s.read.QueryContext(ctx, `SELECT `+planColumns+` FROM plans
@@ -309,6 +300,69 @@ func (s *Store) SearchPlans(ctx context.Context, w catalog.Window) ([]catalog.Pl
 		return nil, fmt.Errorf("search plans: %w", err)
 	}
 	return plans, nil
+}
+
+// windowBounds returns w's bounds as stored times compare with them: the first whole
+// second at or after From and the last at or before To, open bounds as the extremes.
+func windowBounds(w catalog.Window) (from, to int64) {
+	from, to = int64(math.MinInt64), int64(math.MaxInt64)
+	if !w.From.IsZero() {
+		from = w.From.Unix()
+		if w.From.Nanosecond() > 0 {
+			from++ // stored times are whole seconds: the first one at or after From
+		}
+	}
+	if !w.To.IsZero() {
+		to = w.To.Unix()
+	}
+	return from, to
+}
+
+// SearchPage returns at most limit ever-online plans inside w after the position after
+// (from the start of w when nil), ordered by start, then ID, with the catalog version,
+// both read in one read transaction (one WAL snapshot): a keyset query on the search
+// index (plans_window), so a page costs the same wherever it is in the window.
+func (s *Store) SearchPage(ctx context.Context, w catalog.Window, after *catalog.Position, limit int) (catalog.Page, error) {
+	page, err := s.searchPage(ctx, w, after, limit)
+	if err != nil {
+		return catalog.Page{}, fmt.Errorf("search page: %w", err)
+	}
+	return page, nil
+}
+
+func (s *Store) searchPage(ctx context.Context, w catalog.Window, after *catalog.Position, limit int) (catalog.Page, error) {
+	from, to := windowBounds(w)
+	tx, err := s.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return catalog.Page{}, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	version, err := readVersion(ctx, tx)
+	if err != nil {
+		return catalog.Page{}, err
+	}
+	// One more than the page, to tell whether more follow.
+	query, args := `SELECT `+planColumns+` FROM plans
+		WHERE ever_online = 1 AND starts_at >= ? AND starts_at <= ? AND ends_at <= ?
+		ORDER BY starts_at, id LIMIT ?`, []any{from, to, to, limit + 1}
+	if after != nil {
+		query, args = `SELECT `+planColumns+` FROM plans
+		WHERE ever_online = 1 AND starts_at >= ? AND starts_at <= ? AND ends_at <= ? AND (starts_at, id) > (?, ?)
+		ORDER BY starts_at, id LIMIT ?`, []any{from, to, to, after.Start, after.ID[:], limit + 1}
+	}
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return catalog.Page{}, err
+	}
+	plans, err := scanPlans(rows, limit+1)
+	if err != nil {
+		return catalog.Page{}, err
+	}
+	page := catalog.Page{Plans: plans, Version: version}
+	if len(plans) > limit {
+		page.Plans, page.More = plans[:limit], true
+	}
+	return page, nil
 }
 
 // ChangedSince returns the ever-online plans changed after version, in no particular

@@ -78,6 +78,11 @@ func TestStore(t *testing.T) {
 		})
 }
 
+func TestPages(t *testing.T) {
+	open, _ := reopenable()
+	catalogtest.TestPages(t, func(t *testing.T) catalog.Store { return open(t) })
+}
+
 func TestMigrateTwice(t *testing.T) {
 	dir := t.TempDir()
 	s := openStore(t, dir)
