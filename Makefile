@@ -31,6 +31,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseJSON$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./provider
 	$(GO) test -run='^$$' -fuzz='^FuzzParseWindow$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./httpapi
 	$(GO) test -run='^$$' -fuzz='^FuzzSearchQuery$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./httpapi
+	$(GO) test -run='^$$' -fuzz='^FuzzCursor$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./httpapi
 	$(GO) test -run='^$$' -fuzz='^FuzzZones$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./catalog
 
 ## bench: cold ingest of 10k, 100k and 1M plans (time until served, peak RSS per process), then load

@@ -64,6 +64,8 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		status, code, msg = http.StatusBadRequest, "bad_request", err.Error()
 	case errors.Is(err, errNotFound):
 		status, code, msg = http.StatusNotFound, "not_found", err.Error()
+	case errors.Is(err, errCursorExpired):
+		status, code, msg = http.StatusGone, "cursor_expired", err.Error()
 	case errors.Is(err, errMethodNotAllowed):
 		status, code, msg = http.StatusMethodNotAllowed, "method_not_allowed", err.Error()
 	case errors.Is(err, errUnauthorized):

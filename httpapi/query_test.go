@@ -197,6 +197,7 @@ func FuzzSearchQuery(f *testing.F) {
 		"starts_at", "=&=&=", "starts_at=2021-02-01;ends_at=2021-01-01", "%00=%00", "starts_at=2021-02-01%00",
 		"starts_at=" + strings.Repeat("9", 300), "ends_at=2021-07-31&ends_at=", "starts_at=+2021-01-01",
 		"starts_at=2021-02-01T00:00:00.999999999999Z", "starts_at=-1", "STARTS_AT=2021-01-01",
+		"limit=1", "limit=1000&starts_at=2021-02-01", "limit=0", "limit=2&cursor=", "limit=2&cursor=AQ", "cursor=x", "limit=1&limit=2",
 	} {
 		f.Add(q)
 	}

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -132,6 +133,12 @@ type Config struct {
 	// zero means 2.
 	StoreReads int
 
+	// CursorKey signs the cursors of paginated searches (HMAC-SHA256), so that a client
+	// cannot alter one unnoticed; instances behind one load balancer need the same key
+	// to accept each other's cursors. Empty means a random key of the Handler's own:
+	// its cursors are good for it alone, and not after a restart.
+	CursorKey []byte
+
 	// Timeouts are the deadlines of requests by route class; see Timeouts.
 	Timeouts Timeouts
 
@@ -187,6 +194,7 @@ type Handler struct {
 
 	limiter      *limiter           // nil: no rate limits
 	keyNames     []string           // the API keys' names in SharedRates
+	cursors      *cursorCodec       // signs and checks the cursors of paginated searches
 	flights      singleflight.Group // store reads of searches, by window
 	storeSem     chan struct{}      // a place per store read running
 	storeWaiters atomic.Int64       // searches waiting on a store read, for tests
@@ -254,6 +262,7 @@ func New(cat Catalog, log *slog.Logger, cfg Config) *Handler {
 		maxInFlight:  int64(max(cfg.MaxInFlight, 0)),
 	}
 	h.lastVersion.Store(-1)
+	h.cursors = newCursorCodec(cursorKey(cfg.CursorKey))
 	h.apiKeys = hashKeys(cfg.APIKeys)
 	h.keyNames = keyNames(h.apiKeys)
 	h.limiter = newLimiter(cfg.RateLimits, cfg.TrustedProxies, cfg.SharedRates, log)
@@ -299,6 +308,14 @@ func New(cat Catalog, log *slog.Logger, cfg Config) *Handler {
 		)(http.HandlerFunc(h.serveTraced))
 	}
 	return h
+}
+
+// cursorKey returns key, or a random key when it is empty.
+func cursorKey(key []byte) []byte {
+	if len(key) > 0 {
+		return key
+	}
+	return []byte(rand.Text()) // 128 bits of crypto/rand
 }
 
 // Run reports the requests admitted to Config.SharedRates until ctx is done, so that the

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"iter"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"boxoffice/catalog"
@@ -22,14 +24,12 @@ const (
 // pooled.
 const searchBufferSize = 32 << 10
 
-// maxPooledDocs bounds the list of matching documents a pooled searchBuffers keeps
-// between requests (8 bytes of pointer and 16 of length and capacity each).
-const maxPooledDocs = 16 << 10
-
 // searchBuffers are the per-request buffers of a search, pooled.
 type searchBuffers struct {
-	docs [][]byte // the matching documents, in order; shared with the index, never written
+	docs [][]byte // a page's documents, in order (at most maxLimit); never written
 	out  []byte   // searchBufferSize bytes the response is copied through
+	next []byte   // a page's next cursor, as JSON
+	etag []byte   // a page's ETag
 }
 
 // search answers GET /search: the pre-encoded documents of the plans inside the window,
@@ -39,11 +39,23 @@ type searchBuffers struct {
 // A small response is kept from its second use (see doorkeeper): on its first it is
 // copied through a pooled buffer, as is a response too large for L1, so a one-off
 // window allocates nothing, and a response of any size has an exact Content-Length and
-// costs a bounded amount of memory.
+// costs a bounded amount of memory: its length is measured in a first pass over the
+// index, and its documents are streamed in a second. With limit (and cursor), it
+// answers one page instead (see searchPage).
 func (h *Handler) search(w http.ResponseWriter, r *http.Request) {
-	win, err := ParseWindow(r.URL.Query())
+	q := r.URL.Query()
+	win, err := ParseWindow(q)
 	if err != nil {
 		h.writeError(w, r, err)
+		return
+	}
+	pr, paged, err := h.cursors.parsePage(q, win)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	if paged {
+		h.searchPage(w, r, win, pr)
 		return
 	}
 	ix := h.catalog.Index()
@@ -57,32 +69,27 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	bufs := h.buffers.Get().(*searchBuffers)
-	defer h.putBuffers(bufs)
-	for doc := range ix.Search(win) {
-		bufs.docs = append(bufs.docs, doc)
-	}
-	size := len(eventsPrefix) + len(eventsSuffix) + max(len(bufs.docs)-1, 0) // commas
-	for _, doc := range bufs.docs {
-		size += len(doc)
-	}
+	n, size := ix.Measure(win)
+	size += len(eventsPrefix) + len(eventsSuffix) + max(n-1, 0) // commas
 	if size > h.l1MaxEntry || size < eagerGzipBytes && !h.door.seen(key) {
-		h.stream(w, r, key, bufs, size) // too large for L1, or small and maybe one-off
+		h.stream(w, r, key, ix.Search(win), size) // too large for L1, or small and maybe one-off
 		return
 	}
 	// Large, or asked for again: worth compressing once and keeping.
-	resp := h.newResponse(key, appendEvents(make([]byte, 0, size), bufs.docs), gz)
+	resp := h.newResponse(key, appendEvents(make([]byte, 0, size), ix.Search(win)), gz)
 	h.l1.Set(key, resp)
 	h.writeResponse(w, r, key, resp, gz)
 }
 
 // appendEvents appends the search response of docs to b.
-func appendEvents(b []byte, docs [][]byte) []byte {
+func appendEvents(b []byte, docs iter.Seq[[]byte]) []byte {
 	b = append(b, eventsPrefix...)
-	for i, doc := range docs {
-		if i > 0 {
+	first := true
+	for doc := range docs {
+		if !first {
 			b = append(b, ',')
 		}
+		first = false
 		b = append(b, doc...)
 	}
 	return append(b, eventsSuffix...)
@@ -122,13 +129,17 @@ func (h *Handler) setCacheHeaders(hd http.Header, etag []string) {
 // the ETag of key. It needs no cached response: the ETag names the version and the
 // window, which determine the body.
 func (h *Handler) notModified(w http.ResponseWriter, r *http.Request, key searchKey) bool {
-	inm := r.Header["If-None-Match"]
-	if len(inm) == 0 {
+	if len(r.Header["If-None-Match"]) == 0 {
 		return false
 	}
 	var buf [96]byte
-	etag := key.appendETag(buf[:0])
-	for _, v := range inm {
+	return h.matchETag(w, r, key.appendETag(buf[:0]))
+}
+
+// matchETag answers 304 and returns true when the request's If-None-Match matches
+// etag.
+func (h *Handler) matchETag(w http.ResponseWriter, r *http.Request, etag []byte) bool {
+	for _, v := range r.Header["If-None-Match"] {
 		if etagMatches(v, etag) {
 			h.setCacheHeaders(w.Header(), []string{string(etag)})
 			w.WriteHeader(http.StatusNotModified)
@@ -138,9 +149,10 @@ func (h *Handler) notModified(w http.ResponseWriter, r *http.Request, key search
 	return false
 }
 
-// stream answers with the documents in bufs, size bytes in all, copied through the
-// pooled buffer: the path of responses too large for L1, uncompressed.
-func (h *Handler) stream(w http.ResponseWriter, r *http.Request, key searchKey, bufs *searchBuffers, size int) {
+// stream answers with docs, size bytes in all, copied through a pooled buffer: the
+// path of responses too large for L1, uncompressed, and of small one-off ones. It
+// holds no more than the buffer, whatever the size.
+func (h *Handler) stream(w http.ResponseWriter, r *http.Request, key searchKey, docs iter.Seq[[]byte], size int) {
 	hd := w.Header()
 	h.setCacheHeaders(hd, []string{string(key.appendETag(nil))})
 	hd.Set("Content-Length", strconv.Itoa(size))
@@ -149,12 +161,16 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, key searchKey, 
 		return
 	}
 
+	bufs := h.buffers.Get().(*searchBuffers)
+	defer h.putBuffers(bufs)
 	out := chunkWriter{w: w, buf: bufs.out[:0]}
 	out.writeString(eventsPrefix)
-	for i, doc := range bufs.docs {
-		if i > 0 {
+	first := true
+	for doc := range docs {
+		if !first {
 			out.writeString(",")
 		}
+		first = false
 		out.write(doc)
 		if out.err != nil {
 			break
@@ -261,7 +277,7 @@ func (h *Handler) readWindow(ctx context.Context, l2Key string, win catalog.Wind
 			docs[i] = EncodeEvent(p)
 			size += len(docs[i])
 		}
-		body := appendEvents(make([]byte, 0, size), docs)
+		body := appendEvents(make([]byte, 0, size), slices.Values(docs))
 		if size <= h.l1MaxEntry {
 			h.l2Set(rctx, l2Key, body)
 		}
@@ -342,9 +358,6 @@ func newBuffers() any {
 func (h *Handler) putBuffers(b *searchBuffers) {
 	clear(b.docs)
 	b.docs = b.docs[:0]
-	if cap(b.docs) > maxPooledDocs {
-		b.docs = nil
-	}
 	h.buffers.Put(b)
 }
 

@@ -53,7 +53,7 @@ var (
 	brokerSettings   = []string{"BROKER_URL", "TASK_MAX_ATTEMPTS", "TASK_RETRY_SECONDS"}
 	redisSettings    = []string{"REDIS_URL"}
 	providerSettings = []string{"EXTERNAL_API_URL", "PROVIDER_MAX_BYTES", "PROVIDER_NAME", "PROVIDERS", "PROVIDERS_FILE", "SYNC_INTERVAL_SECONDS", "API_TIMEOUT_SECONDS"}
-	apiSettings      = []string{"CACHE_TTL_SECONDS", "PRICE_CACHE_TTL_SECONDS", "API_KEYS", "ALLOW_UNAUTHENTICATED_WRITES", "MARKET_EVENTS_CHANNEL", "L1_CACHE_MAX_BYTES", "INDEX_MAX_BYTES",
+	apiSettings      = []string{"CACHE_TTL_SECONDS", "PRICE_CACHE_TTL_SECONDS", "API_KEYS", "ALLOW_UNAUTHENTICATED_WRITES", "MARKET_EVENTS_CHANNEL", "L1_CACHE_MAX_BYTES", "INDEX_MAX_BYTES", "INDEX_HISTORY", "CURSOR_SECRET",
 		"SEARCH_TIMEOUT_SECONDS", "QUOTE_TIMEOUT_SECONDS", "READ_TIMEOUT_SECONDS", "WRITE_TIMEOUT_SECONDS", "MAX_IN_FLIGHT",
 		"RATE_LIMIT_PER_SECOND", "RATE_LIMIT_BURST", "RATE_LIMIT_WRITES_PER_SECOND", "RATE_LIMIT_WRITES_BURST", "TRUSTED_PROXIES", "SEARCH_STORE_READS"}
 )
@@ -117,7 +117,7 @@ DATA_DIR open`,
 		run:      runAPI,
 		settings: concat(roleSettings, storeSettings, brokerSettings, redisSettings, apiSettings),
 		needs:    needs{store: true, broker: true, redis: true},
-		check:    requireAPIKeys,
+		check:    checkAPI,
 	},
 	{
 		name:     "ingest",
@@ -262,6 +262,26 @@ roles (api, ingest, worker, listener) run on PostgreSQL, Redis and RabbitMQ and 
 to start without the URLs they need; only run has embedded defaults.
 'boxoffice <command> -h' lists a command's flags.`)
 	return b.String()
+}
+
+// checkAPI is the api's check: its write endpoints need keys (requireAPIKeys), and its
+// instances a shared cursor key (requireCursorKey).
+func checkAPI(c config) error {
+	if err := requireAPIKeys(c); err != nil {
+		return err
+	}
+	return requireCursorKey(c)
+}
+
+// requireCursorKey refuses an api without a key to sign search cursors with that its
+// instances share: CURSOR_SECRET, or API_KEYS to derive one from. A random key per
+// process would make one instance's cursors a 400 on the next.
+func requireCursorKey(c config) error {
+	if c.cursorKey() == nil {
+		return errors.New("api: CURSOR_SECRET is required when API_KEYS is unset: every instance must sign " +
+			"paginated search cursors with the same key; set CURSOR_SECRET (at least 32 characters)")
+	}
+	return nil
 }
 
 // requireAPIKeys is the api's check: without API_KEYS its write endpoints would trust

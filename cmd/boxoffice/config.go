@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
@@ -50,6 +52,8 @@ type config struct {
 	MarketChannel    string
 	L1CacheMaxBytes  int64
 	IndexMaxBytes    int64
+	IndexHistory     int    // INDEX_HISTORY: previous catalog versions kept for paginated searches
+	CursorSecret     string // CURSOR_SECRET: signs search cursors; never shown
 	ProviderMaxBytes int64
 	TaskMaxAttempts  int
 	TaskRetry        time.Duration
@@ -91,6 +95,28 @@ type config struct {
 
 	// needs are the services the command opens (from commands).
 	needs needs
+}
+
+// minCursorSecret is the shortest CURSOR_SECRET accepted: 32 characters.
+const minCursorSecret = 32
+
+// cursorKey returns the key that signs the API's search cursors: CURSOR_SECRET, else one
+// derived from API_KEYS (HMAC-SHA256 of the sorted keys under a label of its own, so
+// instances with the same keys share it and it reveals nothing of them), else nil: a
+// random key per process, which only run, one process, may use (see checkAPI).
+func (c config) cursorKey() []byte {
+	if c.CursorSecret != "" {
+		return []byte(c.CursorSecret)
+	}
+	if len(c.APIKeys) == 0 {
+		return nil
+	}
+	m := hmac.New(sha256.New, []byte("boxoffice search cursor key v1"))
+	for _, k := range slices.Sorted(slices.Values(c.APIKeys)) {
+		m.Write([]byte(k))
+		m.Write([]byte{0})
+	}
+	return m.Sum(nil)
 }
 
 // setting is one configuration value: its environment name, its flag, and how it parses.
@@ -187,6 +213,14 @@ var settings = []setting{
 	}},
 	{"L1_CACHE_MAX_BYTES", "l1-cache-max-bytes", "67108864", "bytes of search responses each API process keeps in memory; one above a sixteenth of it is served uncached", bytesSetter(func(c *config) *int64 { return &c.L1CacheMaxBytes })},
 	{"INDEX_MAX_BYTES", "index-max-bytes", "1073741824", "memory budget of each API process's search index; a catalog beyond it is searched in the store, through the response caches", bytesSetter(func(c *config) *int64 { return &c.IndexMaxBytes })},
+	{"INDEX_HISTORY", "index-history", "4", "previous catalog versions each API process keeps in its search index (within INDEX_MAX_BYTES) so that paginated searches read every page at the version they started at; a cursor of an older version gets 410", intSetter(func(c *config) *int { return &c.IndexHistory }, 0, 100)},
+	{"CURSOR_SECRET", "cursor-secret", "", "key that signs the cursors of paginated searches, at least 32 characters, the same on every api instance behind one load balancer; empty: api derives it from API_KEYS, run picks a random one", func(c *config, v string) error {
+		if v != "" && len(v) < minCursorSecret {
+			return fmt.Errorf("must have at least %d characters (this one has %d)", minCursorSecret, len(v))
+		}
+		c.CursorSecret = v
+		return nil
+	}},
 	{"PROVIDER_MAX_BYTES", "provider-max-bytes", strconv.Itoa(provider.DefaultMaxBytes), "largest provider document a sync reads; a larger one aborts the sync, which publishes nothing", bytesSetter(func(c *config) *int64 { return &c.ProviderMaxBytes })},
 	{"TASK_MAX_ATTEMPTS", "task-max-attempts", "6", "deliveries of a broker message (a plan batch, a recalculation), the first included, before it is dead-lettered", func(c *config, v string) error {
 		n, err := strconv.Atoi(v)

@@ -102,6 +102,8 @@ func TestLoadConfigRejects(t *testing.T) {
 		{"provider twice", map[string]string{"PROVIDERS": "a=http://a.example/x b=http://b.example/ a:json=http://c.example/"}, nil, `PROVIDERS entry 3: provider "a" is already configured by PROVIDERS entry 1`},
 		{"provider also by the shorthand", map[string]string{"EXTERNAL_API_URL": "http://f.example/", "PROVIDERS": "fever=http://a.example/x"}, nil, `PROVIDERS entry 1: provider "fever" is already configured by EXTERNAL_API_URL`},
 		{"providers file absent", map[string]string{"PROVIDERS_FILE": "/nonexistent/providers.json"}, nil, `PROVIDERS_FILE: open /nonexistent/providers.json: no such file or directory`},
+		{"short cursor secret, not shown", map[string]string{"CURSOR_SECRET": "secret-of-20-letters"}, nil, "CURSOR_SECRET: must have at least 32 characters (this one has 20)"},
+		{"negative index history", map[string]string{"INDEX_HISTORY": "-1"}, nil, `INDEX_HISTORY: must be between 0 and 100: "-1"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -192,10 +194,10 @@ func TestCommandHelp(t *testing.T) {
 		{"provider-sim", []string{"-mode", "-addr", "-error-rate", "-log-level"},
 			[]string{"-database", "-redis-url", "-broker-url", "-api-keys", "-l1-cache", "-index-max", "-http-addr", "-data-dir", "-sim-"}},
 		{"api", []string{"-http-addr", "-database-write-url", "-database-read-url", "-redis-url", "-broker-url", "-api-keys", "-l1-cache-max-bytes", "-index-max-bytes",
-			"-max-in-flight", "-quote-timeout-seconds", "-rate-limit-per-second", "-trusted-proxies"},
+			"-index-history", "-cursor-secret", "-max-in-flight", "-quote-timeout-seconds", "-rate-limit-per-second", "-trusted-proxies"},
 			[]string{"-data-dir", "-mode", "-sim-", "-external-api-url", "-sync-interval-seconds"}},
 		{"ingest", []string{"-http-addr", "-database-write-url", "-broker-url", "-redis-url", "-external-api-url", "-provider-name", "-sync-interval-seconds", "-api-timeout-seconds"},
-			[]string{"-data-dir", "-sim-", "-api-keys", "-cache-ttl", "-index-max", "-market-events-channel", "-rate-limit-per-second", "-max-in-flight"}},
+			[]string{"-data-dir", "-sim-", "-api-keys", "-cache-ttl", "-index-max", "-cursor-secret", "-market-events-channel", "-rate-limit-per-second", "-max-in-flight"}},
 		{"worker", []string{"-http-addr", "-database-write-url", "-broker-url", "-redis-url"},
 			[]string{"-data-dir", "-sim-", "-api-keys", "-external-api-url", "-cache-ttl", "-market-events-channel"}},
 		{"listener", []string{"-http-addr", "-database-write-url", "-broker-url", "-redis-url", "-market-events-channel"},
@@ -429,5 +431,26 @@ func TestProvidersFileRejects(t *testing.T) {
 				t.Errorf("error %q leaks a password", err)
 			}
 		})
+	}
+}
+
+// TestCursorKey: the api's instances share the cursor key, from CURSOR_SECRET or else
+// derived from API_KEYS whatever their order, and it is never a key itself.
+func TestCursorKey(t *testing.T) {
+	keys := config{APIKeys: []string{"first-key-0123456789", "second-key-0123456789"}}
+	swapped := config{APIKeys: []string{"second-key-0123456789", "first-key-0123456789"}}
+	other := config{APIKeys: []string{"first-key-0123456789"}}
+	secret := config{APIKeys: keys.APIKeys, CursorSecret: strings.Repeat("s", 32)}
+	if k := keys.cursorKey(); k == nil || string(k) != string(swapped.cursorKey()) {
+		t.Errorf("cursor keys of the same API_KEYS in another order differ")
+	}
+	if string(keys.cursorKey()) == string(other.cursorKey()) || strings.Contains(string(keys.cursorKey()), "key-0123456789") {
+		t.Errorf("cursor key %q: want one of its own for each set of keys, none of them", keys.cursorKey())
+	}
+	if string(secret.cursorKey()) != secret.CursorSecret {
+		t.Errorf("with CURSOR_SECRET the key is %q, want the secret", secret.cursorKey())
+	}
+	if (config{}).cursorKey() != nil {
+		t.Errorf("without either the key is not nil: run's random key per process")
 	}
 }

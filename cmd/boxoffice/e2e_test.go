@@ -463,12 +463,19 @@ func TestAPIRefusesToStartWithoutKeys(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "API_KEYS is required") || !strings.Contains(err.Error(), "ALLOW_UNAUTHENTICATED_WRITES") {
 		t.Errorf("api without API_KEYS: run() = %v, want an error naming API_KEYS and ALLOW_UNAUTHENTICATED_WRITES", err)
 	}
-	// Allowed, it goes on to open the store, which is absent here: a different error.
+	// Allowed, it needs a cursor key its instances share, which API_KEYS would give.
 	env["ALLOW_UNAUTHENTICATED_WRITES"] = "true"
 	err = run(t.Context(), []string{"api", "--env-file", filepath.Join(t.TempDir(), "none")},
 		func(k string) string { return env[k] }, io.Discard, io.Discard)
-	if err == nil || strings.Contains(err.Error(), "API_KEYS") {
-		t.Errorf("api with ALLOW_UNAUTHENTICATED_WRITES=true: run() = %v, want an error about the store only", err)
+	if err == nil || !strings.Contains(err.Error(), "CURSOR_SECRET is required") {
+		t.Errorf("api with ALLOW_UNAUTHENTICATED_WRITES=true and neither API_KEYS nor CURSOR_SECRET: run() = %v, want an error naming CURSOR_SECRET", err)
+	}
+	// With it, it goes on to open the store, which is absent here: a different error.
+	env["CURSOR_SECRET"] = strings.Repeat("k", 32)
+	err = run(t.Context(), []string{"api", "--env-file", filepath.Join(t.TempDir(), "none")},
+		func(k string) string { return env[k] }, io.Discard, io.Discard)
+	if err == nil || strings.Contains(err.Error(), "API_KEYS") || strings.Contains(err.Error(), "CURSOR_SECRET") {
+		t.Errorf("api with ALLOW_UNAUTHENTICATED_WRITES=true and CURSOR_SECRET: run() = %v, want an error about the store only", err)
 	}
 	env["ALLOW_UNAUTHENTICATED_WRITES"] = "yes please"
 	err = run(t.Context(), []string{"api", "--env-file", filepath.Join(t.TempDir(), "none")},

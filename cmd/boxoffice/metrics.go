@@ -106,8 +106,8 @@ func newMetrics() *metrics {
 		return float64(ix.Len())
 	}))
 	indexBytes := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "boxoffice_search_index_bytes", Help: "Estimated memory of the API's search index (INDEX_MAX_BYTES bounds it).",
-	}, index(func(_ *catalog.Searcher, ix *catalog.Index) float64 { return float64(ix.Bytes()) }))
+		Name: "boxoffice_search_index_bytes", Help: "Estimated memory of the API's search index, with the previous versions it keeps for paginated searches (INDEX_MAX_BYTES bounds it).",
+	}, index(func(s *catalog.Searcher, _ *catalog.Index) float64 { return float64(s.Bytes()) }))
 	overBudget := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "boxoffice_search_index_over_budget", Help: "1 when the catalog is beyond INDEX_MAX_BYTES and searches read the store.",
 	}, index(func(s *catalog.Searcher, _ *catalog.Index) float64 {

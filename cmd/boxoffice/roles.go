@@ -155,6 +155,7 @@ func runListener(ctx context.Context, cfg config, log *slog.Logger) error {
 func startAPI(ctx context.Context, g *errgroup.Group, ln net.Listener, cfg config, d *deps, log *slog.Logger) *catalog.Searcher {
 	searcher := catalog.NewSearcher(d.store, httpapi.EncodeEvent, indexPoll, log)
 	searcher.SetMaxBytes(cfg.IndexMaxBytes)
+	searcher.SetHistory(cfg.IndexHistory)
 	if _, err := searcher.Refresh(ctx); err != nil {
 		log.Warn("catalog index not loaded yet; searches read the store until it is", "err", err)
 	}
@@ -177,6 +178,7 @@ func startAPI(ctx context.Context, g *errgroup.Group, ln net.Listener, cfg confi
 	conf.RateLimits = httpapi.RateLimits{Search: cfg.ReadRate, Quote: cfg.ReadRate, Read: cfg.ReadRate, Write: cfg.WriteRate}
 	conf.SharedRates = d.rates
 	conf.TrustedProxies = cfg.TrustedProxies
+	conf.CursorKey = cfg.cursorKey()
 	api := httpapi.New(searcher, log, conf)
 	g.Go(func() error { return serveHTTP(ctx, ln, api, log) })
 	serveOps(ctx, g, d, api, log)
