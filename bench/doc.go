@@ -7,8 +7,10 @@
 // TestBench starts boxoffice on loopback with a synthetic catalog from the provider
 // simulator (churn off, so the catalog is stable), waits until /search serves every
 // plan, and loads it with wrk (peak throughput) and vegeta (latency at a fixed rate)
-// for hot windows (a few distinct queries) and random windows (every request
-// distinct). Each figure stands beside a trivial net/http handler that serves the same
+// for hot windows (a few distinct queries), random windows (every request
+// distinct) and pages of 100 (64 pages deep in the catalog, each asked by the cursor
+// a client paging from a random start would send: a signed cursor, a binary search
+// and 100 pre-encoded documents). Each figure stands beside a trivial net/http handler that serves the same
 // response bytes, measured in the same run, and the ratio between the two; so does the
 // server process's CPU time per request (Linux: /proc/<pid>/stat), the server time a
 // request costs, which the machine's noise moves far less than latency. It runs the

@@ -82,24 +82,35 @@ end
 // writeWrkScripts writes the hot and random Lua scripts for w into dir.
 func writeWrkScripts(t *testing.T, dir string, w workloads, threads int, gzip bool) (hot, random string) {
 	t.Helper()
-	header := "-- no Accept-Encoding"
-	if gzip {
-		header = `wrk.headers["Accept-Encoding"] = "gzip"`
-	}
-	quoted := make([]string, len(w.hotPaths))
-	for i, p := range w.hotPaths {
-		quoted[i] = strconv.Quote(p)
-	}
+	header := wrkHeader(gzip)
 	hot, random = filepath.Join(dir, "hot.lua"), filepath.Join(dir, "random.lua")
 	span := int64(catalogEnd.Sub(catalogStart) / time.Second)
-	if err := os.WriteFile(hot, fmt.Appendf(nil, wrkHotScript, header, strings.Join(quoted, ", ")), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeWrkList(t, hot, w.hotPaths, gzip)
 	script := fmt.Appendf(nil, wrkRandomScript, header, catalogStart.Unix(), threads, span, int64(w.length/time.Second))
 	if err := os.WriteFile(random, script, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return hot, random
+}
+
+// wrkHeader is the Lua line that sets a script's Accept-Encoding.
+func wrkHeader(gzip bool) string {
+	if gzip {
+		return `wrk.headers["Accept-Encoding"] = "gzip"`
+	}
+	return "-- no Accept-Encoding"
+}
+
+// writeWrkList writes to file a Lua script that cycles through paths.
+func writeWrkList(t *testing.T, file string, paths []string, gzip bool) {
+	t.Helper()
+	quoted := make([]string, len(paths))
+	for i, p := range paths {
+		quoted[i] = strconv.Quote(p)
+	}
+	if err := os.WriteFile(file, fmt.Appendf(nil, wrkHotScript, wrkHeader(gzip), strings.Join(quoted, ", ")), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // runWrk loads base with wrk for d, requests built by script.

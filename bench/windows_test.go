@@ -5,11 +5,13 @@ package bench
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -108,6 +110,9 @@ type workloads struct {
 	randomPlans float64             // plans per random window in that sample, on average
 	randomSize  float64             // mean uncompressed body size of that sample
 	hotSize     float64             // mean uncompressed body size of the hot windows
+	pagePaths   []string            // the paginated workload: pages of pageLimit deep in the catalog
+	pages       map[string]variants // their responses, by path and query
+	pageSize    float64             // mean body size of those pages
 }
 
 // hotSent is the mean size of the hot windows' responses as sent to a client that takes
@@ -187,4 +192,58 @@ func randomPaths(rng *rand.Rand, n int, length time.Duration) []string {
 		paths = append(paths, searchPath(catalogStart.Add(time.Duration(s)*time.Second), length))
 	}
 	return paths
+}
+
+// pageLimit is the page size of the paginated workload.
+const pageLimit = 100
+
+// pageSample is how many pages the paginated workload cycles through.
+const pageSample = 64
+
+// calibratePages captures the paginated workload: from each of pageSample random
+// starts in the catalog, the first page of pageLimit plans of the window from there
+// on, then the page its next_cursor names, whose path (with the cursor) and response
+// the workload keeps. Each request of the workload is then a page deep in the catalog,
+// read by a signed cursor and a binary search, as a client paging through a window
+// would ask for it. Pages are never gzipped, so both variants are the same bytes.
+func calibratePages(t *testing.T, base string, w *workloads) {
+	t.Helper()
+	ctx := t.Context()
+	rng := rand.New(rand.NewPCG(5, 6))
+	span := int64(catalogEnd.Sub(catalogStart) / time.Second)
+	w.pages = map[string]variants{}
+	size := 0
+	for len(w.pagePaths) < pageSample {
+		from := catalogStart.Add(time.Duration(rng.Int64N(span*9/10)) * time.Second)
+		first, err := fetch(ctx, base, "/search?limit="+strconv.Itoa(pageLimit)+"&starts_at="+from.UTC().Format(time.RFC3339), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p struct {
+			Data struct {
+				NextCursor *string `json:"next_cursor"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(first.body, &p); err != nil {
+			t.Fatalf("page: %v: %s", err, first.body)
+		}
+		if p.Data.NextCursor == nil {
+			continue // too near the end of the catalog
+		}
+		path := "/search?limit=" + strconv.Itoa(pageLimit) + "&starts_at=" + from.UTC().Format(time.RFC3339) + "&cursor=" + *p.Data.NextCursor
+		if _, ok := w.pages[path]; ok {
+			continue
+		}
+		v, err := fetchVariants(ctx, base, path, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := countIDs(bytes.NewReader(v.plain.body)); n != pageLimit {
+			t.Fatalf("GET %s: %d plans, want %d", path, n, pageLimit)
+		}
+		w.pagePaths = append(w.pagePaths, path)
+		w.pages[path] = v
+		size += len(v.plain.body)
+	}
+	w.pageSize = float64(size) / float64(len(w.pagePaths))
 }

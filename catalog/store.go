@@ -69,3 +69,12 @@ type Page struct {
 	Version int64
 	More    bool
 }
+
+// NewPage returns the page of at most limit plans read at version from plans, the
+// answer of a keyset query for limit+1: a plan beyond limit only says that more follow.
+func NewPage(plans []Plan, version int64, limit int) Page {
+	if len(plans) > limit {
+		return Page{Plans: plans[:limit], Version: version, More: true}
+	}
+	return Page{Plans: plans, Version: version}
+}

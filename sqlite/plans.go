@@ -358,11 +358,7 @@ func (s *Store) searchPage(ctx context.Context, w catalog.Window, after *catalog
 	if err != nil {
 		return catalog.Page{}, err
 	}
-	page := catalog.Page{Plans: plans, Version: version}
-	if len(plans) > limit {
-		page.Plans, page.More = plans[:limit], true
-	}
-	return page, nil
+	return catalog.NewPage(plans, version, limit), nil
 }
 
 // ChangedSince returns the ever-online plans changed after version, in no particular
