@@ -60,8 +60,8 @@ func (h *Handler) searchPage(w http.ResponseWriter, r *http.Request, win catalog
 				h.writeError(w, r, fmt.Errorf("%w: catalog version %d of the cursor not loaded by this instance yet", errNotLoaded, v))
 				return
 			}
-			snap, ok := h.catalog.(Snapshots)
-			if ix = (*catalog.Index)(nil); ok {
+			ix = nil
+			if snap, ok := h.catalog.(Snapshots); ok {
 				ix = snap.IndexAt(v)
 			}
 			if ix == nil {
