@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	gocmp "github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 
 	"boxoffice/catalog"
@@ -147,6 +148,11 @@ func TestDistributed(t *testing.T) {
 	}
 	if n := count(); n != 20000 {
 		t.Errorf("store has %d plans, want 20000", n)
+	}
+	// Pages asked of both apis in turn: each accepts the other's cursors (the key both
+	// derive from API_KEYS), and they concatenate to the whole catalog.
+	if diff := gocmp.Diff(want, walkAcross(t, apis, 1000, "")); diff != "" {
+		t.Errorf("pages of 1000 across both apis (-want +got):\n%s", diff)
 	}
 	// Two ingest processes, one leader: the provider was asked once in the interval.
 	if n := sim.Requests(); n != 1 {

@@ -43,9 +43,16 @@ func getPage(t *testing.T, base string, limit int, cursor string) (int, page) {
 // walk pages from cursor to the end, returning the events of every page.
 func walk(t *testing.T, base string, limit int, cursor string) []event {
 	t.Helper()
+	return walkAcross(t, []string{base}, limit, cursor)
+}
+
+// walkAcross pages from cursor to the end asking each of bases in turn, as a load
+// balancer would send the pages, returning the events of every page.
+func walkAcross(t *testing.T, bases []string, limit int, cursor string) []event {
+	t.Helper()
 	var evs []event
 	for n := 0; ; n++ {
-		status, p := getPage(t, base, limit, cursor)
+		status, p := getPage(t, bases[n%len(bases)], limit, cursor)
 		if status != http.StatusOK || n > 10_000 {
 			t.Fatalf("page %d = %d %+v", n, status, p.Error)
 		}
