@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -592,5 +593,50 @@ func TestContractRejectsBadPricingResponses(t *testing.T) {
 				t.Errorf("response %d %s passes validation", tt.status, tt.body)
 			}
 		})
+	}
+}
+
+// TestContractPages checks paginated searches against the spec: the requests are
+// valid, and a first page, a page by cursor, the last page (next_cursor null), a
+// 400 for a bad cursor and a 410 for a version no longer kept all answer as it says.
+// The spec also rejects limits outside 1 to 1000.
+func TestContractPages(t *testing.T) {
+	c := newContract(t)
+	key := []byte("contract cursor key, long enough")
+	plans := manyPlans(t, 5)
+	h := New(fixedCatalog{ix: catalog.NewIndex(1, plans, EncodeEvent)}, slog.New(slog.DiscardHandler), Config{CursorKey: key})
+	moved := New(fixedCatalog{ix: catalog.NewIndex(2, plans, EncodeEvent)}, slog.New(slog.DiscardHandler), Config{CursorKey: key})
+	next := *decodePage(t, get(h, "/search?limit=2")).Data.NextCursor
+	tests := []struct {
+		name       string
+		h          *Handler
+		target     string
+		wantStatus int
+	}{
+		{"first page", h, "/search?limit=2", http.StatusOK},
+		{"page by cursor", h, "/search?limit=2&cursor=" + next, http.StatusOK},
+		{"last page", h, "/search?limit=1000", http.StatusOK},
+		{"bad cursor", h, "/search?limit=2&cursor=AAAA", http.StatusBadRequest},
+		{"version gone", moved, "/search?limit=2&cursor=" + next, http.StatusGone},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodGet, tt.target, nil)
+			in := c.input(t, req)
+			if err := openapi3filter.ValidateRequest(t.Context(), in); err != nil {
+				t.Errorf("GET %s: request breaks the spec: %v", tt.target, err)
+			}
+			rec := httptest.NewRecorder()
+			tt.h.ServeHTTP(rec, req)
+			if rec.Code != tt.wantStatus {
+				t.Errorf("GET %s status = %d, want %d", tt.target, rec.Code, tt.wantStatus)
+			}
+			c.validateResponse(t, in, rec)
+		})
+	}
+	for _, target := range []string{"/search?limit=0", "/search?limit=1001", "/search?limit=ten"} {
+		if err := openapi3filter.ValidateRequest(t.Context(), c.input(t, httptest.NewRequest(http.MethodGet, target, nil))); err == nil {
+			t.Errorf("spec accepts GET %s", target)
+		}
 	}
 }
