@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -89,4 +90,31 @@ func BenchmarkSearchLimited(b *testing.B) {
 		MaxInFlight: 1000,
 	})
 	benchSearch(b, h, "starts_at=2021-06-01T10:00:00Z&ends_at=2021-06-01T16:00:00Z")
+}
+
+// BenchmarkSearchPage compares a page of 100 deep in a 10k catalog, asked by its
+// cursor, with a search whose window holds the same 100 plans: a page should cost what
+// a search of its size does (a signed cursor and a binary search more).
+func BenchmarkSearchPage(b *testing.B) {
+	ix := catalog.NewIndex(1, benchPlans(b, 10_000), EncodeEvent)
+	h := New(fixedCatalog{ix: ix}, slog.New(slog.DiscardHandler), Config{})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/search?limit=100&starts_at=2021-09-01T00:00:00Z", nil))
+	var first struct {
+		Data struct {
+			NextCursor string `json:"next_cursor"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &first); err != nil || first.Data.NextCursor == "" {
+		b.Fatalf("first page %s: %v", rec.Body, err)
+	}
+	b.Run("page by cursor", func(b *testing.B) {
+		benchSearch(b, h, "limit=100&starts_at=2021-09-01T00:00:00Z&cursor="+first.Data.NextCursor)
+	})
+	// The same 100 plans as a window (one starts every hour from 2021-09-05T04:00),
+	// streamed from the index each time as pages are: an L1 too small to keep it.
+	uncached := New(fixedCatalog{ix: ix}, slog.New(slog.DiscardHandler), Config{L1MaxBytes: 256 << 10})
+	b.Run("window of the same plans", func(b *testing.B) {
+		benchSearch(b, uncached, "starts_at=2021-09-05T04:00:00Z&ends_at=2021-09-09T09:00:00Z")
+	})
 }
