@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -102,7 +103,8 @@ func TestBackupDuringIngest(t *testing.T) {
 	}
 	_, providerURL, _ := syntheticProvider(t, providersim.Config{Mode: providersim.Synthetic, Seed: 17, BasePlans: 1500, Plans: 4, Zones: 2})
 	dataDir := t.TempDir()
-	env := map[string]string{"HTTP_ADDR": freeAddr(t), "DATA_DIR": dataDir, "EXTERNAL_API_URL": providerURL, "SYNC_INTERVAL_SECONDS": "3600"}
+	env := map[string]string{"HTTP_ADDR": freeAddr(t), "DATA_DIR": dataDir, "EXTERNAL_API_URL": providerURL, "SYNC_INTERVAL_SECONDS": "3600",
+		"SYNC_BATCH_PLANS": strconv.Itoa(batchSize)}
 	startRun(t, env)
 	// The test's own connection to the live store; it waits for the worker's transactions.
 	live, err := sql.Open("sqlite", "file:"+filepath.Join(dataDir, sqlite.FileName)+"?_pragma=busy_timeout(30000)")
@@ -220,7 +222,8 @@ func TestBackupDuringIngest(t *testing.T) {
 	})
 }
 
-// batchSize is the plans of each batch but the last of a sync whose plans are small.
+// batchSize is the plans of each batch but the last of a sync whose plans are small
+// (SYNC_BATCH_PLANS of the test).
 const batchSize = 1000
 
 // storeState is what TestBackupDuringIngest reads of a store: its first sync, its

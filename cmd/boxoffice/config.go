@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"boxoffice/httpapi"
+	"boxoffice/ingest"
 	"boxoffice/provider"
 	"boxoffice/redact"
 	"boxoffice/task"
@@ -44,6 +45,7 @@ type config struct {
 	ProviderList     []providerConfig
 	Namespace        string
 	SyncInterval     time.Duration
+	SyncBatchPlans   int
 	APITimeout       time.Duration
 	CacheTTL         time.Duration
 	PriceCacheTTL    time.Duration
@@ -177,6 +179,7 @@ var settings = []setting{
 		return nil
 	}},
 	{"SYNC_INTERVAL_SECONDS", "sync-interval-seconds", "300", "seconds between provider syncs", secondsSetter(func(c *config) *time.Duration { return &c.SyncInterval })},
+	{"SYNC_BATCH_PLANS", "sync-batch-plans", strconv.Itoa(ingest.DefaultConfig().BatchSize), "plans per published batch, at most (a batch also ends before its plans' JSON passes 4 MiB): each is one store transaction and one index refresh", intSetter(func(c *config) *int { return &c.SyncBatchPlans }, 1, 100_000)},
 	{"API_TIMEOUT_SECONDS", "api-timeout-seconds", "30", "provider timeout: connect, headers, and each pause in the body", secondsSetter(func(c *config) *time.Duration { return &c.APITimeout })},
 	{"CACHE_TTL_SECONDS", "cache-ttl-seconds", "300", "time to live of cached responses", secondsSetter(func(c *config) *time.Duration { return &c.CacheTTL })},
 	{"PRICE_CACHE_TTL_SECONDS", "price-cache-ttl-seconds", "300", "time to live of cached price quotes; a recalculation invalidates them at once", secondsSetter(func(c *config) *time.Duration { return &c.PriceCacheTTL })},

@@ -302,7 +302,7 @@ func startIngest(ctx context.Context, g *errgroup.Group, cfg config, d *deps, pr
 		}
 		plog := log.With("provider", p.Name)
 		s := ingest.NewSyncer(provider.NewClient(p.URL, p.Timeout, p.Name, opts...), d.broker, d.locker, d.store,
-			ingest.Config{Provider: p.Name, Interval: p.Interval, Observe: d.metrics.observeSync(p.Name)}, plog)
+			ingest.Config{Provider: p.Name, Interval: p.Interval, BatchSize: cfg.SyncBatchPlans, Observe: d.metrics.observeSync(p.Name)}, plog)
 		g.Go(func() error { return s.Run(ctx) })
 	}
 }
