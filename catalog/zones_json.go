@@ -31,6 +31,13 @@ type storedZone struct {
 // AppendZonesJSON appends the storage form of zones to b; no zones is "[]". Invalid UTF-8 becomes
 // U+FFFD, as encoding/json writes it.
 func AppendZonesJSON(b []byte, zones []Zone) []byte {
+	return appendZones(b, zones, false)
+}
+
+// appendZones appends zones as a JSON array of objects: in the storage form, or with
+// wire true in the form encoding/json writes for a Zone (the price a decimal number
+// under "price").
+func appendZones(b []byte, zones []Zone, wire bool) []byte {
 	b = append(b, '[')
 	for i, z := range zones {
 		if i > 0 {
@@ -42,8 +49,13 @@ func AppendZonesJSON(b []byte, zones []Zone) []byte {
 		b = appendJSONString(b, z.Name)
 		b = append(b, `,"capacity":`...)
 		b = strconv.AppendInt(b, z.Capacity, 10)
-		b = append(b, `,"price_cents":`...)
-		b = strconv.AppendInt(b, int64(z.Price), 10)
+		if wire {
+			b = append(b, `,"price":`...)
+			b = z.Price.AppendText(b)
+		} else {
+			b = append(b, `,"price_cents":`...)
+			b = strconv.AppendInt(b, int64(z.Price), 10)
+		}
 		b = append(b, `,"numbered":`...)
 		b = strconv.AppendBool(b, z.Numbered)
 		b = append(b, '}')

@@ -411,6 +411,7 @@ type spool struct {
 	size     int      // plans per batch, at most
 	maxBytes int      // bytes of a batch's JSON array of plans, at most
 	pending  []byte   // the JSON array of the batch being filled, without its closing bracket
+	enc      []byte   // the last plan's encoding, reused
 	plans    int      // in pending
 	batches  int      // written to f
 	skipped  int      // plans over maxBytes alone
@@ -428,10 +429,11 @@ func newSpool(dir string, sync syncHeader, size, maxBytes int) (*spool, error) {
 }
 
 func (sp *spool) add(p catalog.Plan) error {
-	enc, err := json.Marshal(p)
+	enc, err := p.AppendJSON(sp.enc[:0])
 	if err != nil {
 		return fmt.Errorf("encode plan %s: %w", p.ID, err)
 	}
+	sp.enc = enc
 	if len(enc)+len("[]") > sp.maxBytes {
 		sp.skipped++
 		if len(sp.reasons) < maxSkipReasons {
