@@ -23,8 +23,9 @@
 // empty store and the same synthetic catalog, and reports the time from the first
 // process's start until the API's search index holds every plan (its
 // boxoffice_search_index_plans gauge, polled every 100 ms, then confirmed by a full
-// /search), the ingest role's first sync, and each process's peak resident memory
-// (VmHWM from /proc/<pid>/status), resident memory then and CPU time.
+// /search), the ingest role's first sync, the bytes the store takes, and each process's
+// peak resident memory (VmHWM from /proc/<pid>/status), resident memory then and CPU
+// time. The distributed mode runs with one worker process and with two.
 //
 // TestBenchLimiter, also part of `make bench`, measures the HTTP edge's rate limiter:
 // two embedded servers on one 10k-plan catalog, limiting off and limiting on far above
@@ -49,6 +50,7 @@
 //	BENCH_WRK_CONNECTIONS    wrk connections (default 64)
 //	BENCH_INGEST_TIMEOUT     how long to wait for ingest per catalog (default 40m)
 //	BENCH_INGEST_SIZES       TestBenchIngest's catalog sizes, in both modes (default 10k,100k,1m)
+//	BENCH_INGEST_WORKERS     TestBenchIngest's distributed runs: worker processes of each (default 1,2)
 //	BENCH_INGEST_OUT         a file to write TestBenchIngest's table to
 //	BENCH_BIN                the boxoffice binary (default: built into a temporary dir)
 //	BENCH_OUT                a file to write the Markdown results table to

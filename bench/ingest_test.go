@@ -7,10 +7,13 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // ingestRow is one line of the ingest table: one mode and catalog size, from nothing.
@@ -19,6 +22,7 @@ type ingestRow struct {
 	plans      int
 	served     time.Duration // from the first process's start until the API's index held every plan
 	sync       time.Duration // the ingest role's first sync: fetch, parse, spool, publish
+	store      int64         // bytes of the store's tables and indexes (SQLite: its files)
 	procs      []procUsage
 	load       [2]string // /proc/loadavg before and after
 }
@@ -37,8 +41,9 @@ type procUsage struct {
 // BENCH_INGEST_SIZES, boxoffice starts on an empty store and the synthetic catalog, and
 // the test measures the time from the first process's start until the API's search
 // index holds every plan (its boxoffice_search_index_plans gauge, polled every 100 ms,
-// then confirmed by a full /search), and each process's peak resident memory (VmHWM),
-// resident memory then and CPU time.
+// then confirmed by a full /search), the bytes the store takes, and each process's peak
+// resident memory (VmHWM), resident memory then and CPU time. The distributed mode runs
+// once for each worker count of BENCH_INGEST_WORKERS.
 func TestBenchIngest(t *testing.T) {
 	s, err := loadSettings()
 	if err != nil {
@@ -48,35 +53,68 @@ func TestBenchIngest(t *testing.T) {
 	if err != nil {
 		t.Fatalf("BENCH_INGEST_SIZES: %v", err)
 	}
+	var workers []int
+	for w := range strings.SplitSeq(env("BENCH_INGEST_WORKERS", "1,2"), ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(w))
+		if err != nil || n < 1 || n > 8 {
+			t.Fatalf("BENCH_INGEST_WORKERS: want worker counts from 1 to 8, such as 1,2: %q", os.Getenv("BENCH_INGEST_WORKERS"))
+		}
+		workers = append(workers, n)
+	}
+	type setup struct {
+		mode, label string
+		workers     int // distributed: worker processes
+	}
+	var setups []setup
+	for _, mode := range s.modes {
+		if mode == "embedded" {
+			setups = append(setups, setup{mode, mode, 0})
+			continue
+		}
+		for _, w := range workers {
+			label := mode
+			if w > 1 {
+				label = fmt.Sprintf("%s, %d workers", mode, w)
+			}
+			setups = append(setups, setup{mode, label, w})
+		}
+	}
 	bin := buildBinary(t, s)
 	var rows []ingestRow
 	var skipped []string
-	for _, mode := range s.modes {
+	for _, su := range setups {
 		for _, n := range sizes {
-			name := mode + "/" + sizeName(n)
+			name := strings.ReplaceAll(su.label, ", ", "-") + "/" + sizeName(n)
 			t.Run(name, func(t *testing.T) {
 				before := loadavg()
 				start := time.Now()
 				var procs []server
 				var api, ingester server
-				switch mode {
+				var primary string
+				switch su.mode {
 				case "embedded":
 					api = startEmbedded(t, bin, n)
 					api.name = "run"
 					procs, ingester = []server{api}, api
 				default:
-					primary, replica, redisURL, brokerURL, err := distributedServices()
+					var replica, redisURL, brokerURL string
+					var err error
+					primary, replica, redisURL, brokerURL, err = distributedServices()
 					if err != nil {
 						skipped = append(skipped, fmt.Sprintf("%s: services not reachable (%v)", name, err))
 						t.Skipf("services not reachable: %v", err)
 					}
-					procs = startRoles(t, bin, simConfig(n), nil, []string{"worker", "api", "ingest"}, primary, replica, redisURL, brokerURL)
+					roles := []string{"worker", "api", "ingest"}
+					for range su.workers - 1 {
+						roles = append(roles, "worker")
+					}
+					procs = startRoles(t, bin, simConfig(n), nil, roles, primary, replica, redisURL, brokerURL)
 					api, ingester = procs[1], procs[2]
 				}
 				c := simConfig(n)
 				want := c.BasePlans * c.Plans
 				served := waitIndexed(t, api.base, want, start, s.ingestTimeout)
-				row := ingestRow{mode: mode, size: sizeName(want), plans: want, served: served}
+				row := ingestRow{mode: su.label, size: sizeName(want), plans: want, served: served}
 				for _, p := range procs {
 					u := procUsage{name: p.name}
 					u.peak, u.rss = memory(p.pid)
@@ -86,6 +124,7 @@ func TestBenchIngest(t *testing.T) {
 					}
 					row.procs = append(row.procs, u)
 				}
+				row.store = storeBytes(t, api, primary)
 				row.sync = time.Duration(metricValue(t, ingester.base, "boxoffice_sync_duration_seconds_sum") * float64(time.Second))
 				// Served means a client gets every plan: count them in a full response.
 				if got, err := countPlans(t.Context(), api.base); err != nil || got != want {
@@ -105,6 +144,35 @@ func TestBenchIngest(t *testing.T) {
 			t.Error(err)
 		}
 	}
+}
+
+// storeBytes returns the bytes srv's store takes: the files of its SQLite database
+// (boxoffice.db and its WAL), or its PostgreSQL schema's tables with their indexes and
+// TOAST, on the primary.
+func storeBytes(t *testing.T, srv server, primary string) int64 {
+	t.Helper()
+	if srv.dataDir != "" {
+		var n int64
+		files, _ := filepath.Glob(filepath.Join(srv.dataDir, "boxoffice.db*"))
+		for _, f := range files {
+			if fi, err := os.Stat(f); err == nil {
+				n += fi.Size()
+			}
+		}
+		return n
+	}
+	conn, err := pgx.Connect(t.Context(), primary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.WithoutCancel(t.Context()))
+	var n int64
+	if err := conn.QueryRow(t.Context(), `SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint
+		FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace
+		WHERE ns.nspname = $1 AND c.relkind = 'r'`, srv.schema).Scan(&n); err != nil {
+		t.Fatalf("size of schema %s: %v", srv.schema, err)
+	}
+	return n
 }
 
 // waitIndexed polls base's boxoffice_search_index_plans until it is want and returns
@@ -167,15 +235,15 @@ func metric(ctx context.Context, base, name string) (float64, error) {
 // ingestReport writes the ingest table as Markdown.
 func ingestReport(rows []ingestRow, skipped []string) string {
 	var b strings.Builder
-	b.WriteString("| mode | plans | served after | plans/s | first sync | process | peak RSS | RSS once served | CPU | index |\n")
-	b.WriteString("|---|--:|--:|--:|--:|---|--:|--:|--:|--:|\n")
+	b.WriteString("| mode | plans | served after | plans/s | first sync | store | process | peak RSS | RSS once served | CPU | index |\n")
+	b.WriteString("|---|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|\n")
 	mib := func(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
 	for _, r := range rows {
 		for i, p := range r.procs {
-			lead := "| | | | | |"
+			lead := "| | | | | | |"
 			if i == 0 {
-				lead = fmt.Sprintf("| %s | %s | %.1f s | %.0f | %.1f s |", r.mode, r.size, r.served.Seconds(),
-					float64(r.plans)/r.served.Seconds(), r.sync.Seconds())
+				lead = fmt.Sprintf("| %s | %s | %.1f s | %.0f | %.1f s | %s (%.0f B/plan) |", r.mode, r.size, r.served.Seconds(),
+					float64(r.plans)/r.served.Seconds(), r.sync.Seconds(), mib(r.store), float64(r.store)/float64(r.plans))
 			}
 			index := ""
 			if p.hasIndex {
@@ -184,7 +252,7 @@ func ingestReport(rows []ingestRow, skipped []string) string {
 			fmt.Fprintf(&b, "%s %s | %s | %s | %.1f s | %s |\n", lead, p.name, mib(p.peak), mib(p.rss), p.cpu.Seconds(), index)
 		}
 	}
-	b.WriteString("\nServed after: from the first process's start until the API's search index held every plan (a full /search then returned them all). First sync: the ingest role's fetch, parse, spool and publish. CPU: user + system time of the process until then.\n")
+	b.WriteString("\nServed after: from the first process's start until the API's search index held every plan (a full /search then returned them all). First sync: the ingest role's fetch, parse, spool and publish. Store: the SQLite database's files, or the PostgreSQL schema's tables with their indexes. CPU: user + system time of the process until then.\n")
 	for _, r := range rows {
 		fmt.Fprintf(&b, "- %s %s: load average %s before, %s after.\n", r.mode, r.size, r.load[0], r.load[1])
 	}

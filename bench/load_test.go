@@ -34,7 +34,9 @@ func (r result) String() string {
 // server is one of the two servers a run loads: boxoffice's API, or the trivial handler.
 type server struct {
 	name, base string
-	pid        int // the process serving base, whose CPU time a run reads
+	pid        int    // the process serving base, whose CPU time a run reads
+	dataDir    string // embedded: its DATA_DIR
+	schema     string // distributed: its PostgreSQL schema
 }
 
 // load runs f, a load run against srv, and adds the CPU time srv's process spent per

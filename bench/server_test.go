@@ -178,9 +178,9 @@ func startMode(t *testing.T, mode, bin string, n int) (server, error) {
 func startEmbedded(t *testing.T, bin string, n int, extraEnv ...string) server {
 	t.Helper()
 	c := simConfig(n)
-	addr := freeAddr(t)
+	addr, dataDir := freeAddr(t), t.TempDir()
 	args := []string{"run",
-		"--http-addr=" + addr, "--data-dir=" + t.TempDir(), "--env-file=/dev/null",
+		"--http-addr=" + addr, "--data-dir=" + dataDir, "--env-file=/dev/null",
 		"--sim-mode=synthetic", "--sim-seed=" + strconv.FormatUint(c.Seed, 10),
 		"--sim-base-plans=" + strconv.Itoa(c.BasePlans), "--sim-plans=" + strconv.Itoa(c.Plans),
 		"--sim-zones=" + strconv.Itoa(c.Zones),
@@ -189,7 +189,7 @@ func startEmbedded(t *testing.T, bin string, n int, extraEnv ...string) server {
 		args = append(args, "--sim-"+r+"-rate=0")
 	}
 	pid := startProc(t, bin, "boxoffice run", append(baseEnv(), extraEnv...), args...)
-	return server{name: "boxoffice", base: "http://" + addr, pid: pid}
+	return server{name: "boxoffice", base: "http://" + addr, pid: pid, dataDir: dataDir}
 }
 
 // distributedServices returns the services' URLs, or ok false when one does not answer.
@@ -300,7 +300,7 @@ func startRoles(t *testing.T, bin string, sim providersim.Config, extraEnv, role
 	for _, role := range roles {
 		addr := freeAddr(t)
 		pid := startProc(t, bin, role, append(env, "HTTP_ADDR="+addr), role, "--env-file=/dev/null")
-		servers = append(servers, server{name: role, base: "http://" + addr, pid: pid})
+		servers = append(servers, server{name: role, base: "http://" + addr, pid: pid, schema: schema})
 	}
 	return servers
 }
