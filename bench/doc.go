@@ -25,7 +25,10 @@
 // boxoffice_search_index_plans gauge, polled every 100 ms, then confirmed by a full
 // /search), the ingest role's first sync, the bytes the store takes, and each process's
 // peak resident memory (VmHWM from /proc/<pid>/status), resident memory then and CPU
-// time. The distributed mode runs with one worker process and with two.
+// time. The distributed mode runs with one worker process and with two, and then
+// re-syncs twice, each time from a new ingest process and a provider that answers in
+// full (no 304): the same document, then one with 1 % of the plans' prices changed,
+// each timed until the sync is confirmed and the API serves the store's version.
 //
 // TestBenchLimiter, also part of `make bench`, measures the HTTP edge's rate limiter:
 // two embedded servers on one 10k-plan catalog, limiting off and limiting on far above

@@ -6,14 +6,18 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"boxoffice/providersim"
 )
 
 // ingestRow is one line of the ingest table: one mode and catalog size, from nothing.
@@ -23,6 +27,8 @@ type ingestRow struct {
 	served     time.Duration // from the first process's start until the API's index held every plan
 	sync       time.Duration // the ingest role's first sync: fetch, parse, spool, publish
 	store      int64         // bytes of the store's tables and indexes (SQLite: its files)
+	unchanged  resync        // distributed: a re-sync of the same document
+	changed    resync        // distributed: a re-sync with 1 % of the plans changed
 	procs      []procUsage
 	load       [2]string // /proc/loadavg before and after
 }
@@ -43,7 +49,8 @@ type procUsage struct {
 // index holds every plan (its boxoffice_search_index_plans gauge, polled every 100 ms,
 // then confirmed by a full /search), the bytes the store takes, and each process's peak
 // resident memory (VmHWM), resident memory then and CPU time. The distributed mode runs
-// once for each worker count of BENCH_INGEST_WORKERS.
+// once for each worker count of BENCH_INGEST_WORKERS, and re-syncs twice after the cold
+// ingest (measureResync): the same document, then 1 % of the plans changed.
 func TestBenchIngest(t *testing.T) {
 	s, err := loadSettings()
 	if err != nil {
@@ -91,6 +98,8 @@ func TestBenchIngest(t *testing.T) {
 				var procs []server
 				var api, ingester server
 				var primary string
+				var startRole func(role string) (server, func())
+				var stopIngester func()
 				switch su.mode {
 				case "embedded":
 					api = startEmbedded(t, bin, n)
@@ -104,22 +113,26 @@ func TestBenchIngest(t *testing.T) {
 						skipped = append(skipped, fmt.Sprintf("%s: services not reachable (%v)", name, err))
 						t.Skipf("services not reachable: %v", err)
 					}
-					roles := []string{"worker", "api", "ingest"}
+					roles := []string{"worker", "api"}
 					for range su.workers - 1 {
 						roles = append(roles, "worker")
 					}
-					procs = startRoles(t, bin, simConfig(n), nil, roles, primary, replica, redisURL, brokerURL)
-					api, ingester = procs[1], procs[2]
+					provider := newResyncProvider(n)
+					t.Cleanup(provider.Close)
+					procs, startRole = startRolesOn(t, bin, provider, nil, roles, primary, replica, redisURL, brokerURL)
+					api = procs[1]
+					ingester, stopIngester = startRole("ingest")
+					procs = append(procs, ingester)
 				}
 				c := simConfig(n)
 				want := c.BasePlans * c.Plans
 				served := waitIndexed(t, api.base, want, start, s.ingestTimeout)
 				row := ingestRow{mode: su.label, size: sizeName(want), plans: want, served: served}
-				for _, p := range procs {
+				for i, p := range procs {
 					u := procUsage{name: p.name}
 					u.peak, u.rss = memory(p.pid)
 					u.cpu, _ = cpuTime(p.pid)
-					if p == api {
+					if su.mode == "embedded" || i == 1 { // run, or the api
 						u.indexed, u.hasIndex = int64(metricValue(t, api.base, "boxoffice_search_index_bytes")), true
 					}
 					row.procs = append(row.procs, u)
@@ -130,8 +143,17 @@ func TestBenchIngest(t *testing.T) {
 				if got, err := countPlans(t.Context(), api.base); err != nil || got != want {
 					t.Fatalf("index holds %d plans, but /search serves %d (%v)", want, got, err)
 				}
-				row.load = [2]string{before, loadavg()}
 				t.Logf("%s: %d plans served %.1f s after start", name, want, served.Seconds())
+				if startRole != nil {
+					// The provider's next answer is the same document, then one with 1 %
+					// of the plans' prices changed; each is the first sync of a new
+					// ingest process, which the provider answers in full.
+					var next func()
+					row.unchanged, next = measureResync(t, startRole, stopIngester, api, primary)
+					row.changed, next = measureResync(t, startRole, next, api, primary)
+					next()
+				}
+				row.load = [2]string{before, loadavg()}
 				rows = append(rows, row)
 			})
 		}
@@ -144,6 +166,85 @@ func TestBenchIngest(t *testing.T) {
 			t.Error(err)
 		}
 	}
+}
+
+// resync is what a re-sync of the catalog took, from the start of a new ingest process
+// until its sync was confirmed (every batch applied) and the API served the store's
+// catalog version then.
+type resync struct {
+	done     time.Duration
+	sync     time.Duration // the ingest process's fetch, parse, spool and publish
+	versions int64         // catalog versions the re-sync added
+	peak     int64         // the new ingest process's peak RSS
+}
+
+// resyncProvider serves the synthetic catalog of n plans with 1 % of the plans' prices
+// changing from one call to the next, and answers every request in full (it drops the
+// conditional headers, like a provider without validators): the first request gets
+// call 1, the second the same document again, the third call 2 (1 % changed), and so on.
+type resyncProvider struct {
+	first, again *providersim.Server
+	calls        atomic.Int64
+}
+
+func newResyncProvider(n int) *resyncProvider {
+	c := simConfig(n)
+	c.PriceChangeRate = 0.01
+	return &resyncProvider{first: providersim.New(c), again: providersim.New(c)}
+}
+
+func (p *resyncProvider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r.Header.Del("If-None-Match")
+	r.Header.Del("If-Modified-Since")
+	if p.calls.Add(1) == 2 {
+		p.again.ServeHTTP(w, r) // its call 1: what the first request got
+		return
+	}
+	p.first.ServeHTTP(w, r)
+}
+
+func (p *resyncProvider) Close() { p.first.Close(); p.again.Close() }
+
+// measureResync stops the ingest process (stop), starts a new one, which syncs at once,
+// and measures that sync; it returns the function that stops the new process.
+func measureResync(t *testing.T, startRole func(role string) (server, func()), stop func(), api server, primary string) (resync, func()) {
+	t.Helper()
+	ctx := t.Context()
+	conn, err := pgx.Connect(ctx, primary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	state := func() (revision, version int64) {
+		if err := conn.QueryRow(ctx, `SELECT coalesce((SELECT max(revision) FROM `+api.schema+`.provider_syncs), 0),
+			(SELECT version FROM `+api.schema+`.catalog_version)`).Scan(&revision, &version); err != nil {
+			t.Fatalf("read sync state: %v", err)
+		}
+		return revision, version
+	}
+	confirmed, before := state()
+	stop()
+	start := time.Now()
+	ing, next := startRole("ingest")
+	var r resync
+	for {
+		rev, v := state()
+		if rev > confirmed {
+			served, err := metric(ctx, api.base, "boxoffice_catalog_version")
+			if err == nil && int64(served) >= v {
+				r.done, r.versions = time.Since(start), v-before
+				break
+			}
+		}
+		if time.Since(start) > 30*time.Minute {
+			t.Fatal("re-sync: not confirmed and served after 30 minutes")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	r.sync = time.Duration(metricValue(t, ing.base, "boxoffice_sync_duration_seconds_sum") * float64(time.Second))
+	r.peak, _ = memory(ing.pid)
+	t.Logf("re-sync: confirmed and served %.1f s after the ingest process started; %d versions", r.done.Seconds(), r.versions)
+	return r, next
 }
 
 // storeBytes returns the bytes srv's store takes: the files of its SQLite database
@@ -253,6 +354,26 @@ func ingestReport(rows []ingestRow, skipped []string) string {
 		}
 	}
 	b.WriteString("\nServed after: from the first process's start until the API's search index held every plan (a full /search then returned them all). First sync: the ingest role's fetch, parse, spool and publish. Store: the SQLite database's files, or the PostgreSQL schema's tables with their indexes. CPU: user + system time of the process until then.\n")
+	resyncs := false
+	for _, r := range rows {
+		resyncs = resyncs || r.unchanged.done > 0
+	}
+	if resyncs {
+		b.WriteString("\n| mode | plans | re-sync | confirmed and served after | sync | catalog versions added | ingest's peak RSS |\n")
+		b.WriteString("|---|--:|---|--:|--:|--:|--:|\n")
+		for _, r := range rows {
+			for _, rs := range []struct {
+				name string
+				r    resync
+			}{{"unchanged", r.unchanged}, {"1 % changed", r.changed}} {
+				if rs.r.done > 0 {
+					fmt.Fprintf(&b, "| %s | %s | %s | %.1f s | %.1f s | %d | %s |\n", r.mode, r.size, rs.name,
+						rs.r.done.Seconds(), rs.r.sync.Seconds(), rs.r.versions, mib(rs.r.peak))
+				}
+			}
+		}
+		b.WriteString("\nRe-sync (distributed): a new ingest process syncs a provider that answers in full (no 304); the time runs from its start until its sync is confirmed (every batch applied) and the API serves the store's catalog version.\n")
+	}
 	for _, r := range rows {
 		fmt.Fprintf(&b, "- %s %s: load average %s before, %s after.\n", r.mode, r.size, r.load[0], r.load[1])
 	}

@@ -106,6 +106,14 @@ func (w *tail) String() string {
 // or it died early.
 func startProc(t *testing.T, bin, name string, env []string, args ...string) int {
 	t.Helper()
+	pid, _ := startStoppable(t, bin, name, env, args...)
+	return pid
+}
+
+// startStoppable is startProc that also returns a function that stops the process
+// before the test ends, the way t.Cleanup would, and waits until it exited.
+func startStoppable(t *testing.T, bin, name string, env []string, args ...string) (pid int, stop func()) {
+	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env, cmd.Dir = env, t.TempDir()
 	logs := &tail{}
@@ -116,25 +124,34 @@ func startProc(t *testing.T, bin, name string, env []string, args ...string) int
 	}
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
+	var once sync.Once
+	halt := func() {
+		once.Do(func() {
+			cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-done:
+			case <-time.After(20 * time.Second):
+				cmd.Process.Kill()
+				<-done
+			}
+		})
+	}
+	stopped := false
 	t.Cleanup(func() {
 		select {
 		case <-done:
-			t.Errorf("%s exited early; its logs:\n%s", name, lastBytes(logs.String(), 3000))
-			return
+			if !stopped {
+				t.Errorf("%s exited early; its logs:\n%s", name, lastBytes(logs.String(), 3000))
+				return
+			}
 		default:
 		}
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
+		halt()
 		if t.Failed() {
 			t.Logf("%s logs (last 3000 bytes):\n%s", name, lastBytes(logs.String(), 3000))
 		}
 	})
-	return cmd.Process.Pid
+	return cmd.Process.Pid, func() { stopped = true; halt() }
 }
 
 func lastBytes(s string, n int) string { return s[max(0, len(s)-n):] }
@@ -239,6 +256,17 @@ func startDistributed(t *testing.T, bin string, n int, primary, replica, redisUR
 // role's HTTP server, in order.
 func startRoles(t *testing.T, bin string, sim providersim.Config, extraEnv, roles []string, primary, replica, redisURL, brokerURL string) []server {
 	t.Helper()
+	simServer := providersim.New(sim)
+	t.Cleanup(func() { simServer.Close() })
+	servers, _ := startRolesOn(t, bin, simServer, extraEnv, roles, primary, replica, redisURL, brokerURL)
+	return servers
+}
+
+// startRolesOn is startRoles syncing from provider, a handler of the provider's
+// /api/events; it also returns a function that starts one more process of a role in
+// the same schema and namespace, with a function that stops it.
+func startRolesOn(t *testing.T, bin string, provider http.Handler, extraEnv, roles []string, primary, replica, redisURL, brokerURL string) ([]server, func(role string) (server, func())) {
+	t.Helper()
 	ctx := t.Context()
 	id := strconv.FormatInt(time.Now().UnixNano(), 36)
 	schema, namespace := "bench_"+id, "bench-"+id
@@ -275,15 +303,14 @@ func startRoles(t *testing.T, bin string, sim providersim.Config, extraEnv, role
 		}
 	})
 
-	simServer := providersim.New(sim)
 	simAddr := freeAddr(t)
 	ln, err := net.Listen("tcp", simAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: simServer}
+	srv := &http.Server{Handler: provider}
 	go srv.Serve(ln)
-	t.Cleanup(func() { simServer.Close(); srv.Close() })
+	t.Cleanup(func() { srv.Close() })
 
 	env := append(baseEnv(),
 		"DATABASE_WRITE_URL="+testenv.WithSearchPath(t, primary, schema),
@@ -295,14 +322,18 @@ func startRoles(t *testing.T, bin string, sim providersim.Config, extraEnv, role
 		"API_KEYS="+benchAPIKey, // the api role refuses to start without keys
 	)
 	env = append(env, extraEnv...)
+	start := func(role string) (server, func()) {
+		addr := freeAddr(t)
+		pid, stop := startStoppable(t, bin, role, append(env, "HTTP_ADDR="+addr), role, "--env-file=/dev/null")
+		return server{name: role, base: "http://" + addr, pid: pid, schema: schema}, stop
+	}
 	// The worker migrates the schema; the roles after it find the tables.
 	var servers []server
 	for _, role := range roles {
-		addr := freeAddr(t)
-		pid := startProc(t, bin, role, append(env, "HTTP_ADDR="+addr), role, "--env-file=/dev/null")
-		servers = append(servers, server{name: role, base: "http://" + addr, pid: pid, schema: schema})
+		srv, _ := start(role)
+		servers = append(servers, srv)
 	}
-	return servers
+	return servers, start
 }
 
 // benchAPIKey is the bearer key of the write endpoints of the servers started here.
