@@ -81,18 +81,22 @@ func DocsHandler() http.Handler {
 	return files
 }
 
-// docsFiles maps request paths to the files DocsHandler serves.
-type docsFiles map[string]*docsFile
+// staticFiles serves files from memory by request path, each response under one
+// Content-Security-Policy: the docs' (DocsHandler) and the console's (ConsoleHandler).
+type staticFiles struct {
+	csp   string
+	files map[string]*docsFile
+}
 
 // loadDocs reads the docs tree of fsys: the two pages under their routes and every file
 // of docs/assets under docsAssetsPrefix.
-func loadDocs(fsys fs.FS) (docsFiles, error) {
-	files := docsFiles{}
+func loadDocs(fsys fs.FS) (staticFiles, error) {
+	files := map[string]*docsFile{}
 	pages := map[string]string{"/docs": "docs/swagger.html", "/docs/": "docs/swagger.html", "/redoc": "docs/redoc.html"}
 	for route, name := range pages {
 		f, err := readDocsFile(fsys, name, cacheRevalidate)
 		if err != nil {
-			return nil, err
+			return staticFiles{}, err
 		}
 		files[route] = f
 	}
@@ -113,9 +117,9 @@ func loadDocs(fsys fs.FS) (docsFiles, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return staticFiles{}, err
 	}
-	return files, nil
+	return staticFiles{csp: docsCSP, files: files}, nil
 }
 
 // readDocsFile reads the file name of fsys, served with cacheControl.
@@ -151,12 +155,12 @@ func docsContentType(name string) string {
 }
 
 // ServeHTTP answers GET and HEAD with the file at the request's path.
-func (files docsFiles) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (s staticFiles) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd := w.Header()
-	hd.Set("Content-Security-Policy", docsCSP)
+	hd.Set("Content-Security-Policy", s.csp)
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("Referrer-Policy", "no-referrer")
-	f := files[r.URL.Path]
+	f := s.files[r.URL.Path]
 	switch {
 	case f == nil:
 		writeDocsError(w, http.StatusNotFound, "not_found", "not found: "+r.URL.Path)

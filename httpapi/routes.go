@@ -147,6 +147,10 @@ type Config struct {
 	// operations routes (/health, /ready, /metrics) are never shed. Zero means no cap.
 	MaxInFlight int
 
+	// Status is what GET /api/v1/status reads besides the catalog index: the pricing
+	// version and the dead letters. Nil: the document lists them as unavailable.
+	Status StatusSource
+
 	// TracerProvider, when set, serves each request in a server span of its own
 	// (otelhttp), named after its route ("GET /search"), continuing the caller's trace
 	// when the request carries one (the global propagator: W3C traceparent). The
@@ -200,6 +204,8 @@ type Handler struct {
 	storeWaiters atomic.Int64       // searches waiting on a store read, for tests
 
 	ready          readyCache   // the last answer of /ready
+	status         StatusSource // nil: no pricing version or dead letters in the status
+	statusCache    statusCache  // the last answer of /api/v1/status
 	metricsHandler http.Handler // /metrics, gathered at most once a second
 	now            func() time.Time
 
@@ -211,10 +217,12 @@ type Handler struct {
 // New returns the API over cat, logging to log. It panics if the embedded OpenAPI
 // document does not load, a build mistake the tests catch.
 //
-// Routes: GET /search, GET /health (liveness), GET /ready (readiness), GET /metrics
-// (Prometheus, from cfg.Metrics) and GET /openapi.json. A nil cat gives the operations
-// API of the roles that serve no searches (ingest, worker): the same routes without
-// /search. With cfg.Pricing, the pricing routes too: POST /api/v1/price, GET
+// Routes: GET /search, GET /api/v1/status (the catalog at a glance, see serveStatus),
+// GET /health (liveness), GET /ready (readiness), GET /metrics (Prometheus, from
+// cfg.Metrics), GET /openapi.json, the API docs (see DocsHandler) and the console at /
+// (see ConsoleHandler). A nil cat gives the operations API of the roles that serve no
+// searches (ingest, worker): the same routes without /search, the status and the
+// console. With cfg.Pricing, the pricing routes too: POST /api/v1/price, GET
 // /api/v1/events/{id}/products and GET /api/v1/tasks/{task_id}, public, and the write
 // endpoints POST /api/v1/recalculate and POST /api/v1/publish-market-event, behind
 // cfg.APIKeys (see requireKey). The POST routes read JSON only (415 otherwise, see
@@ -260,6 +268,7 @@ func New(cat Catalog, log *slog.Logger, cfg Config) *Handler {
 		storeSem:     make(chan struct{}, cmp.Or(max(cfg.StoreReads, 0), defaultStoreReads)),
 		timeouts:     cfg.Timeouts.byClass(),
 		maxInFlight:  int64(max(cfg.MaxInFlight, 0)),
+		status:       cfg.Status,
 	}
 	h.lastVersion.Store(-1)
 	h.cursors = newCursorCodec(cursorKey(cfg.CursorKey))
@@ -276,6 +285,10 @@ func New(cat Catalog, log *slog.Logger, cfg Config) *Handler {
 	h.buffers.New = newBuffers
 	if cat != nil {
 		h.mux.HandleFunc("GET /search", h.search)
+		h.mux.HandleFunc("GET /api/v1/status", h.serveStatus)
+		console := ConsoleHandler()
+		h.mux.Handle("GET /{$}", console)
+		h.mux.Handle("GET "+consoleAssetsPrefix, console)
 	}
 	h.mux.HandleFunc("GET /health", h.serveHealth)
 	h.mux.HandleFunc("GET /ready", h.serveReady)

@@ -332,7 +332,11 @@ func TestUnmatchedRoutes(t *testing.T) {
 		wantAllow   string
 	}{
 		{"unknown path", http.MethodGet, "/events", http.StatusNotFound, "not_found", "not found: /events", ""},
-		{"root", http.MethodGet, "/", http.StatusNotFound, "not_found", "not found: /", ""},
+		{"no index.html", http.MethodGet, "/index.html", http.StatusNotFound, "not_found", "not found: /index.html", ""},
+		{"unknown console file", http.MethodGet, "/console/nope.js", http.StatusNotFound, "not_found", "not found: /console/nope.js", ""},
+		{"unknown api path", http.MethodGet, "/api/v1/nope", http.StatusNotFound, "not_found", "not found: /api/v1/nope", ""},
+		{"post console", http.MethodPost, "/", http.StatusMethodNotAllowed, "method_not_allowed",
+			"method not allowed: POST /; allowed: GET, HEAD", "GET, HEAD"},
 		{"trailing slash", http.MethodGet, "/search/", http.StatusNotFound, "not_found", "not found: /search/", ""},
 		{"post search", http.MethodPost, "/search", http.StatusMethodNotAllowed, "method_not_allowed",
 			"method not allowed: POST /search; allowed: GET, HEAD", "GET, HEAD"},

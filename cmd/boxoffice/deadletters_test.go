@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"regexp"
@@ -106,6 +107,7 @@ func TestDeadLettersReplay(t *testing.T) {
 	if v, _ := metricValue(string(metrics), `boxoffice_broker_dead_letters{topic="catalog.plans"}`); v != float64(batches) {
 		t.Errorf("boxoffice_broker_dead_letters{topic=catalog.plans} = %v, want %d", v, batches)
 	}
+	waitStatusDeadLetters(t, "http://"+addr, batches)
 
 	if _, err := store.ExecContext(t.Context(), `DROP TRIGGER refuse`); err != nil {
 		t.Fatal(err)
@@ -127,6 +129,18 @@ func TestDeadLettersReplay(t *testing.T) {
 	if v, ok := metricValue(string(metrics), `boxoffice_broker_dead_letters{topic="catalog.plans"}`); !ok || v != 0 {
 		t.Errorf("boxoffice_broker_dead_letters{topic=catalog.plans} = %v (present %v) after the replay, want 0", v, ok)
 	}
+	waitStatusDeadLetters(t, "http://"+addr, 0)
+}
+
+// waitStatusDeadLetters polls the public status of the API at base until it counts want
+// dead letters, all of them plan batches.
+func waitStatusDeadLetters(t *testing.T, base string, want int) {
+	t.Helper()
+	testenv.Poll(t, fmt.Sprintf("/api/v1/status to count %d dead letters", want), func() bool {
+		st, _ := getStatus(t, base)
+		dl := st.DeadLetters
+		return dl != nil && dl.Total == want && dl.Topics[ingest.TopicPlans] == want
+	})
 }
 
 // TestDeadLettersOnRabbitMQ runs the command on RabbitMQ (BROKER_URL) in-process: a

@@ -181,6 +181,24 @@ func TestDistributed(t *testing.T) {
 			t.Errorf("%s/metrics: %s = %v (present %v), want at least %v", c.url, c.series, v, ok, c.min)
 		}
 	}
+
+	// The console's status, on an API, reads the replica and RabbitMQ: the prices
+	// published by the recalculations above, and no dead letters.
+	testenv.Poll(t, "the status to show the published prices", func() bool {
+		st, _ := getStatus(t, apis[1])
+		return st.Pricing != nil && st.Pricing.Version >= 1
+	})
+	if st, body := getStatus(t, apis[1]); st.Catalog == nil || st.Catalog.Plans == nil || *st.Catalog.Plans != len(want) ||
+		st.DeadLetters == nil || st.DeadLetters.Total != 0 || len(st.Unavailable) != 0 {
+		t.Errorf("GET %s/api/v1/status = %s, want %d plans, no dead letters, every part read", apis[1], body, len(want))
+	}
+	// The console is the API role's; a worker serves no page.
+	if status, _ := searchBody(t, apis[0]+"/"); status != http.StatusOK {
+		t.Errorf("GET %s/ = %d, want the console", apis[0], status)
+	}
+	if status, _ := searchBody(t, "http://"+worker3+"/"); status != http.StatusNotFound {
+		t.Errorf("GET / on a worker = %d, want 404", status)
+	}
 }
 
 // testAPIKey is the bearer key of the write endpoints in tests that start processes.

@@ -263,8 +263,10 @@ func TestRunSyncSequence(t *testing.T) {
 	}
 }
 
-// TestRunRejectsBadSearches checks the error contract through the whole server.
-func TestRunRejectsBadSearches(t *testing.T) {
+// startSampleRun runs `boxoffice run` on the simulator's first sample response, waits
+// for its plans to be served, and returns the base URL.
+func startSampleRun(t *testing.T) string {
+	t.Helper()
 	sim := providersim.New(providersim.DefaultConfig())
 	provider := httptest.NewServer(sim)
 	t.Cleanup(provider.Close)
@@ -274,6 +276,12 @@ func TestRunRejectsBadSearches(t *testing.T) {
 		"EXTERNAL_API_URL": provider.URL + "/api/events",
 	})
 	waitEvents(t, base+year2021, afterResponse1)
+	return base
+}
+
+// TestRunRejectsBadSearches checks the error contract through the whole server.
+func TestRunRejectsBadSearches(t *testing.T) {
+	base := startSampleRun(t)
 	tests := []struct {
 		query string
 		want  int
@@ -304,6 +312,58 @@ func TestRunRejectsBadSearches(t *testing.T) {
 		if tt.want == http.StatusBadRequest && (doc.Data != nil || doc.Error == nil || doc.Error.Code == "" || doc.Error.Message == "") {
 			t.Errorf("GET /search%s: body %s, want {\"data\":null,\"error\":{code,message}}", tt.query, body)
 		}
+	}
+}
+
+// apiStatus is the data of GET /api/v1/status.
+type apiStatus struct {
+	Catalog *struct {
+		Version int64 `json:"version"`
+		Plans   *int  `json:"plans"`
+	} `json:"catalog"`
+	Pricing *struct {
+		Version int64 `json:"version"`
+	} `json:"pricing"`
+	DeadLetters *struct {
+		Total  int            `json:"total"`
+		Topics map[string]int `json:"topics"`
+	} `json:"dead_letters"`
+	Unavailable []string `json:"unavailable"`
+}
+
+// getStatus returns the status of the API at base, decoded, and its body.
+func getStatus(t *testing.T, base string) (apiStatus, []byte) {
+	t.Helper()
+	status, body := searchBody(t, base+"/api/v1/status")
+	var doc struct {
+		Data apiStatus `json:"data"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil || status != http.StatusOK {
+		t.Fatalf("GET %s/api/v1/status = %d %s (%v)", base, status, body, err)
+	}
+	return doc.Data, body
+}
+
+// TestRunServesConsole checks that boxoffice run serves the console at / and, for it,
+// a status read from every part of the embedded mode: the index, the store's pricing
+// and the broker's dead letters.
+func TestRunServesConsole(t *testing.T) {
+	base := startSampleRun(t)
+	resp, err := http.Get(base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/html; charset=utf-8" ||
+		!bytes.Contains(page, []byte(`<script src="/console/console.js"`)) {
+		t.Errorf("GET / = %d %s (%v), want the console page:\n%.300s", resp.StatusCode, resp.Header.Get("Content-Type"), err, page)
+	}
+	d, body := getStatus(t, base)
+	if d.Catalog == nil || d.Catalog.Version < 1 || d.Catalog.Plans == nil || *d.Catalog.Plans < len(afterResponse1) ||
+		d.Pricing == nil || d.DeadLetters == nil || d.DeadLetters.Total != 0 || len(d.DeadLetters.Topics) != len(topics) ||
+		len(d.Unavailable) != 0 {
+		t.Errorf("GET /api/v1/status = %s, want every part read: the catalog loaded, no dead letters on each topic", body)
 	}
 }
 

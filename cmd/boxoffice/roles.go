@@ -179,6 +179,7 @@ func startAPI(ctx context.Context, g *errgroup.Group, ln net.Listener, cfg confi
 	conf.SharedRates = d.rates
 	conf.TrustedProxies = cfg.TrustedProxies
 	conf.CursorKey = cfg.cursorKey()
+	conf.Status = statusSource{store: d.store, broker: d.broker}
 	api := httpapi.New(searcher, log, conf)
 	g.Go(func() error { return serveHTTP(ctx, ln, api, log) })
 	serveOps(ctx, g, d, api, log)
@@ -186,6 +187,33 @@ func startAPI(ctx context.Context, g *errgroup.Group, ln net.Listener, cfg confi
 	g.Go(func() error { return searcher.Run(ctx) })
 	g.Go(func() error { return d.notifier.Subscribe(ctx, func(int64) { searcher.Notify() }) })
 	return searcher
+}
+
+// statusSource is what GET /api/v1/status, and the console with it, shows beyond the
+// API's index: the published pricing version, from the store (the replica when there is
+// one), and the broker's dead letters on each topic.
+type statusSource struct {
+	store  pricing.Store
+	broker task.DeadLetters
+}
+
+var _ httpapi.StatusSource = statusSource{}
+
+func (s statusSource) PricingVersion(ctx context.Context) (int64, error) {
+	_, version, err := s.store.Market(ctx, pricing.GlobalLocation, false) // the version is read with any market
+	return version, err
+}
+
+func (s statusSource) DeadLetters(ctx context.Context) (map[string]int, error) {
+	dead := make(map[string]int, len(topics))
+	for _, topic := range topics {
+		n, err := s.broker.CountDeadLetters(ctx, topic)
+		if err != nil {
+			return nil, err
+		}
+		dead[topic] = n
+	}
+	return dead, nil
 }
 
 // apiConfig is the HTTP API's configuration in a process on d: its checks, caches and
