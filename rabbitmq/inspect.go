@@ -123,6 +123,14 @@ func (b *Broker) CountDeadLetters(ctx context.Context, topic string) (int, error
 // queue, so a failure half-way duplicates at most one message and loses none. It moves
 // at most the number of messages the queue held when it started.
 func (b *Broker) ReplayDeadLetters(ctx context.Context, topic string) (int, error) {
+	return b.ReplayDeadLettersReporting(ctx, topic, nil)
+}
+
+var _ task.ReplayReporter = (*Broker)(nil)
+
+// ReplayDeadLettersReporting is ReplayDeadLetters calling progress after each message
+// it moves, with the number the dead-letter queue held when it started as the total.
+func (b *Broker) ReplayDeadLettersReporting(ctx context.Context, topic string, progress func(moved, total int)) (int, error) {
 	q, err := b.queues(topic)
 	if err != nil {
 		return 0, err
@@ -153,6 +161,9 @@ func (b *Broker) ReplayDeadLetters(ctx context.Context, topic string) (int, erro
 				return err // the message is back in the dead-letter queue and, replayed, in the work queue too
 			}
 			moved++
+			if progress != nil {
+				progress(moved, state.Messages)
+			}
 		}
 		return nil
 	})

@@ -549,6 +549,14 @@ func (b *Broker) CountDeadLetters(ctx context.Context, topic string) (int, error
 // same ID, body and publisher's headers (without the dead letter's error and stack),
 // attempt 1, no deliveries, ready at once, in the order they died.
 func (b *Broker) ReplayDeadLetters(ctx context.Context, topic string) (int, error) {
+	return b.ReplayDeadLettersReporting(ctx, topic, nil)
+}
+
+var _ task.ReplayReporter = (*Broker)(nil)
+
+// ReplayDeadLettersReporting is ReplayDeadLetters calling progress after each dead
+// letter it moves into the transaction; they are in the queue once it commits.
+func (b *Broker) ReplayDeadLettersReporting(ctx context.Context, topic string, progress func(moved, total int)) (int, error) {
 	var n int
 	err := b.tx(ctx, func(tx *sql.Tx) error {
 		type row struct {
@@ -570,7 +578,7 @@ func (b *Broker) ReplayDeadLetters(ctx context.Context, topic string) (int, erro
 			return err
 		}
 		now := b.cfg.Clock.Now().UnixMilli()
-		for _, r := range dead {
+		for i, r := range dead {
 			h, err := decodeHeaders(r.headers)
 			if err != nil {
 				return fmt.Errorf("dead letter %s: %w", r.id, err)
@@ -587,6 +595,9 @@ func (b *Broker) ReplayDeadLetters(ctx context.Context, topic string) (int, erro
 			}
 			if _, err := tx.ExecContext(ctx, `DELETE FROM dead_letters WHERE seq = ?`, r.seq); err != nil {
 				return err
+			}
+			if progress != nil {
+				progress(i+1, len(dead))
 			}
 		}
 		n = len(dead)

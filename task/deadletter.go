@@ -37,3 +37,14 @@ type DeadLetters interface {
 	// PurgeDeadLetters deletes topic's dead letters and returns how many it deleted.
 	PurgeDeadLetters(ctx context.Context, topic string) (int, error)
 }
+
+// ReplayReporter is a DeadLetters whose replay reports its progress, for a command that
+// draws it on a terminal: a replay moves dead letters one at a time (RabbitMQ), which
+// takes a while when there are many. Found by type assertion; both broker adapters
+// implement it, and tasktest.TestDeadLetters checks it on each.
+type ReplayReporter interface {
+	// ReplayDeadLettersReporting is ReplayDeadLetters calling progress after each dead
+	// letter it moves, with the number moved so far and the number it moves at most.
+	// progress runs on the replay's goroutine; a nil one is never called.
+	ReplayDeadLettersReporting(ctx context.Context, topic string, progress func(moved, total int)) (int, error)
+}

@@ -53,9 +53,10 @@ func runRestore(ctx context.Context, cfg config, log *slog.Logger) error {
 	return nil
 }
 
-// progress draws the progress of a long command on a terminal: one line, rewritten in
-// place as it advances and ended when the command ends. Without a terminal it draws
-// nothing, so that logs and scripts see only the command's log lines.
+// progress draws the progress of a long command (backup, restore, dead-letters replay)
+// on a terminal: one line, rewritten in place as it advances and ended when the command
+// ends. Without a terminal it draws nothing, so that logs and scripts see only the
+// command's output and log lines.
 type progress struct {
 	w     io.Writer // the terminal; nil for none
 	name  string    // the command
@@ -82,7 +83,7 @@ func (p *progress) report(step string, done, total int64) {
 		return
 	}
 	p.step, p.pct, p.drawn = step, pct, true
-	what := map[string]string{"copy": "copying", "check": "checking integrity"}[step]
+	what := map[string]string{"copy": "copying", "check": "checking integrity", "move": "moving"}[step]
 	if what == "" {
 		what = step
 	}

@@ -90,9 +90,9 @@ type config struct {
 	Args  []string
 	Force bool // backup --force: replace FILE
 
-	// Progress is the terminal that long commands (backup, restore) draw their progress
-	// on: stderr when it is a terminal, else nil, and they draw nothing. Set by run, not a
-	// setting of its own.
+	// Progress is the terminal that long commands (backup, restore, dead-letters replay)
+	// draw their progress on: stderr when it is a terminal, else nil, and they draw
+	// nothing. Set by run, not a setting of its own.
 	Progress io.Writer
 
 	// needs are the services the command opens (from commands).

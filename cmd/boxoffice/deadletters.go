@@ -89,7 +89,7 @@ func runDeadLetters(ctx context.Context, cfg config, log *slog.Logger) error {
 		return listDeadLetters(ctx, b, selected, cfg.DeadLetters, stdout)
 	case "replay":
 		for _, topic := range selected {
-			n, err := b.ReplayDeadLetters(ctx, topic)
+			n, err := replayDeadLetters(ctx, b, topic, cfg.Progress)
 			if err != nil {
 				return err
 			}
@@ -99,6 +99,19 @@ func runDeadLetters(ctx context.Context, cfg config, log *slog.Logger) error {
 	default: // "purge", as run checked
 		return purgeDeadLetters(ctx, b, selected, cfg.DeadLetters.Yes, stdout)
 	}
+}
+
+// replayDeadLetters replays topic's dead letters, drawing its progress on terminal
+// when there is one (nil: none) and the broker reports it.
+func replayDeadLetters(ctx context.Context, b task.DeadLetters, topic string, terminal io.Writer) (int, error) {
+	rr, ok := b.(task.ReplayReporter)
+	if !ok || terminal == nil {
+		return b.ReplayDeadLetters(ctx, topic)
+	}
+	p := newProgress(terminal, "replay "+topic)
+	n, err := rr.ReplayDeadLettersReporting(ctx, topic, func(moved, total int) { p.report("move", int64(moved), int64(total)) })
+	p.end()
+	return n, err
 }
 
 // openDeadLetters opens the broker the roles of this configuration use, without

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -441,9 +442,17 @@ func TestDeadLetters(t *testing.T, open OpenBroker) {
 		mu.Lock()
 		healthy = true
 		mu.Unlock()
-		n, err := b.ReplayDeadLetters(ctx, "plans")
+		rr, ok := b.(task.ReplayReporter)
+		if !ok {
+			t.Fatalf("%T is no task.ReplayReporter: its replay cannot show progress", b)
+		}
+		var reports [][2]int
+		n, err := rr.ReplayDeadLettersReporting(ctx, "plans", func(moved, total int) { reports = append(reports, [2]int{moved, total}) })
 		if err != nil || n != 3 {
 			t.Fatalf("ReplayDeadLetters() = %d, %v, want 3", n, err)
+		}
+		if want := [][2]int{{1, 3}, {2, 3}, {3, 3}}; !slices.Equal(reports, want) {
+			t.Errorf("the replay reported %v, want %v", reports, want)
 		}
 		testenv.Poll(t, "3 replayed deliveries", func() bool { mu.Lock(); defer mu.Unlock(); return len(handled) == 3 })
 		mu.Lock()
