@@ -75,9 +75,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	withProviders.Handle("GET /driven", testFiles)
 	withProviders.Handle("GET /test/", testFiles)
 	withProviders.HandleFunc("GET /api/v1/providers", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, []byte(`{"data":{"providers":[`+
-			`{"name":"fever","last_sync":{"outcome":"ok","plans_parsed":7}},`+
-			`{"name":"<b>acme</b>","last_sync":{"outcome":"failed","plans_parsed":0}}]},"error":null}`))
+		writeJSON(w, http.StatusOK, []byte(`{"providers":[`+
+			`{"name":"fever","sync_id":"s1","outcome":"ok","plans_parsed":7,"error":null,"extra":{"a":1}},`+
+			`{"name":"<b>acme</b>","sync_id":"s2","outcome":"failed","plans_parsed":0,"error":"<i>timeout</i>"}]}`))
 	})
 	driving := httptest.NewServer(withProviders)
 	t.Cleanup(driving.Close)
@@ -111,7 +111,8 @@ func TestConsoleInBrowser(t *testing.T) {
 			`<dd id="pricing-version" class="">4</dd>`,
 			`<dd id="dead-letters" class="warn">2 (catalog.plans 2, pricing.recalculate 0)</dd>`,
 			// the providers, whatever their fields
-			`<th>last sync.outcome</th>`, `<td>&lt;b&gt;acme&lt;/b&gt;</td>`, `<td class="bad">failed</td>`, `2 providers.`,
+			`<thead><tr><th>name</th><th>outcome</th><th>plans parsed</th><th>error</th><th>extra.a</th></tr></thead>`,
+			`<td>&lt;b&gt;acme&lt;/b&gt;</td>`, `<td class="bad">failed</td>`, `<td>&lt;i&gt;timeout&lt;/i&gt;</td>`, `2 providers.`,
 		} {
 			if !strings.Contains(dom, want) {
 				t.Errorf("rendered DOM lacks %s", want)
@@ -139,7 +140,7 @@ func TestConsoleInBrowser(t *testing.T) {
 func renderConsole(t *testing.T, chromium, url string) string {
 	t.Helper()
 	dom, console := dumpDOM(t, chromium, url)
-	for _, bad := range []string{"<img", "<script>document", "<b>", "data-pwned"} {
+	for _, bad := range []string{"<img", "<script>document", "<b>", "<i>", "data-pwned"} {
 		if strings.Contains(dom, bad) {
 			t.Errorf("rendered DOM holds %s: data was parsed as HTML", bad)
 		}

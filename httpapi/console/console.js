@@ -146,8 +146,14 @@
     return String(v);
   }
 
-  // Providers' syncs: GET /api/v1/providers, a table of whatever fields each provider
-  // has, in the order the server gives them.
+  // providerColumns are the fields of GET /api/v1/providers shown first, in this order;
+  // providerHidden those left out (the full record is one request away).
+  const providerColumns = ["name", "outcome", "finished_at", "duration_ms", "plans_parsed", "plans_skipped",
+    "next_sync_at", "last_success_at", "error"];
+  const providerHidden = ["sync_id", "started_at", "batches", "attempts"];
+
+  // Providers' syncs: GET /api/v1/providers, a table of the fields the providers have:
+  // providerColumns first, then the others in the order the server gives them.
   async function loadProviders() {
     const table = $("providers");
     const res = await load("/api/v1/providers", "providers-state", "Providers not available", "note bad",
@@ -164,14 +170,18 @@
       return;
     }
     const rows = list.map((p) => (p && typeof p === "object" ? flatten(p) : [["provider", p]]));
-    const keys = [];
+    const seen = [];
     for (const row of rows) {
       for (const [k] of row) {
-        if (!keys.includes(k)) {
-          keys.push(k);
+        if (!seen.includes(k)) {
+          seen.push(k);
         }
       }
     }
+    // The fields a person reads first, in this order, then any others but the
+    // bookkeeping ones.
+    const keys = providerColumns.filter((k) => seen.includes(k))
+      .concat(seen.filter((k) => !providerColumns.includes(k) && !providerHidden.includes(k)));
     const head = el("tr");
     for (const k of keys) {
       head.append(el("th", k.replace(/_/g, " ")));
