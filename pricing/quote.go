@@ -105,17 +105,24 @@ type QuoteStore interface {
 	// Market returns the market of location, falling back to the global market and then
 	// to Neutral, with the pricing version read in the same statement.
 	Market(ctx context.Context, location string, primary bool) (m Market, version int64, err error)
+	// PricingState reads the state from the primary: a quote reads its Version when the
+	// cache cannot tell the current one.
+	PricingState(ctx context.Context) (State, error)
 }
 
 // Quoter prices requests cache-aside: a cached quote valid for the current pricing
 // version, or one computed from the store and then cached. It is safe for concurrent
 // use.
 //
-// A cached quote is never older than the last completed recalculation: entries carry
-// the pricing version they were computed at and count only while it is current, and a
-// recalculation makes its version current in the cache before it reports success. A
-// quote computed from a replica that has not replayed the cache's current version is
-// computed again from the primary.
+// No quote is older than the last recalculation that completed before it was asked
+// for. A cached quote: entries carry the pricing version they were computed at and count
+// only while it is current, and a recalculation makes its version current in the cache
+// before it reports success. A computed quote: it is computed from a replica only when
+// the replica has replayed the current version, else from the primary. The current
+// version is the cache's; when the cache cannot tell (it failed, timed out, or knows no
+// version: Redis lost its data), it is read from the primary (Store.PricingState), one
+// read at a time shared by the quotes that asked before it began (see versionReads).
+// With the cache healthy, a quote never reads the primary for it.
 type Quoter struct {
 	Store  QuoteStore
 	Cache  Cache
@@ -130,7 +137,8 @@ type Quoter struct {
 	// "error" (the cache failed or timed out), for metrics.
 	Lookup func(result string)
 
-	cacheErr sync.Once // the cache failing is logged once; Lookup counts every failure
+	cacheErr sync.Once    // the cache failing is logged once; Lookup counts every failure
+	floor    versionReads // the primary's version, for quotes the cache cannot vouch for
 }
 
 // Quote prices r and returns the response body, from the cache or the store; it returns
@@ -151,7 +159,14 @@ func (q *Quoter) Quote(ctx context.Context, r Request) ([]byte, error) {
 	default:
 		q.countLookup("miss")
 	}
-	quote, version, cerr := q.compute(ctx, r, current)
+	floor := current
+	if err != nil || known == 0 { // the cache cannot say which version is current: the primary can
+		var ferr error
+		if floor, ferr = q.floor.read(ctx, q.Store); ferr != nil {
+			return nil, fmt.Errorf("read the pricing version from the primary: %w", ferr)
+		}
+	}
+	quote, version, cerr := q.compute(ctx, r, floor)
 	if cerr != nil {
 		return nil, cerr
 	}
@@ -193,7 +208,7 @@ func (r Request) key() string {
 }
 
 // compute reads the product and its market concurrently, from a replica first, and from
-// the primary when the replica is behind the cache's version, the product's prices are
+// the primary when the replica is behind atLeast (the current version), the product's prices are
 // older than the market read beside them, or the replica does not know the product.
 func (q *Quoter) compute(ctx context.Context, r Request, atLeast int64) (Quote, int64, error) {
 	p, m, version, err := q.lookup(ctx, r, false)

@@ -519,6 +519,120 @@ func TestQuotesSurviveAHungCache(t *testing.T) {
 	}
 }
 
+// frozenReplica is a store whose replica stopped replaying: the reads that may go to a
+// replica answer what they answered when it froze, the primary's are live. It counts
+// the reads of the pricing state.
+type frozenReplica struct {
+	stores
+	product pricing.Priced
+	market  pricing.Market
+	version int64
+	states  atomic.Int32
+}
+
+// freeze returns s with its replica frozen now, for the product id at location.
+func freeze(t *testing.T, s stores, id catalog.ID, location string) *frozenReplica {
+	f := &frozenReplica{stores: s}
+	var err error
+	if f.product, err = s.Product(t.Context(), id, false); err != nil {
+		t.Fatal(err)
+	}
+	if f.market, f.version, err = s.Market(t.Context(), location, false); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *frozenReplica) Product(ctx context.Context, id catalog.ID, primary bool) (pricing.Priced, error) {
+	if primary {
+		return f.stores.Product(ctx, id, true)
+	}
+	return f.product, nil
+}
+
+func (f *frozenReplica) Market(ctx context.Context, location string, primary bool) (pricing.Market, int64, error) {
+	if primary {
+		return f.stores.Market(ctx, location, true)
+	}
+	return f.market, f.version, nil
+}
+
+func (f *frozenReplica) PricingState(ctx context.Context) (pricing.State, error) {
+	f.states.Add(1)
+	return f.stores.PricingState(ctx)
+}
+
+// failingCache fails every call at once, like a Redis that refuses connections.
+type failingCache struct{}
+
+var errCacheDown = errors.New("cache down")
+
+func (failingCache) Get(context.Context, string) ([]byte, int64, error) { return nil, 0, errCacheDown }
+func (failingCache) Set(context.Context, string, int64, []byte, time.Duration) error {
+	return errCacheDown
+}
+func (failingCache) SetVersion(context.Context, int64) error { return errCacheDown }
+
+// TestNoStaleQuoteWhenTheCacheCannotTell quotes, after a recalculation succeeded, from
+// a replica that has not replayed it, through caches that cannot say which version is
+// current: failing, hung, or new (Redis lost its data). The quote must have the new
+// price: the primary's version is the floor then. Through the cache that the
+// recalculation updated, the quote is just as new, and the primary's version is never
+// read for it.
+func TestNoStaleQuoteWhenTheCacheCannotTell(t *testing.T) {
+	r := embedded(t)
+	plans := seed(t, r.store, 1)
+	r.work(t, r.store, 1)
+	svc := r.service()
+	req := pricing.Request{ProductID: pricing.Products(plans[0])[0].ID, Location: "madrid"}
+	if got := quote(t, svc, req); got.Final.String() != "20.00" {
+		t.Fatalf("quote before the event = %+v, want 20.00", got)
+	}
+	frozen := freeze(t, r.store, req.ProductID, req.Location)
+	ev, err := pricing.DecodeEvent([]byte(`{"location":"madrid","multiplier":2}`), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := svc.PublishEvent(t.Context(), ev); err != nil {
+		t.Fatal(err)
+	}
+	if rec := r.await(t, r.enqueue(t).ID); rec.State != task.Succeeded {
+		t.Fatalf("recalculation ended %s: %s", rec.State, rec.Error)
+	}
+	for _, tt := range []struct {
+		name   string
+		cache  pricing.Cache
+		states int32 // reads of the primary's version by one quote
+	}{
+		{"healthy", r.cache, 0},
+		{"failing", failingCache{}, 1},
+		{"hung", hungCache{}, 1},
+		{"new", memory.NewPriceCache(10), 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			frozen.states.Store(0)
+			q := &pricing.Quoter{Store: frozen, Cache: tt.cache, Policy: pricing.DefaultPolicy, TTL: time.Minute, Now: time.Now, Log: r.log}
+			got := quote(t, &pricing.Service{Quoter: q}, req)
+			if got.Final.String() != "40.00" || got.Source != pricing.SourceDatabase {
+				t.Errorf("quote = %+v, want 40.00 from the database", got)
+			}
+			if n := frozen.states.Load(); n != tt.states {
+				t.Errorf("the quote read the primary's version %d times, want %d", n, tt.states)
+			}
+		})
+	}
+	// The new cache learnt the version from the quote: the next one is a hit, and reads
+	// nothing.
+	cache := memory.NewPriceCache(10)
+	q := &pricing.Quoter{Store: frozen, Cache: cache, Policy: pricing.DefaultPolicy, TTL: time.Minute, Now: time.Now, Log: r.log}
+	svc = &pricing.Service{Quoter: q}
+	quote(t, svc, req)
+	frozen.states.Store(0)
+	if got := quote(t, svc, req); got.Final.String() != "40.00" || got.Source != pricing.SourceCache || frozen.states.Load() != 0 {
+		t.Errorf("second quote through a new cache = %+v after %d reads of the version, want 40.00 from the cache after none", got, frozen.states.Load())
+	}
+}
+
 // panickyStore panics in PricingState until calm is set, like a store adapter with a
 // bug that some data triggers.
 type panickyStore struct {

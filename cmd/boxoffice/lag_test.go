@@ -1,20 +1,20 @@
 package main
 
 import (
-	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"boxoffice/catalog"
 	"boxoffice/catalog/catalogtest"
 	"boxoffice/postgres"
+	"boxoffice/pricing"
 	"boxoffice/testenv"
 )
 
@@ -91,25 +91,7 @@ func TestAPINeverCachesALaggingReplicaAsNew(t *testing.T) {
 		t.Fatalf("ETag %s, want version %d", oldTag, v1)
 	}
 
-	pause := func(sql string) {
-		c, err := pgx.Connect(context.Background(), testenv.ReplicaURL(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close(context.Background())
-		if _, err := c.Exec(context.Background(), sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
-	pause("SELECT pg_wal_replay_pause()")
-	resumed := false
-	resume := func() {
-		if !resumed {
-			pause("SELECT pg_wal_replay_resume()")
-			resumed = true
-		}
-	}
-	t.Cleanup(resume)
+	resume := testenv.PauseReplay(t)
 
 	plan.Title, plan.Revision = "After", 2
 	v2, err := store.UpsertPlans(ctx, []catalog.Plan{plan})
@@ -135,3 +117,100 @@ func TestAPINeverCachesALaggingReplicaAsNew(t *testing.T) {
 }
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
+
+// TestNoStaleQuoteWithoutRedis runs two api processes and a worker on PostgreSQL
+// (primary and a real streaming replica), Redis and RabbitMQ, with api2's connection to
+// Redis cut through a proxy and the replica's replay paused. A market event is
+// recalculated through api1; once the task reports succeeded, both APIs must quote the
+// new price: api2 cannot hear of the new version through Redis, and its replica still
+// has the old prices and the old version.
+func TestNoStaleQuoteWithoutRedis(t *testing.T) {
+	if testing.Short() {
+		t.Skip("pauses the shared replica")
+	}
+	primary, replica := testenv.PostgresSchema(t)
+	ctx := t.Context()
+	store, err := postgres.Open(ctx, primary, replica, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if err := store.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	plan := catalogtest.NewPlan("stale", "1") // one zone at 20.00
+	if _, err := store.UpsertPlans(ctx, []catalog.Plan{plan}); err != nil {
+		t.Fatal(err)
+	}
+	product := pricing.Products(plan)[0].ID
+	// Both APIs must find the product on the replica, not on the primary for want of it.
+	testenv.Poll(t, "the product on the replica", func() bool {
+		_, err := store.Product(ctx, product, false)
+		return err == nil
+	})
+
+	svc := isolatedServices(t, "stale")
+	u, err := url.Parse(svc.redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := testenv.StartProxy(t, u.Host)
+	u.Host = proxy.Addr()
+	role := func(cmd, redisURL string) string {
+		base, _ := startCmd(t, cmd, map[string]string{
+			"HTTP_ADDR":             freeAddr(t),
+			"DATABASE_WRITE_URL":    primary,
+			"DATABASE_READ_URL":     replica,
+			"API_KEYS":              testAPIKey,
+			"REDIS_URL":             redisURL,
+			"BROKER_URL":            svc.brokerURL,
+			"NAMESPACE":             svc.namespace,
+			"MARKET_EVENTS_CHANNEL": svc.namespace + ":market_events",
+			"RATE_LIMIT_PER_SECOND": "0",
+		})
+		return base
+	}
+	role("worker", svc.redisURL)
+	api1, api2 := role("api", svc.redisURL), role("api", u.String())
+
+	quote := func(api string) string {
+		t.Helper()
+		var q struct {
+			Final json.Number `json:"final_price"`
+		}
+		postJSON(t, api+"/api/v1/price", "", `{"product_id":"`+product.String()+`","user_location":"Sevilla"}`, http.StatusOK, &q)
+		return q.Final.String()
+	}
+	for _, api := range []string{api1, api2} {
+		if got := quote(api); got != "20.00" {
+			t.Fatalf("%s quotes %s before the event, want 20.00", api, got)
+		}
+	}
+	proxy.Cut()
+	if got := quote(api2); got != "20.00" {
+		t.Fatalf("api2 without Redis quotes %s, want 20.00", got)
+	}
+
+	resume := testenv.PauseReplay(t)
+	postJSON(t, api1+"/api/v1/publish-market-event", testAPIKey, `{"location":"sevilla","multiplier":2}`, http.StatusAccepted, nil)
+	var accepted struct {
+		TaskID string `json:"task_id"`
+	}
+	postJSON(t, api1+"/api/v1/recalculate", testAPIKey, "", http.StatusAccepted, &accepted)
+	var tk struct {
+		State string `json:"state"`
+		Error string `json:"error"`
+	}
+	testenv.Poll(t, "the recalculation to end", func() bool {
+		getJSON(t, api1+"/api/v1/tasks/"+accepted.TaskID, http.StatusOK, &tk)
+		return tk.State == "succeeded" || tk.State == "skipped" || tk.State == "failed"
+	})
+	if tk.State != "succeeded" {
+		t.Fatalf("the recalculation ended %s (%s), want succeeded", tk.State, tk.Error)
+	}
+	got1, got2 := quote(api1), quote(api2)
+	resume()
+	if got1 != "40.00" || got2 != "40.00" {
+		t.Errorf("after the recalculation succeeded, with the replica behind: api1 quotes %s, api2 (cut off from Redis) %s; want 40.00 from both", got1, got2)
+	}
+}
