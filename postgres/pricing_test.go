@@ -35,6 +35,10 @@ func TestTaskRecords(t *testing.T) {
 		s, _ := migrated(t)
 		return s
 	})
+	tasktest.TestOutbox(t, func(t *testing.T) tasktest.Outbox {
+		s, _ := migrated(t)
+		return s
+	})
 }
 
 // TestPricingReadsReplica writes through the primary and polls the reads that may go

@@ -121,3 +121,42 @@ func (s *Store) SaveTask(ctx context.Context, r task.Record) error {
 	}
 	return nil
 }
+
+var _ task.Outbox = (*Store)(nil)
+
+// Published records the tasks ids published at at (NULL for the zero time) on the
+// primary, in one statement.
+func (s *Store) Published(ctx context.Context, at time.Time, ids ...string) error {
+	keys := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if key, err := catalog.ParseID(id); err == nil { // else it names no task
+			keys = append(keys, key.String())
+		}
+	}
+	if _, err := s.primary.Exec(ctx, `UPDATE tasks SET published_at = $1 WHERE id = ANY($2::uuid[])`,
+		nullTime(at), keys); err != nil {
+		return fmt.Errorf("record %d tasks published: %w", len(ids), err)
+	}
+	return nil
+}
+
+// ClaimRedrive claims the tasks to publish again in one statement on the primary; rows
+// that a concurrent claim holds are skipped, and one that it took no longer qualifies
+// once re-read under the lock.
+func (s *Store) ClaimRedrive(ctx context.Context, kind string, c task.RedriveClaim) ([]string, error) {
+	rows, err := s.primary.Query(ctx, `UPDATE tasks SET published_at = $1 WHERE id IN (
+			SELECT id FROM tasks WHERE kind = $2 AND state = $3
+				AND ((published_at IS NULL AND requested_at < $4)
+					OR (published_at < $5 AND (started_at IS NULL OR started_at < $5)))
+			ORDER BY gen LIMIT $6 FOR UPDATE SKIP LOCKED)
+		RETURNING id::text`,
+		storedTime(c.Now), kind, string(task.Pending), storedTime(c.Unpublished), storedTime(c.Lost), c.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("claim %s tasks to re-drive: %w", kind, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("claim %s tasks to re-drive: %w", kind, err)
+	}
+	return ids, nil
+}

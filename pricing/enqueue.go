@@ -20,9 +20,11 @@ type RecalculateMessage struct {
 // Kind is the task kind of a recalculation.
 const Kind = "recalculate"
 
-// Enqueue records a recalculation task triggered by trigger and publishes it with the
-// trace context of ctx (see task.Publish). When the publish fails the task is recorded
-// as failed, with the reason, and the error returned.
+// Enqueue records a recalculation task triggered by trigger, publishes it with the trace
+// context of ctx (see task.Publish), and records it published. When the publish fails
+// the task is recorded as failed, with the reason, and the error returned. A process
+// that dies between the record and the publish leaves the task pending and unpublished:
+// a task.Redriver publishes it again.
 func Enqueue(ctx context.Context, s task.Records, pub task.Publisher, trigger string, now time.Time) (task.Record, error) {
 	rec, err := s.CreateTask(ctx, Kind, trigger, now)
 	if err != nil {
@@ -36,6 +38,9 @@ func Enqueue(ctx context.Context, s task.Records, pub task.Publisher, trigger st
 		_ = s.SaveTask(context.WithoutCancel(ctx), rec)
 		return rec, err
 	}
+	// Unrecorded, the publish looks lost: a task.Redriver publishes the task again, which
+	// is harmless (see Requeue), so the enqueue stands.
+	_ = s.Published(context.WithoutCancel(ctx), now, rec.ID)
 	return rec, nil
 }
 

@@ -38,6 +38,7 @@ type stores interface {
 	catalog.Store
 	pricing.Store
 	task.Records
+	task.Outbox
 }
 
 // rig is one set of adapters.

@@ -22,6 +22,7 @@ func TestPricingStore(t *testing.T) {
 
 func TestTaskRecords(t *testing.T) {
 	tasktest.TestRecords(t, func(t *testing.T) task.Records { return openStore(t, t.TempDir()) })
+	tasktest.TestOutbox(t, func(t *testing.T) tasktest.Outbox { return openStore(t, t.TempDir()) })
 }
 
 // TestMigrateBackfillsProducts checks that Migrate gives products to the ever-online

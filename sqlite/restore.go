@@ -390,19 +390,8 @@ func swap(dataDir, prev, tmp, name string) error {
 func (s *Store) UnfinishedTasks(ctx context.Context, kind string) ([]string, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT id FROM tasks WHERE kind = ? AND state IN (?, ?) ORDER BY gen`,
 		kind, string(task.Pending), string(task.Running))
+	ids, err := taskIDs(rows, err)
 	if err != nil {
-		return nil, fmt.Errorf("unfinished %s tasks: %w", kind, err)
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("unfinished %s tasks: %w", kind, err)
-		}
-		ids = append(ids, id)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("unfinished %s tasks: %w", kind, err)
 	}
 	return ids, nil

@@ -109,3 +109,67 @@ func (s *Store) SaveTask(ctx context.Context, r task.Record) error {
 	}
 	return nil
 }
+
+var _ task.Outbox = (*Store)(nil)
+
+// Published records the tasks ids published at at (NULL for the zero time), in one
+// transaction.
+func (s *Store) Published(ctx context.Context, at time.Time, ids ...string) error {
+	if err := s.published(ctx, at, ids); err != nil {
+		return fmt.Errorf("record %d tasks published: %w", len(ids), err)
+	}
+	return nil
+}
+
+func (s *Store) published(ctx context.Context, at time.Time, ids []string) error {
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	for _, id := range ids {
+		key, err := catalog.ParseID(id)
+		if err != nil {
+			continue // names no task
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE tasks SET published_at = ? WHERE id = ?`, micros(at), key.String()); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// ClaimRedrive claims the tasks to publish again in one statement; the store's single
+// writer makes concurrent claims take turns.
+func (s *Store) ClaimRedrive(ctx context.Context, kind string, c task.RedriveClaim) ([]string, error) {
+	rows, err := s.write.QueryContext(ctx, `UPDATE tasks SET published_at = ? WHERE id IN (
+			SELECT id FROM tasks WHERE kind = ? AND state = ?
+				AND ((published_at IS NULL AND requested_at < ?)
+					OR (published_at < ? AND (started_at IS NULL OR started_at < ?)))
+			ORDER BY gen LIMIT ?)
+		RETURNING id`,
+		micros(c.Now), kind, string(task.Pending), micros(c.Unpublished), micros(c.Lost), micros(c.Lost), c.Limit)
+	ids, err := taskIDs(rows, err)
+	if err != nil {
+		return nil, fmt.Errorf("claim %s tasks to re-drive: %w", kind, err)
+	}
+	return ids, nil
+}
+
+// taskIDs reads the ids that a query of one column returned (rows and err are its
+// results), and closes rows.
+func taskIDs(rows *sql.Rows, err error) ([]string, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}

@@ -96,4 +96,9 @@ type Records interface {
 	// and Error; Kind, Trigger, Gen and RequestedAt stay as CreateTask wrote them. An
 	// unknown task is an error wrapping ErrNotFound.
 	SaveTask(ctx context.Context, r Record) error
+	// Published records that the messages of the tasks ids were confirmed by the broker
+	// at at; the zero at records that they were not (a re-drive's publish failed), so
+	// that the next Outbox.ClaimRedrive takes them again. Unknown ids are ignored. A
+	// task recorded and never marked published is published again by a Redriver.
+	Published(ctx context.Context, at time.Time, ids ...string) error
 }

@@ -52,6 +52,7 @@ var (
 	storeSettings    = []string{"DATABASE_WRITE_URL", "DATABASE_READ_URL"}
 	brokerSettings   = []string{"BROKER_URL", "TASK_MAX_ATTEMPTS", "TASK_RETRY_SECONDS"}
 	redisSettings    = []string{"REDIS_URL"}
+	workerSettings   = []string{"TASK_REDRIVE_SECONDS", "TASK_LOST_SECONDS"}
 	providerSettings = []string{"EXTERNAL_API_URL", "PROVIDER_MAX_BYTES", "PROVIDER_NAME", "PROVIDERS", "PROVIDERS_FILE", "SYNC_INTERVAL_SECONDS", "SYNC_BATCH_PLANS", "API_TIMEOUT_SECONDS"}
 	apiSettings      = []string{"CACHE_TTL_SECONDS", "PRICE_CACHE_TTL_SECONDS", "API_KEYS", "ALLOW_UNAUTHENTICATED_WRITES", "MARKET_EVENTS_CHANNEL", "L1_CACHE_MAX_BYTES", "INDEX_MAX_BYTES", "INDEX_HISTORY", "CURSOR_SECRET",
 		"SEARCH_TIMEOUT_SECONDS", "QUOTE_TIMEOUT_SECONDS", "READ_TIMEOUT_SECONDS", "WRITE_TIMEOUT_SECONDS", "MAX_IN_FLIGHT",
@@ -130,7 +131,7 @@ DATA_DIR open`,
 		name:     "worker",
 		summary:  "one role per process: stores plan batches and recalculates prices",
 		run:      runWorker,
-		settings: concat(roleSettings, storeSettings, brokerSettings, redisSettings),
+		settings: concat(roleSettings, storeSettings, brokerSettings, redisSettings, workerSettings),
 		needs:    needs{store: true, broker: true, redis: true},
 	},
 	{

@@ -198,7 +198,7 @@ func TestCommandHelp(t *testing.T) {
 			[]string{"-data-dir", "-mode", "-sim-", "-external-api-url", "-sync-interval-seconds"}},
 		{"ingest", []string{"-http-addr", "-database-write-url", "-broker-url", "-redis-url", "-external-api-url", "-provider-name", "-sync-interval-seconds", "-api-timeout-seconds"},
 			[]string{"-data-dir", "-sim-", "-api-keys", "-cache-ttl", "-index-max", "-cursor-secret", "-market-events-channel", "-rate-limit-per-second", "-max-in-flight"}},
-		{"worker", []string{"-http-addr", "-database-write-url", "-broker-url", "-redis-url"},
+		{"worker", []string{"-http-addr", "-database-write-url", "-broker-url", "-redis-url", "-task-redrive-seconds", "-task-lost-seconds"},
 			[]string{"-data-dir", "-sim-", "-api-keys", "-external-api-url", "-cache-ttl", "-market-events-channel"}},
 		{"listener", []string{"-http-addr", "-database-write-url", "-broker-url", "-redis-url", "-market-events-channel"},
 			[]string{"-data-dir", "-sim-", "-api-keys", "-external-api-url", "-cache-ttl"}},

@@ -28,6 +28,7 @@ type deps struct {
 		catalog.Store
 		pricing.Store
 		task.Records
+		task.Outbox
 		ingest.BatchStore
 		ingest.SyncLog
 		httpapi.ProviderLog

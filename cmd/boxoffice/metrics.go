@@ -33,6 +33,7 @@ type metrics struct {
 	marketEvents   *prometheus.CounterVec
 	priceCache     *prometheus.CounterVec
 	panics         *prometheus.CounterVec
+	redriven       *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -74,6 +75,9 @@ func newMetrics() *metrics {
 		panics: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "boxoffice_panics_total", Help: "Panics recovered, by component (worker, listener, ingest); each is logged with its stack.",
 		}, []string{"component"}),
+		redriven: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "boxoffice_task_redriven_total", Help: "Pending tasks the outbox published again (never published, or lost by the broker), by kind.",
+		}, []string{"kind"}),
 	}
 	for _, c := range []string{"worker", "listener", "ingest"} {
 		m.panics.WithLabelValues(c) // at 0 from the start, so that increase() sees the first
@@ -119,7 +123,7 @@ func newMetrics() *metrics {
 	m.reg.MustRegister(indexPlans, indexBytes, overBudget)
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.taskRuns, m.taskDuration, m.lockContended, m.syncs, m.syncDuration, m.plansParsed, m.plansSkipped,
-		catalogVersion, m.pricingVersion, m.marketEvents, m.priceCache, m.panics)
+		catalogVersion, m.pricingVersion, m.marketEvents, m.priceCache, m.panics, m.redriven)
 	return m
 }
 
@@ -153,6 +157,12 @@ func (m *metrics) instrumentQuotes(q *pricing.Quoter) {
 		results[r] = m.priceCache.WithLabelValues(r)
 	}
 	q.Lookup = func(result string) { results[result].Inc() }
+}
+
+// instrumentRedrive counts what r publishes again.
+func (m *metrics) instrumentRedrive(r *task.Redriver) {
+	c := m.redriven.WithLabelValues(r.Kind) // at 0 from the start
+	r.Redriven = func(n int) { c.Add(float64(n)) }
 }
 
 // instrument wires rc's hooks to the metrics.

@@ -278,6 +278,13 @@ func startWorker(ctx context.Context, g *errgroup.Group, cfg config, d *deps, se
 	}, 1, log)
 	w.Panicked = func(string) { d.metrics.panics.WithLabelValues("worker").Inc() }
 	g.Go(func() error { return w.Run(ctx) })
+	redrive := &task.Redriver{
+		Outbox: d.store, Kind: pricing.Kind,
+		Publish:  func(ctx context.Context, ids ...string) error { return pricing.Requeue(ctx, d.broker, ids...) },
+		Interval: cfg.TaskRedrive, LostAfter: cfg.TaskLost, Now: time.Now, Log: log,
+	}
+	d.metrics.instrumentRedrive(redrive)
+	g.Go(func() error { return redrive.Run(ctx) })
 }
 
 // The recalculation's lock and batches. The lock's TTL bounds how long a crashed
