@@ -208,6 +208,15 @@ func (h *Handler) allow(w http.ResponseWriter, r *http.Request, c class) bool {
 	now := l.now()
 	b := l.bucket(k, now)
 	ok, retry, reset := b.take(now, g)
+	if !ok {
+		// now may be stale: this goroutine may have been descheduled after reading the
+		// clock while others moved the bucket's time past it, which refuses a request
+		// whenever the pause outlasts the burst's tolerance. Refuse only on a fresh
+		// reading; the admitting path reads the clock once.
+		if fresh := l.now(); fresh > now {
+			ok, retry, reset = b.take(fresh, g)
+		}
+	}
 	if ok {
 		if l.shared != nil {
 			b.pending.Add(1)

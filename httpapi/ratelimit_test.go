@@ -92,6 +92,33 @@ func TestRateLimit(t *testing.T) {
 	}
 }
 
+// TestRateLimitRereadsAStaleClock: a request whose clock reading is older than the
+// bucket's time (its goroutine was descheduled after reading it while others were
+// admitted) is refused only if a fresh reading refuses it too.
+func TestRateLimitRereadsAStaleClock(t *testing.T) {
+	h, clock := limitedAPI(t, Config{RateLimits: RateLimits{Search: Rate{PerSecond: 1, Burst: 1}}})
+	var stale atomic.Bool
+	h.limiter.now = func() int64 {
+		if stale.CompareAndSwap(true, false) {
+			return clock.now() - int64(2*time.Second)
+		}
+		return clock.now()
+	}
+	const client = "192.0.2.1:1234"
+	if rec := getFrom(h, "/search", client); rec.Code != http.StatusOK {
+		t.Fatalf("first request = %d, want 200", rec.Code)
+	}
+	clock.advance(time.Second)
+	stale.Store(true)
+	if rec := getFrom(h, "/search", client); rec.Code != http.StatusOK {
+		t.Errorf("a request a second later, read on a stale clock = %d, want 200", rec.Code)
+	}
+	stale.Store(true)
+	if rec := getFrom(h, "/search", client); rec.Code != http.StatusTooManyRequests {
+		t.Errorf("a request over the limit, read on a stale clock = %d, want 429", rec.Code)
+	}
+}
+
 func TestRateLimitByAPIKey(t *testing.T) {
 	h, _ := limitedAPI(t, Config{APIKeys: []string{"key-number-one-0001", "key-number-two-0002"},
 		RateLimits: RateLimits{Search: Rate{PerSecond: 1, Burst: 2}}})
