@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"iter"
 	"math"
-	"slices"
 	"time"
 	"unsafe"
 )
@@ -17,88 +16,104 @@ type Encoder func(Plan) []byte
 // Index is an immutable, in-memory snapshot of the searchable catalog at one version,
 // sorted by start then ID, holding each plan's pre-encoded document. Searches are a
 // binary search and a scan; a new version is a new Index, so readers never lock.
+//
+// Its layout is compact and shared between versions (see Apply):
+//
+//   - The documents sit in slabs, large byte arrays that only grow at their end, so a
+//     plan costs its document's bytes, not an allocation of its own. A version sees
+//     each slab up to the length it had then; a newer version appends beyond it.
+//   - The order is a table of chunks, runs of at most chunkMax entries of 40 bytes
+//     (start, end, ID and where the document is), free of pointers, so the garbage
+//     collector has a few thousand objects to look at rather than millions.
+//   - A new version copies the chunks its changes touch, and the tables (a pointer per
+//     chunk and per slab); it shares every other chunk and every slab with the version
+//     it came from. Keeping a previous version costs what its successor replaced.
 type Index struct {
 	version  int64
-	entries  []entry
-	size     int   // bytes of all docs
-	replaced int64 // bytes of the previous index's docs that this one replaced
+	chunks   [][]entry // in search order; each non-empty, at most chunkMax long
+	slabs    []slab    // the documents; an entry's loc names a slab and an offset
+	n        int       // plans
+	size     int       // bytes of the plans' documents
+	bytes    int64     // bytes of the slabs and chunks referenced
+	replaced int64     // bytes the previous version referenced and this one does not
+	w        *writer   // how Apply extends this version
 }
 
+// entry is a plan in the index: where it sits in the search order, its end, and where
+// its document is.
 type entry struct {
 	start, end int64 // Unix seconds of the provider wall clock
 	id         ID
-	doc        []byte
+	loc        uint32 // slab<<offBits | offset/8
+	n          uint32 // the document's length
 }
 
-func compareEntries(a, b entry) int {
+// slab is a byte array of documents, each at an offset that is a multiple of 8, so two
+// documents never share a machine word (one version reads a word while the next appends
+// beside it).
+type slab struct {
+	b    []byte // the bytes this version uses; the capacity beyond is free
+	live int    // bytes of this version's documents in b
+}
+
+const (
+	chunkMax = 32      // entries of a chunk at most; beyond, it splits
+	slabMax  = 1 << 20 // bytes of a slab, unless one document is larger
+	offBits  = 17      // bits of loc for the offset in 8-byte units: slabMax/8
+	maxSlabs = 1 << (32 - offBits)
+
+	entrySize = int64(unsafe.Sizeof(entry{}))
+	slabSize  = int64(unsafe.Sizeof(slab{}))
+	chunkRef  = int64(unsafe.Sizeof([]entry{}))
+)
+
+func compareEntries(a, b *entry) int {
 	if c := cmp.Compare(a.start, b.start); c != 0 {
 		return c
 	}
 	return bytes.Compare(a.id[:], b.id[:])
 }
 
+func (e *entry) position() Position { return Position{Start: e.start, ID: e.id} }
+
+// doc returns the document of e, capped at its length.
+func (ix *Index) doc(e *entry) []byte {
+	off := int(e.loc&(1<<offBits-1)) << 3
+	end := off + int(e.n)
+	return ix.slabs[e.loc>>offBits].b[off:end:end]
+}
+
 // NewIndex builds an index of plans at version.
 func NewIndex(version int64, plans []Plan, encode Encoder) *Index {
-	return (&Index{}).Apply(Changes{Plans: plans, Version: version}, encode)
+	return (*Index)(nil).Apply(Changes{Plans: plans, Version: version}, encode)
 }
 
-// Apply returns a new index with the changes applied: changed plans replace their old
-// entries, new ones are added. ix is left as it was; a nil ix is empty.
-func (ix *Index) Apply(ch Changes, encode Encoder) *Index {
-	fresh := make([]entry, 0, len(ch.Plans))
-	changed := make(map[ID]struct{}, len(ch.Plans))
-	for _, p := range ch.Plans {
-		if _, dup := changed[p.ID]; dup {
-			continue
-		}
-		changed[p.ID] = struct{}{}
-		fresh = append(fresh, entry{start: p.StartsAt.Unix(), end: p.EndsAt.Unix(), id: p.ID, doc: encode(p)})
-	}
-	slices.SortFunc(fresh, compareEntries)
+// entryBytes is the memory of an index entry besides its document: the entry itself, at
+// the chunks' fill of about three quarters, and its key in the writer's map of starts
+// (see writer.keys).
+const entryBytes = entrySize*4/3 + keyBytes
 
-	var old []entry
-	if ix != nil {
-		old = ix.entries
-	}
-	next := &Index{version: ch.Version, entries: make([]entry, 0, len(old)+len(fresh))}
-	i, j := 0, 0
-	for i < len(old) || j < len(fresh) {
-		if i < len(old) {
-			if _, ok := changed[old[i].id]; ok {
-				next.replaced += int64(len(old[i].doc))
-				i++
-				continue
-			}
-		}
-		var e entry
-		if j >= len(fresh) || (i < len(old) && compareEntries(old[i], fresh[j]) < 0) {
-			e, i = old[i], i+1
-		} else {
-			e, j = fresh[j], j+1
-		}
-		next.entries = append(next.entries, e)
-		next.size += len(e.doc)
-	}
-	if ix != nil && ch.Version < ix.version {
-		next.version = ix.version
-	}
-	return next
-}
-
-// entryBytes is the memory of an index entry besides its document: the entry itself
-// and its share of the slice (Go's append leaves up to a quarter spare).
-const entryBytes = int64(unsafe.Sizeof(entry{})) * 5 / 4
+// keyBytes estimates a plan's share of the writer's map from ID to start.
+const keyBytes = 48
 
 // docOverhead is what an encoded document takes besides its plan's title: the other
-// fields and the JSON around them (see httpapi.EncodeEvent).
-const docOverhead = 200
+// fields and the JSON around them (see httpapi.EncodeEvent), and its alignment.
+const docOverhead = 204
 
-// Bytes estimates the index's memory: its documents and entries. A nil index is 0.
+// Bytes estimates the index's memory: its slabs, chunks and tables, and the map of
+// starts Apply keeps for the latest version. A nil index is 0.
 func (ix *Index) Bytes() int64 {
 	if ix == nil {
 		return 0
 	}
-	return int64(ix.size) + int64(len(ix.entries))*entryBytes
+	return ix.bytes + ix.tableBytes() + int64(ix.n)*keyBytes
+}
+
+func (ix *Index) tableBytes() int64 {
+	if ix == nil {
+		return 0
+	}
+	return int64(cap(ix.chunks))*chunkRef + int64(cap(ix.slabs))*slabSize
 }
 
 // EstimateBytes estimates what indexing plans adds to an index's Bytes, before encoding
@@ -115,22 +130,48 @@ func EstimateBytes(plans []Plan) int64 {
 func (ix *Index) Version() int64 { return ix.version }
 
 // Len is the number of plans in the index.
-func (ix *Index) Len() int { return len(ix.entries) }
+func (ix *Index) Len() int { return ix.n }
 
 // Size is the number of bytes of the encoded documents.
 func (ix *Index) Size() int { return ix.size }
 
+// spot is a place in the index: entry i of chunk c. Spots are normal: i is inside the
+// chunk, or the spot is the end, {len(chunks), 0}.
+type spot struct{ c, i int }
+
+func (s spot) before(t spot) bool { return s.c < t.c || s.c == t.c && s.i < t.i }
+
+// next returns the spot after s, which is not the end.
+func (ix *Index) next(s spot) spot {
+	if s.i+1 < len(ix.chunks[s.c]) {
+		return spot{s.c, s.i + 1}
+	}
+	return spot{s.c + 1, 0}
+}
+
+// run returns the entries of chunk c from lo to hi.
+func (ix *Index) run(c int, lo, hi spot) []entry {
+	es := ix.chunks[c]
+	if c == hi.c {
+		es = es[:hi.i]
+	}
+	if c == lo.c {
+		es = es[lo.i:]
+	}
+	return es
+}
+
 // Search yields the documents of the plans inside w, ordered by start, then ID.
 func (ix *Index) Search(w Window) iter.Seq[[]byte] {
 	lo, hi := ix.bounds(w)
-	to := int64(math.MaxInt64)
-	if !w.To.IsZero() {
-		to = floorUnix(w.To)
-	}
+	to := windowEnd(w)
 	return func(yield func([]byte) bool) {
-		for _, e := range ix.entries[lo:hi] {
-			if e.end <= to && !yield(e.doc) {
-				return
+		for c := lo.c; c < len(ix.chunks) && c <= hi.c; c++ {
+			es := ix.run(c, lo, hi)
+			for k := range es {
+				if e := &es[k]; e.end <= to && !yield(ix.doc(e)) {
+					return
+				}
 			}
 		}
 	}
@@ -139,9 +180,16 @@ func (ix *Index) Search(w Window) iter.Seq[[]byte] {
 // Measure returns the number of plans inside w and the bytes of their documents,
 // without collecting them: a response states its length, then streams Search(w).
 func (ix *Index) Measure(w Window) (n, size int) {
-	for doc := range ix.Search(w) {
-		n++
-		size += len(doc)
+	lo, hi := ix.bounds(w)
+	to := windowEnd(w)
+	for c := lo.c; c < len(ix.chunks) && c <= hi.c; c++ {
+		es := ix.run(c, lo, hi)
+		for k := range es {
+			if e := &es[k]; e.end <= to {
+				n++
+				size += int(e.n)
+			}
+		}
 	}
 	return n, size
 }
@@ -173,46 +221,122 @@ func (p Position) Compare(q Position) int {
 func (ix *Index) Page(w Window, after *Position, limit int, docs [][]byte) (page [][]byte, last Position, more bool) {
 	lo, hi := ix.bounds(w)
 	if after != nil {
-		k, _ := slices.BinarySearchFunc(ix.entries[lo:hi], *after, func(e entry, p Position) int {
-			return Position{Start: e.start, ID: e.id}.Compare(p)
-		})
-		lo += k
-		if lo < hi && ix.entries[lo].start == after.Start && ix.entries[lo].id == after.ID {
-			lo++ // resume after it
+		if s := ix.seekPosition(*after); lo.before(s) {
+			lo = s
+		}
+		if hi.before(lo) {
+			lo = hi
+		}
+		if lo.before(hi) {
+			if e := &ix.chunks[lo.c][lo.i]; e.start == after.Start && e.id == after.ID {
+				lo = ix.next(lo) // resume after it
+			}
 		}
 	}
-	to := int64(math.MaxInt64)
-	if !w.To.IsZero() {
-		to = floorUnix(w.To)
-	}
+	to := windowEnd(w)
 	n := 0
-	for _, e := range ix.entries[lo:hi] {
-		if e.end > to {
-			continue
+	for c := lo.c; c < len(ix.chunks) && c <= hi.c; c++ {
+		es := ix.run(c, lo, hi)
+		for k := range es {
+			e := &es[k]
+			if e.end > to {
+				continue
+			}
+			if n == limit {
+				return docs, last, true
+			}
+			docs = append(docs, ix.doc(e))
+			last = e.position()
+			n++
 		}
-		if n == limit {
-			return docs, last, true
-		}
-		docs = append(docs, e.doc)
-		last = Position{Start: e.start, ID: e.id}
-		n++
 	}
 	return docs, last, false
 }
 
-// bounds returns the range of entries whose start is inside w. A plan never ends before
-// it starts, so no plan starting after w.To can end inside w.
-func (ix *Index) bounds(w Window) (lo, hi int) {
-	hi = len(ix.entries)
+func windowEnd(w Window) int64 {
+	if w.To.IsZero() {
+		return math.MaxInt64
+	}
+	return floorUnix(w.To)
+}
+
+// bounds returns the spots of the first entry whose start is inside w and of the first
+// after those. A plan never ends before it starts, so no plan starting after w.To can
+// end inside w.
+func (ix *Index) bounds(w Window) (lo, hi spot) {
+	hi = spot{len(ix.chunks), 0}
 	if !w.From.IsZero() {
-		from := ceilUnix(w.From)
-		lo, _ = slices.BinarySearchFunc(ix.entries, from, func(e entry, t int64) int { return cmp.Compare(e.start, t) })
+		lo = ix.seekStart(ceilUnix(w.From))
 	}
 	if !w.To.IsZero() {
-		to := floorUnix(w.To)
-		hi, _ = slices.BinarySearchFunc(ix.entries, to+1, func(e entry, t int64) int { return cmp.Compare(e.start, t) })
+		hi = ix.seekStart(floorUnix(w.To) + 1)
 	}
-	return lo, max(lo, hi)
+	if hi.before(lo) {
+		hi = lo
+	}
+	return lo, hi
+}
+
+// seekStart returns the spot of the first entry starting at or after t.
+func (ix *Index) seekStart(t int64) spot {
+	cs := ix.chunks
+	lo, hi := 0, len(cs)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if es := cs[m]; es[len(es)-1].start < t {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo == len(cs) {
+		return spot{lo, 0}
+	}
+	es := cs[lo]
+	i, j := 0, len(es)
+	for i < j {
+		m := int(uint(i+j) >> 1)
+		if es[m].start < t {
+			i = m + 1
+		} else {
+			j = m
+		}
+	}
+	return spot{lo, i}
+}
+
+// seekPosition returns the spot of the first entry at or after p.
+func (ix *Index) seekPosition(p Position) spot {
+	c := searchChunks(ix.chunks, &entry{start: p.Start, id: p.ID})
+	if c == len(ix.chunks) {
+		return spot{c, 0}
+	}
+	es := ix.chunks[c]
+	i, j := 0, len(es)
+	for i < j {
+		m := int(uint(i+j) >> 1)
+		if es[m].position().Compare(p) < 0 {
+			i = m + 1
+		} else {
+			j = m
+		}
+	}
+	return spot{c, i}
+}
+
+// searchChunks returns the index of the first chunk whose last entry is at or after k,
+// or len(cs).
+func searchChunks(cs [][]entry, k *entry) int {
+	lo, hi := 0, len(cs)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if es := cs[m]; compareEntries(&es[len(es)-1], k) < 0 {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
 }
 
 func ceilUnix(t time.Time) int64 {

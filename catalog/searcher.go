@@ -21,10 +21,11 @@ import (
 //
 // Besides the current index it keeps the indexes of a few previous versions
 // (SetHistory), so that a paginated search started at one version reads every page
-// from that version while newer ones land. Indexes share the documents of the plans
-// they have in common: a kept version costs its entries (about 60 bytes a plan) and
-// the documents of the plans changed since. They count against the budget, and the
-// oldest is dropped first when the current index and those kept would exceed it.
+// from that version while newer ones land. Indexes share what they have in common
+// (see Index): a kept version costs what its successor replaced, the runs of entries
+// its changes touched (at most 32 entries of 40 bytes each) and the documents moved
+// out of compacted slabs. They count against the budget, and the oldest is dropped
+// first when the current index and those kept would exceed it.
 type Searcher struct {
 	store    Store
 	encode   Encoder
@@ -81,12 +82,12 @@ func (s *Searcher) Bytes() int64 {
 }
 
 // historyBytes estimates what keeping the previous indexes prev (newest first) costs
-// beside cur: each one's entries, and the documents its successor replaced.
+// beside cur: for each one, what its successor replaced (see Index.Apply).
 func historyBytes(cur *Index, prev []*Index) int64 {
 	var n int64
 	newer := cur
 	for _, ix := range prev {
-		n += int64(len(ix.entries))*entryBytes + newer.replaced
+		n += newer.replaced
 		newer = ix
 	}
 	return n

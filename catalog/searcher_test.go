@@ -150,17 +150,29 @@ func TestSearcherHistory(t *testing.T) {
 }
 
 func TestSearcherHistoryWithinBudget(t *testing.T) {
-	store := newStore(t, 200)
-	probe := catalog.NewSearcher(store, httpapi.EncodeEvent, time.Hour, slog.New(slog.DiscardHandler))
+	// What the index and one previous version cost, measured on a twin of the store.
+	twin := newStore(t, 200)
+	probe := catalog.NewSearcher(twin, httpapi.EncodeEvent, time.Hour, slog.New(slog.DiscardHandler))
+	probe.SetHistory(1)
 	if _, err := probe.Refresh(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	size := probe.Index().Bytes()
+	change(t, twin, 2, "revision 2")
+	if _, err := probe.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	kept := probe.Bytes() - probe.Index().Bytes()
+	if kept <= 0 {
+		t.Fatalf("a previous version kept costs %d bytes, want more than 0", kept)
+	}
+	budget := size + kept*3/2
 
-	// Room for the current index and about one previous version's entries, not three.
+	// Room for the current index and about one previous version, not three.
+	store := newStore(t, 200)
 	s := catalog.NewSearcher(store, httpapi.EncodeEvent, time.Hour, slog.New(slog.DiscardHandler))
 	s.SetHistory(3)
-	s.SetMaxBytes(size + size/2)
+	s.SetMaxBytes(budget)
 	if _, err := s.Refresh(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -174,8 +186,8 @@ func TestSearcherHistoryWithinBudget(t *testing.T) {
 	if s.OverBudget() || s.Index() == nil {
 		t.Fatalf("over budget %v: the current index fits, the history must give way", s.OverBudget())
 	}
-	if got := s.Bytes(); got > size+size/2 {
-		t.Errorf("Bytes() = %d, over the budget of %d", got, size+size/2)
+	if got := s.Bytes(); got > budget {
+		t.Errorf("Bytes() = %d, over the budget of %d", got, budget)
 	}
 	if s.IndexAt(versions[1]) == nil {
 		t.Errorf("IndexAt(the previous version) = nil, want it kept: it fits")

@@ -2,7 +2,7 @@
 // error format and the OpenAPI document.
 //
 // Search never touches a database. A Catalog (in production a *catalog.Searcher) keeps
-// an in-memory catalog.Index whose entries hold each plan's JSON object, encoded once
+// an in-memory catalog.Index that holds each plan's JSON object, encoded once
 // per change of the plan by EncodeEvent. A search parses the window (ParseWindow),
 // takes the current index, and concatenates the matching documents into
 // {"data":{"events":[…]},"error":null} through pooled buffers, with an exact
