@@ -64,6 +64,10 @@ type config struct {
 	LogLevel         slog.Level
 	EnvFile          string
 
+	// GoMemLimit: GOMEMLIMIT is set, so the Go runtime's memory limit is the
+	// operator's and limitMemory leaves it alone; not a setting of boxoffice's own.
+	GoMemLimit bool
+
 	// The HTTP edge: deadlines by route class and the in-flight cap.
 	Timeouts       httpapi.Timeouts
 	MaxInFlight    int
@@ -429,6 +433,7 @@ func loadConfig(cmd command, args []string, getenv func(string) string, stderr i
 		return c, fmt.Errorf("%s: want%s, got %q", cmd.name, argsUsage(cmd.args), positional)
 	}
 	c.Args = positional
+	c.GoMemLimit = getenv("GOMEMLIMIT") != ""
 	dotenv, err := readDotenv(c.EnvFile)
 	if err != nil {
 		return c, err
