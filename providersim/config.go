@@ -41,6 +41,10 @@ type Config struct {
 	// hold the same catalog, but for eventList's first, the legacy original, which
 	// lacks plan 1643 of base plan 322.
 	Format string
+	// Feeds are more simulated providers served beside the one at Path (--feeds), such
+	// as "acme=json legacy=eventList": each is a simulator of its own, with these
+	// settings but its own format and call count, at FeedPath(name); see ParseFeeds.
+	Feeds string
 	// Sequence is the script of Sequence mode (--sequence), such as
 	// "1,2,malformed,500,slow,3"; see ParseSequence.
 	Sequence string
@@ -129,6 +133,9 @@ func (c Config) Validate() error {
 	if _, ok := formatFiles[c.format()]; !ok {
 		return fmt.Errorf("format: unknown value %q (want %s, %s or %s)", c.Format,
 			provider.FormatPlanList, provider.FormatEventList, provider.FormatJSON)
+	}
+	if _, err := ParseFeeds(c.Feeds); err != nil {
+		return fmt.Errorf("feeds: %w", err)
 	}
 	if c.Sequence != "" {
 		if _, err := ParseSequence(c.Sequence); err != nil {

@@ -1,6 +1,8 @@
 // Package providersim simulates the provider that boxoffice integrates: an HTTP
 // server of planList documents (or eventList, or JSON: Config.Format) at GET /api/events, for `boxoffice provider-sim`, for
 // the embedded mode (which syncs from it when EXTERNAL_API_URL is unset) and for tests.
+// Config.Feeds adds more providers, each in its own format at its own path
+// (/acme/api/events), so that one simulator stands for several providers at once.
 //
 // It has three modes (Config.Mode):
 //

@@ -19,7 +19,8 @@ import (
 	"boxoffice/provider"
 )
 
-// Path is the only path the simulator serves, like the provider's API.
+// Path is the path of the provider's API, where the simulator serves its first
+// provider; Config.Feeds adds more at FeedPath(name).
 const Path = "/api/events"
 
 // CallHeader is the response header that carries the call number of every answer to
@@ -70,7 +71,8 @@ type sample struct {
 const syntheticCut = 20
 
 // Server is the provider simulator: an http.Handler that answers GET Path as Config
-// says, and 404 or 405 to anything else. Every GET of Path is a call, numbered from 1
+// says, each feed of Config.Feeds at its FeedPath as its own simulator (Server.Feed),
+// and 404 or 405 to anything else. Every GET of Path is a call, numbered from 1
 // in the order they arrive; what a call gets is a function of the Config and its
 // number alone (see Step), so runs are reproducible. Full documents carry a strong
 // ETag and a conditional GET whose If-None-Match lists it gets 304.
@@ -80,7 +82,10 @@ const syntheticCut = 20
 // the client as they go.
 type Server struct {
 	cfg     Config
-	steps   []Step // Sequence mode only
+	path    string             // Path, or a feed's FeedPath
+	feeds   map[string]*Server // Config.Feeds' simulators by path; nil in a feed's
+	names   map[string]*Server // the same by name
+	steps   []Step             // Sequence mode only
 	cat     *Catalog
 	samples [3]sample
 
@@ -100,7 +105,23 @@ func New(cfg Config) *Server {
 	if err := cfg.Validate(); err != nil {
 		panic("providersim: invalid config: " + err.Error())
 	}
-	s := &Server{cfg: cfg, cat: NewCatalog(cfg), stop: make(chan struct{})}
+	s := newServer(cfg, Path)
+	feeds, _ := ParseFeeds(cfg.Feeds) // checked by Validate
+	for _, f := range feeds {
+		fc := cfg
+		fc.Format, fc.Feeds = f.Format, ""
+		fs := newServer(fc, FeedPath(f.Name))
+		if s.feeds == nil {
+			s.feeds, s.names = map[string]*Server{}, map[string]*Server{}
+		}
+		s.feeds[fs.path], s.names[f.Name] = fs, fs
+	}
+	return s
+}
+
+// newServer returns the simulator of a valid cfg, ignoring its Feeds, served at path.
+func newServer(cfg Config, path string) *Server {
+	s := &Server{cfg: cfg, path: path, cat: NewCatalog(cfg), stop: make(chan struct{})}
 	if cfg.mode() == Sequence {
 		s.steps, _ = ParseSequence(cfg.Sequence) // checked by Validate
 	}
@@ -158,15 +179,23 @@ func cutPoint(doc []byte, format string) int {
 // serve, to tell what a call served.
 func (s *Server) Catalog() *Catalog { return s.cat }
 
+// Feed returns the simulator of the feed of Config.Feeds called name, which tells
+// about the calls to its path as the Server does about Path's; nil if there is none.
+func (s *Server) Feed(name string) *Server { return s.names[name] }
+
 // Requests returns the number of calls so far: GETs of Path, whatever their answer.
 func (s *Server) Requests() int { return int(s.calls.Load()) }
 
-// Close ends the waits of Latency, slow steps and hangs in progress and to come, so
+// Close ends the waits of Latency, slow steps and hangs in progress and to come (its
+// feeds' too), so
 // that an http.Server shutting down is not held up by them; the waiting calls end
 // without a complete answer (503 when nothing was sent yet). Other calls are served
 // as before. Close always returns nil.
 func (s *Server) Close() error {
 	s.stopOnce.Do(func() { close(s.stop) })
+	for _, f := range s.feeds {
+		f.Close()
+	}
 	return nil
 }
 
@@ -203,7 +232,11 @@ func (s *Server) Step(call int) Step {
 
 // ServeHTTP answers one request; see Server.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != Path {
+	if f, ok := s.feeds[r.URL.Path]; ok {
+		f.ServeHTTP(w, r)
+		return
+	}
+	if r.URL.Path != s.path {
 		http.NotFound(w, r)
 		return
 	}

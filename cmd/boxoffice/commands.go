@@ -104,7 +104,7 @@ DATA_DIR open`,
 	},
 	{
 		name:     "provider-sim",
-		summary:  "serve the provider simulator (GET /api/events)",
+		summary:  "serve the provider simulator (GET /api/events, and /NAME/api/events for each of -feeds)",
 		run:      runProviderSim,
 		settings: []string{"LOG_LEVEL"},
 		flags: func(fs *flag.FlagSet, c *config) {

@@ -476,6 +476,11 @@ func loadConfig(cmd command, args []string, getenv func(string) string, stderr i
 		if c.ProviderList, err = c.providers(); err != nil {
 			return c, err
 		}
+		if len(c.ProviderList) == 0 {
+			if err := c.Sim.checkFeedNames(c.ProviderName); err != nil {
+				return c, err
+			}
+		}
 	}
 	if missing := cmd.needs.missing(c); len(missing) > 0 {
 		return c, requiredError(cmd.name, missing)

@@ -190,8 +190,8 @@ func TestCommandHelp(t *testing.T) {
 		want    []string
 		notWant []string
 	}{
-		{"run", []string{"-sim-mode", "-data-dir", "-database-write-url", "-api-keys", "-sync-interval-seconds"}, []string{"  -addr "}},
-		{"provider-sim", []string{"-mode", "-addr", "-error-rate", "-log-level"},
+		{"run", []string{"-sim-mode", "-sim-feeds", "-data-dir", "-database-write-url", "-api-keys", "-sync-interval-seconds"}, []string{"  -addr "}},
+		{"provider-sim", []string{"-mode", "-feeds", "-addr", "-error-rate", "-log-level"},
 			[]string{"-database", "-redis-url", "-broker-url", "-api-keys", "-l1-cache", "-index-max", "-http-addr", "-data-dir", "-sim-"}},
 		{"api", []string{"-http-addr", "-database-write-url", "-database-read-url", "-redis-url", "-broker-url", "-api-keys", "-l1-cache-max-bytes", "-index-max-bytes",
 			"-index-history", "-cursor-secret", "-max-in-flight", "-quote-timeout-seconds", "-rate-limit-per-second", "-trusted-proxies"},

@@ -102,13 +102,14 @@ func startRun(t *testing.T, env map[string]string) (string, func()) {
 	return startCmd(t, "run", env)
 }
 
-// startCmd runs the service command cmd in-process like startRun.
-func startCmd(t *testing.T, cmd string, env map[string]string) (string, func()) {
+// startCmd runs the service command cmd in-process like startRun, with flags after
+// the command's name.
+func startCmd(t *testing.T, cmd string, env map[string]string, flags ...string) (string, func()) {
 	t.Helper()
 	logs := &syncBuffer{}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	args := []string{cmd, "--env-file", filepath.Join(t.TempDir(), "absent.env")}
+	args := append([]string{cmd, "--env-file", filepath.Join(t.TempDir(), "absent.env")}, flags...)
 	go func() { done <- run(ctx, args, func(k string) string { return env[k] }, io.Discard, logs) }()
 	base := "http://" + env["HTTP_ADDR"]
 	testenv.Poll(t, "/health", func() bool {

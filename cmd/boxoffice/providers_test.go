@@ -237,3 +237,54 @@ func TestDistributedManyProviders(t *testing.T) {
 		t.Errorf("acme was called %d times, want at least 2", acme.Requests())
 	}
 }
+
+// TestRunOneSimulatorManyFeeds syncs three providers from one simulator's three paths,
+// each in its own format: PROVIDERS names them, and searches return the plans of all
+// three under their own ids. Then run without providers and with --sim-feeds syncs the
+// same three from its built-in simulator.
+func TestRunOneSimulatorManyFeeds(t *testing.T) {
+	sim, url := startSim(t, providersim.Config{Feeds: "acme=json legacy=eventList"})
+	base := strings.TrimSuffix(url, providersim.Path)
+	want := merged(afterResponse1, ofProvider(t, "acme", afterResponse1),
+		ofProvider(t, "legacy", []event{pantomima1642, camela, morancos})) // the legacy response 1 lacks 1643
+	formats := map[string]string{"fever": "planList", "acme": "json", "legacy": "eventList"}
+	check := func(t *testing.T, api string) {
+		t.Helper()
+		waitEvents(t, api+year2021, want)
+		var st map[string]providerStatus
+		testenv.Poll(t, "every provider's sync recorded", func() bool { // just after its batches were published
+			st = providerStatuses(t, api)
+			return len(st) == 3
+		})
+		for name, format := range formats {
+			if got := st[name]; got.Format == nil || *got.Format != format || got.Outcome != "ok" {
+				t.Errorf("%s's status %+v, want an ok sync of %s", name, got, format)
+			}
+		}
+	}
+
+	t.Run("PROVIDERS", func(t *testing.T) {
+		api, _ := startRun(t, map[string]string{
+			"HTTP_ADDR":             freeAddr(t),
+			"DATA_DIR":              t.TempDir(),
+			"PROVIDERS":             "fever=" + url + " acme=" + base + "/acme/api/events legacy=" + base + "/legacy/api/events",
+			"SYNC_INTERVAL_SECONDS": "3600",
+		})
+		check(t, api)
+		if got := []int{sim.Requests(), sim.Feed("acme").Requests(), sim.Feed("legacy").Requests()}; !slices.Equal(got, []int{1, 1, 1}) {
+			t.Errorf("calls to /api/events, /acme and /legacy = %v, want one each", got)
+		}
+	})
+	t.Run("built-in", func(t *testing.T) {
+		api, _ := startCmd(t, "run", map[string]string{
+			"HTTP_ADDR":             freeAddr(t),
+			"DATA_DIR":              t.TempDir(),
+			"SYNC_INTERVAL_SECONDS": "3600",
+		}, "--sim-feeds", "acme=json,legacy=eventList")
+		check(t, api)
+	})
+	if _, err := runOnce(t, map[string]string{"HTTP_ADDR": freeAddr(t), "DATA_DIR": t.TempDir()}, "run", "--sim-feeds", "fever=json"); err == nil ||
+		!strings.Contains(err.Error(), `--sim-feeds: feed "fever" has the name of the provider at /api/events`) {
+		t.Errorf("run --sim-feeds fever=json = %v, want the name refused", err)
+	}
+}

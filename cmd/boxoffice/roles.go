@@ -346,20 +346,25 @@ func startIngest(ctx context.Context, g *errgroup.Group, cfg config, d *deps, pr
 }
 
 // providersOrSimulator returns the configured providers or, when there are none, starts
-// the built-in simulator in g and returns it as the one provider, named PROVIDER_NAME.
+// the built-in simulator in g and returns its providers: the one at /api/events named
+// PROVIDER_NAME and one per feed of --sim-feeds, named after it.
 func providersOrSimulator(ctx context.Context, g *errgroup.Group, cfg config, log *slog.Logger) ([]providerConfig, error) {
 	if len(cfg.ProviderList) > 0 {
 		return cfg.ProviderList, nil
 	}
-	url, serve, err := startSimulator(ctx, cfg.Sim, log)
+	sims, serve, err := startSimulator(ctx, cfg.Sim, cfg.ProviderName, log)
 	if err != nil {
 		return nil, err
 	}
-	log.Info("no provider configured (EXTERNAL_API_URL, PROVIDERS, PROVIDERS_FILE): syncing from the built-in provider simulator",
-		"url", url, "mode", cfg.Sim.Mode, "format", cfg.Sim.Format)
+	out := make([]providerConfig, 0, len(sims))
+	for _, p := range sims {
+		log.Info("no provider configured (EXTERNAL_API_URL, PROVIDERS, PROVIDERS_FILE): syncing from the built-in provider simulator",
+			"provider", p.name, "url", p.url, "mode", cfg.Sim.Mode)
+		out = append(out, providerConfig{Name: p.name, URL: p.url, Interval: cfg.SyncInterval, Timeout: cfg.APITimeout,
+			MaxBytes: cfg.ProviderMaxBytes})
+	}
 	g.Go(func() error { return serve(ctx) })
-	return []providerConfig{{Name: cfg.ProviderName, URL: url, Interval: cfg.SyncInterval, Timeout: cfg.APITimeout,
-		MaxBytes: cfg.ProviderMaxBytes}}, nil
+	return out, nil
 }
 
 // wait waits for a process's goroutines and logs a clean stop.

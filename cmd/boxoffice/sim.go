@@ -31,6 +31,8 @@ func (s *simConfig) register(fs *flag.FlagSet, prefix string) {
 		return nil
 	})
 	fs.StringVar(&c.Format, prefix+"format", "planList", "document format: planList, eventList or json")
+	fs.StringVar(&c.Feeds, prefix+"feeds", "", "more providers, each `name=format` (planList, eventList or json) served at /NAME/api/events\n"+
+		"with these settings, e.g. \"acme=json legacy=eventList\" (/api/events keeps -"+prefix+"format)")
 	fs.StringVar(&c.Sequence, prefix+"sequence", c.Sequence, "sequence mode's steps, e.g. 1,2,malformed,500,slow,3")
 	fs.DurationVar(&c.SlowDelay, prefix+"slow-delay", c.SlowDelay, "how long a slow step waits")
 	fs.Uint64Var(&c.Seed, prefix+"seed", c.Seed, "seed of the synthetic catalog and of the faults")
@@ -69,19 +71,49 @@ func (s *simConfig) validate() error {
 	return nil
 }
 
-// startSimulator listens on a loopback port for run's built-in simulator and returns its
-// URL and a function that serves it until ctx is done.
-func startSimulator(ctx context.Context, cfg simConfig, log *slog.Logger) (url string, serve func(ctx context.Context) error, err error) {
+// simProvider is one provider that run's built-in simulator serves.
+type simProvider struct{ name, url string }
+
+// checkFeedNames reports a feed named defaultName, the name of the provider at
+// /api/events in run, for a command that takes the simulator's settings.
+func (s *simConfig) checkFeedNames(defaultName string) error {
+	if !s.flags {
+		return nil
+	}
+	feeds, _ := providersim.ParseFeeds(s.Feeds) // checked by validate
+	for _, f := range feeds {
+		if f.Name == defaultName {
+			return fmt.Errorf("--%sfeeds: feed %q has the name of the provider at /api/events (PROVIDER_NAME)", s.prefix, f.Name)
+		}
+	}
+	return nil
+}
+
+// startSimulator listens on a loopback port for run's built-in simulator and returns
+// its providers, the one at /api/events named defaultName and one per feed named after
+// it, and a function that serves them until ctx is done.
+func startSimulator(ctx context.Context, cfg simConfig, defaultName string, log *slog.Logger) (providers []simProvider, serve func(ctx context.Context) error, err error) {
+	feeds, _ := providersim.ParseFeeds(cfg.Feeds) // checked by validate and checkFeedNames
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", nil, fmt.Errorf("start provider simulator: %w", err)
+		return nil, nil, fmt.Errorf("start provider simulator: %w", err)
 	}
 	sim := providersim.New(cfg.Config)
-	return "http://" + ln.Addr().String() + "/api/events", func(ctx context.Context) error {
+	return simProviders(ln.Addr().String(), defaultName, feeds), func(ctx context.Context) error {
 		// Close releases slow and hanging calls at once, so shutdown does not wait on them.
 		context.AfterFunc(ctx, func() { sim.Close() })
 		return serveHTTP(ctx, ln, sim, log.With("component", "provider-sim"))
 	}, nil
+}
+
+// simProviders returns the providers a simulator listening on addr serves.
+func simProviders(addr, defaultName string, feeds []providersim.Feed) []simProvider {
+	out := make([]simProvider, 0, 1+len(feeds))
+	out = append(out, simProvider{defaultName, "http://" + addr + providersim.Path})
+	for _, f := range feeds {
+		out = append(out, simProvider{f.Name, "http://" + addr + providersim.FeedPath(f.Name)})
+	}
+	return out
 }
 
 // runProviderSim serves the simulator on its own.
@@ -92,7 +124,12 @@ func runProviderSim(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	sim := providersim.New(cfg.Sim.Config)
 	context.AfterFunc(ctx, func() { sim.Close() })
-	log.Info("provider simulator", "url", "http://"+ln.Addr().String()+"/api/events", "mode", cfg.Sim.Mode, "format", cfg.Sim.Format,
+	addr := "http://" + ln.Addr().String()
+	log.Info("provider simulator", "url", addr+providersim.Path, "mode", cfg.Sim.Mode, "format", cfg.Sim.Format,
 		"base_plans", cfg.Sim.BasePlans, "plans", cfg.Sim.Plans, "zones", cfg.Sim.Zones)
+	feeds, _ := providersim.ParseFeeds(cfg.Sim.Feeds) // checked by validate
+	for _, f := range feeds {
+		log.Info("provider simulator feed", "feed", f.Name, "url", addr+providersim.FeedPath(f.Name), "format", f.Format)
+	}
 	return serveHTTP(ctx, ln, sim, log)
 }
