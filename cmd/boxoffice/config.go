@@ -46,6 +46,9 @@ type config struct {
 	Namespace        string
 	SyncInterval     time.Duration
 	SyncBatchPlans   int
+	SyncMaxAttempts  int           // SYNC_MAX_ATTEMPTS: fetch attempts of a sync
+	SyncRetry        time.Duration // SYNC_RETRY_SECONDS: delay before a sync's second attempt
+	SyncRetryMax     time.Duration // SYNC_RETRY_MAX_SECONDS: cap on one delay
 	APITimeout       time.Duration
 	CacheTTL         time.Duration
 	PriceCacheTTL    time.Duration
@@ -186,6 +189,9 @@ var settings = []setting{
 	}},
 	{"SYNC_INTERVAL_SECONDS", "sync-interval-seconds", "300", "seconds between provider syncs", secondsSetter(func(c *config) *time.Duration { return &c.SyncInterval })},
 	{"SYNC_BATCH_PLANS", "sync-batch-plans", strconv.Itoa(ingest.DefaultConfig().BatchSize), "plans per published batch, at most (a batch also ends before its plans' JSON passes 4 MiB): each is one store transaction and one index refresh", intSetter(func(c *config) *int { return &c.SyncBatchPlans }, 1, 100_000)},
+	{"SYNC_MAX_ATTEMPTS", "sync-max-attempts", strconv.Itoa(ingest.DefaultConfig().Attempts), "fetch attempts of a provider sync, the first included, before the sync fails (timeouts, 5xx, 408, 429 and broken connections are tried again)", intSetter(func(c *config) *int { return &c.SyncMaxAttempts }, 1, 100)},
+	{"SYNC_RETRY_SECONDS", "sync-retry-seconds", seconds(ingest.DefaultConfig().Backoff), "delay before a sync's second fetch attempt; it doubles with each attempt, with jitter, up to SYNC_RETRY_MAX_SECONDS", secondsSetter(func(c *config) *time.Duration { return &c.SyncRetry })},
+	{"SYNC_RETRY_MAX_SECONDS", "sync-retry-max-seconds", seconds(ingest.DefaultConfig().MaxBackoff), "longest delay between two fetch attempts of a sync", secondsSetter(func(c *config) *time.Duration { return &c.SyncRetryMax })},
 	{"API_TIMEOUT_SECONDS", "api-timeout-seconds", "30", "provider timeout: connect, headers, and each pause in the body", secondsSetter(func(c *config) *time.Duration { return &c.APITimeout })},
 	{"CACHE_TTL_SECONDS", "cache-ttl-seconds", "300", "time to live of cached responses", secondsSetter(func(c *config) *time.Duration { return &c.CacheTTL })},
 	{"PRICE_CACHE_TTL_SECONDS", "price-cache-ttl-seconds", "300", "time to live of cached price quotes; a recalculation invalidates them at once", secondsSetter(func(c *config) *time.Duration { return &c.PriceCacheTTL })},
@@ -360,6 +366,9 @@ func intSetter(field func(*config) *int, lo, hi int) func(c *config, v string) e
 		return nil
 	}
 }
+
+// seconds writes d as a setting's default in seconds.
+func seconds(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) }
 
 func secondsSetter(field func(*config) *time.Duration) func(c *config, v string) error {
 	return func(c *config, v string) error {

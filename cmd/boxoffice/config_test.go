@@ -367,17 +367,20 @@ func TestLoadConfigEdge(t *testing.T) {
 }
 
 // TestProvidersConfig reads PROVIDERS, PROVIDERS_FILE and the EXTERNAL_API_URL shorthand
-// together, each provider with its own format, interval and timeout.
+// together, each provider with its own format, interval, timeout, size limit, retries
+// and batch size, or the global ones.
 func TestProvidersConfig(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "providers.json")
 	os.WriteFile(file, []byte(`{"providers": [
 		{"name": "acme", "url": "https://acme.example/feed.json", "format": "json", "interval_seconds": 60, "timeout_seconds": 5,
-		 "max_bytes": 10485760, "headers": {"X-Api-Key": "k1", "Authorization": "Bearer t"}},
+		 "max_bytes": 10485760, "max_attempts": 1, "retry_seconds": 0.25, "retry_max_seconds": 2, "batch_plans": 100,
+		 "headers": {"X-Api-Key": "k1", "Authorization": "Bearer t"}},
 		{"name": "legacy", "url": "http://old.example/events"}
 	]}`), 0o600)
 	c, err := loadConfig(commandNamed(t, "ingest"), noDotenv(t), env(map[string]string{
 		"DATABASE_WRITE_URL": "postgres://h/db", "BROKER_URL": "amqp://h/", "REDIS_URL": "redis://h/0",
 		"EXTERNAL_API_URL": "http://fever.example/api/events", "SYNC_INTERVAL_SECONDS": "30", "API_TIMEOUT_SECONDS": "10",
+		"SYNC_MAX_ATTEMPTS": "6", "SYNC_RETRY_SECONDS": "0.5",
 		"PROVIDERS":      "  b:eventList=http://b.example/x\n\tc=https://c.example/y?page=1  ",
 		"PROVIDERS_FILE": file,
 	}), io.Discard)
@@ -385,13 +388,19 @@ func TestProvidersConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	const maxBytes = 4 << 30 // PROVIDER_MAX_BYTES's default
+	global := func(p providerConfig) providerConfig {
+		p.Interval, p.Timeout, p.MaxBytes = 30*time.Second, 10*time.Second, maxBytes
+		p.MaxAttempts, p.Retry, p.RetryMax, p.BatchPlans = 6, 500*time.Millisecond, 30*time.Second, 5000 // SYNC_RETRY_MAX_SECONDS and SYNC_BATCH_PLANS by default
+		return p
+	}
 	want := []providerConfig{
-		{Name: "fever", URL: "http://fever.example/api/events", Interval: 30 * time.Second, Timeout: 10 * time.Second, MaxBytes: maxBytes, from: "EXTERNAL_API_URL"},
-		{Name: "b", URL: "http://b.example/x", Format: "eventList", Interval: 30 * time.Second, Timeout: 10 * time.Second, MaxBytes: maxBytes, from: "PROVIDERS entry 1"},
-		{Name: "c", URL: "https://c.example/y?page=1", Interval: 30 * time.Second, Timeout: 10 * time.Second, MaxBytes: maxBytes, from: "PROVIDERS entry 2"},
+		global(providerConfig{Name: "fever", URL: "http://fever.example/api/events", from: "EXTERNAL_API_URL"}),
+		global(providerConfig{Name: "b", URL: "http://b.example/x", Format: "eventList", from: "PROVIDERS entry 1"}),
+		global(providerConfig{Name: "c", URL: "https://c.example/y?page=1", from: "PROVIDERS entry 2"}),
 		{Name: "acme", URL: "https://acme.example/feed.json", Format: "json", Interval: time.Minute, Timeout: 5 * time.Second, MaxBytes: 10 << 20,
+			MaxAttempts: 1, Retry: 250 * time.Millisecond, RetryMax: 2 * time.Second, BatchPlans: 100,
 			Headers: [][2]string{{"Authorization", "Bearer t"}, {"X-Api-Key", "k1"}}, from: "PROVIDERS_FILE entry 1"},
-		{Name: "legacy", URL: "http://old.example/events", Interval: 30 * time.Second, Timeout: 10 * time.Second, MaxBytes: maxBytes, from: "PROVIDERS_FILE entry 2"},
+		global(providerConfig{Name: "legacy", URL: "http://old.example/events", from: "PROVIDERS_FILE entry 2"}),
 	}
 	if diff := cmp.Diff(want, c.ProviderList, cmp.AllowUnexported(providerConfig{})); diff != "" {
 		t.Errorf("providers (-want +got):\n%s", diff)
@@ -414,6 +423,11 @@ func TestProvidersFileRejects(t *testing.T) {
 		{"bad timeout", `{"providers": [{"name": "a", "url": "http://a.example/", "timeout_seconds": -1}]}`, `provider 1 ("a"): timeout_seconds: must be above 0 and at most a year: -1`},
 		{"twice", `{"providers": [{"name": "a", "url": "http://a.example/"}, {"name": "a", "url": "http://b.example/"}]}`, `PROVIDERS_FILE entry 2: provider "a" is already configured by PROVIDERS_FILE entry 1`},
 		{"trailing data", `{"providers": []} {}`, `data after the JSON object`},
+		{"no attempt", `{"providers": [{"name": "a", "url": "http://a.example/", "max_attempts": 0}]}`, `provider 1 ("a"): max_attempts: must be a whole number from 1 to 100: 0`},
+		{"fractional attempts", `{"providers": [{"name": "a", "url": "http://a.example/", "max_attempts": 1.5}]}`, `cannot unmarshal number 1.5`},
+		{"bad retry", `{"providers": [{"name": "a", "url": "http://a.example/", "retry_seconds": 0}]}`, `provider 1 ("a"): retry_seconds: must be above 0 and at most a year: 0`},
+		{"bad retry max", `{"providers": [{"name": "a", "url": "http://a.example/", "retry_max_seconds": -2}]}`, `provider 1 ("a"): retry_max_seconds: must be above 0 and at most a year: -2`},
+		{"huge batch", `{"providers": [{"name": "a", "url": "http://a.example/", "batch_plans": 100001}]}`, `provider 1 ("a"): batch_plans: must be a whole number from 1 to 100000: 100001`},
 		{"small max_bytes", `{"providers": [{"name": "a", "url": "http://a.example/", "max_bytes": 1000}]}`, `provider 1 ("a"): max_bytes: must be at least 1 MiB (1048576): 1000`},
 		{"header set by boxoffice", `{"providers": [{"name": "a", "url": "http://a.example/", "headers": {"if-none-match": "secret"}}]}`, `provider 1 ("a"): header If-None-Match: set by boxoffice itself`},
 		{"header with a line break", `{"providers": [{"name": "a", "url": "http://a.example/", "headers": {"X-Key": "secret\r\nX-Evil: 1"}}]}`, `provider 1 ("a"): header X-Key: the value holds a line break or a control character`},

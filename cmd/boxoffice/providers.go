@@ -28,8 +28,14 @@ type providerConfig struct {
 	Interval time.Duration // between syncs; 0: SYNC_INTERVAL_SECONDS
 	Timeout  time.Duration // connect, headers and each pause in the body; 0: API_TIMEOUT_SECONDS
 	MaxBytes int64         // largest document; 0: PROVIDER_MAX_BYTES
-	Headers  [][2]string   // sent with every request, such as an API key; never shown
-	from     string        // where it was configured, for messages: `PROVIDERS entry 2`
+	// Retries of a sync's fetch and its batches; 0: SYNC_MAX_ATTEMPTS, SYNC_RETRY_SECONDS,
+	// SYNC_RETRY_MAX_SECONDS and SYNC_BATCH_PLANS.
+	MaxAttempts int
+	Retry       time.Duration
+	RetryMax    time.Duration
+	BatchPlans  int
+	Headers     [][2]string // sent with every request, such as an API key; never shown
+	from        string      // where it was configured, for messages: `PROVIDERS entry 2`
 }
 
 // providerName is what a provider of PROVIDERS or PROVIDERS_FILE may be called: it goes
@@ -97,6 +103,10 @@ type providersFile struct {
 		IntervalSeconds *float64          `json:"interval_seconds"`
 		TimeoutSeconds  *float64          `json:"timeout_seconds"`
 		MaxBytes        *int64            `json:"max_bytes"`
+		MaxAttempts     *int              `json:"max_attempts"`
+		RetrySeconds    *float64          `json:"retry_seconds"`
+		RetryMaxSeconds *float64          `json:"retry_max_seconds"`
+		BatchPlans      *int              `json:"batch_plans"`
 		Headers         map[string]string `json:"headers"`
 	} `json:"providers"`
 }
@@ -106,8 +116,9 @@ const maxProvidersFile = 1 << 20
 
 // readProvidersFile reads PROVIDERS_FILE (docs/PROVIDER.md): a JSON object whose
 // "providers" array lists objects with name and url, and optionally format,
-// interval_seconds, timeout_seconds, max_bytes and headers (an object of header names
-// and values, such as an API key, never shown in a message). Unknown fields are errors, so that a misspelt
+// interval_seconds, timeout_seconds, max_bytes, max_attempts, retry_seconds,
+// retry_max_seconds, batch_plans and headers (an object of header names and values,
+// such as an API key, never shown in a message). Unknown fields are errors, so that a misspelt
 // setting does not go unnoticed. Errors name the file and the entry.
 func readProvidersFile(path string) ([]providerConfig, error) {
 	f, err := os.Open(path) //nolint:gosec // G304: the operator names the file
@@ -144,6 +155,18 @@ func readProvidersFile(path string) ([]providerConfig, error) {
 		if err == nil {
 			p.Timeout, err = fileSeconds("timeout_seconds", e.TimeoutSeconds)
 		}
+		if err == nil {
+			p.Retry, err = fileSeconds("retry_seconds", e.RetrySeconds)
+		}
+		if err == nil {
+			p.RetryMax, err = fileSeconds("retry_max_seconds", e.RetryMaxSeconds)
+		}
+		if err == nil {
+			p.MaxAttempts, err = fileInt("max_attempts", e.MaxAttempts, 1, 100)
+		}
+		if err == nil {
+			p.BatchPlans, err = fileInt("batch_plans", e.BatchPlans, 1, 100_000)
+		}
 		if err == nil && e.MaxBytes != nil {
 			if p.MaxBytes = *e.MaxBytes; p.MaxBytes < 1<<20 {
 				err = fmt.Errorf("max_bytes: must be at least 1 MiB (1048576): %d", p.MaxBytes)
@@ -174,9 +197,22 @@ func fileSeconds(field string, v *float64) (time.Duration, error) {
 	return time.Duration(*v * float64(time.Second)), nil
 }
 
+// fileInt reads an optional whole number of the providers file, between lo and hi;
+// absent is 0.
+func fileInt(field string, v *int, lo, hi int) (int, error) {
+	if v == nil {
+		return 0, nil
+	}
+	if *v < lo || *v > hi {
+		return 0, fmt.Errorf("%s: must be a whole number from %d to %d: %d", field, lo, hi, *v)
+	}
+	return *v, nil
+}
+
 // providers returns every provider c configures, in order: EXTERNAL_API_URL (named
 // PROVIDER_NAME), then PROVIDERS, then PROVIDERS_FILE's, with the defaults of
-// SYNC_INTERVAL_SECONDS and API_TIMEOUT_SECONDS filled in. A name given twice is an
+// SYNC_INTERVAL_SECONDS, API_TIMEOUT_SECONDS, PROVIDER_MAX_BYTES, SYNC_MAX_ATTEMPTS,
+// SYNC_RETRY_SECONDS, SYNC_RETRY_MAX_SECONDS and SYNC_BATCH_PLANS filled in. A name given twice is an
 // error naming both places.
 func (c config) providers() ([]providerConfig, error) {
 	var all []providerConfig
@@ -192,17 +228,27 @@ func (c config) providers() ([]providerConfig, error) {
 			return nil, fmt.Errorf("%s: provider %q is already configured by %s", p.from, p.Name, first)
 		}
 		seen[p.Name] = p.from
-		if p.Interval == 0 {
-			p.Interval = c.SyncInterval
-		}
-		if p.Timeout == 0 {
-			p.Timeout = c.APITimeout
-		}
-		if p.MaxBytes == 0 {
-			p.MaxBytes = c.ProviderMaxBytes
-		}
+		c.fillProviderDefaults(p)
 	}
 	return all, nil
+}
+
+// fillProviderDefaults sets the settings p leaves at zero to the global ones.
+func (c config) fillProviderDefaults(p *providerConfig) {
+	orGlobal(&p.Interval, c.SyncInterval)
+	orGlobal(&p.Timeout, c.APITimeout)
+	orGlobal(&p.MaxBytes, c.ProviderMaxBytes)
+	orGlobal(&p.MaxAttempts, c.SyncMaxAttempts)
+	orGlobal(&p.Retry, c.SyncRetry)
+	orGlobal(&p.RetryMax, c.SyncRetryMax)
+	orGlobal(&p.BatchPlans, c.SyncBatchPlans)
+}
+
+// orGlobal sets *v to global when it is zero.
+func orGlobal[T int | int64 | time.Duration](v *T, global T) {
+	if *v == 0 {
+		*v = global
+	}
 }
 
 // limitText cuts a value quoted in an error message to a readable length.

@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -286,5 +288,45 @@ func TestRunOneSimulatorManyFeeds(t *testing.T) {
 	if _, err := runOnce(t, map[string]string{"HTTP_ADDR": freeAddr(t), "DATA_DIR": t.TempDir()}, "run", "--sim-feeds", "fever=json"); err == nil ||
 		!strings.Contains(err.Error(), `--sim-feeds: feed "fever" has the name of the provider at /api/events`) {
 		t.Errorf("run --sim-feeds fever=json = %v, want the name refused", err)
+	}
+}
+
+// TestRunProviderRetries gives two providers of PROVIDERS_FILE retries of their own,
+// from one simulator whose feeds answer 500 and then sample 1: "once", with
+// max_attempts 1, fails its sync after that one failure, while "retry" (max_attempts 3,
+// a short retry_seconds, the global SYNC_MAX_ATTEMPTS being 1) tries again and syncs.
+func TestRunProviderRetries(t *testing.T) {
+	sim, url := startSim(t, providersim.Config{Mode: providersim.Sequence, Sequence: "500,1", Feeds: "once=planList retry=json"})
+	base := strings.TrimSuffix(url, providersim.Path)
+	file := filepath.Join(t.TempDir(), "providers.json")
+	doc := `{"providers": [
+		{"name": "once", "url": "` + base + `/once/api/events", "max_attempts": 1},
+		{"name": "retry", "url": "` + base + `/retry/api/events", "max_attempts": 3, "retry_seconds": 0.01, "retry_max_seconds": 0.02}
+	]}`
+	if err := os.WriteFile(file, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	api, _ := startRun(t, map[string]string{
+		"HTTP_ADDR":             freeAddr(t),
+		"DATA_DIR":              t.TempDir(),
+		"PROVIDERS_FILE":        file,
+		"SYNC_INTERVAL_SECONDS": "3600",
+		"SYNC_MAX_ATTEMPTS":     "1",
+		"SYNC_RETRY_SECONDS":    "3600", // "retry" would wait an hour on the global delay
+	})
+	waitEvents(t, api+year2021, ofProvider(t, "retry", afterResponse1))
+	var st map[string]providerStatus
+	testenv.Poll(t, "both providers' syncs recorded", func() bool {
+		st = providerStatuses(t, api)
+		return len(st) == 2
+	})
+	if got := st["once"]; got.Outcome != "failed" || got.Attempts != 1 || got.Error == nil || !strings.Contains(*got.Error, "500") {
+		t.Errorf("once's status %+v, want a sync failed on its one attempt's 500", got)
+	}
+	if got := st["retry"]; got.Outcome != "ok" || got.Attempts != 2 {
+		t.Errorf("retry's status %+v, want an ok sync on its second attempt", got)
+	}
+	if got := []int{sim.Feed("once").Requests(), sim.Feed("retry").Requests()}; !slices.Equal(got, []int{1, 2}) {
+		t.Errorf("calls of once and retry = %v, want [1 2]", got)
 	}
 }

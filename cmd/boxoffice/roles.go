@@ -340,7 +340,8 @@ func startIngest(ctx context.Context, g *errgroup.Group, cfg config, d *deps, pr
 		}
 		plog := log.With("provider", p.Name)
 		s := ingest.NewSyncer(provider.NewClient(p.URL, p.Timeout, p.Name, opts...), d.broker, d.locker, d.store,
-			ingest.Config{Provider: p.Name, Interval: p.Interval, BatchSize: cfg.SyncBatchPlans, Observe: d.metrics.observeSync(p.Name)}, plog)
+			ingest.Config{Provider: p.Name, Interval: p.Interval, Attempts: p.MaxAttempts, Backoff: p.Retry, MaxBackoff: p.RetryMax,
+				BatchSize: p.BatchPlans, Observe: d.metrics.observeSync(p.Name)}, plog)
 		g.Go(func() error { return s.Run(ctx) })
 	}
 }
@@ -360,8 +361,9 @@ func providersOrSimulator(ctx context.Context, g *errgroup.Group, cfg config, lo
 	for _, p := range sims {
 		log.Info("no provider configured (EXTERNAL_API_URL, PROVIDERS, PROVIDERS_FILE): syncing from the built-in provider simulator",
 			"provider", p.name, "url", p.url, "mode", cfg.Sim.Mode)
-		out = append(out, providerConfig{Name: p.name, URL: p.url, Interval: cfg.SyncInterval, Timeout: cfg.APITimeout,
-			MaxBytes: cfg.ProviderMaxBytes})
+		pc := providerConfig{Name: p.name, URL: p.url}
+		cfg.fillProviderDefaults(&pc)
+		out = append(out, pc)
 	}
 	g.Go(func() error { return serve(ctx) })
 	return out, nil
