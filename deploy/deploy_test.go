@@ -178,6 +178,8 @@ type dashboard struct {
 			Name       string     `json:"name"`
 			Definition string     `json:"definition"`
 			Datasource datasource `json:"datasource"`
+			Multi      bool       `json:"multi"`
+			IncludeAll bool       `json:"includeAll"`
 		} `json:"list"`
 	} `json:"templating"`
 }
@@ -185,6 +187,7 @@ type dashboard struct {
 type panel struct {
 	Title      string     `json:"title"`
 	Type       string     `json:"type"`
+	Repeat     string     `json:"repeat"` // a row's: repeated for each value of the variable
 	Datasource datasource `json:"datasource"`
 	Targets    []struct {
 		Expr       string     `json:"expr"`
@@ -264,6 +267,61 @@ func TestDashboard(t *testing.T) {
 		if !slices.Contains(used, m) {
 			t.Errorf("the dashboard does not show %s", m)
 		}
+	}
+}
+
+// TestDashboardPerProvider checks that the dashboard shows the syncs of each provider:
+// a $provider variable of the provider label's values (several, or all), a row of sync
+// panels repeated for each chosen provider, and every query of a sync metric, there or
+// elsewhere, narrowed to $provider.
+func TestDashboardPerProvider(t *testing.T) {
+	d := readDashboard(t)
+	found := false
+	for _, v := range d.Templating.List {
+		if v.Name != "provider" {
+			continue
+		}
+		found = true
+		if !regexp.MustCompile(`^label_values\(boxoffice_sync_[a-z_]+(\{[^}]*\})?, *provider\)$`).MatchString(v.Definition) {
+			t.Errorf("variable provider: definition %q, want the provider label's values of a boxoffice_sync_ metric", v.Definition)
+		}
+		if !v.Multi || !v.IncludeAll {
+			t.Errorf("variable provider: multi %v, includeAll %v; want both, to show several providers", v.Multi, v.IncludeAll)
+		}
+	}
+	if !found {
+		t.Fatal("the dashboard has no variable provider")
+	}
+	narrowed := regexp.MustCompile(`boxoffice_sync_[a-z_]+\{[^}]*provider=~"\$provider"[^}]*\}`)
+	var rows, inRow int
+	var walk func([]panel, bool)
+	walk = func(ps []panel, repeated bool) {
+		for _, p := range ps {
+			if p.Type == "row" {
+				repeated = p.Repeat == "provider"
+				if repeated {
+					rows++
+				}
+				walk(p.Panels, repeated) // a collapsed row's
+				continue
+			}
+			for _, tg := range p.Targets {
+				sync := strings.Contains(tg.Expr, "boxoffice_sync_")
+				if sync && len(narrowed.FindAllString(tg.Expr, -1)) != len(regexp.MustCompile(`boxoffice_sync_`).FindAllString(tg.Expr, -1)) {
+					t.Errorf("panel %q: %s: a sync metric not narrowed to provider=~\"$provider\"", p.Title, tg.Expr)
+				}
+				if repeated && !sync {
+					t.Errorf("panel %q in the provider's row: %s shows no sync metric", p.Title, tg.Expr)
+				}
+			}
+			if repeated {
+				inRow++
+			}
+		}
+	}
+	walk(d.Panels, false)
+	if rows != 1 || inRow < 3 {
+		t.Errorf("%d rows repeated by provider with %d panels, want one with the sync panels", rows, inRow)
 	}
 }
 
