@@ -18,15 +18,39 @@ import (
 
 // FuzzParse checks that Parse never panics, emits only valid plans with their proper
 // IDs, counts consistently, fails on an in-memory document only with ErrMalformed, and
-// gives the same answer however the input is split into reads. Seeds: the fixtures,
-// and testdata/fuzz/FuzzParse (small variants, truncations, entities).
+// gives the same answer however the input is split into reads; and that it gives the
+// answer of the parser on encoding/xml (parseReference): the same plans, the same
+// counts and the same error, message included. Seeds: the fixtures, and
+// testdata/fuzz/FuzzParse (small variants, truncations, entities, and the XML that
+// the scanner reads by hand: CDATA, comments, processing instructions, directives,
+// either quote, character references, line ends, prefixes).
 func FuzzParse(f *testing.F) {
 	for _, name := range []string{"planlist_1.xml", "planlist_2_derived.xml", "eventlist_3.xml"} {
 		f.Add([]byte(fixture(f, name)))
 	}
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		checkParse(t, doc, parseAll, "planList", "eventList")
+		checkReference(t, doc)
 	})
+}
+
+// checkReference checks that Parse answers doc as parseReference does.
+func checkReference(t *testing.T, doc []byte) {
+	plans, stats, err := parseAll(bytes.NewReader(doc))
+	var want []catalog.Plan
+	wantStats, wantErr := parseReference(bytes.NewReader(doc), testProvider, func(p catalog.Plan) error {
+		want = append(want, p)
+		return nil
+	})
+	if !reflect.DeepEqual(want, plans) {
+		t.Errorf("plans differ from encoding/xml's (-reference +scanner):\n%s", cmp.Diff(want, plans))
+	}
+	if !reflect.DeepEqual(wantStats, stats) {
+		t.Errorf("stats differ from encoding/xml's (-reference +scanner):\n%s", cmp.Diff(wantStats, stats))
+	}
+	if errString(err) != errString(wantErr) {
+		t.Errorf("Parse = %v, encoding/xml's parser = %v", err, wantErr)
+	}
 }
 
 // checkParse parses doc with parse, whole and in small reads, and checks what every

@@ -2,7 +2,6 @@ package provider
 
 import (
 	"encoding/json"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -39,7 +38,7 @@ type jsonParser struct {
 	dec   *json.Decoder
 	in    *jsonReader
 	depth int // open objects and arrays
-	attrs []xml.Attr
+	attrs []attr
 	builder
 }
 
@@ -156,7 +155,7 @@ func (p *jsonParser) object(what string, fields map[string]jsonField, last strin
 			continue
 		}
 		for _, a := range p.attrs {
-			if a.Name.Local == key {
+			if a.name == key {
 				return false, nil, p.malformed(fmt.Sprintf("field %q repeated in %s", key, what))
 			}
 		}
@@ -168,7 +167,7 @@ func (p *jsonParser) object(what string, fields map[string]jsonField, last strin
 			bad = fmt.Errorf("%s: %s", key, why)
 		}
 		_ = present // null and a bad value are kept as "", which counts as absent, for the repeat check
-		p.attrs = append(p.attrs, xml.Attr{Name: xml.Name{Local: key}, Value: v})
+		p.attrs = append(p.attrs, attr{name: key, value: []byte(v)})
 	}
 	_, err = p.token() // the closing brace
 	return false, bad, err

@@ -1,7 +1,7 @@
 package provider
 
 import (
-	"encoding/xml"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -75,25 +75,22 @@ func Parse(r io.Reader, providerName string, emit func(catalog.Plan) error) (Sta
 // parseXML is Parse accepting only the formats of roots.
 func parseXML(r io.Reader, providerName string, emit func(catalog.Plan) error, roots []format) (Stats, error) {
 	p := parser{
-		in:      &byteReader{r: r, buf: make([]byte, readBufferSize)},
+		sc:      newScanner(r),
 		roots:   roots,
 		builder: builder{provider: providerName, emit: emit},
 	}
-	p.dec = xml.NewDecoder(p.in)
-	p.dec.Entity = xml.HTMLEntity
 	err := p.run()
 	return p.stats, err
 }
 
 // parser is the state of one Parse call.
 type parser struct {
-	in    *byteReader
-	dec   *xml.Decoder
+	sc    *scanner
 	roots []format // the formats whose root elements the document may have
 
-	open     []xml.Name // open elements, root first, at most maxDepth
-	known    int        // depth of the deepest open element that Parse reads; the rest are ignored
-	rootDone bool       // the root element was closed
+	open     []string // open elements as written, root first, at most maxDepth
+	known    int      // depth of the deepest open element that Parse reads; the rest are ignored
+	rootDone bool     // the root element was closed
 
 	builder
 }
@@ -123,18 +120,17 @@ type basePlan struct {
 
 func (p *parser) run() error {
 	for {
-		p.in.allow(maxTokenBytes)
-		tok, err := p.dec.RawToken()
+		kind, err := p.sc.next()
 		if err != nil {
 			return p.stop(err)
 		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			err = p.startElement(t)
-		case xml.EndElement:
-			err = p.endElement(t)
-		case xml.CharData:
-			if len(p.open) == 0 && !isSpace(t, p.f == nil) {
+		switch kind {
+		case tokenStart:
+			err = p.startElement(p.sc.name, p.sc.attrs)
+		case tokenEnd:
+			err = p.endElement(p.sc.name)
+		case tokenText:
+			if len(p.open) == 0 && !isSpace(p.sc.text, p.f == nil) {
 				err = p.malformed("text outside the root element")
 			}
 		}
@@ -144,66 +140,62 @@ func (p *parser) run() error {
 	}
 }
 
-// stop turns the decoder's error into Parse's: nil at the end of a complete document.
+// stop turns the scanner's error into Parse's: nil at the end of a complete document.
 func (p *parser) stop(err error) error {
-	var se *xml.SyntaxError
+	var se *scanError
 	switch {
-	case p.in.failed:
-		// The decoder stops at its first error, so this one is the reader's.
-		return fmt.Errorf("read document: %w", err)
 	case errors.Is(err, errTokenTooLong):
 		return p.malformed(fmt.Sprintf("token longer than %d bytes", maxTokenBytes))
 	case errors.As(err, &se):
-		return fmt.Errorf("%w: line %d: %s", ingest.ErrMalformed, se.Line, se.Msg)
+		return fmt.Errorf("%w: line %d: %s", ingest.ErrMalformed, se.line, se.msg)
 	case !errors.Is(err, io.EOF):
-		return p.malformed(err.Error()) // an unsupported XML version or encoding
+		return fmt.Errorf("read document: %w", err)
 	case p.f == nil:
 		return fmt.Errorf("%w: no root element", ingest.ErrMalformed)
 	case len(p.open) > 0:
-		return p.malformed(fmt.Sprintf("unexpected EOF inside <%s>", qualified(p.open[len(p.open)-1])))
+		return p.malformed(fmt.Sprintf("unexpected EOF inside <%s>", limited(p.open[len(p.open)-1])))
 	}
 	return nil
 }
 
 func (p *parser) malformed(msg string) error {
-	line, _ := p.dec.InputPos()
-	return fmt.Errorf("%w: line %d: %s", ingest.ErrMalformed, line, msg)
+	return fmt.Errorf("%w: line %d: %s", ingest.ErrMalformed, p.sc.lineAfter(), msg)
 }
 
-func (p *parser) startElement(t xml.StartElement) error {
+func (p *parser) startElement(name string, attrs []attr) error {
 	depth := len(p.open) + 1
 	switch {
 	case depth == depthRoot && p.rootDone:
-		return p.malformed(fmt.Sprintf("element <%s> after the root element", qualified(t.Name)))
+		return p.malformed(fmt.Sprintf("element <%s> after the root element", limited(name)))
 	case depth == depthRoot:
 		for i := range p.roots {
-			if t.Name.Space == "" && t.Name.Local == p.roots[i].root {
+			if name == p.roots[i].root {
 				p.f = &p.roots[i]
 			}
 		}
 		if p.f == nil {
-			return p.malformed(fmt.Sprintf("root element <%s> is not %s", qualified(t.Name), rootNames(p.roots)))
+			return p.malformed(fmt.Sprintf("root element <%s> is not %s", limited(name), rootNames(p.roots)))
 		}
 		p.stats.Format = p.f.root
 	case depth > maxDepth:
 		return p.malformed(fmt.Sprintf("elements nested more than %d deep", maxDepth))
 	}
-	if name, ok := repeatedAttr(t.Attr); ok {
-		return p.malformed(fmt.Sprintf("attribute %s repeated in <%s>", qualified(name), qualified(t.Name)))
+	if a, ok := repeatedAttr(attrs); ok {
+		return p.malformed(fmt.Sprintf("attribute %s repeated in <%s>", limited(a), limited(name)))
 	}
-	p.open = append(p.open, t.Name)
-	if p.known != depth-1 || t.Name.Space != "" {
+	p.open = append(p.open, name)
+	if p.known != depth-1 {
 		return nil
 	}
 	switch {
 	case depth == depthRoot:
-	case depth == depthOutput && t.Name.Local == "output":
-	case depth == depthBasePlan && t.Name.Local == p.f.basePlan:
-		p.startBasePlan(t.Attr)
-	case depth == depthPlan && t.Name.Local == p.f.plan:
-		p.startPlan(t.Attr)
-	case depth == depthZone && t.Name.Local == "zone":
-		p.addZone(t.Attr)
+	case depth == depthOutput && name == "output":
+	case depth == depthBasePlan && name == p.f.basePlan:
+		p.startBasePlan(attrs)
+	case depth == depthPlan && name == p.f.plan:
+		p.startPlan(attrs)
+	case depth == depthZone && name == "zone":
+		p.addZone(attrs)
 	default:
 		return nil // unknown: ignored with everything inside it
 	}
@@ -211,13 +203,13 @@ func (p *parser) startElement(t xml.StartElement) error {
 	return nil
 }
 
-func (p *parser) endElement(t xml.EndElement) error {
+func (p *parser) endElement(name string) error {
 	if len(p.open) == 0 {
-		return p.malformed(fmt.Sprintf("unexpected end element </%s>", qualified(t.Name)))
+		return p.malformed(fmt.Sprintf("unexpected end element </%s>", limited(name)))
 	}
 	depth := len(p.open)
-	if top := p.open[depth-1]; top != t.Name {
-		return p.malformed(fmt.Sprintf("element <%s> closed by </%s>", qualified(top), qualified(t.Name)))
+	if top := p.open[depth-1]; top != name {
+		return p.malformed(fmt.Sprintf("element <%s> closed by </%s>", limited(top), limited(name)))
 	}
 	p.open = p.open[:depth-1]
 	if p.known != depth {
@@ -233,14 +225,14 @@ func (p *parser) endElement(t xml.EndElement) error {
 	return nil
 }
 
-func (p *builder) startBasePlan(attrs []xml.Attr) {
+func (p *builder) startBasePlan(attrs []attr) {
 	b := basePlan{}
 	var err error
 	for _, a := range attrs {
-		if a.Name.Space != "" || a.Value == "" {
-			continue
+		if len(a.value) == 0 {
+			continue // an empty attribute counts as absent
 		}
-		switch a.Name.Local {
+		switch a.name {
 		case p.f.basePlanID:
 			b.id, err = readAttr(a, err)
 		case "title":
@@ -248,13 +240,13 @@ func (p *builder) startBasePlan(attrs []xml.Attr) {
 		case "organizer_company_id":
 			b.organizer, err = readAttr(a, err)
 		case "sell_mode":
-			switch catalog.SellMode(a.Value) {
+			switch catalog.SellMode(a.value) {
 			case catalog.Online:
 				b.sellMode = catalog.Online
 			case catalog.Offline:
 				b.sellMode = catalog.Offline
 			default:
-				err = firstErr(err, "sell_mode: unknown value %q", limited(a.Value))
+				err = firstErr(err, "sell_mode: unknown value %q", limited(string(a.value)))
 			}
 		}
 	}
@@ -271,7 +263,7 @@ func (p *builder) startBasePlan(attrs []xml.Attr) {
 	p.base = b
 }
 
-func (p *builder) startPlan(attrs []xml.Attr) {
+func (p *builder) startPlan(attrs []attr) {
 	p.plan = catalog.Plan{
 		Provider:           p.provider,
 		BasePlanID:         p.base.id,
@@ -282,10 +274,10 @@ func (p *builder) startPlan(attrs []xml.Attr) {
 	p.zones = p.zones[:0]
 	err := p.base.err
 	for _, a := range attrs {
-		if a.Name.Space != "" || a.Value == "" {
-			continue
+		if len(a.value) == 0 {
+			continue // an empty attribute counts as absent
 		}
-		switch a.Name.Local {
+		switch a.name {
 		case p.f.planID:
 			p.plan.PlanID, err = readAttr(a, err)
 		case p.f.startsAt:
@@ -312,7 +304,7 @@ func (p *builder) startPlan(attrs []xml.Attr) {
 	p.planErr = err
 }
 
-func (p *builder) addZone(attrs []xml.Attr) {
+func (p *builder) addZone(attrs []attr) {
 	if p.planErr != nil {
 		return
 	}
@@ -326,10 +318,10 @@ func (p *builder) addZone(attrs []xml.Attr) {
 		hasPrice, hasCapac bool
 	)
 	for _, a := range attrs {
-		if a.Name.Space != "" || a.Value == "" {
-			continue
+		if len(a.value) == 0 {
+			continue // an empty attribute counts as absent
 		}
-		switch a.Name.Local {
+		switch a.name {
 		case "zone_id":
 			z.ZoneID, err = readAttr(a, err)
 		case "name":
@@ -392,57 +384,110 @@ func (p *builder) endPlan() error {
 // a plan's reason is its first bad attribute in document order. They return the zero
 // value of a bad attribute.
 
-func readAttr(a xml.Attr, err error) (string, error) {
-	if len(a.Value) > maxAttrLen {
-		return "", firstErr(err, "%s: longer than %d bytes", a.Name.Local, maxAttrLen)
+func readAttr(a attr, err error) (string, error) {
+	if len(a.value) > maxAttrLen {
+		return "", firstErr(err, "%s: longer than %d bytes", a.name, maxAttrLen)
 	}
-	return a.Value, err
+	return string(a.value), err
 }
 
-func timeAttr(a xml.Attr, err error) (time.Time, error) {
-	if len(a.Value) > maxAttrLen {
-		return time.Time{}, firstErr(err, "%s: longer than %d bytes", a.Name.Local, maxAttrLen)
+func timeAttr(a attr, err error) (time.Time, error) {
+	if len(a.value) > maxAttrLen {
+		return time.Time{}, firstErr(err, "%s: longer than %d bytes", a.name, maxAttrLen)
 	}
-	t, perr := parseTime(a.Value)
+	t, perr := parseTimeBytes(a.value)
 	if perr != nil {
-		return time.Time{}, firstErr(err, "%s: %w", a.Name.Local, perr)
+		return time.Time{}, firstErr(err, "%s: %w", a.name, perr)
 	}
 	return t, err
 }
 
-func boolAttr(a xml.Attr, err error) (bool, error) {
-	switch a.Value {
+func boolAttr(a attr, err error) (bool, error) {
+	switch string(a.value) {
 	case "true", "1":
 		return true, err
 	case "false", "0":
 		return false, err
 	}
-	return false, firstErr(err, "%s: not a boolean: %q", a.Name.Local, limited(a.Value))
+	return false, firstErr(err, "%s: not a boolean: %q", a.name, limited(string(a.value)))
 }
 
-func capacityAttr(a xml.Attr, err error) (int64, error) {
-	n, perr := strconv.ParseInt(a.Value, 10, 64)
-	switch {
-	case perr != nil:
-		return 0, firstErr(err, "%s: not an integer: %q", a.Name.Local, limited(a.Value))
-	case n < 0:
-		return 0, firstErr(err, "%s: negative: %d", a.Name.Local, n)
+func capacityAttr(a attr, err error) (int64, error) {
+	n, ok := smallUint(a.value)
+	if !ok {
+		var perr error
+		if n, perr = strconv.ParseInt(string(a.value), 10, 64); perr != nil {
+			return 0, firstErr(err, "%s: not an integer: %q", a.name, limited(string(a.value)))
+		}
+	}
+	if n < 0 {
+		return 0, firstErr(err, "%s: negative: %d", a.name, n)
 	}
 	return n, err
 }
 
-func priceAttr(a xml.Attr, err error) (catalog.Money, error) {
-	if len(a.Value) > maxAttrLen {
-		return 0, firstErr(err, "%s: longer than %d bytes", a.Name.Local, maxAttrLen)
+func priceAttr(a attr, err error) (catalog.Money, error) {
+	if len(a.value) > maxAttrLen {
+		return 0, firstErr(err, "%s: longer than %d bytes", a.name, maxAttrLen)
 	}
-	m, perr := catalog.ParseMoney(a.Value)
+	if m, ok := smallPrice(a.value); ok {
+		return m, err
+	}
+	m, perr := catalog.ParseMoney(string(a.value))
 	switch {
 	case perr != nil:
-		return 0, firstErr(err, "%s: %w", a.Name.Local, perr)
+		return 0, firstErr(err, "%s: %w", a.name, perr)
 	case m < 0:
-		return 0, firstErr(err, "%s: negative: %s", a.Name.Local, m)
+		return 0, firstErr(err, "%s: negative: %s", a.name, m)
 	}
 	return m, err
+}
+
+// smallUint parses 1 to 18 ASCII digits, which always fit an int64: the common case,
+// without the allocation of a string for strconv.
+func smallUint(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+// smallPrice parses the common price, 1 to 15 digits with an optional dot and one or
+// two decimals, as catalog.ParseMoney does; anything else is left to ParseMoney.
+func smallPrice(b []byte) (catalog.Money, bool) {
+	whole, frac := b, []byte(nil)
+	if i := bytes.IndexByte(b, '.'); i >= 0 {
+		whole, frac = b[:i], b[i+1:]
+		if len(frac) == 0 || len(frac) > 2 {
+			return 0, false
+		}
+	}
+	if len(whole) > 15 {
+		return 0, false
+	}
+	units, ok := smallUint(whole)
+	if !ok {
+		return 0, false
+	}
+	cents := units * 100
+	if frac != nil {
+		f, ok := smallUint(frac)
+		if !ok {
+			return 0, false
+		}
+		if len(frac) == 1 {
+			f *= 10
+		}
+		cents += f
+	}
+	return catalog.Money(cents), true
 }
 
 // firstErr returns err, or a new error when err is nil.
@@ -470,31 +515,48 @@ func orUnknown(id string) string {
 	return id
 }
 
+// parseTimeBytes is parseTime on bytes; only an unusual time costs a string.
+func parseTimeBytes(b []byte) (time.Time, error) {
+	if t, ok := fastTime(b); ok {
+		return t, nil
+	}
+	return time.Parse(timeLayout, string(b))
+}
+
 // parseTime reads the provider's wall-clock format as UTC. The common case is parsed
 // by hand, which is several times faster than time.Parse; anything else, including
 // every error, goes through time.Parse, so results and messages are time.Parse's.
 func parseTime(s string) (time.Time, error) {
-	if len(s) == len(timeLayout) && s[4] == '-' && s[7] == '-' && s[10] == 'T' && s[13] == ':' && s[16] == ':' {
-		year, ok1 := atoi(s[0:4])
-		month, ok2 := atoi(s[5:7])
-		day, ok3 := atoi(s[8:10])
-		hour, ok4 := atoi(s[11:13])
-		minute, ok5 := atoi(s[14:16])
-		sec, ok6 := atoi(s[17:19])
-		if ok1 && ok2 && ok3 && ok4 && ok5 && ok6 &&
-			month >= 1 && month <= 12 && day >= 1 && day <= daysIn(month, year) &&
-			hour <= 23 && minute <= 59 && sec <= 59 {
-			return time.Date(year, time.Month(month), day, hour, minute, sec, 0, time.UTC), nil
-		}
+	if t, ok := fastTime([]byte(s)); ok {
+		return t, nil
 	}
 	return time.Parse(timeLayout, s)
 }
 
+// fastTime parses the common form of timeLayout by hand; ok is false for anything
+// else, valid or not, which time.Parse then reads.
+func fastTime(s []byte) (time.Time, bool) {
+	if len(s) != len(timeLayout) || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
+		return time.Time{}, false
+	}
+	year, ok1 := atoi(s[0:4])
+	month, ok2 := atoi(s[5:7])
+	day, ok3 := atoi(s[8:10])
+	hour, ok4 := atoi(s[11:13])
+	minute, ok5 := atoi(s[14:16])
+	sec, ok6 := atoi(s[17:19])
+	if ok1 && ok2 && ok3 && ok4 && ok5 && ok6 &&
+		month >= 1 && month <= 12 && day >= 1 && day <= daysIn(month, year) &&
+		hour <= 23 && minute <= 59 && sec <= 59 {
+		return time.Date(year, time.Month(month), day, hour, minute, sec, 0, time.UTC), true
+	}
+	return time.Time{}, false
+}
+
 // atoi parses a short run of ASCII digits.
-func atoi(s string) (int, bool) {
+func atoi(s []byte) (int, bool) {
 	n := 0
-	for i := range len(s) {
-		c := s[i]
+	for _, c := range s {
 		if c < '0' || c > '9' {
 			return 0, false
 		}
@@ -529,33 +591,25 @@ func rootNames(fs []format) string {
 }
 
 // repeatedAttr returns an attribute name that appears twice, which XML forbids.
-func repeatedAttr(attrs []xml.Attr) (xml.Name, bool) {
+func repeatedAttr(attrs []attr) (string, bool) {
 	if len(attrs) <= 16 {
 		for i := 1; i < len(attrs); i++ {
 			for j := range i {
-				if attrs[i].Name == attrs[j].Name {
-					return attrs[i].Name, true
+				if attrs[i].name == attrs[j].name {
+					return attrs[i].name, true
 				}
 			}
 		}
-		return xml.Name{}, false
+		return "", false
 	}
-	seen := make(map[xml.Name]struct{}, len(attrs))
+	seen := make(map[string]struct{}, len(attrs))
 	for _, a := range attrs {
-		if _, ok := seen[a.Name]; ok {
-			return a.Name, true
+		if _, ok := seen[a.name]; ok {
+			return a.name, true
 		}
-		seen[a.Name] = struct{}{}
+		seen[a.name] = struct{}{}
 	}
-	return xml.Name{}, false
-}
-
-// qualified returns a name as written in the document, prefix:local.
-func qualified(n xml.Name) string {
-	if n.Space == "" {
-		return limited(n.Local)
-	}
-	return limited(n.Space + ":" + n.Local)
+	return "", false
 }
 
 // isSpace reports whether text is XML white space; bom allows a leading byte order
@@ -570,89 +624,4 @@ func isSpace(text []byte, bom bool) bool {
 		}
 	}
 	return true
-}
-
-// errTokenTooLong stops the decoder when one token outgrows maxTokenBytes.
-var errTokenTooLong = errors.New("token too long")
-
-// byteReader buffers the source for the decoder, which reads one byte at a time
-// through io.ByteReader. It refuses to hand out more bytes than the parser allows,
-// which caps the size of a token, and it records whether the source failed, which
-// tells a broken connection from a broken document.
-type byteReader struct {
-	r      io.Reader
-	buf    []byte
-	pos    int   // next byte of buf to hand out
-	end    int   // end of the data in buf
-	stop   int   // min(end, where the allowance ends): ReadByte's fast path stops here
-	base   int64 // input offset of buf[0]
-	limit  int64 // input offset where the allowance ends
-	err    error // the source's error, returned once buf is drained
-	failed bool  // ReadByte returned err and err is not io.EOF
-}
-
-// allow lets the decoder read n more bytes from here on.
-func (b *byteReader) allow(n int64) {
-	b.limit = b.base + int64(b.pos) + n
-	b.stop = int(min(int64(b.end), b.limit-b.base))
-}
-
-// ReadByte implements io.ByteReader.
-func (b *byteReader) ReadByte() (byte, error) {
-	if b.pos < b.stop {
-		c := b.buf[b.pos]
-		b.pos++
-		return c, nil
-	}
-	if b.pos == b.end {
-		if err := b.fill(); err != nil {
-			return 0, err
-		}
-		if b.pos < b.stop {
-			c := b.buf[b.pos]
-			b.pos++
-			return c, nil
-		}
-	}
-	return 0, errTokenTooLong
-}
-
-// Read implements io.Reader, which xml.NewDecoder asks for; the decoder itself only
-// calls ReadByte. It observes the same allowance.
-func (b *byteReader) Read(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
-	if b.pos == b.end {
-		if err := b.fill(); err != nil {
-			return 0, err
-		}
-	}
-	if b.pos >= b.stop {
-		return 0, errTokenTooLong
-	}
-	n := copy(p, b.buf[b.pos:b.stop])
-	b.pos += n
-	return n, nil
-}
-
-// fill reads the next chunk of the source into buf, which must be drained.
-func (b *byteReader) fill() error {
-	b.base += int64(b.end)
-	b.pos, b.end, b.stop = 0, 0, 0
-	for range 100 {
-		if b.err != nil {
-			b.failed = !errors.Is(b.err, io.EOF)
-			return b.err
-		}
-		n, err := b.r.Read(b.buf)
-		b.end, b.err = n, err
-		if n > 0 {
-			b.stop = int(min(int64(n), b.limit-b.base))
-			return nil
-		}
-	}
-	b.err = io.ErrNoProgress
-	b.failed = true
-	return b.err
 }
