@@ -108,3 +108,67 @@ func validText(s string) string {
 	}
 	return b.String()
 }
+
+// Stored is what a store holds of a plan that decides how an observation applies to
+// it (Decide); the zero value is a plan not stored.
+type Stored struct {
+	Exists      bool
+	Revision    int64 // of the stored values
+	EverOnline  bool
+	Fingerprint int64
+}
+
+// Floor says where a batch stands among the syncs of its provider (see Decide). The
+// zero value is an untracked batch: one that belongs to no sync.
+type Floor struct {
+	// Tracked is set for a batch of a sync (ingest.Batch.Tracked).
+	Tracked bool
+	// Revision is the highest revision of a sync of the batch's provider that had a
+	// batch applied before this one, or confirmed: a tracked batch below it is late.
+	Revision int64
+}
+
+// Write is what a store writes for one observation.
+type Write int
+
+// The writes of Decide.
+const (
+	WriteNothing  Write = iota
+	WriteValues         // insert the plan, or replace all its values
+	WriteState          // it becomes ever-online with the values stored: revision, ever_online and version move
+	WriteRevision       // a newer observation of the same values: only the revision moves
+)
+
+// Decide is the rule of Store.UpsertPlans and ingest.BatchStore for one plan: what a
+// store writes for observation o given the plan's stored row st and the floor of its
+// batch, and the revision and ever-online flag the row has after it. Both stores call
+// it, SQLite for each plan and PostgreSQL to leave out of its MERGE the plans it would
+// not write.
+//
+//   - A new plan is inserted, and a newer observation with other values replaces the
+//     stored ones, unless the observation is late (below).
+//   - Ever-online is sticky: an online observation, late or not, makes the stored
+//     values searchable.
+//   - A newer observation of the same values moves only the revision, so that an
+//     older one can never regress them; except in a tracked batch, which writes
+//     nothing: the revision of the values stays, and the sync's place among its
+//     provider's syncs does that job. A tracked batch whose revision is below a sync
+//     of its provider that had a batch applied (a batch of an older sync, late) writes
+//     no values over a stored plan: the newer sync observed the plan (unchanged,
+//     writing nothing) or will (its batch is yet to come). So a re-sync of an
+//     unchanged catalog writes no plan row at all.
+func Decide(o *Observation, st Stored, f Floor) (w Write, revision int64, ever bool) {
+	r := o.Plan.Revision
+	ever = o.Online || st.EverOnline
+	newer := !st.Exists || r > st.Revision
+	late := f.Tracked && r < f.Revision
+	switch {
+	case !st.Exists || newer && !late && o.Fingerprint != st.Fingerprint:
+		return WriteValues, r, ever
+	case ever && !st.EverOnline:
+		return WriteState, max(st.Revision, r), ever
+	case newer && !f.Tracked:
+		return WriteRevision, r, ever
+	}
+	return WriteNothing, st.Revision, ever
+}

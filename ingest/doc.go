@@ -5,7 +5,8 @@
 // applies them to the catalog store (BatchHandler). Concepts:
 //
 //   - Revision: every plan of a sync carries the sync's start time, so the store can keep
-//     the latest observation whatever order batches arrive in.
+//     the latest observation whatever order batches arrive in (for the plans a sync
+//     finds unchanged, by the sync's place among its provider's syncs: BatchStore).
 //   - Spooling: batches are written to a temporary file while the document streams in,
 //     and published only once the whole document parsed. A document that turns out
 //     malformed, or a connection that breaks half-way, publishes nothing: earlier data

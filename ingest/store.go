@@ -8,8 +8,13 @@ import (
 // BatchStore applies plan batches for the worker (BatchHandler). Implementations:
 // sqlite.Store and postgres.Store.
 //
-// ApplyBatch upserts b.Plans exactly as catalog.Store.UpsertPlans does and returns the
-// catalog version after it. When b is tracked (b.Batches > 0) the same transaction
+// ApplyBatch upserts b.Plans as catalog.Store.UpsertPlans does and returns the catalog
+// version after it. A tracked batch differs in two ways (catalog.Decide): a newer
+// observation of a plan's stored values writes nothing, not even the revision, so a
+// re-sync of an unchanged catalog writes no plan row; and a batch whose revision is
+// below that of a sync of its provider with a batch applied or confirmed (SyncState's
+// Latest before it: a batch of an older sync, late) writes no values over a stored
+// plan, which keeps the newer sync's observation. When b is tracked the same transaction
 // records the batch as applied, and when that completes its sync (every batch of it,
 // seq 0 to b.Batches-1, is recorded), it makes the sync's validators the confirmed
 // validators of b.Provider, unless a sync with a higher Revision is confirmed already;

@@ -7,6 +7,7 @@ import (
 
 	"boxoffice/catalog"
 	"boxoffice/catalog/catalogtest"
+	"boxoffice/ingest"
 )
 
 // benchBatch returns size plans of base plan base, at revision, titled title, each with
@@ -74,6 +75,21 @@ func BenchmarkUpsertPlans(b *testing.B) {
 			batch := benchBatch("resynced", 0, size, rev, "Same")
 			b.StartTimer()
 			upsert(b, batch)
+		}
+		report(b)
+	})
+	b.Run("resynced-tracked", func(b *testing.B) { // the same, as the batches of a sync: nothing is written
+		upsert(b, benchBatch("resynced-tracked", 0, size, 1, "Same"))
+		seq := 0
+		for b.Loop() {
+			b.StopTimer()
+			sync := ingest.Batch{Schema: 1, Provider: catalogtest.Provider, SyncID: "s2", Revision: 2, Seq: seq, Batches: 1 << 30,
+				Plans: benchBatch("resynced-tracked", 0, size, 2, "Same")}
+			seq++
+			b.StartTimer()
+			if _, err := s.ApplyBatch(b.Context(), sync); err != nil {
+				b.Fatal(err)
+			}
 		}
 		report(b)
 	})

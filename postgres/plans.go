@@ -71,8 +71,9 @@ WHEN NOT MATCHED THEN
 		b.starts_at, b.ends_at, b.sell_from, b.sell_to, b.sold_out, b.zones::jsonb, b.min_price_cents, b.max_price_cents,
 		b.revision, CASE WHEN b.online THEN $1::bigint ELSE 0 END, b.fingerprint,
 		CASE WHEN b.online THEN $1::bigint ELSE 0 END)
--- A newer catalog.Observation with other values replaces them.
-WHEN MATCHED AND b.revision > p.revision AND b.fingerprint <> p.fingerprint THEN
+-- A newer catalog.Observation with other values replaces them, unless it is late ($2: a tracked
+-- batch below $3, the latest sync of its provider; see catalog.Decide).
+WHEN MATCHED AND b.revision > p.revision AND b.fingerprint <> p.fingerprint AND NOT ($2 AND b.revision < $3) THEN
 	UPDATE SET provider = b.provider, base_plan_id = b.base_plan_id, plan_id = b.plan_id, title = b.title,
 		organizer_company_id = b.organizer_company_id, sell_mode = b.sell_mode,
 		ever_online = p.ever_online OR b.online,
@@ -91,8 +92,9 @@ WHEN MATCHED AND b.revision > p.revision AND b.fingerprint <> p.fingerprint THEN
 WHEN MATCHED AND b.online AND NOT p.ever_online THEN
 	UPDATE SET revision = greatest(p.revision, b.revision), ever_online = true, version = $1::bigint,
 		products_version = $1::bigint
--- A newer catalog.Observation of the same values: only the revision moves, so that an older one can't regress it.
-WHEN MATCHED AND b.revision > p.revision THEN
+-- A newer catalog.Observation of the same values: only the revision moves, so that an older one can't regress it;
+-- in a tracked batch nothing does.
+WHEN MATCHED AND b.revision > p.revision AND NOT $2 THEN
 	UPDATE SET revision = b.revision`
 
 // UpsertPlans applies batch in one transaction on the primary and returns the catalog
@@ -175,6 +177,29 @@ func (s *Store) upsert(ctx context.Context, obs []catalog.Observation, sync *ing
 		return 0, fmt.Errorf("lock catalog version: %w", err)
 	}
 	next := cur + 1
+	var floor catalog.Floor
+	if sync != nil {
+		floor.Tracked = true
+		if floor.Revision, err = latestSync(ctx, tx, sync.Provider); err != nil {
+			return 0, err
+		}
+	}
+	if obs, err = writes(ctx, tx, obs, floor); err != nil {
+		return 0, err
+	}
+	if len(obs) == 0 {
+		// Nothing to write, as for a re-sync of an unchanged catalog: no plan crosses
+		// to the server.
+		if sync != nil {
+			if err := recordBatch(ctx, tx, sync); err != nil {
+				return 0, err
+			}
+		}
+		if err := tx.Commit(ctx); err != nil {
+			return 0, fmt.Errorf("commit: %w", err)
+		}
+		return cur, nil
+	}
 	if _, err := tx.Exec(ctx, prepareBatch); err != nil {
 		return 0, fmt.Errorf("prepare staging table: %w", err)
 	}
@@ -183,7 +208,7 @@ func (s *Store) upsert(ctx context.Context, obs []catalog.Observation, sync *ing
 	})); err != nil {
 		return 0, fmt.Errorf("copy batch: %w", err)
 	}
-	tag, err := tx.Exec(ctx, mergeBatch, next)
+	tag, err := tx.Exec(ctx, mergeBatch, next, floor.Tracked, floor.Revision)
 	if err != nil {
 		return 0, fmt.Errorf("merge batch: %w", err)
 	}
@@ -213,6 +238,42 @@ func (s *Store) upsert(ctx context.Context, obs []catalog.Observation, sync *ing
 		return 0, fmt.Errorf("commit: %w", err)
 	}
 	return v, nil
+}
+
+// writes returns the observations of obs that the merge would write (catalog.Decide),
+// read from the stored fingerprints and revisions in one query, so that the plans it
+// would leave as they are cost a lookup of their primary key and nothing more.
+func writes(ctx context.Context, tx pgx.Tx, obs []catalog.Observation, floor catalog.Floor) ([]catalog.Observation, error) {
+	ids := make([][16]byte, len(obs))
+	for i := range obs {
+		ids[i] = obs[i].Plan.ID
+	}
+	rows, err := tx.Query(ctx, `SELECT id, revision, ever_online, fingerprint FROM plans WHERE id = ANY($1::uuid[])`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read stored plans: %w", err)
+	}
+	old := make(map[catalog.ID]catalog.Stored, len(obs))
+	for rows.Next() {
+		var (
+			id catalog.ID
+			st = catalog.Stored{Exists: true}
+		)
+		if err := rows.Scan((*[16]byte)(&id), &st.Revision, &st.EverOnline, &st.Fingerprint); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read stored plans: %w", err)
+		}
+		old[id] = st
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read stored plans: %w", err)
+	}
+	kept := obs[:0:0]
+	for i := range obs {
+		if w, _, _ := catalog.Decide(&obs[i], old[obs[i].Plan.ID], floor); w != catalog.WriteNothing {
+			kept = append(kept, obs[i])
+		}
+	}
+	return kept, nil
 }
 
 // stagingRow returns the values of o in the order of stagingColumns.

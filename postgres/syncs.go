@@ -79,7 +79,7 @@ func recordBatch(ctx context.Context, tx pgx.Tx, b *ingest.Batch) error {
 func (s *Store) SyncState(ctx context.Context, provider string) (ingest.SyncState, error) {
 	var st ingest.SyncState
 	err := s.primary.QueryRow(ctx, `SELECT coalesce(c.revision, 0), coalesce(c.etag, ''), coalesce(c.last_modified, ''),
-			greatest(coalesce(c.revision, 0), coalesce((SELECT max(revision) FROM sync_batches WHERE provider = $1), 0))
+			`+latestSyncSQL+`
 		FROM (SELECT 1) AS one LEFT JOIN provider_syncs AS c ON c.provider = $1`, provider).
 		Scan(&st.Revision, &st.Validators.ETag, &st.Validators.LastModified, &st.Latest)
 	if err != nil {
@@ -143,4 +143,18 @@ func (s *Store) ProviderSyncs(ctx context.Context) ([]ingest.SyncRecord, error) 
 		return nil, fmt.Errorf("read provider syncs: %w", err)
 	}
 	return out, nil
+}
+
+// latestSyncSQL is the highest revision of a sync of provider $1 that is confirmed or
+// had a batch applied: SyncState's Latest, and the floor of catalog.Decide.
+const latestSyncSQL = `greatest(coalesce((SELECT revision FROM provider_syncs WHERE provider = $1), 0),
+	coalesce((SELECT max(revision) FROM sync_batches WHERE provider = $1), 0))`
+
+// latestSync reads latestSyncSQL inside tx.
+func latestSync(ctx context.Context, tx pgx.Tx, provider string) (int64, error) {
+	var latest int64
+	if err := tx.QueryRow(ctx, `SELECT `+latestSyncSQL, provider).Scan(&latest); err != nil {
+		return 0, fmt.Errorf("read latest sync: %w", err)
+	}
+	return latest, nil
 }

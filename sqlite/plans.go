@@ -97,7 +97,13 @@ func (s *Store) upsert(ctx context.Context, obs []observation, sync *ingest.Batc
 		return 0, err
 	}
 	next := cur + 1
-	changed := decide(obs, old, cur, next)
+	floor := int64(math.MinInt64) // untracked: no sync is newer
+	if sync != nil {
+		if floor, err = latestSync(ctx, tx, sync.Provider); err != nil {
+			return 0, err
+		}
+	}
+	changed := decide(obs, old, cur, next, catalog.Floor{Tracked: sync != nil, Revision: floor})
 	if !changed && !anyWrite(obs) && sync == nil {
 		return cur, nil // a redelivery: nothing to commit
 	}
@@ -129,24 +135,24 @@ func (s *Store) upsert(ctx context.Context, obs []observation, sync *ingest.Batc
 	return v, nil
 }
 
-// decide sets what to write for each observation given the stored rows, stamping the
-// plans whose searchable state changes with version next, and reports whether any did.
-// cur is the catalog version before the batch.
-func decide(obs []observation, old map[catalog.ID]stored, cur, next int64) (changed bool) {
+// decide sets what to write for each observation given the stored rows, by
+// catalog.Decide, stamping the plans whose searchable state changes with version next,
+// and reports whether any did. cur is the catalog version before the batch.
+func decide(obs []observation, old map[catalog.ID]stored, cur, next int64, floor catalog.Floor) (changed bool) {
 	for i := range obs {
 		o := &obs[i]
 		st, ok := old[o.Plan.ID]
-		newer := !ok || o.Plan.Revision > st.revision
-		o.ever = o.Online || st.everOnline
-		becomesSearchable := o.ever && !st.everOnline
-		switch {
-		case !ok || newer && o.Fingerprint != st.fingerprint:
-			o.write, o.revision = writeValues, o.Plan.Revision
-		case becomesSearchable:
-			// The values stay, even from an older observation: ever-online is sticky.
-			o.write, o.revision = writeState, max(st.revision, o.Plan.Revision)
-		case newer:
-			o.write, o.revision = writeRevision, o.Plan.Revision
+		var w catalog.Write
+		w, o.revision, o.ever = catalog.Decide(&o.Observation, catalog.Stored{
+			Exists: ok, Revision: st.revision, EverOnline: st.everOnline, Fingerprint: st.fingerprint,
+		}, floor)
+		switch w {
+		case catalog.WriteValues:
+			o.write = writeValues
+		case catalog.WriteState:
+			o.write = writeState
+		case catalog.WriteRevision:
+			o.write = writeRevision
 		default:
 			o.write = writeNothing
 			continue
@@ -155,7 +161,7 @@ func decide(obs []observation, old map[catalog.ID]stored, cur, next int64) (chan
 		if ok {
 			o.version = st.version
 		}
-		if o.ever && (o.write == writeValues || becomesSearchable) {
+		if o.ever && (o.write == writeValues || !st.everOnline) {
 			o.version = next
 			changed = true
 		}

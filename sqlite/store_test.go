@@ -14,6 +14,7 @@ import (
 
 	"boxoffice/catalog"
 	"boxoffice/catalog/catalogtest"
+	"boxoffice/ingest"
 	"boxoffice/ingest/ingesttest"
 	"boxoffice/sqlite"
 )
@@ -310,6 +311,26 @@ func BenchmarkUpsertPlans(b *testing.B) {
 			plans := batch(n%20, int64(n+2), "Plan")
 			b.StartTimer()
 			if _, err := s.UpsertPlans(b.Context(), plans); err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		report(b, n)
+	})
+	b.Run("resync-tracked", func(b *testing.B) { // the same, as the batches of a sync: nothing is written
+		s := openStore(b, b.TempDir())
+		for i := range 20 {
+			if _, err := s.UpsertPlans(b.Context(), batch(i, 1, "Plan")); err != nil {
+				b.Fatal(err)
+			}
+		}
+		n := 0
+		for b.Loop() {
+			b.StopTimer()
+			sync := ingest.Batch{Schema: 1, Provider: catalogtest.Provider, SyncID: "s2", Revision: 2, Seq: n, Batches: 1 << 30,
+				Plans: batch(n%20, 2, "Plan")}
+			b.StartTimer()
+			if _, err := s.ApplyBatch(b.Context(), sync); err != nil {
 				b.Fatal(err)
 			}
 			n++

@@ -90,12 +90,9 @@ func (s *Store) syncState(ctx context.Context, provider string) (ingest.SyncStat
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return ingest.SyncState{}, err
 	}
-	var latest sql.NullInt64
-	if err := tx.QueryRowContext(ctx, `SELECT max(revision) FROM sync_batches WHERE provider = ?`,
-		provider).Scan(&latest); err != nil {
+	if st.Latest, err = latestSync(ctx, tx, provider); err != nil {
 		return ingest.SyncState{}, err
 	}
-	st.Latest = max(st.Revision, latest.Int64)
 	return st, nil
 }
 
@@ -147,4 +144,16 @@ func (s *Store) ProviderSyncs(ctx context.Context) ([]ingest.SyncRecord, error) 
 		return nil, fmt.Errorf("read provider syncs: %w", err)
 	}
 	return out, nil
+}
+
+// latestSync returns the highest revision of a sync of provider that is confirmed or
+// had a batch applied, inside tx: SyncState's Latest, and the floor of catalog.Decide.
+func latestSync(ctx context.Context, q queryer, provider string) (int64, error) {
+	var latest sql.NullInt64
+	if err := q.QueryRowContext(ctx, `SELECT max(revision) FROM (
+		SELECT revision FROM provider_syncs WHERE provider = ?
+		UNION ALL SELECT max(revision) FROM sync_batches WHERE provider = ?)`, provider, provider).Scan(&latest); err != nil {
+		return 0, fmt.Errorf("read latest sync: %w", err)
+	}
+	return latest.Int64, nil
 }

@@ -49,6 +49,8 @@ func TestStore(t *testing.T, open func(t *testing.T) Store, f Features) {
 	run("LostBatchKeepsTheSyncOpen", testLostBatch)
 	run("ReplayedBatchCompletesItsSync", testReplayed)
 	run("OlderSyncNeverReplacesANewer", testOlderSync)
+	run("UnchangedResyncWritesNothing", testUnchangedResync)
+	run("LateBatchNeverRegressesAnUnchangedResync", testLateAfterUnchanged)
 	run("ProvidersAreIndependent", testProviders)
 	run("ConcurrentBatchesOfOneSync", testConcurrent)
 	run("RecordSyncKeepsTheLastOfEachProvider", testRecordSync)
@@ -234,6 +236,97 @@ func testOlderSync(t *testing.T, s Store) {
 		if p.BasePlanID == "shared" && p.Title != "rev 20" {
 			t.Errorf("plan shared/1 has title %q after a late batch of an older sync, want the newer sync's", p.Title)
 		}
+	}
+}
+
+// withPlans returns batch seq of sync s carrying plans, made the plans of s's
+// provider at s's revision, as ingest makes them.
+func (s testSync) withPlans(seq int, plans ...catalog.Plan) ingest.Batch {
+	b := s.batch(seq)
+	b.Plans = make([]catalog.Plan, len(plans))
+	for i, p := range plans {
+		p.Provider, p.Revision = s.provider, s.revision
+		p.ID = catalog.NewID(p.Provider, p.BasePlanID, p.PlanID)
+		b.Plans[i] = p
+	}
+	return b
+}
+
+// stored returns the searchable plans by plan id.
+func stored(t *testing.T, s Store) map[string]catalog.Plan {
+	t.Helper()
+	ch, err := s.ChangedSince(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(map[string]catalog.Plan, len(ch.Plans))
+	for _, p := range ch.Plans {
+		out[p.BasePlanID+"/"+p.PlanID] = p
+	}
+	return out
+}
+
+// A re-sync that finds every plan as stored writes no plan row and keeps the catalog
+// version; the next one that changes a plan writes that plan alone and advances it.
+func testUnchangedResync(t *testing.T, s Store) {
+	a, b := catalogtest.NewPlan("u", "a"), catalogtest.NewPlan("u", "b")
+	s1 := newSync("fever", 10, 1, `"v1"`)
+	v1 := apply(t, s, s1.withPlans(0, a, b))
+	s2 := newSync("fever", 20, 2, `"v2"`)
+	if v := apply(t, s, s2.withPlans(0, a)); v != v1 {
+		t.Errorf("ApplyBatch(an unchanged plan, newer sync) = version %d, want %d", v, v1)
+	}
+	if v := apply(t, s, s2.withPlans(1, b)); v != v1 {
+		t.Errorf("ApplyBatch(the last unchanged plan, newer sync) = version %d, want %d", v, v1)
+	}
+	wantState(t, s, "fever", confirmed(s2))
+	for id, p := range stored(t, s) {
+		if p.Revision != 10 || p.Version != v1 {
+			t.Errorf("plan %s after an unchanged re-sync: revision %d, version %d; want 10 and %d (not written)", id, p.Revision, p.Version, v1)
+		}
+	}
+
+	s3 := newSync("fever", 30, 1, `"v3"`)
+	a3 := a
+	a3.Title = "Changed"
+	v3 := apply(t, s, s3.withPlans(0, a3, b))
+	if v3 <= v1 {
+		t.Fatalf("ApplyBatch(a changed plan) = version %d, want above %d", v3, v1)
+	}
+	got := stored(t, s)
+	if p := got["u/a"]; p.Title != "Changed" || p.Revision != 30 || p.Version != v3 {
+		t.Errorf("changed plan: title %q, revision %d, version %d; want %q, 30 and %d", p.Title, p.Revision, p.Version, "Changed", v3)
+	}
+	if p := got["u/b"]; p.Revision != 10 || p.Version != v1 {
+		t.Errorf("unchanged plan beside it: revision %d, version %d; want 10 and %d", p.Revision, p.Version, v1)
+	}
+}
+
+// A batch of an older sync that arrives after a newer sync found a plan unchanged (and
+// so wrote nothing, leaving the stored revision below its own) never replaces the
+// values the newer sync observed.
+func testLateAfterUnchanged(t *testing.T, s Store) {
+	a := catalogtest.NewPlan("late", "a")
+	s1 := newSync("fever", 10, 1, `"v1"`)
+	v1 := apply(t, s, s1.withPlans(0, a))
+	s3 := newSync("fever", 30, 1, `"v3"`)
+	apply(t, s, s3.withPlans(0, a)) // unchanged: nothing written
+	s2 := newSync("fever", 20, 2, `"v2"`)
+	old := a
+	old.Title = "Between the two"
+	if v := apply(t, s, s2.withPlans(0, old)); v != v1 {
+		t.Errorf("ApplyBatch(late batch of an older sync) = version %d, want %d", v, v1)
+	}
+	if p := stored(t, s)["late/a"]; p.Title != a.Title {
+		t.Errorf("plan after a late batch of an older sync: title %q, want the newer sync's %q", p.Title, a.Title)
+	}
+	wantState(t, s, "fever", confirmed(s3))
+
+	// A plan that no newer sync has seen is still inserted by a late batch.
+	fresh := catalogtest.NewPlan("late", "fresh")
+	apply(t, s, s2.withPlans(1, fresh))
+	if _, ok := stored(t, s)["late/fresh"]; !ok {
+		t.Errorf("a new plan of a late batch was not stored")
 	}
 }
 
