@@ -99,7 +99,8 @@ func readTask(ctx context.Context, pool *pgxpool.Pool, id catalog.ID) (task.Reco
 }
 
 // SaveTask writes the state, attempts, start and finish times, result, error code and error of r
-// on the primary, or returns task.ErrNotFound.
+// on the primary, unless the task has ended (task.ErrEnded): the state is checked and
+// written in one statement, so that no concurrent save relabels a task that ended.
 func (s *Store) SaveTask(ctx context.Context, r task.Record) error {
 	id, err := catalog.ParseID(r.ID)
 	if err != nil {
@@ -111,15 +112,32 @@ func (s *Store) SaveTask(ctx context.Context, r task.Record) error {
 	}
 	tag, err := s.primary.Exec(ctx, `UPDATE tasks SET state = $2, attempts = $3, started_at = $4, finished_at = $5,
 			result = $6::json, error_code = $7, error = $8
-		WHERE id = $1`,
-		[16]byte(id), string(r.State), r.Attempts, nullTime(r.StartedAt), nullTime(r.FinishedAt), result, r.ErrorCode, r.Error)
+		WHERE id = $1 AND state <> ALL($9::text[])`,
+		[16]byte(id), string(r.State), r.Attempts, nullTime(r.StartedAt), nullTime(r.FinishedAt), result, r.ErrorCode, r.Error,
+		endStates())
 	if err != nil {
 		return fmt.Errorf("save task %s: %w", r.ID, err)
 	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("save task %s: %w", r.ID, task.ErrNotFound)
+	if tag.RowsAffected() == 1 {
+		return nil
 	}
-	return nil
+	var state string // an end state: states never leave one
+	switch err := s.primary.QueryRow(ctx, `SELECT state FROM tasks WHERE id = $1`, [16]byte(id)).Scan(&state); {
+	case errors.Is(err, pgx.ErrNoRows):
+		return fmt.Errorf("save task %s: %w", r.ID, task.ErrNotFound)
+	case err != nil:
+		return fmt.Errorf("save task %s: %w", r.ID, err)
+	}
+	return fmt.Errorf("save task %s: %s: %w", r.ID, state, task.ErrEnded)
+}
+
+// endStates are task.EndStates as SQL text.
+func endStates() []string {
+	states := make([]string, len(task.EndStates))
+	for i, st := range task.EndStates {
+		states[i] = string(st)
+	}
+	return states
 }
 
 var _ task.Outbox = (*Store)(nil)
@@ -145,12 +163,14 @@ func (s *Store) Published(ctx context.Context, at time.Time, ids ...string) erro
 // once re-read under the lock.
 func (s *Store) ClaimRedrive(ctx context.Context, kind string, c task.RedriveClaim) ([]string, error) {
 	rows, err := s.primary.Query(ctx, `UPDATE tasks SET published_at = $1 WHERE id IN (
-			SELECT id FROM tasks WHERE kind = $2 AND state = $3
-				AND ((published_at IS NULL AND requested_at < $4)
-					OR (published_at < $5 AND (started_at IS NULL OR started_at < $5)))
+			SELECT id FROM tasks WHERE kind = $2
+				AND ((state = $3 AND ((published_at IS NULL AND requested_at < $4)
+						OR (published_at < $5 AND (started_at IS NULL OR started_at < $5))))
+					OR (state = $7 AND started_at < $5 AND (published_at IS NULL OR published_at < $5)))
 			ORDER BY gen LIMIT $6 FOR UPDATE SKIP LOCKED)
 		RETURNING id::text`,
-		storedTime(c.Now), kind, string(task.Pending), storedTime(c.Unpublished), storedTime(c.Lost), c.Limit)
+		storedTime(c.Now), kind, string(task.Pending), storedTime(c.Unpublished), storedTime(c.Lost), c.Limit,
+		string(task.Running))
 	if err != nil {
 		return nil, fmt.Errorf("claim %s tasks to re-drive: %w", kind, err)
 	}

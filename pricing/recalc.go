@@ -102,11 +102,15 @@ func (rc *Recalculator) Handle(ctx context.Context, m task.Message) error {
 		return nil
 	}
 	start := rc.Now()
-	outcome, err := rc.attempt(ctx, &rec, m.Attempt)
-	if err != nil {
-		outcome, err = rc.fail(ctx, rec, m.Attempt, err)
+	outcome, locked, err := rc.attempt(ctx, &rec, m.Attempt)
+	if err != nil && !errors.Is(err, task.ErrEnded) {
+		outcome, err = rc.fail(ctx, rec, m.Attempt, locked, err)
 	}
-	if rc.Observe != nil {
+	if errors.Is(err, task.ErrEnded) { // a duplicate delivery: another one ended the task meanwhile
+		rc.Log.InfoContext(ctx, "recalculate: the task ended in another delivery meanwhile", "task_id", rec.ID)
+		return nil
+	}
+	if rc.Observe != nil && outcome != "" {
 		rc.Observe(outcome, rc.Now().Sub(start))
 	}
 	if span := trace.SpanFromContext(ctx); span.IsRecording() { // the worker's span of this delivery
@@ -115,13 +119,16 @@ func (rc *Recalculator) Handle(ctx context.Context, m task.Message) error {
 	return err
 }
 
-func (rc *Recalculator) attempt(ctx context.Context, rec *task.Record, attempt int) (string, error) {
+// attempt runs the task, or ends it covered; locked says whether it took the lock,
+// which makes the task's record its own.
+func (rc *Recalculator) attempt(ctx context.Context, rec *task.Record, attempt int) (outcome string, locked bool, err error) {
 	lock, covered, err := rc.acquire(ctx, rec.Gen)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	if lock == nil {
-		return rc.covered(ctx, rec, covered)
+		outcome, err := rc.covered(ctx, rec, covered)
+		return outcome, false, err
 	}
 	defer func() {
 		if err := lock.Unlock(context.WithoutCancel(ctx)); err != nil {
@@ -134,29 +141,30 @@ func (rc *Recalculator) attempt(ctx context.Context, rec *task.Record, attempt i
 	defer cancel(nil)
 	renewing.Go(func() { rc.renew(runCtx, lock, cancel) })
 
-	rec.State, rec.Attempts, rec.StartedAt, rec.FinishedAt = task.Running, attempt, rc.Now(), time.Time{}
+	// Attempts counts the runs started: a re-driven message's deliveries count from 1 again.
+	rec.State, rec.Attempts, rec.StartedAt, rec.FinishedAt = task.Running, max(attempt, rec.Attempts+1), rc.Now(), time.Time{}
 	rec.ErrorCode, rec.Error = "", ""
 	if err := rc.Tasks.SaveTask(runCtx, *rec); err != nil {
-		return "", err
+		return "", true, err
 	}
 	res, err := rc.run(runCtx)
 	if err != nil {
 		if cause := context.Cause(runCtx); cause != nil && ctx.Err() == nil {
 			err = cause // the lock was lost
 		}
-		return "", err
+		return "", true, err
 	}
 	rec.State, rec.FinishedAt = task.Succeeded, rc.Now()
 	rec.Result, _ = json.Marshal(res)
 	if err := rc.Tasks.SaveTask(ctx, *rec); err != nil {
-		return "", err
+		return "", true, err
 	}
 	if rc.Published != nil {
 		rc.Published(res.Version)
 	}
 	rc.Log.InfoContext(ctx, "prices recalculated", "task_id", rec.ID, "version", res.Version, "products", res.Products,
 		"market_events", res.MarketEvents, "duration_ms", rec.FinishedAt.Sub(rec.StartedAt).Milliseconds())
-	return string(task.Succeeded), nil
+	return string(task.Succeeded), true, nil
 }
 
 // acquire returns the lock, or the state of a completed run that covers generation gen
@@ -206,11 +214,23 @@ func (rc *Recalculator) acquire(ctx context.Context, gen int64) (task.Lock, *Sta
 }
 
 // covered ends a task that a completed run covers, after making sure the cache knows
-// that run's version: the task may be the retry of a run whose cache update failed.
+// that run's version: the task may be the retry of a run whose cache update failed. It
+// works from the task as it is now, not as Handle read it before waiting for the lock:
+// meanwhile another delivery of the task (a re-driven message) may have run it, and a
+// task that ended keeps its record (task.ErrEnded, also from the store when that
+// delivery ends it between the read and the save).
 func (rc *Recalculator) covered(ctx context.Context, rec *task.Record, st *State) (string, error) {
+	cur, err := rc.Tasks.Task(ctx, rec.ID)
+	if err != nil {
+		return "", err
+	}
+	if cur.State.Terminal() {
+		return "", fmt.Errorf("recalculate: task %s is %s: %w", rec.ID, cur.State, task.ErrEnded)
+	}
 	if err := rc.Cache.SetVersion(ctx, cacheVersion(st.Version)); err != nil {
 		return "", fmt.Errorf("recalculate: publish version %d to the price cache: %w", st.Version, err)
 	}
+	*rec = cur
 	rec.State, rec.FinishedAt, rec.ErrorCode, rec.Error = task.Skipped, rc.Now(), "", ""
 	if rec.Attempts > 0 { // an earlier attempt of this task ran; a run covers it now
 		rec.State = task.Succeeded
@@ -303,8 +323,25 @@ func (rc *Recalculator) recalculate(ctx context.Context) (Result, error) {
 // fail records a failed attempt: pending again when the broker will retry it, failed
 // when it will not (a permanent error, or the last attempt), and returns what the
 // broker needs to decide the same.
-func (rc *Recalculator) fail(ctx context.Context, rec task.Record, attempt int, err error) (string, error) {
+//
+// An attempt that did not take the lock (locked false) writes nothing over a task that
+// is running: that is another delivery's run (a re-driven message of a task in a long
+// run), which records its own end; or the run of a worker that died, which the outbox
+// re-drives again after TASK_LOST_SECONDS. Such an attempt is retried while attempts
+// remain, then acknowledged, with no outcome, rather than dead-lettered. A task that
+// ended meanwhile keeps its record, and the message is acknowledged (task.ErrEnded).
+func (rc *Recalculator) fail(ctx context.Context, rec task.Record, attempt int, locked bool, err error) (string, error) {
 	last := task.IsPermanent(err) || attempt >= rc.Retry.MaxAttempts
+	if !locked {
+		if cur, rerr := rc.Tasks.Task(context.WithoutCancel(ctx), rec.ID); rerr == nil && cur.State == task.Running {
+			rc.Log.Warn("recalculate: an attempt of a task running in another delivery failed; its record stays the run's",
+				"task_id", rec.ID, "attempt", attempt, "err", err)
+			if last {
+				return "", nil
+			}
+			return "retried", err
+		}
+	}
 	rec.Error, rec.Attempts = err.Error(), max(rec.Attempts, attempt)
 	rec.State, rec.FinishedAt, rec.ErrorCode = task.Pending, time.Time{}, task.CodeAttemptFailed
 	switch {
@@ -317,7 +354,9 @@ func (rc *Recalculator) fail(ctx context.Context, rec task.Record, attempt int, 
 		rec.State, rec.FinishedAt = task.Pending, time.Time{}
 		rec.ErrorCode, rec.Error = task.CodeInterrupted, "interrupted: "+err.Error()
 	}
-	if serr := rc.Tasks.SaveTask(context.WithoutCancel(ctx), rec); serr != nil {
+	if serr := rc.Tasks.SaveTask(context.WithoutCancel(ctx), rec); errors.Is(serr, task.ErrEnded) {
+		return "", serr // Handle acknowledges the message
+	} else if serr != nil {
 		rc.Log.Warn("recalculate: record the failed attempt", "task_id", rec.ID, "err", serr)
 	}
 	if last {

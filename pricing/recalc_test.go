@@ -53,6 +53,9 @@ type rig struct {
 	cache  pricing.Cache
 	bus    pricing.Bus
 	log    *slog.Logger
+	// primary reads the task records as written, where store may read a replica
+	// behind them.
+	primary task.Records
 }
 
 // eachRig runs test on the embedded adapters and on the distributed ones.
@@ -77,7 +80,7 @@ func embedded(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	return &rig{store: s, broker: b, locker: memory.NewLocker(), cache: memory.NewPriceCache(1000), bus: memory.NewBus(), log: log}
+	return &rig{store: s, broker: b, locker: memory.NewLocker(), cache: memory.NewPriceCache(1000), bus: memory.NewBus(), log: log, primary: s}
 }
 
 func distributed(t *testing.T) *rig {
@@ -93,6 +96,11 @@ func distributed(t *testing.T) *rig {
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
+	onPrimary, err := postgres.Open(ctx, primary, primary, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(onPrimary.Close)
 	prefix := "pricingtest-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	b, err := rabbitmq.Open(ctx, brokerURL, rabbitmq.Config{Prefix: prefix, Retry: testRetry}, log)
 	if err != nil {
@@ -111,7 +119,7 @@ func distributed(t *testing.T) *rig {
 	t.Cleanup(func() { rc.Close() })
 	return &rig{
 		store: s, broker: b, locker: redis.NewLocker(rc, prefix), cache: redis.NewPriceCache(rc, prefix),
-		bus: redis.NewBus(rc, prefix+":market_events", log), log: log,
+		bus: redis.NewBus(rc, prefix+":market_events", log), log: log, primary: onPrimary,
 	}
 }
 

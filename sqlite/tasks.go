@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -85,8 +86,9 @@ func (s *Store) Task(ctx context.Context, id string) (task.Record, error) {
 }
 
 // SaveTask writes r's State, Attempts, StartedAt, FinishedAt, Result, ErrorCode and Error; the
-// kind, trigger, generation and request time stay as CreateTask wrote them. An unknown
-// task is task.ErrNotFound.
+// kind, trigger, generation and request time stay as CreateTask wrote them. A task that
+// has ended keeps its record (task.ErrEnded): the state is checked and written in one
+// statement. An unknown task is task.ErrNotFound.
 func (s *Store) SaveTask(ctx context.Context, r task.Record) error {
 	key, err := catalog.ParseID(r.ID)
 	if err != nil {
@@ -97,17 +99,30 @@ func (s *Store) SaveTask(ctx context.Context, r task.Record) error {
 		result = string(r.Result)
 	}
 	res, err := s.write.ExecContext(ctx, `UPDATE tasks SET state = ?, attempts = ?, started_at = ?, finished_at = ?,
-		result = ?, error_code = ?, error = ? WHERE id = ?`, string(r.State), r.Attempts, micros(r.StartedAt),
-		micros(r.FinishedAt), result, r.ErrorCode, r.Error, key.String())
+		result = ?, error_code = ?, error = ? WHERE id = ? AND state NOT IN (SELECT value FROM json_each(?))`, string(r.State), r.Attempts,
+		micros(r.StartedAt), micros(r.FinishedAt), result, r.ErrorCode, r.Error, key.String(), endStates())
 	if err != nil {
 		return fmt.Errorf("save task %s: %w", r.ID, err)
 	}
 	if n, err := res.RowsAffected(); err != nil {
 		return fmt.Errorf("save task %s: %w", r.ID, err)
-	} else if n == 0 {
-		return fmt.Errorf("save task %s: %w", r.ID, task.ErrNotFound)
+	} else if n == 1 {
+		return nil
 	}
-	return nil
+	var state string // an end state: states never leave one
+	switch err := s.write.QueryRowContext(ctx, `SELECT state FROM tasks WHERE id = ?`, key.String()).Scan(&state); {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("save task %s: %w", r.ID, task.ErrNotFound)
+	case err != nil:
+		return fmt.Errorf("save task %s: %w", r.ID, err)
+	}
+	return fmt.Errorf("save task %s: %s: %w", r.ID, state, task.ErrEnded)
+}
+
+// endStates returns task.EndStates as a JSON array, for json_each.
+func endStates() string {
+	b, _ := json.Marshal(task.EndStates) // strings never fail
+	return string(b)
 }
 
 var _ task.Outbox = (*Store)(nil)
@@ -143,12 +158,14 @@ func (s *Store) published(ctx context.Context, at time.Time, ids []string) error
 // writer makes concurrent claims take turns.
 func (s *Store) ClaimRedrive(ctx context.Context, kind string, c task.RedriveClaim) ([]string, error) {
 	rows, err := s.write.QueryContext(ctx, `UPDATE tasks SET published_at = ? WHERE id IN (
-			SELECT id FROM tasks WHERE kind = ? AND state = ?
-				AND ((published_at IS NULL AND requested_at < ?)
-					OR (published_at < ? AND (started_at IS NULL OR started_at < ?)))
+			SELECT id FROM tasks WHERE kind = ?
+				AND ((state = ? AND ((published_at IS NULL AND requested_at < ?)
+						OR (published_at < ? AND (started_at IS NULL OR started_at < ?))))
+					OR (state = ? AND started_at < ? AND (published_at IS NULL OR published_at < ?)))
 			ORDER BY gen LIMIT ?)
 		RETURNING id`,
-		micros(c.Now), kind, string(task.Pending), micros(c.Unpublished), micros(c.Lost), micros(c.Lost), c.Limit)
+		micros(c.Now), kind, string(task.Pending), micros(c.Unpublished), micros(c.Lost), micros(c.Lost),
+		string(task.Running), micros(c.Lost), micros(c.Lost), c.Limit)
 	ids, err := taskIDs(rows, err)
 	if err != nil {
 		return nil, fmt.Errorf("claim %s tasks to re-drive: %w", kind, err)

@@ -14,36 +14,46 @@ import (
 type Outbox interface {
 	// Published is Records.Published.
 	Published(ctx context.Context, at time.Time, ids ...string) error
-	// ClaimRedrive takes up to c.Limit pending tasks of kind whose messages need
-	// publishing again, lowest generation first: those never published and requested
-	// before c.Unpublished, and those published before c.Lost with no attempt started
-	// since c.Lost. It records them as published at c.Now in the same statement, so
-	// that concurrent claims never take one task twice, and returns their ids.
+	// ClaimRedrive takes up to c.Limit unended tasks of kind whose messages need
+	// publishing again, lowest generation first: pending ones never published and
+	// requested before c.Unpublished, pending ones published before c.Lost with no
+	// attempt started since c.Lost, and running ones whose attempt started before
+	// c.Lost and that were not published since (a worker that died in the run, and a
+	// broker that lost its message). It records them as published at c.Now in the same
+	// statement, so that concurrent claims never take one task twice, and returns
+	// their ids.
 	ClaimRedrive(ctx context.Context, kind string, c RedriveClaim) ([]string, error)
 }
 
-// RedriveClaim says which pending tasks Outbox.ClaimRedrive takes.
+// RedriveClaim says which tasks Outbox.ClaimRedrive takes.
 type RedriveClaim struct {
 	Now         time.Time // the tasks taken count as published at Now
 	Unpublished time.Time // a task never published is taken when requested before it
-	Lost        time.Time // a published task is taken when published before it and not attempted since
-	Limit       int
+	// Lost: a published task is taken when published before it and not attempted
+	// since; a running one when its attempt started before it and it was not
+	// published since.
+	Lost  time.Time
+	Limit int
 }
 
 // redriveBatch is how many tasks a Redriver claims and publishes at a time.
 const redriveBatch = 100
 
-// Redriver is the outbox's relay: it publishes again the pending tasks of one kind whose
+// Redriver is the outbox's relay: it publishes again the unended tasks of one kind whose
 // messages never reached the broker (a process that died between recording a task and
 // publishing it, a publish confirmed but not recorded) or were lost by it (a purged
-// queue, a broker that lost its disk). A message published twice is harmless: a task
-// that has ended when its message arrives is acknowledged without running, and runs of
-// one kind hold a lock, so a task never runs twice at once.
+// queue, a broker that lost its disk, a worker that died in a run whose message the
+// broker lost too). A message published twice is harmless: a task that has ended when
+// its message arrives is acknowledged without running, a task that ends while its
+// duplicate waits keeps its record (Records.SaveTask refuses to write over an end
+// state), and runs of one kind hold a lock, so a task never runs twice at once.
 //
 // A task recorded and never published is published again once it is older than
 // Interval; a task published and still pending, with no attempt started, once LostAfter
 // passed since its publish or its last attempt: it may also be waiting in a long queue,
-// which is why LostAfter is long. Several Redrivers (one per worker) may run: each task
+// which is why LostAfter is long; a task running, once LostAfter passed since its
+// attempt started and since it was last published: its run may also be a long one in
+// progress, whose duplicate waits for its lock and ends with it. Several Redrivers (one per worker) may run: each task
 // is claimed by one of them per round (Outbox.ClaimRedrive).
 type Redriver struct {
 	Outbox Outbox

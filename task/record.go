@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"time"
 )
 
@@ -21,8 +22,11 @@ const (
 	Skipped   State = "skipped"
 )
 
+// EndStates are the end states, for stores that select tasks by state.
+var EndStates = []State{Succeeded, Failed, Skipped}
+
 // Terminal reports whether s is an end state.
-func (s State) Terminal() bool { return s == Succeeded || s == Failed || s == Skipped }
+func (s State) Terminal() bool { return slices.Contains(EndStates, s) }
 
 // Record is what the store keeps of a task that a client can ask about: GET
 // /api/v1/tasks/{id} answers with it.
@@ -80,6 +84,11 @@ func (r Record) PublicError() (code, message string) {
 // ErrNotFound is returned for a task id that no store knows.
 var ErrNotFound = errors.New("task not found")
 
+// ErrEnded is returned by Records.SaveTask for a task that has already ended: its
+// record is final. A handler that gets it was a duplicate delivery of a task that
+// another delivery ended meanwhile, and has nothing left to do.
+var ErrEnded = errors.New("task has ended")
+
 // Records keeps task records: the pricing recalculation's enqueue, its handler and the
 // API's GET /api/v1/tasks/{id} use it. Implementations: sqlite.Store and
 // postgres.Store; task/tasktest.TestRecords is its contract.
@@ -93,7 +102,10 @@ type Records interface {
 	// not know the task yet.
 	Task(ctx context.Context, id string) (Record, error)
 	// SaveTask writes a task's State, Attempts, StartedAt, FinishedAt, Result, ErrorCode
-	// and Error; Kind, Trigger, Gen and RequestedAt stay as CreateTask wrote them. An
+	// and Error; Kind, Trigger, Gen and RequestedAt stay as CreateTask wrote them. It
+	// writes only a task that has not ended, in one statement: a task in an end state
+	// keeps its record, and SaveTask returns an error wrapping ErrEnded, so that a
+	// duplicate delivery working from a stale copy never relabels a task that ended. An
 	// unknown task is an error wrapping ErrNotFound.
 	SaveTask(ctx context.Context, r Record) error
 	// Published records that the messages of the tasks ids were confirmed by the broker

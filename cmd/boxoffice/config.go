@@ -247,7 +247,7 @@ var settings = []setting{
 	}},
 	{"TASK_RETRY_SECONDS", "task-retry-seconds", "1", "countdown before a failed broker message's first retry; it doubles with each attempt, up to 30 s", secondsSetter(func(c *config) *time.Duration { return &c.TaskRetry })},
 	{"TASK_REDRIVE_SECONDS", "task-redrive-seconds", "30", "how often a worker publishes again the pending recalculations whose message never reached the broker (recorded at least this long ago)", secondsSetter(func(c *config) *time.Duration { return &c.TaskRedrive })},
-	{"TASK_LOST_SECONDS", "task-lost-seconds", "600", "how long a published recalculation may stay pending without an attempt before a worker publishes it again, as lost by the broker", secondsSetter(func(c *config) *time.Duration { return &c.TaskLost })},
+	{"TASK_LOST_SECONDS", "task-lost-seconds", "600", "how long a published recalculation may stay pending without an attempt, or running since its attempt started, before a worker publishes it again, as lost by the broker or by a worker that died", secondsSetter(func(c *config) *time.Duration { return &c.TaskLost })},
 	{"SEARCH_TIMEOUT_SECONDS", "search-timeout-seconds", "2", "deadline of a search that reads the store (one from the in-memory index does no I/O)", secondsSetter(func(c *config) *time.Duration { return &c.Timeouts.Search })},
 	{"QUOTE_TIMEOUT_SECONDS", "quote-timeout-seconds", "1", "deadline of a price quote (cache, then store reads on a miss)", secondsSetter(func(c *config) *time.Duration { return &c.Timeouts.Quote })},
 	{"READ_TIMEOUT_SECONDS", "read-timeout-seconds", "2", "deadline of the other reads (an event's products, a task)", secondsSetter(func(c *config) *time.Duration { return &c.Timeouts.Read })},

@@ -26,7 +26,8 @@ func TestOutbox(t *testing.T, open func(t *testing.T) Outbox) {
 	}
 	run("ClaimsUnpublished", testClaimsUnpublished)
 	run("ClaimsPublishedOnceLost", testClaimsLost)
-	run("ClaimsOnlyPendingOfKind", testClaimsOnlyPending)
+	run("ClaimsOnlyUnendedOfKind", testClaimsOnlyPending)
+	run("ClaimsRunningOnceStalled", testClaimsRunning)
 	run("ConcurrentClaimsDisjoint", testConcurrentClaims)
 }
 
@@ -97,24 +98,58 @@ func testClaimsLost(t *testing.T, s Outbox) {
 }
 
 func testClaimsOnlyPending(t *testing.T, s Outbox) {
-	recs := make([]task.Record, 5)
+	recs := make([]task.Record, 6)
 	for i := range recs {
 		recs[i] = CreateTask(t, s, kind, "api", at(0))
 	}
 	CreateTask(t, s, otherKind, "api", at(0))
-	recs[0].State = task.Running
+	recs[0].State, recs[0].StartedAt = task.Running, at(50*time.Minute) // running, recently
 	recs[1].State, recs[1].FinishedAt = task.Succeeded, at(time.Second)
-	for _, r := range recs[:2] {
+	recs[2].State, recs[2].FinishedAt = task.Failed, at(time.Second)
+	for _, r := range recs[:3] {
 		if err := s.SaveTask(t.Context(), r); err != nil {
 			t.Fatal(err)
 		}
 	}
-	c := task.RedriveClaim{Now: at(time.Hour), Unpublished: at(time.Minute), Lost: never, Limit: 2}
-	if got := claim(t, s, c); !slices.Equal(got, sorted(recs[2].ID, recs[3].ID)) {
-		t.Errorf("claim of 2 = %v, want the two pending ones of the lowest generations %v", got, sorted(recs[2].ID, recs[3].ID))
+	c := task.RedriveClaim{Now: at(time.Hour), Unpublished: at(time.Minute), Lost: at(40 * time.Minute), Limit: 2}
+	if got := claim(t, s, c); !slices.Equal(got, sorted(recs[3].ID, recs[4].ID)) {
+		t.Errorf("claim of 2 = %v, want the two pending ones of the lowest generations %v", got, sorted(recs[3].ID, recs[4].ID))
 	}
-	if got := claim(t, s, c); !slices.Equal(got, []string{recs[4].ID}) {
-		t.Errorf("next claim = %v, want the last pending one %s (not running, ended, or of another kind)", got, recs[4].ID)
+	if got := claim(t, s, c); !slices.Equal(got, []string{recs[5].ID}) {
+		t.Errorf("next claim = %v, want the last pending one %s (not running since after Lost, ended, or of another kind)", got, recs[5].ID)
+	}
+}
+
+// testClaimsRunning leaves tasks running, as workers that died in their runs, and
+// claims each once its attempt started before Lost and it was not published since.
+func testClaimsRunning(t *testing.T, s Outbox) {
+	stalled := CreateTask(t, s, kind, "api", at(0))
+	unrecorded := CreateTask(t, s, kind, "api", at(0)) // its publish was never recorded
+	recent := CreateTask(t, s, kind, "api", at(0))
+	if err := s.Published(t.Context(), at(time.Second), stalled.ID, recent.ID); err != nil {
+		t.Fatal(err)
+	}
+	for r, started := range map[*task.Record]time.Duration{&stalled: time.Minute, &unrecorded: time.Minute, &recent: time.Hour} {
+		r.State, r.Attempts, r.StartedAt = task.Running, 1, at(started)
+		if err := s.SaveTask(t.Context(), *r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	far := at(-time.Hour) // no task counts as never published by its request time
+	if got := claim(t, s, task.RedriveClaim{Now: at(50 * time.Minute), Unpublished: far, Lost: at(30 * time.Second), Limit: 10}); len(got) != 0 {
+		t.Errorf("claim of tasks running since before +30s = %v, want none: all started later", got)
+	}
+	c := task.RedriveClaim{Now: at(50 * time.Minute), Unpublished: far, Lost: at(40 * time.Minute), Limit: 10}
+	if got := claim(t, s, c); !slices.Equal(got, sorted(stalled.ID, unrecorded.ID)) {
+		t.Errorf("claim of tasks running since before +40m = %v, want the two started at +1m %v", got, sorted(stalled.ID, unrecorded.ID))
+	}
+	if got := claim(t, s, c); len(got) != 0 {
+		t.Errorf("the same claim again = %v, want none: a claim records its tasks published", got)
+	}
+	// Still running LostAfter after their re-drive (a long run, or one whose re-driven
+	// message was lost too): claimed again, with the task that started at +1h.
+	if got := claim(t, s, task.RedriveClaim{Now: at(3 * time.Hour), Unpublished: far, Lost: at(2 * time.Hour), Limit: 10}); !slices.Equal(got, sorted(stalled.ID, unrecorded.ID, recent.ID)) {
+		t.Errorf("claim of tasks quiet since +2h = %v, want all three %v", got, sorted(stalled.ID, unrecorded.ID, recent.ID))
 	}
 }
 

@@ -41,6 +41,8 @@ func TestRecords(t *testing.T, open func(t *testing.T) task.Records) {
 	run("TaskNotFound", testTaskNotFound)
 	run("SaveTaskRoundTrip", testSaveTask)
 	run("SaveTaskUnknown", testSaveTaskUnknown)
+	run("SaveTaskKeepsEnded", testSaveTaskKeepsEnded)
+	run("ConcurrentSavesEndOnce", testConcurrentSavesEndOnce)
 	run("CanceledCreateTask", testCanceledCreateTask)
 }
 
@@ -126,33 +128,102 @@ func testTaskNotFound(t *testing.T, s task.Records) {
 func testSaveTask(t *testing.T, s task.Records) {
 	requested := time.Date(2021, 6, 30, 21, 0, 0, 1000, time.UTC)
 	rec := CreateTask(t, s, kind, "market-event", requested)
+	failed := CreateTask(t, s, kind, "api", requested)
 	untouched := CreateTask(t, s, kind, "api", requested)
 
 	steps := []task.Record{
-		{State: task.Running, Attempts: 1, StartedAt: time.Date(2021, 7, 1, 0, 0, 1, 999999000, cest)},
-		{State: task.Pending, Attempts: 1, StartedAt: time.Date(2021, 7, 1, 0, 0, 1, 999999000, cest),
+		{ID: rec.ID, State: task.Running, Attempts: 1, StartedAt: time.Date(2021, 7, 1, 0, 0, 1, 999999000, cest),
+			Result: json.RawMessage(`{"products": 1}`)},
+		{ID: rec.ID, State: task.Pending, Attempts: 1, StartedAt: time.Date(2021, 7, 1, 0, 0, 1, 999999000, cest),
 			ErrorCode: task.CodeAttemptFailed, Error: `recalculate: product 1: "boom" — ñ`},
-		{State: task.Succeeded, Attempts: 2, StartedAt: time.Date(2021, 6, 30, 22, 0, 2, 0, time.UTC),
+		{ID: rec.ID, State: task.Succeeded, Attempts: 2, StartedAt: time.Date(2021, 6, 30, 22, 0, 2, 0, time.UTC),
 			FinishedAt: time.Date(2021, 6, 30, 22, 0, 3, 500000, time.UTC),
 			Result:     json.RawMessage(`{"products": 12, "batches":1,"version":3, "note":"ñ \"q\""}`)},
-		{State: task.Failed, Attempts: 6, StartedAt: time.Date(2021, 6, 30, 22, 0, 2, 0, time.UTC),
+		{ID: failed.ID, State: task.Failed, Attempts: 6, StartedAt: time.Date(2021, 6, 30, 22, 0, 2, 0, time.UTC),
 			FinishedAt: time.Date(2021, 6, 30, 22, 0, 3, 0, time.UTC), ErrorCode: task.CodeRetriesExhausted, Error: "out of attempts"},
 	}
 	for i, step := range steps {
-		step.ID = rec.ID
 		// The identity CreateTask fixed stays, whatever the caller sends.
 		step.Kind, step.Trigger, step.Gen, step.RequestedAt = "changed", "changed", 99, requested.Add(time.Hour)
 		if err := s.SaveTask(t.Context(), step); err != nil {
 			t.Fatalf("SaveTask(step %d): %v", i, err)
 		}
 		want := step
-		want.Kind, want.Trigger, want.Gen, want.RequestedAt = rec.Kind, rec.Trigger, rec.Gen, rec.RequestedAt
+		created := rec
+		if step.ID == failed.ID {
+			created = failed
+		}
+		want.Kind, want.Trigger, want.Gen, want.RequestedAt = created.Kind, created.Trigger, created.Gen, created.RequestedAt
 		wantTask(t, s, want)
-	}
-	if got := getTask(t, s, rec.ID); len(got.Result) != 0 {
-		t.Errorf("Task() after saving a nil Result over one = Result %s, want empty", got.Result)
+		if i == 1 {
+			if got := getTask(t, s, rec.ID); len(got.Result) != 0 {
+				t.Errorf("Task() after saving a nil Result over one = Result %s, want empty", got.Result)
+			}
+		}
 	}
 	wantTask(t, s, untouched)
+}
+
+// testSaveTaskKeepsEnded saves over a task in each end state: the record stays as it
+// ended, and SaveTask says why.
+func testSaveTaskKeepsEnded(t *testing.T, s task.Records) {
+	finished := epoch.Add(time.Minute)
+	for _, end := range task.EndStates {
+		rec := CreateTask(t, s, kind, "api", epoch)
+		rec.State, rec.Attempts, rec.StartedAt, rec.FinishedAt = end, 1, epoch, finished
+		rec.Result = json.RawMessage(`{"version":7}`)
+		if err := s.SaveTask(t.Context(), rec); err != nil {
+			t.Fatalf("SaveTask(%s): %v", end, err)
+		}
+		for _, over := range []task.Record{
+			{ID: rec.ID, State: task.Running, Attempts: 2, StartedAt: finished},
+			{ID: rec.ID, State: task.Pending, Attempts: 1, ErrorCode: task.CodeAttemptFailed, Error: "late"},
+			{ID: rec.ID, State: task.Skipped, FinishedAt: finished.Add(time.Second), Result: json.RawMessage(`{"covered_by_version":7}`)},
+			{ID: rec.ID, State: task.Failed, Attempts: 6, FinishedAt: finished.Add(time.Second), ErrorCode: task.CodePermanent},
+		} {
+			if err := s.SaveTask(t.Context(), over); !errors.Is(err, task.ErrEnded) {
+				t.Errorf("SaveTask(%s over %s) = %v, want task.ErrEnded", over.State, end, err)
+			}
+		}
+		wantTask(t, s, rec)
+	}
+}
+
+// testConcurrentSavesEndOnce ends one task from many goroutines at once, each with its
+// own end state: one save wins, every other gets task.ErrEnded, and the record is the
+// winner's.
+func testConcurrentSavesEndOnce(t *testing.T, s task.Records) {
+	rec := CreateTask(t, s, kind, "api", epoch)
+	const n = 12
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			r := rec
+			r.State, r.Attempts, r.FinishedAt = task.EndStates[i%len(task.EndStates)], i, epoch.Add(time.Minute)
+			errs[i] = s.SaveTask(t.Context(), r)
+		})
+	}
+	wg.Wait()
+	won := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && won >= 0:
+			t.Errorf("saves %d and %d both ended the task", won, i)
+		case err == nil:
+			won = i
+		case !errors.Is(err, task.ErrEnded):
+			t.Errorf("save %d: %v, want nil or task.ErrEnded", i, err)
+		}
+	}
+	if won < 0 {
+		t.Fatal("no save ended the task")
+	}
+	got := getTask(t, s, rec.ID)
+	if got.Attempts != won || got.State != task.EndStates[won%len(task.EndStates)] {
+		t.Errorf("Task() = %s after %d attempts, want the winning save's %s after %d",
+			got.State, got.Attempts, task.EndStates[won%len(task.EndStates)], won)
+	}
 }
 
 func testSaveTaskUnknown(t *testing.T, s task.Records) {
