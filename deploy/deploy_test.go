@@ -43,6 +43,7 @@ var metricNames = []string{
 	"boxoffice_replica_fallback",
 	"boxoffice_panics_total",
 	"boxoffice_broker_dead_letters",
+	"boxoffice_task_redriven_total",
 }
 
 // prometheusOwn are the series Prometheus makes itself for every target.
@@ -153,6 +154,7 @@ func TestAlertRules(t *testing.T) {
 		"boxoffice_task_runs_total",                      // task failures
 		"boxoffice_panics_total",                         // recovered panics
 		"boxoffice_broker_dead_letters",                  // dead letters waiting
+		"boxoffice_task_redriven_total",                  // tasks the outbox re-drove
 	} {
 		if !slices.Contains(metricsIn(t, "prometheus/alerts.yml", ruleExprs(rules)), m) {
 			t.Errorf("no alert watches %s", m)

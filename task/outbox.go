@@ -111,7 +111,7 @@ func (r *Redriver) Redrive(ctx context.Context) (int, error) {
 				return total, fmt.Errorf("re-drive %d %s tasks: %w", len(ids), r.Kind, err)
 			}
 			total += len(ids)
-			r.Log.Warn("task outbox: published pending tasks again (never published, or lost by the broker)",
+			r.Log.Warn("task outbox: published tasks again (never published, lost by the broker, or left running by a worker that died)",
 				"kind", r.Kind, "tasks", len(ids), "task_ids", ids)
 		}
 		if len(ids) < c.Limit {

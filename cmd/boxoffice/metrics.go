@@ -76,7 +76,7 @@ func newMetrics() *metrics {
 			Name: "boxoffice_panics_total", Help: "Panics recovered, by component (worker, listener, ingest); each is logged with its stack.",
 		}, []string{"component"}),
 		redriven: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "boxoffice_task_redriven_total", Help: "Pending tasks the outbox published again (never published, or lost by the broker), by kind.",
+			Name: "boxoffice_task_redriven_total", Help: "Tasks the outbox published again (never published, lost by the broker, or left running by a worker that died), by kind.",
 		}, []string{"kind"}),
 	}
 	for _, c := range []string{"worker", "listener", "ingest"} {
