@@ -4,7 +4,7 @@ BIN     := bin/boxoffice
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: run build test lint fuzz bench bench-price bench-ingest bench-micro soak services clean
+.PHONY: run build test lint fuzz bench bench-price bench-ingest bench-charts bench-micro soak services clean
 
 ## run: build and run every role in one process on embedded defaults (http://localhost:8000)
 run: build
@@ -52,6 +52,10 @@ bench-ingest:
 ## process's goroutines, open fds and RSS at the start and end (SOAK_RATE=200 req/s; see bench/doc.go)
 soak:
 	BENCH_RUN='^TestSoak$$' ./scripts/bench.sh
+
+## bench-charts: redraw docs/bench/*.svg from the tables in docs/BENCHMARKS.md, measuring nothing (make bench draws them from its own run)
+bench-charts:
+	$(GO) test -tags bench -count=1 -run '^TestCharts$$' ./bench
 
 ## bench-micro: Go micro-benchmarks of each stage: MB/s of XML parsed (provider), plans/s spooled and
 ## decoded (ingest), upserted per store (sqlite; postgres when TEST_DATABASE_WRITE_URL answers),

@@ -101,6 +101,9 @@ func TestBench(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	if len(rows) > 0 {
+		writeCharts(t, map[string][]byte{"search-ratio.svg": ratioChart(rows).SVG()})
+	}
 }
 
 // measure loads boxoffice (box) and the trivial handler (triv), one after the other,

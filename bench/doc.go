@@ -1,6 +1,6 @@
 // Package bench is `make bench`: an end-to-end load benchmark of the read path. It is
-// test-only and sits behind the `bench` build tag, so `go test ./...` and `make test`
-// never run it; scripts/bench.sh does:
+// test code behind the `bench` build tag (but for its chart writer, svg.go), so
+// `go test ./...` and `make test` never run it; scripts/bench.sh does:
 //
 //	go test -tags bench -run TestBench -v -timeout 90m ./bench
 //
@@ -35,6 +35,14 @@
 // the load, their hot windows loaded with wrk in turn; it reports the ratio on/off
 // (target: at least 0.95).
 //
+// Both draw their results as SVG charts into BENCH_CHARTS (docs/bench by default, which
+// docs/BENCHMARKS.md shows): TestBench the ratio of boxoffice's peak throughput to the
+// trivial handler's per workload and mode, TestBenchIngest the time until served and
+// each process's peak RSS against the catalog's size. The SVG writer (svg.go) is plain
+// code with no dependency, outside the build tag, so that `make test` runs its unit
+// test. TestCharts (`make bench-charts`) measures nothing: it redraws the charts from
+// the tables in docs/BENCHMARKS.md.
+//
 // TestSoak is `make soak`: SOAK_DURATION of mixed traffic at SOAK_RATE on each mode
 // (searches, quotes, market events, other reads; syncs with churn every 10 s),
 // reporting each process's goroutines, open file descriptors and resident memory at
@@ -58,6 +66,7 @@
 //	BENCH_BIN                the boxoffice binary (default: built into a temporary dir)
 //	BENCH_OUT                a file to write the Markdown results table to
 //	BENCH_LIMITER_OUT        a file to write TestBenchLimiter's table to
+//	BENCH_CHARTS             the directory of the SVG charts (default: the repository's docs/bench)
 //	SOAK_DURATION            the soak's length per mode (default 10m)
 //	SOAK_RATE                the soak's requests a second (default 200)
 //	SOAK_OUT                 a file to write the soak's table to

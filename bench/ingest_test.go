@@ -166,6 +166,9 @@ func TestBenchIngest(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	if len(rows) > 0 {
+		writeCharts(t, ingestChartFiles(rows))
+	}
 }
 
 // resync is what a re-sync of the catalog took, from the start of a new ingest process

@@ -102,14 +102,3 @@ func parseSizes(v string) ([]int, error) {
 	}
 	return sizes, nil
 }
-
-// sizeName writes a size back the way BENCH_SIZES takes it.
-func sizeName(n int) string {
-	switch {
-	case n%1_000_000 == 0:
-		return strconv.Itoa(n/1_000_000) + "M"
-	case n%1_000 == 0:
-		return strconv.Itoa(n/1_000) + "k"
-	}
-	return strconv.Itoa(n)
-}
