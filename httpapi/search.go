@@ -1,14 +1,16 @@
 package httpapi
 
 import (
+	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"iter"
 	"math"
 	"net/http"
-	"slices"
 	"strconv"
+	"sync/atomic"
 
 	"boxoffice/catalog"
 )
@@ -208,6 +210,7 @@ func (h *Handler) serveFromStore(w http.ResponseWriter, r *http.Request, win cat
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.timeouts[classSearch])
 	defer cancel()
+	orig := r
 	r = r.WithContext(ctx) // writeError tells the deadline from other errors by it
 	version, storeErr := h.storeVersion(ctx)
 	if storeErr != nil && version < 0 {
@@ -234,13 +237,13 @@ func (h *Handler) serveFromStore(w http.ResponseWriter, r *http.Request, win cat
 		return
 	}
 	body, err := h.readWindow(ctx, l2Key, win)
-	if err != nil {
-		h.writeError(w, r, fmt.Errorf("%w: search store: %w", errUnavailable, err))
+	if errors.Is(err, errLargeWindow) {
+		cancel() // the stream has a deadline of its own
+		h.streamFromStore(w, orig, key, win, gz)
 		return
 	}
-	if len(body) > h.l1MaxEntry {
-		resp := h.newResponse(key, body, false)
-		h.writeResponse(w, r, key, resp, false)
+	if err != nil {
+		h.writeError(w, r, fmt.Errorf("%w: search store: %w", errUnavailable, err))
 		return
 	}
 	resp := h.newResponse(key, body, gz)
@@ -248,7 +251,14 @@ func (h *Handler) serveFromStore(w http.ResponseWriter, r *http.Request, win cat
 	h.writeResponse(w, r, key, resp, gz)
 }
 
-// readWindow returns the response body of the window win, named l2Key, from the store. Concurrent
+// errLargeWindow stops the read of a window whose response is larger than L1 keeps:
+// it is streamed instead (see streamFromStore).
+var errLargeWindow = errors.New("window larger than an L1 entry")
+
+// readWindow returns the response body of the window win, named l2Key, from the store,
+// or errLargeWindow as soon as the body would be larger than L1 keeps (l1MaxEntry):
+// such a window is streamed instead, so no search holds more than an L1 entry of a
+// window's plans. Concurrent
 // searches of one window share one read (singleflight), and at most
 // Config.StoreReads reads run at once (a semaphore): a burst of searches cannot take
 // every database connection, and the same hot window is read once, not once per
@@ -267,20 +277,23 @@ func (h *Handler) readWindow(ctx context.Context, l2Key string, win catalog.Wind
 			return nil, fmt.Errorf("wait for a store read: %w", rctx.Err())
 		}
 		defer func() { <-h.storeSem }()
-		plans, err := h.store.SearchPlans(rctx, win)
+		body := append([]byte(nil), eventsPrefix...)
+		err := h.eachPlan(rctx, win, func(p catalog.Plan) error {
+			doc := EncodeEvent(p)
+			if len(body)+1+len(doc)+len(eventsSuffix) > h.l1MaxEntry {
+				return errLargeWindow
+			}
+			if len(body) > len(eventsPrefix) {
+				body = append(body, ',')
+			}
+			body = append(body, doc...)
+			return nil
+		})
 		if err != nil {
 			return nil, err
 		}
-		docs := make([][]byte, len(plans))
-		size := len(eventsPrefix) + len(eventsSuffix) + max(len(plans)-1, 0)
-		for i, p := range plans {
-			docs[i] = EncodeEvent(p)
-			size += len(docs[i])
-		}
-		body := appendEvents(make([]byte, 0, size), slices.Values(docs))
-		if size <= h.l1MaxEntry {
-			h.l2Set(rctx, l2Key, body)
-		}
+		body = append(body, eventsSuffix...)
+		h.l2Set(rctx, l2Key, body)
 		return body, nil
 	})
 	select {
@@ -292,6 +305,156 @@ func (h *Handler) readWindow(ctx context.Context, l2Key string, win catalog.Wind
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// StreamStore is a Store that also hands a window's plans over one at a time, as it
+// reads them, so that a window of any size is searched in bounded memory (see
+// streamFromStore). sqlite.Store and postgres.Store implement it.
+//
+// EachPlan calls fn with each ever-online plan inside w, ordered by start, then ID,
+// from one query; an error from fn stops it and is returned as it is.
+type StreamStore interface {
+	EachPlan(ctx context.Context, w catalog.Window, fn func(catalog.Plan) error) error
+}
+
+// eachPlan calls fn with the plans of win in the store, one at a time as the store
+// reads them when it is a StreamStore, else from SearchPlans' list.
+func (h *Handler) eachPlan(ctx context.Context, win catalog.Window, fn func(catalog.Plan) error) error {
+	if ss, ok := h.store.(StreamStore); ok {
+		return ss.EachPlan(ctx, win, fn)
+	}
+	plans, err := h.store.SearchPlans(ctx, win)
+	if err != nil {
+		return err
+	}
+	for _, p := range plans {
+		if err := fn(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// errHeadOnly stops the read of a streamed window once a HEAD request has its headers.
+var errHeadOnly = errors.New("head request")
+
+// streamFromStore answers a search of a window too large for L1 from the store as it
+// reads it: each plan's document goes to the response (gzipped when the client takes
+// it) through a pooled buffer, flushed to the client every buffer, so a response
+// holds no more than a buffer of the window whatever its size, and the client has its
+// first bytes before the store has read the last plan. The body is the bytes any other
+// path answers; it goes without a Content-Length, which is known only at its end.
+//
+// The search deadline bounds the wait for the first plan (a read that has not started
+// by then is a 504, as any search's); a read that has started lasts as long as the
+// client takes the response, within the server's write timeout, and ends when the
+// client goes away. A store error part-way aborts the response, so the client sees it
+// cut, never a shorter document that parses. These reads count against StoreReads.
+// A stream reads at the store's version then, never older than its ETag's (a replica
+// only moves forward), as the store path's other reads.
+func (h *Handler) streamFromStore(w http.ResponseWriter, r *http.Request, key searchKey, win catalog.Window, gz bool) {
+	dctx, dcancel := context.WithTimeout(r.Context(), h.timeouts[classSearch])
+	defer dcancel()
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	var started atomic.Bool
+	stopDeadline := context.AfterFunc(dctx, func() {
+		if !started.Load() {
+			cancel()
+		}
+	})
+	defer stopDeadline()
+	h.storeWaiters.Add(1)
+	select {
+	case h.storeSem <- struct{}{}:
+		h.storeWaiters.Add(-1)
+	case <-dctx.Done():
+		h.storeWaiters.Add(-1)
+		h.writeError(w, r.WithContext(dctx), fmt.Errorf("%w: wait for a store read: %w", errUnavailable, dctx.Err()))
+		return
+	}
+	defer func() { <-h.storeSem }()
+
+	bufs := h.buffers.Get().(*searchBuffers)
+	defer h.putBuffers(bufs)
+	sink := &streamSink{w: w, rc: http.NewResponseController(w)}
+	out := chunkWriter{w: sink, buf: bufs.out[:0]}
+	begin := func() error {
+		started.Store(true)
+		hd := w.Header()
+		h.setCacheHeaders(hd, []string{string(key.appendETag(nil))})
+		if gz {
+			hd["Content-Encoding"] = h.gzipEncoding
+			sink.zw = h.gzips.Get().(*gzip.Writer)
+			sink.zw.Reset(w)
+		}
+		w.WriteHeader(http.StatusOK)
+		if r.Method == http.MethodHead {
+			return errHeadOnly
+		}
+		out.writeString(eventsPrefix)
+		return nil
+	}
+	err := h.eachPlan(ctx, win, func(p catalog.Plan) error {
+		if !started.Load() {
+			if err := begin(); err != nil {
+				return err
+			}
+		} else {
+			out.writeString(",")
+		}
+		out.write(EncodeEvent(p))
+		return out.err
+	})
+	switch {
+	case errors.Is(err, errHeadOnly):
+		return
+	case err != nil && !started.Load():
+		h.writeError(w, r.WithContext(dctx), fmt.Errorf("%w: search store: %w", errUnavailable, err))
+		return
+	case err != nil && out.err != nil:
+		return // the client went away
+	case err != nil:
+		h.log.Warn("search stream cut: the store failed part-way", "err", err)
+		panic(http.ErrAbortHandler) // net/http drops the connection: the client sees the body cut
+	case !started.Load(): // the window emptied since it was found large
+		if begin() != nil {
+			return
+		}
+	}
+	out.writeString(eventsSuffix)
+	out.flush()
+	if sink.zw != nil && out.err == nil {
+		if sink.zw.Close() == nil {
+			h.gzips.Put(sink.zw)
+		}
+	}
+}
+
+// streamSink passes each chunk of a streamed response to the client at once: through
+// gzip with a sync flush when zw is set, then through the connection's buffer.
+type streamSink struct {
+	w  io.Writer
+	zw *gzip.Writer
+	rc *http.ResponseController
+}
+
+func (s *streamSink) Write(p []byte) (int, error) {
+	var n int
+	var err error
+	if s.zw != nil {
+		if n, err = s.zw.Write(p); err == nil {
+			err = s.zw.Flush()
+		}
+	} else {
+		n, err = s.w.Write(p)
+	}
+	if err == nil {
+		if ferr := s.rc.Flush(); ferr != nil && !errors.Is(ferr, http.ErrNotSupported) {
+			err = ferr
+		}
+	}
+	return n, err
 }
 
 // storeVersion reads the store's catalog version. When the store fails it returns the

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -297,24 +298,75 @@ func wallClock(t time.Time) time.Time { return t.UTC().Truncate(time.Second) }
 // SearchPlans returns the ever-online plans inside w, ordered by start, then ID, from
 // the replica (see Store).
 func (s *Store) SearchPlans(ctx context.Context, w catalog.Window) ([]catalog.Plan, error) {
-	from, to := windowBounds(w)
 	var plans []catalog.Plan
 	err := s.read(ctx, func(ctx context.Context, pool *pgxpool.Pool) error {
-		// A plan never ends before it starts (catalog.Plan.Validate), so starts_at <= to
-		// bounds the index range without losing any plan.
-		rows, err := pool.Query(ctx, `SELECT `+planColumns+` FROM plans
-			WHERE ever_online AND starts_at >= $1 AND starts_at <= $2 AND ends_at <= $2
-			ORDER BY starts_at, id`, from, to)
-		if err != nil {
-			return err
-		}
-		plans, err = scanPlans(rows)
-		return err
+		plans = nil // a run on the replica that failed may have read some
+		return eachPlan(ctx, pool, w, func(p catalog.Plan) error {
+			plans = append(plans, p)
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("search plans: %w", err)
 	}
 	return plans, nil
+}
+
+// EachPlan calls fn with each ever-online plan inside w, ordered by start, then ID, as
+// it reads them, from one query on the replica (see Store): a window of any size in the
+// memory of one plan. A replica found unavailable before the first plan is read again
+// from the primary; after it, the read fails, for fn has seen plans that a second run
+// would repeat. An error from fn stops the read and is returned as it is.
+func (s *Store) EachPlan(ctx context.Context, w catalog.Window, fn func(catalog.Plan) error) error {
+	var fnErr, failed error // fn's own error; the error of a run after plans went to fn
+	sent := false
+	err := s.read(ctx, func(ctx context.Context, pool *pgxpool.Pool) error {
+		if sent {
+			return failed // the replica failed part-way: the primary would repeat plans
+		}
+		failed = eachPlan(ctx, pool, w, func(p catalog.Plan) error {
+			sent = true
+			if fnErr = fn(p); fnErr != nil {
+				return errStopped // not fn's error, which read might take for the replica's (a broken pipe)
+			}
+			return nil
+		})
+		return failed
+	})
+	switch {
+	case fnErr != nil:
+		return fnErr
+	case err != nil:
+		return fmt.Errorf("search plans: %w", err)
+	}
+	return nil
+}
+
+// errStopped ends a read that EachPlan's fn stopped.
+var errStopped = errors.New("stopped by the caller")
+
+// eachPlan runs EachPlan's query on pool.
+func eachPlan(ctx context.Context, pool *pgxpool.Pool, w catalog.Window, fn func(catalog.Plan) error) error {
+	from, to := windowBounds(w)
+	// A plan never ends before it starts (catalog.Plan.Validate), so starts_at <= to
+	// bounds the index range without losing any plan.
+	rows, err := pool.Query(ctx, `SELECT `+planColumns+` FROM plans
+		WHERE ever_online AND starts_at >= $1 AND starts_at <= $2 AND ends_at <= $2
+		ORDER BY starts_at, id`, from, to)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		p, err := scanPlan(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(p); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 // windowBounds returns w's bounds as stored times compare with them, open ones as
@@ -446,22 +498,31 @@ func scanPlans(rows pgx.Rows) ([]catalog.Plan, error) {
 	defer rows.Close()
 	var plans []catalog.Plan
 	for rows.Next() {
-		var (
-			p     catalog.Plan
-			mode  string
-			zones []byte
-		)
-		if err := rows.Scan((*[16]byte)(&p.ID), &p.Provider, &p.BasePlanID, &p.PlanID, &p.Title, &p.OrganizerCompanyID,
-			&mode, &p.StartsAt, &p.EndsAt, &p.SellFrom, &p.SellTo, &p.SoldOut, &zones, &p.Revision, &p.Version); err != nil {
+		p, err := scanPlan(rows)
+		if err != nil {
 			return nil, err
-		}
-		p.SellMode = catalog.SellMode(mode)
-		p.EverOnline = true
-		var err error
-		if p.Zones, err = catalog.DecodeZonesJSON(zones); err != nil {
-			return nil, fmt.Errorf("plan %s: zones: %w", p.ID, err)
 		}
 		plans = append(plans, p)
 	}
 	return plans, rows.Err()
+}
+
+// scanPlan reads the plan of the current row, of columns planColumns.
+func scanPlan(rows pgx.Rows) (catalog.Plan, error) {
+	var (
+		p     catalog.Plan
+		mode  string
+		zones []byte
+	)
+	if err := rows.Scan((*[16]byte)(&p.ID), &p.Provider, &p.BasePlanID, &p.PlanID, &p.Title, &p.OrganizerCompanyID,
+		&mode, &p.StartsAt, &p.EndsAt, &p.SellFrom, &p.SellTo, &p.SoldOut, &zones, &p.Revision, &p.Version); err != nil {
+		return catalog.Plan{}, err
+	}
+	p.SellMode = catalog.SellMode(mode)
+	p.EverOnline = true
+	var err error
+	if p.Zones, err = catalog.DecodeZonesJSON(zones); err != nil {
+		return catalog.Plan{}, fmt.Errorf("plan %s: zones: %w", p.ID, err)
+	}
+	return p, nil
 }

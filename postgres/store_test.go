@@ -140,6 +140,11 @@ func TestPages(t *testing.T) {
 	catalogtest.TestPages(t, func(t *testing.T) catalog.Store { return open(t) })
 }
 
+func TestStream(t *testing.T) {
+	open, _ := reopenable()
+	catalogtest.TestStream(t, func(t *testing.T) catalog.Store { return open(t) })
+}
+
 func TestMigrateTwice(t *testing.T) {
 	t.Parallel()
 	s, u := migrated(t)

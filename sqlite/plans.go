@@ -292,6 +292,20 @@ func writeRows(ctx context.Context, tx *sql.Tx, obs []observation) error {
 // SearchPlans returns the ever-online plans inside w, ordered by start, then ID, from
 // the read pool.
 func (s *Store) SearchPlans(ctx context.Context, w catalog.Window) ([]catalog.Plan, error) {
+	plans := []catalog.Plan{}
+	if err := s.EachPlan(ctx, w, func(p catalog.Plan) error {
+		plans = append(plans, p)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	return plans, nil
+}
+
+// EachPlan calls fn with each ever-online plan inside w, ordered by start, then ID, as
+// it reads them, from one query (one WAL snapshot): a window of any size in the memory
+// of one plan. An error from fn stops the read and is returned as it is.
+func (s *Store) EachPlan(ctx context.Context, w catalog.Window, fn func(catalog.Plan) error) error {
 	from, to := windowBounds(w)
 	// A plan never ends before it starts (catalog.Plan.Validate), so starts_at <= to
 	// bounds the index range without losing any plan.
@@ -299,13 +313,22 @@ func (s *Store) SearchPlans(ctx context.Context, w catalog.Window) ([]catalog.Pl
 		WHERE ever_online = 1 AND starts_at >= ? AND starts_at <= ? AND ends_at <= ?
 		ORDER BY starts_at, id`, from, to, to)
 	if err != nil {
-		return nil, fmt.Errorf("search plans: %w", err)
+		return fmt.Errorf("search plans: %w", err)
 	}
-	plans, err := scanPlans(rows, 0)
-	if err != nil {
-		return nil, fmt.Errorf("search plans: %w", err)
+	defer rows.Close()
+	for rows.Next() {
+		p, err := scanPlan(rows)
+		if err != nil {
+			return fmt.Errorf("search plans: %w", err)
+		}
+		if err := fn(p); err != nil {
+			return err
+		}
 	}
-	return plans, nil
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("search plans: %w", err)
+	}
+	return nil
 }
 
 // windowBounds returns w's bounds as stored times compare with them: the first whole
@@ -425,32 +448,41 @@ func scanPlans(rows *sql.Rows, n int) ([]catalog.Plan, error) {
 	defer rows.Close()
 	plans := make([]catalog.Plan, 0, n)
 	for rows.Next() {
-		var (
-			p                            catalog.Plan
-			id, zones                    sql.RawBytes
-			mode                         string
-			start, end, sellFrom, sellTo int64
-			soldOut, ever                int64
-		)
-		if err := rows.Scan(&id, &p.Provider, &p.BasePlanID, &p.PlanID, &p.Title, &p.OrganizerCompanyID,
-			&mode, &start, &end, &sellFrom, &sellTo, &soldOut, &zones, &p.Revision, &ever, &p.Version); err != nil {
+		p, err := scanPlan(rows)
+		if err != nil {
 			return nil, err
-		}
-		if len(id) != len(p.ID) {
-			return nil, fmt.Errorf("plan id %x: %d bytes, want %d", id, len(id), len(p.ID))
-		}
-		p.ID = catalog.ID(id)
-		p.SellMode = catalog.SellMode(mode)
-		p.StartsAt, p.EndsAt = unixUTC(start), unixUTC(end)
-		p.SellFrom, p.SellTo = unixUTC(sellFrom), unixUTC(sellTo)
-		p.SoldOut, p.EverOnline = soldOut != 0, ever != 0
-		var err error
-		if p.Zones, err = catalog.DecodeZonesJSON(zones); err != nil {
-			return nil, fmt.Errorf("plan %s: zones: %w", p.ID, err)
 		}
 		plans = append(plans, p)
 	}
 	return plans, rows.Err()
+}
+
+// scanPlan reads the plan of the current row, of columns planColumns.
+func scanPlan(rows *sql.Rows) (catalog.Plan, error) {
+	var (
+		p                            catalog.Plan
+		id, zones                    sql.RawBytes
+		mode                         string
+		start, end, sellFrom, sellTo int64
+		soldOut, ever                int64
+	)
+	if err := rows.Scan(&id, &p.Provider, &p.BasePlanID, &p.PlanID, &p.Title, &p.OrganizerCompanyID,
+		&mode, &start, &end, &sellFrom, &sellTo, &soldOut, &zones, &p.Revision, &ever, &p.Version); err != nil {
+		return catalog.Plan{}, err
+	}
+	if len(id) != len(p.ID) {
+		return catalog.Plan{}, fmt.Errorf("plan id %x: %d bytes, want %d", id, len(id), len(p.ID))
+	}
+	p.ID = catalog.ID(id)
+	p.SellMode = catalog.SellMode(mode)
+	p.StartsAt, p.EndsAt = unixUTC(start), unixUTC(end)
+	p.SellFrom, p.SellTo = unixUTC(sellFrom), unixUTC(sellTo)
+	p.SoldOut, p.EverOnline = soldOut != 0, ever != 0
+	var err error
+	if p.Zones, err = catalog.DecodeZonesJSON(zones); err != nil {
+		return catalog.Plan{}, fmt.Errorf("plan %s: zones: %w", p.ID, err)
+	}
+	return p, nil
 }
 
 func unixUTC(sec int64) time.Time { return time.Unix(sec, 0).UTC() }

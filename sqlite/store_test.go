@@ -84,6 +84,11 @@ func TestPages(t *testing.T) {
 	catalogtest.TestPages(t, func(t *testing.T) catalog.Store { return open(t) })
 }
 
+func TestStream(t *testing.T) {
+	open, _ := reopenable()
+	catalogtest.TestStream(t, func(t *testing.T) catalog.Store { return open(t) })
+}
+
 func TestMigrateTwice(t *testing.T) {
 	dir := t.TempDir()
 	s := openStore(t, dir)

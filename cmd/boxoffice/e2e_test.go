@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -485,18 +486,46 @@ func TestRunSyntheticChurn(t *testing.T) {
 
 // TestRunBeyondIndexBudget runs a catalog larger than INDEX_MAX_BYTES: it is never
 // indexed, and searches read the store, with the same answers, while /ready says ready.
+// The whole catalog's window is larger than an L1 entry (L1_CACHE_MAX_BYTES / 16): it
+// is streamed from the store, plain and gzipped, with the same bytes; a one-day window
+// is read whole and cached. SEARCH_TIMEOUT_SECONDS is raised from its 2 s so that a
+// loaded machine does not turn the store's reads into 504s (this test is not about
+// deadlines).
 func TestRunBeyondIndexBudget(t *testing.T) {
 	_, providerURL, want := syntheticProvider(t, providersim.Config{Mode: providersim.Synthetic, Seed: 11, BasePlans: 1500, Plans: 4, Zones: 2})
 	if len(want)*200 < 1<<20 {
 		t.Fatalf("%d plans would fit a 1 MiB index: the test would prove nothing", len(want))
 	}
 	base, _ := startRun(t, map[string]string{
-		"HTTP_ADDR":        freeAddr(t),
-		"DATA_DIR":         t.TempDir(),
-		"EXTERNAL_API_URL": providerURL,
-		"INDEX_MAX_BYTES":  "1048576",
+		"HTTP_ADDR":              freeAddr(t),
+		"DATA_DIR":               t.TempDir(),
+		"EXTERNAL_API_URL":       providerURL,
+		"INDEX_MAX_BYTES":        "1048576",
+		"L1_CACHE_MAX_BYTES":     "1048576",
+		"SEARCH_TIMEOUT_SECONDS": "20",
 	})
-	waitEvents(t, base+"/search", want)
+	// Each poll of the whole window reads it from the store; polling it while the sync
+	// runs takes CPU the sync needs (seconds a poll under -race): wait for the sync first.
+	testenv.Poll(t, "the sync", func() bool { return providerStatuses(t, base)["fever"].Outcome == "ok" })
+	plain := waitEvents(t, base+"/search", want)
+	if len(plain) < 4*(1<<20)/16 {
+		t.Fatalf("the whole window is %d bytes: not larger than an L1 entry, so not streamed", len(plain))
+	}
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, base+"/search", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err := (&http.Client{Transport: &http.Transport{DisableCompression: true}}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	zr, err := gzip.NewReader(resp.Body)
+	if err != nil {
+		t.Fatalf("gzipped whole window: %v", err)
+	}
+	if zipped, err := io.ReadAll(zr); err != nil || resp.ContentLength != -1 || !bytes.Equal(zipped, plain) {
+		t.Errorf("gzipped whole window: %d bytes (%v), Content-Length %d; want the plain response's %d bytes, streamed",
+			len(zipped), err, resp.ContentLength, len(plain))
+	}
 	if status, body := searchBody(t, base+"/ready"); status != http.StatusOK {
 		t.Errorf("/ready = %d %s beyond the budget, want 200: searches are served", status, body)
 	}
