@@ -3,12 +3,15 @@ package httpapi
 import (
 	"encoding/json"
 	"html"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -58,22 +61,9 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("quote of %s: %d %s (%v)", product, rec.Code, rec.Body, err)
 	}
 
-	// The page as served, plus the script that drives it, both under the console's
-	// policy; and providers' syncs, with markup in a name.
-	page := serveBody(api, http.MethodGet, "/", "").Body.String()
-	driven := strings.Replace(page, "</head>", `<script src="/test/drive.js" defer></script></head>`, 1)
-	drive, err := os.ReadFile("testdata/console-drive.js")
-	if err != nil {
-		t.Fatal(err)
-	}
-	testFiles := staticFiles{csp: consoleCSP, files: map[string]*docsFile{
-		"/driven":        {body: []byte(driven), contentType: "text/html; charset=utf-8", etag: `"driven"`, cacheControl: cacheRevalidate},
-		"/test/drive.js": {body: drive, contentType: "text/javascript; charset=utf-8", etag: `"drive"`, cacheControl: cacheRevalidate},
-	}}
-	withProviders := http.NewServeMux()
-	withProviders.Handle("/", api)
-	withProviders.Handle("GET /driven", testFiles)
-	withProviders.Handle("GET /test/", testFiles)
+	// The page as served, plus the script that drives it (drivenMux); and providers'
+	// syncs, with markup in a name.
+	withProviders := drivenMux(t, api)
 	withProviders.HandleFunc("GET /api/v1/providers", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, []byte(`{"providers":[`+
 			`{"name":"fever","sync_id":"s1","outcome":"ok","plans_parsed":7,"error":null,"extra":{"a":1}},`+
@@ -133,6 +123,69 @@ func TestConsoleInBrowser(t *testing.T) {
 			}
 		}
 	})
+}
+
+// drivenMux serves api and, at /driven, the console as api serves it plus the script
+// that drives it in a test (testdata/console-drive.js, at /test/drive.js), both under
+// the console's Content-Security-Policy.
+func drivenMux(t *testing.T, api http.Handler) *http.ServeMux {
+	t.Helper()
+	page := serveBody(api, http.MethodGet, "/", "").Body.String()
+	driven := strings.Replace(page, "</head>", `<script src="/test/drive.js" defer></script></head>`, 1)
+	drive, err := os.ReadFile("testdata/console-drive.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testFiles := staticFiles{csp: consoleCSP, files: map[string]*docsFile{
+		"/driven":        {body: []byte(driven), contentType: "text/html; charset=utf-8", etag: `"driven"`, cacheControl: cacheRevalidate},
+		"/test/drive.js": {body: drive, contentType: "text/javascript; charset=utf-8", etag: `"drive"`, cacheControl: cacheRevalidate},
+	}}
+	mux := http.NewServeMux()
+	mux.Handle("/", api)
+	mux.Handle("GET /driven", testFiles)
+	mux.Handle("GET /test/", testFiles)
+	return mux
+}
+
+// TestConsoleMoreInBrowser searches a window of 250 events in headless Chromium, which
+// the console asks for in pages of 100: the first page shows "More", each click on it
+// appends the next page's rows (by next_cursor), and once the last page is shown the
+// table holds exactly the window's events in order and "More" is gone.
+func TestConsoleMoreInBrowser(t *testing.T) {
+	chromium := findChromium(t)
+	plans := manyPlans(t, 250)
+	api := New(fixedCatalog{ix: catalog.NewIndex(3, plans, EncodeEvent)}, slog.New(slog.DiscardHandler), Config{})
+	srv := httptest.NewServer(drivenMux(t, api))
+	t.Cleanup(srv.Close)
+	var all [][]string
+	for _, p := range plans { // one an hour: the window's order
+		all = append(all, []string{p.ID.String(), p.Title, p.StartsAt.Format(time.DateTime), p.EndsAt.Format(time.DateTime), "15.00", "30.00"})
+	}
+	const window = "starts_at=2021-01-01T00:00&ends_at=2021-12-31T23:59:59"
+	for _, tt := range []struct {
+		clicks   int
+		rows     int
+		state    string
+		moreShow bool
+	}{
+		{0, 100, "100 events so far from 2021-01-01T00:00 to 2021-12-31T23:59:59.", true},
+		{1, 200, "200 events so far from 2021-01-01T00:00 to 2021-12-31T23:59:59.", true},
+		{5, 250, "250 events from 2021-01-01T00:00 to 2021-12-31T23:59:59.", false}, // clicks while More shows: two
+	} {
+		t.Run(strconv.Itoa(tt.clicks), func(t *testing.T) {
+			t.Parallel()
+			dom := renderConsole(t, chromium, srv.URL+"/driven?"+window+"&drive_more="+strconv.Itoa(tt.clicks))
+			if diff := cmp.Diff(all[:tt.rows], tableRows(t, dom, "events-body", 5)); diff != "" {
+				t.Errorf("rows after %d clicks on More (-want +got):\n%s", tt.clicks, diff)
+			}
+			if !strings.Contains(dom, tt.state) {
+				t.Errorf("rendered DOM lacks the state %q", tt.state)
+			}
+			if more := strings.Contains(dom, `<button type="button" id="more">`); more != tt.moreShow {
+				t.Errorf("More shown: %v, want %v", more, tt.moreShow)
+			}
+		})
+	}
 }
 
 // renderConsole loads url in Chromium (see dumpDOM) and returns the rendered DOM, failing t
