@@ -28,6 +28,7 @@ var (
 )
 
 func main() {
+	routeDriverLogs(os.Getenv, os.Stderr)
 	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "boxoffice:", err)
 		os.Exit(1)
@@ -89,7 +90,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	cfg.Stdout = stdout
 	log := slog.New(telemetry.LogHandler(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))).
 		With("cmd", name)
-	redis.RouteDriverLogs(log)
 	tracing, err := telemetry.Setup(ctx, "boxoffice-"+name, version, getenv, log)
 	if err != nil {
 		return err
@@ -108,6 +108,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		cfg.Progress = stderr
 	}
 	return cmd.run(ctx, cfg, log)
+}
+
+// routeDriverLogs sends the Redis driver's own messages to stderr as JSON at LOG_LEVEL
+// from the environment (info when unset or not a level; the driver logs at debug). The
+// driver's logger is process-wide, so main sets it once, before run: run is called
+// many times in one test process, and a flag or .env LOG_LEVEL does not reach it.
+func routeDriverLogs(getenv func(string) string, stderr io.Writer) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(getenv("LOG_LEVEL"))); err != nil {
+		level = slog.LevelInfo // run reports a bad LOG_LEVEL
+	}
+	redis.RouteDriverLogs(slog.New(telemetry.LogHandler(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))))
 }
 
 // isHelp tells whether arg asks for help.
