@@ -50,7 +50,7 @@ func newPricingEnv(t testing.TB, keys ...string) *pricingEnv {
 	}
 	e := &pricingEnv{
 		store:  store,
-		cache:  memory.NewPriceCache(1000),
+		cache:  memory.NewPriceCache(1000, nil),
 		bus:    memory.NewBus(),
 		log:    slog.New(slog.DiscardHandler),
 		broker: nil,
@@ -80,7 +80,7 @@ func (e *pricingEnv) upsert(t testing.TB, plans ...catalog.Plan) {
 // work runs a worker that recalculates prices from the broker until the test ends.
 func (e *pricingEnv) work(t *testing.T) {
 	rc := &pricing.Recalculator{
-		Store: e.store, Tasks: e.store, Cache: e.cache, Locker: memory.NewLocker(), Policy: pricing.DefaultPolicy, Retry: task.DefaultRetry,
+		Store: e.store, Tasks: e.store, Cache: e.cache, Locker: memory.NewLocker(nil), Policy: pricing.DefaultPolicy, Retry: task.DefaultRetry,
 		LockKey: "pricing:recalculate", LockTTL: 10 * time.Second, LockWait: time.Minute, BatchSize: 10,
 		Now: time.Now, Log: e.log,
 	}

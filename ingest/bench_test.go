@@ -44,7 +44,7 @@ func benchSyncer(plans []catalog.Plan, pub task.Publisher, cfg ingest.Config) *i
 		return ingest.Fetched{Format: "planList", Parsed: len(plans)}, nil
 	})
 	syncs := syncLogFunc(func(context.Context, string) (ingest.SyncState, error) { return ingest.SyncState{}, nil })
-	return ingest.NewSyncer(src, pub, memory.NewLocker(), syncs, cfg, slog.New(slog.DiscardHandler))
+	return ingest.NewSyncer(src, pub, memory.NewLocker(nil), syncs, cfg, slog.New(slog.DiscardHandler))
 }
 
 // dropPublisher counts what a sync publishes and keeps nothing.

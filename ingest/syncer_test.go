@@ -180,7 +180,7 @@ func TestSyncPublishesBatches(t *testing.T) {
 	got := collect(t, b)
 	v1 := ingest.Validators{ETag: `"v1"`, LastModified: "Wed, 30 Jun 2021 21:00:00 GMT"}
 	src := &script{steps: []func(func(catalog.Plan) error) (ingest.Fetched, error){emitN(25, v1)}}
-	res, err := newSyncer(t, src, b, memory.NewLocker(), nil).Sync(t.Context())
+	res, err := newSyncer(t, src, b, memory.NewLocker(nil), nil).Sync(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +246,7 @@ func TestSyncBatchesByBytes(t *testing.T) {
 	})
 	cfg := testConfig(t)
 	cfg.BatchBytes = batchBytes
-	res, err := ingest.NewSyncer(src, b, memory.NewLocker(), openStore(t), cfg, slog.New(slog.DiscardHandler)).Sync(t.Context())
+	res, err := ingest.NewSyncer(src, b, memory.NewLocker(nil), openStore(t), cfg, slog.New(slog.DiscardHandler)).Sync(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +299,7 @@ func TestSyncRetriesAndPublishesOnlyTheGoodAttempt(t *testing.T) {
 		return ingest.Fetched{}, errors.New("read body: connection reset by peer")
 	}
 	src := &script{steps: []func(func(catalog.Plan) error) (ingest.Fetched, error){cut, cut, emitN(5, ingest.Validators{})}}
-	res, err := newSyncer(t, src, b, memory.NewLocker(), nil).Sync(t.Context())
+	res, err := newSyncer(t, src, b, memory.NewLocker(nil), nil).Sync(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +318,7 @@ func TestSyncGivesUpAfterAttempts(t *testing.T) {
 		calls.Add(1)
 		return ingest.Fetched{}, errors.New("provider: 503 Service Unavailable")
 	})
-	res, err := newSyncer(t, src, newBroker(t), memory.NewLocker(), nil).Sync(t.Context())
+	res, err := newSyncer(t, src, newBroker(t), memory.NewLocker(nil), nil).Sync(t.Context())
 	if err == nil || calls.Load() != 3 || res.Attempts != 3 {
 		t.Errorf("Sync() = %v after %d calls (%d attempts), want an error after 3", err, calls.Load(), res.Attempts)
 	}
@@ -345,7 +345,7 @@ func TestSyncAbortsWithoutRetry(t *testing.T) {
 				}
 				return ingest.Fetched{}, tt.err
 			})
-			_, err := newSyncer(t, src, b, memory.NewLocker(), nil).Sync(t.Context())
+			_, err := newSyncer(t, src, b, memory.NewLocker(nil), nil).Sync(t.Context())
 			if !errors.Is(err, tt.err) || calls.Load() != 1 {
 				t.Errorf("Sync() = %v after %d calls, want %v after 1", err, calls.Load(), tt.err)
 			}
@@ -365,7 +365,7 @@ func TestSyncConditionalRequests(t *testing.T) {
 		return ingest.Fetched{NotModified: true}, nil
 	}
 	src := &script{steps: []func(func(catalog.Plan) error) (ingest.Fetched, error){emitN(3, v1), notModified}}
-	s := newSyncer(t, src, b, memory.NewLocker(), store)
+	s := newSyncer(t, src, b, memory.NewLocker(nil), store)
 	if _, err := s.Sync(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -397,7 +397,7 @@ func TestSyncUnconditionalAfterLostBatch(t *testing.T) {
 	})
 	src := &script{steps: []func(func(catalog.Plan) error) (ingest.Fetched, error){
 		emitN(25, v1), emitN(25, v2), emitN(25, v2), emitN(25, v2)}}
-	s := newSyncer(t, src, b, memory.NewLocker(), store)
+	s := newSyncer(t, src, b, memory.NewLocker(nil), store)
 	sync := func(want int) ingest.Result {
 		t.Helper()
 		res, err := s.Sync(t.Context())
@@ -439,7 +439,7 @@ func TestSyncValidatorsOutliveTheSyncer(t *testing.T) {
 	}
 	got := collect(t, b)
 	src := &script{steps: []func(func(catalog.Plan) error) (ingest.Fetched, error){emitN(1, ingest.Validators{ETag: `"v2"`})}}
-	res, err := newSyncer(t, src, b, memory.NewLocker(), store).Sync(t.Context())
+	res, err := newSyncer(t, src, b, memory.NewLocker(nil), store).Sync(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -461,7 +461,7 @@ func TestSyncWithoutStateFetchesUnconditionally(t *testing.T) {
 		return ingest.SyncState{}, errors.New("connection refused")
 	})
 	src := &script{steps: []func(func(catalog.Plan) error) (ingest.Fetched, error){emitN(5, ingest.Validators{ETag: `"v1"`})}}
-	res, err := newSyncer(t, src, b, memory.NewLocker(), broken).Sync(t.Context())
+	res, err := newSyncer(t, src, b, memory.NewLocker(nil), broken).Sync(t.Context())
 	if err != nil || res.Conditional || res.Batches != 1 {
 		t.Errorf("Sync() = %+v, %v, want an unconditional sync of 1 batch", res, err)
 	}
@@ -476,7 +476,7 @@ func TestSyncRefusesAnotherProvidersPlans(t *testing.T) {
 		p.ID = catalog.NewID(p.Provider, p.BasePlanID, p.PlanID)
 		return ingest.Fetched{}, emit(p)
 	})
-	if _, err := newSyncer(t, src, b, memory.NewLocker(), nil).Sync(t.Context()); err == nil || !strings.Contains(err.Error(), `"acme"`) {
+	if _, err := newSyncer(t, src, b, memory.NewLocker(nil), nil).Sync(t.Context()); err == nil || !strings.Contains(err.Error(), `"acme"`) {
 		t.Errorf("Sync() = %v, want an error naming the plan's provider", err)
 	}
 	if n, err := b.QueueDepth(t.Context(), ingest.TopicPlans); err != nil || n != 0 {
@@ -488,7 +488,7 @@ func TestSyncUnconditionalAfterFailedPublish(t *testing.T) {
 	b := newBroker(t)
 	b.Close() // every Publish fails
 	src := &script{steps: []func(func(catalog.Plan) error) (ingest.Fetched, error){emitN(25, ingest.Validators{ETag: `"v1"`})}}
-	s := newSyncer(t, src, b, memory.NewLocker(), nil)
+	s := newSyncer(t, src, b, memory.NewLocker(nil), nil)
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
 	if _, err := s.Sync(ctx); err == nil {
@@ -503,7 +503,7 @@ func TestSyncUnconditionalAfterFailedPublish(t *testing.T) {
 }
 
 func TestOneLeaderSyncs(t *testing.T) {
-	l := memory.NewLocker()
+	l := memory.NewLocker(nil)
 	var calls [2]atomic.Int32
 	stop := make([]context.CancelFunc, 2)
 	done := make([]chan error, 2)
@@ -584,7 +584,7 @@ func TestSyncRecoversAPanic(t *testing.T) {
 		func(emit func(catalog.Plan) error) (ingest.Fetched, error) { panic("parse: index out of range") },
 		emitN(5, ingest.Validators{}),
 	}}
-	s := newSyncer(t, src, b, memory.NewLocker(), nil)
+	s := newSyncer(t, src, b, memory.NewLocker(nil), nil)
 	_, err := s.Sync(t.Context())
 	var p *task.PanicError
 	if !errors.As(err, &p) || p.Value != "parse: index out of range" || p.Stack == "" {
@@ -613,7 +613,7 @@ func TestSyncRetriesWaitOnTheClock(t *testing.T) {
 	clk := clocktest.NewManual(time.Now())
 	cfg := testConfig(t)
 	cfg.Backoff, cfg.MaxBackoff, cfg.Clock = time.Hour, time.Hour, clk
-	s := ingest.NewSyncer(src, newBroker(t), memory.NewLocker(), openStore(t), cfg, slog.New(slog.DiscardHandler))
+	s := ingest.NewSyncer(src, newBroker(t), memory.NewLocker(nil), openStore(t), cfg, slog.New(slog.DiscardHandler))
 	type result struct {
 		res ingest.Result
 		err error
@@ -638,7 +638,7 @@ func TestSyncRetriesWaitOnTheClock(t *testing.T) {
 // its own provider at once, and one whose source hangs never holds up the other's
 // syncs, which the store records as they happen.
 func TestProvidersLeadApart(t *testing.T) {
-	l := memory.NewLocker()
+	l := memory.NewLocker(nil)
 	store := openStore(t)
 	release := make(chan struct{})
 	defer close(release)
@@ -701,7 +701,7 @@ func TestSyncRecordsFailure(t *testing.T) {
 	})
 	cfg := testConfig(t)
 	cfg.Interval = 10 * time.Millisecond
-	s := ingest.NewSyncer(src, newBroker(t), memory.NewLocker(), store, cfg, slog.New(slog.DiscardHandler))
+	s := ingest.NewSyncer(src, newBroker(t), memory.NewLocker(nil), store, cfg, slog.New(slog.DiscardHandler))
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()

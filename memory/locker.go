@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"boxoffice/clock"
 	"boxoffice/task"
 )
 
@@ -14,9 +15,9 @@ var _ task.Locker = (*Locker)(nil)
 
 // Locker is an in-process lock table with the same contract as the Redis locker: each
 // lock has a random token and an expiry, and only the holder of the token may refresh
-// or release it.
+// or release it. Its expiries are read on an injected clock.
 type Locker struct {
-	now func() time.Time
+	clock clock.Clock
 
 	mu    sync.Mutex // guards locks
 	locks map[string]held
@@ -27,8 +28,8 @@ type held struct {
 	expires time.Time
 }
 
-// NewLocker returns an empty lock table.
-func NewLocker() *Locker { return &Locker{now: time.Now, locks: map[string]held{}} }
+// NewLocker returns an empty lock table whose locks expire on c (nil is clock.System).
+func NewLocker(c clock.Clock) *Locker { return &Locker{clock: clock.Or(c), locks: map[string]held{}} }
 
 // Lock takes key for ttl, or returns task.ErrLocked while another owner holds it.
 func (l *Locker) Lock(ctx context.Context, key string, ttl time.Duration) (task.Lock, error) {
@@ -37,7 +38,7 @@ func (l *Locker) Lock(ctx context.Context, key string, ttl time.Duration) (task.
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := l.now()
+	now := l.clock.Now()
 	if h, ok := l.locks[key]; ok && now.Before(h.expires) {
 		return nil, task.ErrLocked
 	}
@@ -55,7 +56,7 @@ type lock struct {
 func (k *lock) Refresh(ctx context.Context, ttl time.Duration) error {
 	k.l.mu.Lock()
 	defer k.l.mu.Unlock()
-	now := k.l.now()
+	now := k.l.clock.Now()
 	h, ok := k.l.locks[k.key]
 	if !ok || h.token != k.token || !now.Before(h.expires) {
 		return task.ErrLockLost
@@ -69,7 +70,7 @@ func (k *lock) Unlock(ctx context.Context) error {
 	k.l.mu.Lock()
 	defer k.l.mu.Unlock()
 	h, ok := k.l.locks[k.key]
-	if !ok || h.token != k.token || !k.l.now().Before(h.expires) {
+	if !ok || h.token != k.token || !k.l.clock.Now().Before(h.expires) {
 		return task.ErrLockLost
 	}
 	delete(k.l.locks, k.key)

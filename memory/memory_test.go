@@ -2,12 +2,15 @@ package memory_test
 
 import (
 	"testing"
+	"time"
 
+	"boxoffice/clock/clocktest"
 	"boxoffice/memory"
 	"boxoffice/task"
 	"boxoffice/task/tasktest"
 )
 
 func TestLocker(t *testing.T) {
-	tasktest.TestLocker(t, func(t *testing.T) task.Locker { return memory.NewLocker() })
+	c := clocktest.NewManual(time.Unix(0, 0))
+	tasktest.TestLocker(t, func(t *testing.T) task.Locker { return memory.NewLocker(c) }, c.Advance)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/maypok86/otter/v2"
 
+	"boxoffice/clock"
 	"boxoffice/pricing"
 )
 
@@ -35,19 +36,33 @@ type priceEntry struct {
 }
 
 // NewPriceCache returns an empty PriceCache, at version 0, that keeps up to maxEntries
-// entries, evicting the least likely to be asked for again beyond that. It panics when
-// maxEntries is not positive.
-func NewPriceCache(maxEntries int) *PriceCache {
+// entries, evicting the least likely to be asked for again beyond that; entries expire
+// on c (nil is clock.System). It panics when maxEntries is not positive.
+func NewPriceCache(maxEntries int, c clock.Clock) *PriceCache {
 	if maxEntries <= 0 {
 		panic(fmt.Sprintf("memory: NewPriceCache(%d): want a positive number of entries", maxEntries))
 	}
-	return &PriceCache{entries: otter.Must(&otter.Options[string, priceEntry]{
+	opts := &otter.Options[string, priceEntry]{
 		MaximumSize: maxEntries,
 		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, priceEntry]) time.Duration {
 			return e.Value.ttl
 		}),
-	})}
+	}
+	if c != nil {
+		if _, system := c.(clock.System); !system { // otter's own source is the system clock, and faster
+			opts.Clock = otterClock{c}
+		}
+	}
+	return &PriceCache{entries: otter.Must(opts)}
 }
+
+// otterClock is a clock.Clock as otter's time source. Tick paces only otter's
+// clean-up of expired entries, which a Get never depends on: it stays on the system
+// clock, so that a manual clock counts only the waiters of the code under test.
+type otterClock struct{ c clock.Clock }
+
+func (o otterClock) NowNano() int64                      { return o.c.Now().UnixNano() }
+func (otterClock) Tick(d time.Duration) <-chan time.Time { return time.Tick(d) }
 
 // Get returns a copy of the entry under key when it was stored for the current
 // version, and the current version. At version 0 nothing is a hit.

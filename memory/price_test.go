@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"boxoffice/clock/clocktest"
 	"boxoffice/pricing"
 	"boxoffice/pricing/pricingtest"
 	"boxoffice/testenv"
@@ -15,12 +16,13 @@ import (
 
 func TestPriceCache(t *testing.T) {
 	t.Parallel()
-	pricingtest.TestCache(t, NewPriceCache(100))
+	c := clocktest.NewManual(time.Unix(0, 0))
+	pricingtest.TestCache(t, NewPriceCache(100, c), c.Advance)
 }
 
 func TestPriceCacheIsBounded(t *testing.T) {
 	t.Parallel()
-	c := NewPriceCache(10)
+	c := NewPriceCache(10, nil)
 	ctx := t.Context()
 	if err := c.SetVersion(ctx, 1); err != nil {
 		t.Fatal(err)
@@ -51,7 +53,7 @@ func TestPriceCacheIsBounded(t *testing.T) {
 
 func TestPriceCacheRejectsTTLsThatAreNotPositive(t *testing.T) {
 	t.Parallel()
-	c := NewPriceCache(10)
+	c := NewPriceCache(10, nil)
 	ctx := t.Context()
 	if err := c.SetVersion(ctx, 1); err != nil {
 		t.Fatal(err)
@@ -72,7 +74,7 @@ func TestNewPriceCachePanicsWithoutEntries(t *testing.T) {
 			t.Error("NewPriceCache(0) did not panic")
 		}
 	}()
-	NewPriceCache(0)
+	NewPriceCache(0, nil)
 }
 
 // subscribeBus subscribes a recorder, which then calls f when f is not nil, and waits

@@ -80,7 +80,7 @@ func embedded(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	return &rig{store: s, broker: b, locker: memory.NewLocker(), cache: memory.NewPriceCache(1000), bus: memory.NewBus(), log: log, primary: s}
+	return &rig{store: s, broker: b, locker: memory.NewLocker(nil), cache: memory.NewPriceCache(1000, nil), bus: memory.NewBus(), log: log, primary: s}
 }
 
 func distributed(t *testing.T) *rig {
@@ -616,7 +616,7 @@ func TestNoStaleQuoteWhenTheCacheCannotTell(t *testing.T) {
 		{"healthy", r.cache, 0},
 		{"failing", failingCache{}, 1},
 		{"hung", hungCache{}, 1},
-		{"new", memory.NewPriceCache(10), 1},
+		{"new", memory.NewPriceCache(10, nil), 1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			frozen.states.Store(0)
@@ -632,7 +632,7 @@ func TestNoStaleQuoteWhenTheCacheCannotTell(t *testing.T) {
 	}
 	// The new cache learnt the version from the quote: the next one is a hit, and reads
 	// nothing.
-	cache := memory.NewPriceCache(10)
+	cache := memory.NewPriceCache(10, nil)
 	q := &pricing.Quoter{Store: frozen, Cache: cache, Policy: pricing.DefaultPolicy, TTL: time.Minute, Now: time.Now, Log: r.log}
 	svc = &pricing.Service{Quoter: q}
 	quote(t, svc, req)

@@ -22,7 +22,7 @@ import (
 func TestPriceCache(t *testing.T) {
 	t.Parallel()
 	c := open(t)
-	pricingtest.TestCache(t, NewPriceCache(c, newPrefix(t, c)))
+	pricingtest.TestCache(t, NewPriceCache(c, newPrefix(t, c)), nil) // Redis expires keys on its own clock
 }
 
 func TestPriceCacheKeys(t *testing.T) {

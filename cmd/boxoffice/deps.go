@@ -8,6 +8,7 @@ import (
 	"net"
 
 	"boxoffice/catalog"
+	"boxoffice/clock"
 	"boxoffice/httpapi"
 	"boxoffice/ingest"
 	"boxoffice/memory"
@@ -148,8 +149,8 @@ func openDeps(ctx context.Context, cfg config, n needs, log *slog.Logger) (d *de
 		d.bus = redis.NewBus(rc, cfg.MarketChannel, log)
 		d.rates = redis.NewRates(rc, cfg.Namespace)
 	} else {
-		d.locker = memory.NewLocker()
-		d.priceCache = memory.NewPriceCache(priceCacheEntries)
+		d.locker = memory.NewLocker(clock.System{})
+		d.priceCache = memory.NewPriceCache(priceCacheEntries, clock.System{})
 		d.bus = memory.NewBus()
 	}
 	d.metrics.collectDeps(d)

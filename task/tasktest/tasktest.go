@@ -300,8 +300,10 @@ func TestBroker(t *testing.T, open OpenBroker) {
 }
 
 // TestLocker runs the locker contract. open returns a locker whose keys no other test
-// uses.
-func TestLocker(t *testing.T, open func(t *testing.T) task.Locker) {
+// uses. elapse makes time pass for the lockers open returns: the Advance of the manual
+// clock an in-process locker expires on; nil for a service on real time, whose expiry
+// the suite polls for.
+func TestLocker(t *testing.T, open func(t *testing.T) task.Locker, elapse func(time.Duration)) {
 	ctx := context.Background()
 	t.Run("one owner at a time", func(t *testing.T) {
 		l := open(t)
@@ -335,10 +337,20 @@ func TestLocker(t *testing.T, open func(t *testing.T) task.Locker) {
 			t.Fatal(err)
 		}
 		var b task.Lock
-		testenv.Poll(t, "the lock to expire", func() bool {
-			b, err = l.Lock(ctx, "k", time.Minute)
-			return err == nil
-		})
+		if elapse != nil {
+			if _, err := l.Lock(ctx, "k", time.Minute); !errors.Is(err, task.ErrLocked) {
+				t.Fatalf("Lock() before the expiry = %v, want ErrLocked", err)
+			}
+			elapse(50 * time.Millisecond)
+			if b, err = l.Lock(ctx, "k", time.Minute); err != nil {
+				t.Fatalf("Lock() at the expiry = %v", err)
+			}
+		} else {
+			testenv.Poll(t, "the lock to expire", func() bool {
+				b, err = l.Lock(ctx, "k", time.Minute)
+				return err == nil
+			})
+		}
 		if err := a.Refresh(ctx, time.Minute); !errors.Is(err, task.ErrLockLost) {
 			t.Errorf("Refresh() by the expired owner = %v, want ErrLockLost", err)
 		}
