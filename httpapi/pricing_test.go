@@ -60,11 +60,8 @@ func newPricingEnv(t testing.TB, keys ...string) *pricingEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.broker.Close() })
-	svc := &pricing.Service{
-		Quoter: &pricing.Quoter{Store: store, Cache: e.cache, Policy: pricing.DefaultPolicy, TTL: time.Minute,
-			Now: time.Now, Log: e.log},
-		Store: store, Tasks: store, Bus: e.bus, Publisher: e.broker, Now: time.Now, Log: e.log,
-	}
+	quoter := pricing.NewQuoter(store, e.cache, pricing.QuoterConfig{TTL: time.Minute}, e.log)
+	svc := pricing.NewService(quoter, store, store, e.bus, e.broker, pricing.ServiceConfig{}, e.log)
 	e.h = New(nil, e.log, Config{Pricing: svc, APIKeys: keys})
 	return e
 }

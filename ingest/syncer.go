@@ -16,7 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
@@ -25,10 +24,6 @@ import (
 	"boxoffice/spans"
 	"boxoffice/task"
 )
-
-// tracer returns this package's tracer from the global provider: OpenTelemetry's
-// no-op one unless cmd/boxoffice installed an SDK.
-func tracer() trace.Tracer { return otel.Tracer("boxoffice/ingest") }
 
 // LeaderKey returns the lock that elects the one ingest process that syncs provider:
 // each provider has a leader of its own, so that the processes share the providers and
@@ -55,6 +50,9 @@ type Config struct {
 	// Clock makes the timers and tickers of the syncs, the lock's renewal, the retries
 	// and the standby; nil is clock.System.
 	Clock clock.Clock
+	// TracerProvider makes the span of each sync and of each batch it publishes; nil is
+	// tracing off.
+	TracerProvider trace.TracerProvider
 }
 
 // DefaultConfig returns the settings of a production sync.
@@ -119,6 +117,7 @@ type Syncer struct {
 	cfg    Config
 	log    *slog.Logger
 	now    func() time.Time
+	tracer trace.Tracer
 
 	mu           sync.Mutex // guards lastRevision and last
 	lastRevision int64
@@ -137,7 +136,8 @@ type Status struct {
 // of the provider's syncs from syncs before each fetch and recording each sync's
 // outcome there after it.
 func NewSyncer(src Source, pub task.Publisher, locker task.Locker, syncs SyncLog, cfg Config, log *slog.Logger) *Syncer {
-	return &Syncer{src: src, pub: pub, locker: locker, syncs: syncs, cfg: cfg.withDefaults(), log: log, now: time.Now}
+	return &Syncer{src: src, pub: pub, locker: locker, syncs: syncs, cfg: cfg.withDefaults(), log: log, now: time.Now,
+		tracer: spans.Tracer(cfg.TracerProvider, "boxoffice/ingest")}
 }
 
 // Last returns the outcome of the last sync.
@@ -262,7 +262,7 @@ func (s *Syncer) record(ctx context.Context, started time.Time, res Result, err 
 // its result as attributes; the fetches and the batches' publications are its
 // children, and each batch's processing on a worker continues its trace.
 func (s *Syncer) Sync(ctx context.Context) (res Result, err error) {
-	ctx, span := tracer().Start(ctx, "ingest sync")
+	ctx, span := s.tracer.Start(ctx, "ingest sync")
 	defer span.End()
 	defer func() {
 		spans.Record(span, err,
@@ -339,7 +339,7 @@ func (s *Syncer) sync(ctx context.Context) (res Result, err error) {
 			"bytes", len(v.ETag)+len(v.LastModified))
 		v = Validators{}
 	}
-	if res.Batches, err = sp.publish(ctx, s.pub, v); err != nil {
+	if res.Batches, err = sp.publish(ctx, s.pub, s.cfg.TracerProvider, v); err != nil {
 		return res, fmt.Errorf("sync %s: publish: %w", res.SyncID, err)
 	}
 	return res, nil
@@ -487,9 +487,10 @@ func (sp *spool) finish() error {
 	return nil
 }
 
-// publish reads the batches back in order and publishes each as a tracked Batch of
-// the sync, with the validators of its document; it returns how many it published.
-func (sp *spool) publish(ctx context.Context, pub task.Publisher, v Validators) (int, error) {
+// publish reads the batches back in order and publishes each on pub, in a producer
+// span of tp, as a tracked Batch of the sync, with the validators of its document; it
+// returns how many it published.
+func (sp *spool) publish(ctx context.Context, pub task.Publisher, tp trace.TracerProvider, v Validators) (int, error) {
 	if _, err := sp.f.Seek(0, io.SeekStart); err != nil {
 		return 0, fmt.Errorf("read sync spool: %w", err)
 	}
@@ -509,7 +510,7 @@ func (sp *spool) publish(ctx context.Context, pub task.Publisher, v Validators) 
 			return i, err
 		}
 		msg := task.Message{ID: sp.sync.provider + "/" + sp.sync.syncID + "-" + strconv.Itoa(i), Body: body}
-		if err := task.Publish(ctx, pub, TopicPlans, msg); err != nil {
+		if err := task.Publish(ctx, pub, tp, TopicPlans, msg); err != nil {
 			return i, err
 		}
 	}

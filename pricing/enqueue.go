@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"boxoffice/task"
 )
 
@@ -21,17 +23,17 @@ type RecalculateMessage struct {
 const Kind = "recalculate"
 
 // Enqueue records a recalculation task triggered by trigger, publishes it with the trace
-// context of ctx (see task.Publish), and records it published. When the publish fails
+// context of ctx in a producer span of tp (see task.Publish), and records it published. When the publish fails
 // the task is recorded as failed, with the reason, and the error returned. A process
 // that dies between the record and the publish leaves the task pending and unpublished:
 // a task.Redriver publishes it again.
-func Enqueue(ctx context.Context, s task.Records, pub task.Publisher, trigger string, now time.Time) (task.Record, error) {
+func Enqueue(ctx context.Context, s task.Records, pub task.Publisher, tp trace.TracerProvider, trigger string, now time.Time) (task.Record, error) {
 	rec, err := s.CreateTask(ctx, Kind, trigger, now)
 	if err != nil {
 		return task.Record{}, err
 	}
 	body, _ := json.Marshal(RecalculateMessage{TaskID: rec.ID})
-	if err := task.Publish(ctx, pub, TopicRecalculate, task.Message{ID: rec.ID, Body: body}); err != nil {
+	if err := task.Publish(ctx, pub, tp, TopicRecalculate, task.Message{ID: rec.ID, Body: body}); err != nil {
 		rec.State, rec.ErrorCode = task.Failed, task.CodeNotEnqueued
 		rec.Error = "not enqueued: " + err.Error()
 		rec.FinishedAt = now
@@ -50,7 +52,7 @@ func Enqueue(ctx context.Context, s task.Records, pub task.Publisher, trigger st
 // otherwise stay pending for ever. A task that has ended by the time its message is
 // handled is acknowledged without running (see Recalculator.Handle), so requeueing is
 // safe even for a task whose message survived.
-func Requeue(ctx context.Context, pub task.Publisher, ids ...string) error {
+func Requeue(ctx context.Context, pub task.Publisher, tp trace.TracerProvider, ids ...string) error {
 	if len(ids) == 0 {
 		return nil
 	}
@@ -62,5 +64,5 @@ func Requeue(ctx context.Context, pub task.Publisher, ids ...string) error {
 		}
 		msgs[i] = task.Message{ID: id, Body: body}
 	}
-	return task.Publish(ctx, pub, TopicRecalculate, msgs...)
+	return task.Publish(ctx, pub, tp, TopicRecalculate, msgs...)
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -44,29 +45,61 @@ type ListenerStore interface {
 // runs in a span that is a child of the last one's span and links to the others', so
 // the recalculation's trace leads back to the requests that asked for it.
 type Listener struct {
-	Store     ListenerStore
-	Tasks     task.Records // where Enqueue records the tasks
-	Bus       Bus
-	Publisher task.Publisher
-	Quiet     time.Duration
-	MaxDelay  time.Duration
-	Poll      time.Duration
-	Now       func() time.Time
+	store  ListenerStore
+	tasks  task.Records // where Enqueue records the tasks
+	bus    Bus
+	pub    task.Publisher
+	cfg    ListenerConfig // with its defaults
+	tracer trace.Tracer
+	log    *slog.Logger
+
+	mu       sync.Mutex          // guards received
+	received []trace.SpanContext // spans of the events received since the last enqueue, oldest first
+}
+
+// ListenerConfig tunes a Listener. Zero fields take the defaults of the listener role.
+type ListenerConfig struct {
+	// Channel is the name of the Bus's channel, for the consumer spans ("receive
+	// <channel>"); "" is the default, Channel.
+	Channel string
+	// A burst settles until the channel has been quiet for Quiet (100ms), at most
+	// MaxDelay (1s); every Poll (5s) the listener looks for events whose notification
+	// it missed.
+	Quiet, MaxDelay, Poll time.Duration
 	// Clock makes the listener's timers and tickers (the poll, the settling of a
 	// burst, the pause before subscribing again); nil is clock.System.
 	Clock clock.Clock
-	Log   *slog.Logger
+	// Now stamps events and tasks; nil is Clock's.
+	Now func() time.Time
+	// TracerProvider makes the listener's spans; nil is tracing off.
+	TracerProvider trace.TracerProvider
 	// Received, when set, is told of each payload: "recorded" (its event is in the
 	// store), "invalid" or "error".
 	Received func(outcome string)
 	// Panicked, when set, is told of each panic the listener recovered.
 	Panicked func()
-	// Channel is the name of Bus's channel, for the consumer spans ("receive
-	// <channel>"); empty means the default, Channel.
-	Channel string
+}
 
-	mu       sync.Mutex          // guards received
-	received []trace.SpanContext // spans of the events received since the last enqueue, oldest first
+// NewListener returns a Listener that records the events of bus in store and enqueues
+// their recalculations, recorded in tasks, on pub. It panics on a missing dependency or
+// a negative duration: a programming mistake.
+func NewListener(store ListenerStore, tasks task.Records, bus Bus, pub task.Publisher, cfg ListenerConfig, log *slog.Logger) *Listener {
+	if store == nil || tasks == nil || bus == nil || pub == nil || log == nil {
+		panic("pricing: NewListener: a nil store, tasks, bus, publisher or log")
+	}
+	if cfg.Quiet < 0 || cfg.MaxDelay < 0 || cfg.Poll < 0 {
+		panic(fmt.Sprintf("pricing: NewListener: negative Quiet %v, MaxDelay %v or Poll %v", cfg.Quiet, cfg.MaxDelay, cfg.Poll))
+	}
+	cfg.Channel = cmp.Or(cfg.Channel, Channel)
+	cfg.Quiet = cmp.Or(cfg.Quiet, 100*time.Millisecond)
+	cfg.MaxDelay = cmp.Or(cfg.MaxDelay, time.Second)
+	cfg.Poll = cmp.Or(cfg.Poll, 5*time.Second)
+	cfg.Clock = clock.Or(cfg.Clock)
+	if cfg.Now == nil {
+		cfg.Now = cfg.Clock.Now
+	}
+	return &Listener{store: store, tasks: tasks, bus: bus, pub: pub, cfg: cfg,
+		tracer: spans.Tracer(cfg.TracerProvider, tracerName), log: log}
 }
 
 // maxLinks bounds the received events an enqueue's span links to: the newest ones.
@@ -84,7 +117,7 @@ func (l *Listener) Run(ctx context.Context) error {
 	defer subscribed.Wait() // the subscription ends with ctx, before Run returns
 	subscribed.Go(func() { l.subscribe(ctx, wake) })
 	var enqueued int64 // the last event id a task was enqueued for
-	poll := clock.Or(l.Clock).NewTicker(l.Poll)
+	poll := l.cfg.Clock.NewTicker(l.cfg.Poll)
 	defer poll.Stop()
 	l.guard(ctx, "enqueue", func() { l.enqueue(ctx, &enqueued) }) // events received while no listener ran
 	for {
@@ -107,9 +140,9 @@ func (l *Listener) guard(ctx context.Context, what string, step func()) {
 		return nil
 	}()
 	if p := (*task.PanicError)(nil); errors.As(err, &p) {
-		l.Log.ErrorContext(ctx, "market events: "+what+" panicked; going on", "panic", p.Error(), "stack", p.Stack)
-		if l.Panicked != nil {
-			l.Panicked()
+		l.log.ErrorContext(ctx, "market events: "+what+" panicked; going on", "panic", p.Error(), "stack", p.Stack)
+		if l.cfg.Panicked != nil {
+			l.cfg.Panicked()
 		}
 	}
 }
@@ -119,7 +152,7 @@ func (l *Listener) guard(ctx context.Context, what string, step func()) {
 func (l *Listener) subscribe(ctx context.Context, wake chan<- struct{}) {
 	pause := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		err := l.Bus.Subscribe(ctx, func(payload []byte) {
+		err := l.bus.Subscribe(ctx, func(payload []byte) {
 			l.guard(ctx, "receive", func() { l.receive(ctx, payload) })
 			select {
 			case wake <- struct{}{}:
@@ -129,8 +162,8 @@ func (l *Listener) subscribe(ctx context.Context, wake chan<- struct{}) {
 		if ctx.Err() != nil {
 			return
 		}
-		l.Log.Warn("market events: subscription ended; subscribing again", "err", err, "pause", pause)
-		t := clock.Or(l.Clock).NewTimer(pause)
+		l.log.Warn("market events: subscription ended; subscribing again", "err", err, "pause", pause)
+		t := l.cfg.Clock.NewTimer(pause)
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -148,20 +181,20 @@ func (l *Listener) receive(ctx context.Context, payload []byte) {
 	if err == nil && ev.Trace != nil {
 		ctx = otel.GetTextMapPropagator().Extract(ctx, propagation.MapCarrier(ev.Trace))
 	}
-	channel := cmp.Or(l.Channel, Channel)
-	ctx, span := spans.StartMessaging(ctx, tracer(), trace.SpanKindConsumer, "receive", "receive", channel)
+	channel := l.cfg.Channel
+	ctx, span := spans.StartMessaging(ctx, l.tracer, trace.SpanKindConsumer, "receive", "receive", channel)
 	defer span.End()
 	if err != nil {
 		spans.Fail(span, err)
-		l.Log.WarnContext(ctx, "market events: ignoring an invalid payload", "err", err, "payload", truncate(payload, 128))
+		l.log.WarnContext(ctx, "market events: ignoring an invalid payload", "err", err, "payload", truncate(payload, 128))
 		l.count("invalid")
 		return
 	}
 	if ev.ID == 0 { // published by someone else than the API: record it now
-		ev.Source, ev.ReceivedAt = "pubsub", l.Now()
-		if ev.ID, err = l.Store.AddMarketEvent(ctx, ev); err != nil {
+		ev.Source, ev.ReceivedAt = "pubsub", l.cfg.Now()
+		if ev.ID, err = l.store.AddMarketEvent(ctx, ev); err != nil {
 			spans.Fail(span, err)
-			l.Log.ErrorContext(ctx, "market events: could not record an event from the channel; it is lost", "err", err,
+			l.log.ErrorContext(ctx, "market events: could not record an event from the channel; it is lost", "err", err,
 				"payload", truncate(payload, 128))
 			l.count("error")
 			return
@@ -197,7 +230,7 @@ func (l *Listener) startEnqueue(ctx context.Context) (context.Context, trace.Spa
 		}
 		opts = append(opts, trace.WithLinks(links...))
 	}
-	return tracer().Start(ctx, "enqueue recalculation", opts...) //nolint:spancheck // the caller ends the span it is given
+	return l.tracer.Start(ctx, "enqueue recalculation", opts...) //nolint:spancheck // the caller ends the span it is given
 }
 
 // forget drops the spans of the events received so far: they need no enqueue.
@@ -208,17 +241,17 @@ func (l *Listener) forget() {
 }
 
 func (l *Listener) count(outcome string) {
-	if l.Received != nil {
-		l.Received(outcome)
+	if l.cfg.Received != nil {
+		l.cfg.Received(outcome)
 	}
 }
 
 // settle waits until wake has been quiet for Quiet, or MaxDelay passed.
 func (l *Listener) settle(ctx context.Context, wake <-chan struct{}) {
-	c := clock.Or(l.Clock)
-	limit := c.NewTimer(l.MaxDelay)
+	c := l.cfg.Clock
+	limit := c.NewTimer(l.cfg.MaxDelay)
 	defer limit.Stop()
-	quiet := c.NewTimer(l.Quiet)
+	quiet := c.NewTimer(l.cfg.Quiet)
 	defer quiet.Stop()
 	for {
 		select {
@@ -229,17 +262,17 @@ func (l *Listener) settle(ctx context.Context, wake <-chan struct{}) {
 		case <-quiet.C():
 			return
 		case <-wake:
-			quiet.Reset(l.Quiet)
+			quiet.Reset(l.cfg.Quiet)
 		}
 	}
 }
 
 // enqueue enqueues a recalculation when events newer than *enqueued wait to be folded.
 func (l *Listener) enqueue(ctx context.Context, enqueued *int64) {
-	st, err := l.Store.PricingState(ctx)
+	st, err := l.store.PricingState(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
-			l.Log.Warn("market events: read the pricing state; trying again at the next event or poll", "err", err)
+			l.log.Warn("market events: read the pricing state; trying again at the next event or poll", "err", err)
 		}
 		return
 	}
@@ -255,17 +288,17 @@ func (l *Listener) enqueue(ctx context.Context, enqueued *int64) {
 			attribute.Int64("boxoffice.market_events.pending", st.Events-st.Applied),
 		)
 	}
-	rec, err := Enqueue(ctx, l.Tasks, l.Publisher, "market-event", l.Now())
+	rec, err := Enqueue(ctx, l.tasks, l.pub, l.cfg.TracerProvider, "market-event", l.cfg.Now())
 	if err != nil {
 		spans.Fail(span, err)
-		l.Log.WarnContext(ctx, "market events: enqueue a recalculation; trying again at the next event or poll", "err", err)
+		l.log.WarnContext(ctx, "market events: enqueue a recalculation; trying again at the next event or poll", "err", err)
 		return
 	}
 	*enqueued = st.Events
 	if span.IsRecording() {
 		span.SetAttributes(attribute.String("boxoffice.task.id", rec.ID))
 	}
-	l.Log.InfoContext(ctx, "recalculation enqueued for market events", "task_id", rec.ID, "events_up_to", st.Events,
+	l.log.InfoContext(ctx, "recalculation enqueued for market events", "task_id", rec.ID, "events_up_to", st.Events,
 		"pending_events", st.Events-st.Applied)
 }
 

@@ -17,8 +17,8 @@ import (
 func TestListenerPollsOnItsClock(t *testing.T) {
 	r := embedded(t)
 	clk := clocktest.NewManual(time.Now())
-	l := &pricing.Listener{Store: r.store, Tasks: r.store, Bus: r.bus, Publisher: r.broker, Quiet: time.Millisecond,
-		MaxDelay: time.Millisecond, Poll: time.Hour, Now: time.Now, Clock: clk, Log: r.log}
+	l := pricing.NewListener(r.store, r.store, r.bus, r.broker, pricing.ListenerConfig{Quiet: time.Millisecond,
+		MaxDelay: time.Millisecond, Poll: time.Hour, Now: time.Now, Clock: clk}, r.log)
 	addEvent := func() {
 		t.Helper()
 		if _, err := r.store.AddMarketEvent(t.Context(), pricing.MarketEvent{Location: "madrid", Source: "test", ReceivedAt: time.Now()}); err != nil {
@@ -65,8 +65,8 @@ func (b *countingBus) Subscribe(ctx context.Context, f func([]byte)) error {
 func TestListenerRunJoinsItsSubscription(t *testing.T) {
 	r := embedded(t)
 	bus := &countingBus{Bus: r.bus}
-	l := &pricing.Listener{Store: r.store, Tasks: r.store, Bus: bus, Publisher: r.broker, Quiet: time.Millisecond,
-		MaxDelay: time.Millisecond, Poll: time.Hour, Now: time.Now, Log: r.log}
+	l := pricing.NewListener(r.store, r.store, bus, r.broker, pricing.ListenerConfig{Quiet: time.Millisecond,
+		MaxDelay: time.Millisecond, Poll: time.Hour, Now: time.Now}, r.log)
 	for range 20 {
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan error, 1)

@@ -124,21 +124,47 @@ type QuoteStore interface {
 // read at a time shared by the quotes that asked before it began (see versionReads).
 // With the cache healthy, a quote never reads the primary for it.
 type Quoter struct {
-	Store  QuoteStore
-	Cache  Cache
-	Policy Policy
-	TTL    time.Duration // how long a cached quote lives, whatever the version
-	Now    func() time.Time
-	Log    *slog.Logger
-	// CacheTimeout bounds each cache call, so that a slow or unreachable cache costs a
-	// quote little: past it the quote comes from the store. Zero means 50ms.
-	CacheTimeout time.Duration
-	// Lookup, when set, is told the result of each cache lookup: "hit", "miss" or
-	// "error" (the cache failed or timed out), for metrics.
-	Lookup func(result string)
+	store QuoteStore
+	cache Cache
+	cfg   QuoterConfig // with its defaults
+	log   *slog.Logger
 
 	cacheErr sync.Once    // the cache failing is logged once; Lookup counts every failure
 	floor    versionReads // the primary's version, for quotes the cache cannot vouch for
+}
+
+// QuoterConfig tunes a Quoter. TTL is required; other zero fields take their defaults.
+type QuoterConfig struct {
+	Policy Policy        // the zero Policy is DefaultPolicy
+	TTL    time.Duration // how long a cached quote lives, whatever the version (PRICE_CACHE_TTL_SECONDS)
+	// CacheTimeout bounds each cache call, so that a slow or unreachable cache costs a
+	// quote little: past it the quote comes from the store. Zero means 50ms.
+	CacheTimeout time.Duration
+	// Now is the time the surcharges are computed at; nil is time.Now.
+	Now func() time.Time
+	// Lookup, when set, is told the result of each cache lookup: "hit", "miss" or
+	// "error" (the cache failed or timed out), for metrics.
+	Lookup func(result string)
+}
+
+// NewQuoter returns a Quoter that prices from store, cache-aside in cache. It panics on
+// a missing dependency, a TTL that is not positive or a negative CacheTimeout: a
+// programming mistake.
+func NewQuoter(store QuoteStore, cache Cache, cfg QuoterConfig, log *slog.Logger) *Quoter {
+	if store == nil || cache == nil || log == nil {
+		panic("pricing: NewQuoter: a nil store, cache or log")
+	}
+	if cfg.TTL <= 0 || cfg.CacheTimeout < 0 {
+		panic(fmt.Sprintf("pricing: NewQuoter: TTL %v is not positive or CacheTimeout %v is negative", cfg.TTL, cfg.CacheTimeout))
+	}
+	if cfg.Policy == (Policy{}) {
+		cfg.Policy = DefaultPolicy
+	}
+	cfg.CacheTimeout = cmp.Or(cfg.CacheTimeout, 50*time.Millisecond)
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Quoter{store: store, cache: cache, cfg: cfg, log: log}
 }
 
 // Quote prices r and returns the response body, from the cache or the store; it returns
@@ -146,13 +172,13 @@ type Quoter struct {
 func (q *Quoter) Quote(ctx context.Context, r Request) ([]byte, error) {
 	key := r.key()
 	cctx, cancel := q.cacheContext(ctx)
-	entry, known, err := q.Cache.Get(cctx, key)
+	entry, known, err := q.cache.Get(cctx, key)
 	cancel()
 	current := known - 1 // the store's version the cache knows; -1 for none
 	switch {
 	case err != nil:
 		q.countLookup("error")
-		q.cacheErr.Do(func() { q.Log.Warn("price cache unavailable; quoting from the store", "err", err) })
+		q.cacheErr.Do(func() { q.log.Warn("price cache unavailable; quoting from the store", "err", err) })
 	case entry != nil:
 		q.countLookup("hit")
 		return entry, nil
@@ -162,7 +188,7 @@ func (q *Quoter) Quote(ctx context.Context, r Request) ([]byte, error) {
 	floor := current
 	if err != nil || known == 0 { // the cache cannot say which version is current: the primary can
 		var ferr error
-		if floor, ferr = q.floor.read(ctx, q.Store); ferr != nil {
+		if floor, ferr = q.floor.read(ctx, q.store); ferr != nil {
 			return nil, fmt.Errorf("read the pricing version from the primary: %w", ferr)
 		}
 	}
@@ -174,12 +200,12 @@ func (q *Quoter) Quote(ctx context.Context, r Request) ([]byte, error) {
 		cctx, cancel := q.cacheContext(ctx)
 		defer cancel()
 		if version > current {
-			if err := q.Cache.SetVersion(cctx, cacheVersion(version)); err != nil {
-				q.Log.Debug("price cache: set version", "err", err)
+			if err := q.cache.SetVersion(cctx, cacheVersion(version)); err != nil {
+				q.log.Debug("price cache: set version", "err", err)
 			}
 		}
-		if err := q.Cache.Set(cctx, key, cacheVersion(version), quote.AppendJSON(nil, SourceCache), q.TTL); err != nil {
-			q.Log.Debug("price cache: set", "err", err)
+		if err := q.cache.Set(cctx, key, cacheVersion(version), quote.AppendJSON(nil, SourceCache), q.cfg.TTL); err != nil {
+			q.log.Debug("price cache: set", "err", err)
 		}
 	}
 	return quote.AppendJSON(nil, SourceDatabase), nil
@@ -187,13 +213,13 @@ func (q *Quoter) Quote(ctx context.Context, r Request) ([]byte, error) {
 
 // countLookup tells Lookup, when set, of a cache lookup's result.
 func (q *Quoter) countLookup(result string) {
-	if q.Lookup != nil {
-		q.Lookup(result)
+	if q.cfg.Lookup != nil {
+		q.cfg.Lookup(result)
 	}
 }
 
 func (q *Quoter) cacheContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, cmp.Or(q.CacheTimeout, 50*time.Millisecond))
+	return context.WithTimeout(ctx, q.cfg.CacheTimeout)
 }
 
 func (r Request) key() string {
@@ -220,10 +246,10 @@ func (q *Quoter) compute(ctx context.Context, r Request, atLeast int64) (Quote, 
 		return Quote{}, 0, err
 	}
 	if p.Version == 0 { // not priced yet: a new product since the last recalculation
-		p.Surcharge = q.Policy.Surcharge(p.Product, q.Now())
+		p.Surcharge = q.cfg.Policy.Surcharge(p.Product, q.cfg.Now())
 	}
-	discount := q.Policy.Discount(r.Prime)
-	final, err := q.Policy.Factors(p.BasePrice, p.Surcharge, m).Price(discount)
+	discount := q.cfg.Policy.Discount(r.Prime)
+	final, err := q.cfg.Policy.Factors(p.BasePrice, p.Surcharge, m).Price(discount)
 	if err != nil {
 		return Quote{}, 0, err
 	}
@@ -240,9 +266,9 @@ func (q *Quoter) lookup(ctx context.Context, r Request, primary bool) (p Priced,
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		product, perr = q.Store.Product(ctx, r.ProductID, primary)
+		product, perr = q.store.Product(ctx, r.ProductID, primary)
 	}()
-	m, version, err = q.Store.Market(ctx, r.Location, primary)
+	m, version, err = q.store.Market(ctx, r.Location, primary)
 	wg.Wait()
 	if perr != nil {
 		return product, m, 0, perr

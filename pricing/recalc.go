@@ -67,7 +67,9 @@ type Recalculator struct {
 	// Clock makes the timers of the wait for the lock and the ticker of its renewal;
 	// nil is clock.System.
 	Clock clock.Clock
-	Log   *slog.Logger
+	// TracerProvider makes the span of each run; nil is tracing off.
+	TracerProvider trace.TracerProvider
+	Log            *slog.Logger
 	// Observe, when set, is told of each attempt's outcome ("succeeded", "skipped",
 	// "retried", "failed") and duration, and of each lock contention.
 	Observe   func(outcome string, d time.Duration)
@@ -261,7 +263,7 @@ func (rc *Recalculator) renew(ctx context.Context, lock task.Lock, cancel contex
 // then to the cache, so that no cached quote is older than the run once it reports. It
 // runs in a span of its own, with the run's account as attributes.
 func (rc *Recalculator) run(ctx context.Context) (res Result, err error) {
-	ctx, span := tracer().Start(ctx, "recalculate prices")
+	ctx, span := spans.Tracer(rc.TracerProvider, tracerName).Start(ctx, "recalculate prices")
 	defer span.End()
 	defer func() {
 		// Alike ingest's Sync in shape only: each span's attributes are its own.

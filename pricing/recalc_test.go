@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"boxoffice/catalog"
 	"boxoffice/catalog/catalogtest"
 	"boxoffice/memory"
@@ -56,6 +58,7 @@ type rig struct {
 	// primary reads the task records as written, where store may read a replica
 	// behind them.
 	primary task.Records
+	tp      trace.TracerProvider // nil: tracing off
 }
 
 // eachRig runs test on the embedded adapters and on the distributed ones.
@@ -152,7 +155,7 @@ func (r *rig) recalculator(s pricing.Store) *pricing.Recalculator {
 	return &pricing.Recalculator{
 		Store: s, Tasks: r.store, Cache: r.cache, Locker: r.locker, Policy: pricing.DefaultPolicy, Retry: testRetry,
 		LockKey: "pricing:recalculate", LockTTL: 3 * time.Second, LockWait: time.Minute, BatchSize: 7,
-		Now: time.Now, Log: r.log,
+		Now: time.Now, TracerProvider: r.tp, Log: r.log,
 	}
 }
 
@@ -162,7 +165,8 @@ func (r *rig) work(t *testing.T, s pricing.Store, n int) {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
 	var wg sync.WaitGroup
 	for range n {
-		w := task.NewWorker(r.broker, map[string]task.Handler{pricing.TopicRecalculate: r.recalculator(s).Handle}, 1, r.log)
+		w := task.NewWorker(r.broker, map[string]task.Handler{pricing.TopicRecalculate: r.recalculator(s).Handle},
+			task.WorkerConfig{TracerProvider: r.tp}, r.log)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -175,7 +179,7 @@ func (r *rig) work(t *testing.T, s pricing.Store, n int) {
 }
 
 func (r *rig) enqueue(t *testing.T) task.Record {
-	rec, err := pricing.Enqueue(t.Context(), r.store, r.broker, "test", time.Now())
+	rec, err := pricing.Enqueue(t.Context(), r.store, r.broker, r.tp, "test", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +211,7 @@ func TestConcurrentTriggersNeverOverlap(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				rec, err := pricing.Enqueue(t.Context(), r.store, r.broker, "test", time.Now())
+				rec, err := pricing.Enqueue(t.Context(), r.store, r.broker, r.tp, "test", time.Now())
 				if err != nil {
 					t.Error(err)
 					return
@@ -378,10 +382,12 @@ func TestNoStaleQuoteAfterRecalculation(t *testing.T) {
 }
 
 func (r *rig) service() *pricing.Service {
-	return &pricing.Service{
-		Quoter: &pricing.Quoter{Store: r.store, Cache: r.cache, Policy: pricing.DefaultPolicy, TTL: time.Minute, Now: time.Now, Log: r.log},
-		Store:  r.store, Tasks: r.store, Bus: r.bus, Publisher: r.broker, Now: time.Now, Log: r.log,
-	}
+	return r.serviceWith(pricing.NewQuoter(r.store, r.cache, pricing.QuoterConfig{TTL: time.Minute}, r.log))
+}
+
+// serviceWith returns the rig's Service quoting with q.
+func (r *rig) serviceWith(q *pricing.Quoter) *pricing.Service {
+	return pricing.NewService(q, r.store, r.store, r.bus, r.broker, pricing.ServiceConfig{TracerProvider: r.tp}, r.log)
 }
 
 type quoteJSON struct {
@@ -408,9 +414,9 @@ func quote(t *testing.T, svc *pricing.Service, req pricing.Request) quoteJSON {
 func TestQuotes(t *testing.T) {
 	eachRig(t, func(t *testing.T, r *rig) {
 		plans := seed(t, r.store, 2)
-		svc := r.service()
 		var lookups []string
-		svc.Quoter.Lookup = func(result string) { lookups = append(lookups, result) }
+		svc := r.serviceWith(pricing.NewQuoter(r.store, r.cache, pricing.QuoterConfig{TTL: time.Minute,
+			Lookup: func(result string) { lookups = append(lookups, result) }}, r.log))
 		p := pricing.Products(plans[1])[0] // 20.01, plenty of capacity, long past
 		for _, tt := range []struct {
 			req         pricing.Request
@@ -455,8 +461,8 @@ func TestListenerAppliesEventsPublishedWhileItWasDown(t *testing.T) {
 		}
 		listen := func() (stop func()) {
 			ctx, cancel := context.WithCancel(t.Context())
-			l := &pricing.Listener{Store: r.store, Tasks: r.store, Bus: r.bus, Publisher: r.broker, Quiet: 20 * time.Millisecond,
-				MaxDelay: 200 * time.Millisecond, Poll: time.Hour, Now: time.Now, Log: r.log}
+			l := pricing.NewListener(r.store, r.store, r.bus, r.broker, pricing.ListenerConfig{Quiet: 20 * time.Millisecond,
+				MaxDelay: 200 * time.Millisecond, Poll: time.Hour, Now: time.Now}, r.log)
 			done := make(chan error, 1)
 			go func() { done <- l.Run(ctx) }()
 			return func() {
@@ -513,10 +519,9 @@ func (hungCache) SetVersion(ctx context.Context, _ int64) error { <-ctx.Done(); 
 func TestQuotesSurviveAHungCache(t *testing.T) {
 	r := embedded(t)
 	plans := seed(t, r.store, 1)
-	r.cache = hungCache{}
-	svc := r.service()
 	var lookups []string
-	svc.Quoter.Lookup = func(result string) { lookups = append(lookups, result) }
+	svc := r.serviceWith(pricing.NewQuoter(r.store, hungCache{}, pricing.QuoterConfig{TTL: time.Minute,
+		Lookup: func(result string) { lookups = append(lookups, result) }}, r.log))
 	req := pricing.Request{ProductID: pricing.Products(plans[0])[0].ID, Location: "madrid"}
 	for range 3 { // the request's own context has no deadline: the cache's bound ends the wait
 		if got := quote(t, svc, req); got.Source != pricing.SourceDatabase || got.Final.String() != "20.00" {
@@ -620,8 +625,8 @@ func TestNoStaleQuoteWhenTheCacheCannotTell(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			frozen.states.Store(0)
-			q := &pricing.Quoter{Store: frozen, Cache: tt.cache, Policy: pricing.DefaultPolicy, TTL: time.Minute, Now: time.Now, Log: r.log}
-			got := quote(t, &pricing.Service{Quoter: q}, req)
+			q := pricing.NewQuoter(frozen, tt.cache, pricing.QuoterConfig{TTL: time.Minute}, r.log)
+			got := quote(t, r.serviceWith(q), req)
 			if got.Final.String() != "40.00" || got.Source != pricing.SourceDatabase {
 				t.Errorf("quote = %+v, want 40.00 from the database", got)
 			}
@@ -633,8 +638,8 @@ func TestNoStaleQuoteWhenTheCacheCannotTell(t *testing.T) {
 	// The new cache learnt the version from the quote: the next one is a hit, and reads
 	// nothing.
 	cache := memory.NewPriceCache(10, nil)
-	q := &pricing.Quoter{Store: frozen, Cache: cache, Policy: pricing.DefaultPolicy, TTL: time.Minute, Now: time.Now, Log: r.log}
-	svc = &pricing.Service{Quoter: q}
+	q := pricing.NewQuoter(frozen, cache, pricing.QuoterConfig{TTL: time.Minute}, r.log)
+	svc = r.serviceWith(q)
 	quote(t, svc, req)
 	frozen.states.Store(0)
 	if got := quote(t, svc, req); got.Final.String() != "40.00" || got.Source != pricing.SourceCache || frozen.states.Load() != 0 {
@@ -665,9 +670,9 @@ func TestListenerSurvivesAPanic(t *testing.T) {
 	r.work(t, r.store, 1)
 	store := &panickyStore{stores: r.store}
 	var panics atomic.Int32
-	l := &pricing.Listener{Store: store, Tasks: r.store, Bus: r.bus, Publisher: r.broker, Quiet: time.Millisecond,
-		MaxDelay: 10 * time.Millisecond, Poll: 10 * time.Millisecond, Now: time.Now, Log: r.log,
-		Panicked: func() { panics.Add(1) }}
+	l := pricing.NewListener(store, r.store, r.bus, r.broker, pricing.ListenerConfig{Quiet: time.Millisecond,
+		MaxDelay: 10 * time.Millisecond, Poll: 10 * time.Millisecond, Now: time.Now,
+		Panicked: func() { panics.Add(1) }}, r.log)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- l.Run(ctx) }()

@@ -33,7 +33,7 @@ func (r *rig) countingWorker(t *testing.T) (deliveries, runs *atomic.Int32) {
 		return rc.Handle(ctx, m)
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
-	w := task.NewWorker(r.broker, map[string]task.Handler{pricing.TopicRecalculate: handle}, 1, r.log)
+	w := task.NewWorker(r.broker, map[string]task.Handler{pricing.TopicRecalculate: handle}, task.WorkerConfig{TracerProvider: r.tp}, r.log)
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
 	t.Cleanup(func() {
@@ -49,7 +49,7 @@ func (r *rig) countingWorker(t *testing.T) (deliveries, runs *atomic.Int32) {
 func (r *rig) redriver(now func() time.Time) *task.Redriver {
 	return &task.Redriver{
 		Outbox: r.store, Kind: pricing.Kind,
-		Publish:  func(ctx context.Context, ids ...string) error { return pricing.Requeue(ctx, r.broker, ids...) },
+		Publish:  func(ctx context.Context, ids ...string) error { return pricing.Requeue(ctx, r.broker, r.tp, ids...) },
 		Interval: time.Minute, LostAfter: 10 * time.Minute, Now: now, Log: r.log,
 	}
 }
@@ -121,7 +121,7 @@ func (r *rig) lostTask(t *testing.T) (rec task.Record, start time.Time, deliveri
 	seed(t, r.store, 3)
 	deliveries, runs = r.countingWorker(t)
 	start = time.Now()
-	rec, err := pricing.Enqueue(t.Context(), r.store, lossyPublisher{}, "api", start)
+	rec, err := pricing.Enqueue(t.Context(), r.store, lossyPublisher{}, r.tp, "api", start)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func TestRedriveOfALongRunDoesNotRunItTwice(t *testing.T) {
 	eachRig(t, func(t *testing.T, r *rig) {
 		seed(t, r.store, 3)
 		held := heldStore{stores: r.store, running: make(chan struct{}), release: make(chan struct{}), saves: new(atomic.Int32)}
-		rec, err := pricing.Enqueue(t.Context(), r.store, lossyPublisher{}, "api", time.Now())
+		rec, err := pricing.Enqueue(t.Context(), r.store, lossyPublisher{}, r.tp, "api", time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -216,7 +216,7 @@ func TestRedriveOfALongRunDoesNotRunItTwice(t *testing.T) {
 			err := dup.Handle(ctx, m)
 			handled <- err
 			return err
-		}}, 1, r.log)
+		}}, task.WorkerConfig{TracerProvider: r.tp}, r.log)
 		workerDone := make(chan error, 1)
 		go func() { workerDone <- w.Run(ctx) }()
 		t.Cleanup(func() {

@@ -14,21 +14,34 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"boxoffice/pricing"
+	"boxoffice/task"
 	"boxoffice/testenv"
 )
 
-// recordSpans installs a global SDK provider that records every span, and the W3C
-// propagator, until the test ends.
-func recordSpans(t *testing.T) *tracetest.SpanRecorder {
-	tp, prop := otel.GetTracerProvider(), otel.GetTextMapPropagator()
+// recordSpans returns an SDK provider that records every span, to give the components
+// under test, and installs the W3C propagator until the test ends.
+func recordSpans(t *testing.T) (*tracetest.SpanRecorder, trace.TracerProvider) {
+	prop := otel.GetTextMapPropagator()
 	rec := tracetest.NewSpanRecorder()
 	sdk := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-	otel.SetTracerProvider(sdk)
 	otel.SetTextMapPropagator(propagation.TraceContext{})
 	t.Cleanup(func() {
 		sdk.Shutdown(context.Background())
-		otel.SetTracerProvider(tp)
 		otel.SetTextMapPropagator(prop)
+	})
+	return rec, sdk
+}
+
+// recordGlobalSpans installs a global SDK provider that records every span until the
+// test ends: components given their own provider must leave it empty.
+func recordGlobalSpans(t *testing.T) *tracetest.SpanRecorder {
+	tp := otel.GetTracerProvider()
+	rec := tracetest.NewSpanRecorder()
+	sdk := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	otel.SetTracerProvider(sdk)
+	t.Cleanup(func() {
+		sdk.Shutdown(context.Background())
+		otel.SetTracerProvider(tp)
 	})
 	return rec
 }
@@ -40,8 +53,9 @@ func recordSpans(t *testing.T) *tracetest.SpanRecorder {
 // the task in that trace, under the enqueue's producer span, and the run is a span
 // under it with the run's account.
 func TestMarketEventTraces(t *testing.T) {
-	rec := recordSpans(t)
+	rec, tp := recordSpans(t)
 	eachRig(t, func(t *testing.T, r *rig) {
+		r.tp = tp
 		seed(t, r.store, 2)
 		r.work(t, r.store, 1)
 		svc := r.service()
@@ -59,14 +73,14 @@ func TestMarketEventTraces(t *testing.T) {
 		var received atomic.Int64
 		var gate atomic.Pointer[chan struct{}]
 		ctx, cancel := context.WithCancel(t.Context())
-		l := &pricing.Listener{Store: r.store, Tasks: r.store, Bus: r.bus, Publisher: r.broker, Quiet: 200 * time.Millisecond,
-			MaxDelay: 2 * time.Second, Poll: time.Hour, Now: time.Now, Log: r.log,
+		l := pricing.NewListener(r.store, r.store, r.bus, r.broker, pricing.ListenerConfig{Quiet: 200 * time.Millisecond, TracerProvider: r.tp,
+			MaxDelay: 2 * time.Second, Poll: time.Hour, Now: time.Now,
 			Received: func(string) {
 				received.Add(1)
 				if g := gate.Load(); g != nil {
 					<-*g
 				}
-			}}
+			}}, r.log)
 		done := make(chan error, 1)
 		go func() { done <- l.Run(ctx) }()
 		defer func() {
@@ -92,7 +106,7 @@ func TestMarketEventTraces(t *testing.T) {
 		})
 		quiet()
 
-		tracer := otel.Tracer("test")
+		tracer := tp.Tracer("test")
 		ctx1, req1 := tracer.Start(t.Context(), "request 1")
 		ctx2, req2 := tracer.Start(t.Context(), "request 2")
 		g := make(chan struct{})
@@ -200,4 +214,36 @@ func attr(s sdktrace.ReadOnlySpan, key string) string {
 		}
 	}
 	return ""
+}
+
+// TestRecalculationSpansGoToTheGivenProvider runs an enqueue and its recalculation with
+// a provider of their own while a recording provider is the global one: the enqueue's
+// producer span, the worker's consumer span and the run's span are the given
+// provider's, and the global one records nothing.
+func TestRecalculationSpansGoToTheGivenProvider(t *testing.T) {
+	global := recordGlobalSpans(t)
+	rec, tp := recordSpans(t)
+	r := embedded(t)
+	r.tp = tp
+	seed(t, r.store, 1)
+	r.work(t, r.store, 1)
+	if got := r.await(t, r.enqueue(t).ID); got.State != task.Succeeded {
+		t.Fatalf("task ended %s (%s), want succeeded", got.State, got.Error)
+	}
+	want := []string{"publish " + pricing.TopicRecalculate, "process " + pricing.TopicRecalculate, "recalculate prices"}
+	testenv.Poll(t, "the spans of the recalculation", func() bool {
+		names := map[string]bool{}
+		for _, s := range rec.Ended() {
+			names[s.Name()] = true
+		}
+		for _, n := range want {
+			if !names[n] {
+				return false
+			}
+		}
+		return true
+	})
+	if spans := global.Ended(); len(spans) != 0 {
+		t.Errorf("the global provider recorded %d spans (first %q), want none", len(spans), spans[0].Name())
+	}
 }

@@ -10,7 +10,19 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
+
+// Tracer returns the tracer name of tp, the provider a component was given; nil is
+// tracing off (OpenTelemetry's no-op tracer). Components take their provider from
+// their constructor, never from the global one, so that a process (or a test) decides
+// where each one's spans go.
+func Tracer(tp trace.TracerProvider, name string) trace.Tracer {
+	if tp == nil {
+		return noop.NewTracerProvider().Tracer(name)
+	}
+	return tp.Tracer(name)
+}
 
 // Fail marks span as failed with err, when err is not nil.
 func Fail(span trace.Span, err error) {

@@ -15,18 +15,14 @@ import (
 // tracerName names the spans of this package.
 const tracerName = "boxoffice/task"
 
-// tracer returns this package's tracer from the global provider: OpenTelemetry's
-// no-op one unless cmd/boxoffice installed an SDK.
-func tracer() trace.Tracer { return otel.Tracer(tracerName) }
-
 // Publish publishes msgs on topic through p inside a producer span ("publish <topic>")
-// and writes the span's trace context into each message's Headers, with the global
+// of tp (nil: none) and writes the span's trace context into each message's Headers, with the global
 // propagator (W3C traceparent, tracestate and baggage), so that the Worker's span for
 // each message continues the publisher's trace whatever the broker. The callers'
 // Headers maps are copied, never changed. Domain code publishes through Publish
 // rather than p.Publish. Errors are p's.
-func Publish(ctx context.Context, p Publisher, topic string, msgs ...Message) error {
-	ctx, span := spans.StartMessaging(ctx, tracer(), trace.SpanKindProducer, "publish", "send", topic)
+func Publish(ctx context.Context, p Publisher, tp trace.TracerProvider, topic string, msgs ...Message) error {
+	ctx, span := spans.StartMessaging(ctx, spans.Tracer(tp, tracerName), trace.SpanKindProducer, "publish", "send", topic)
 	defer span.End()
 	if span.IsRecording() {
 		if len(msgs) == 1 && msgs[0].ID != "" {
@@ -92,10 +88,10 @@ func Extract(ctx context.Context, m Message) context.Context {
 	return otel.GetTextMapPropagator().Extract(ctx, propagation.MapCarrier(m.Headers))
 }
 
-// startProcess starts the consumer span of one delivery of m ("process <topic>"), a
-// child of the span that published it when its Headers say which.
-func startProcess(ctx context.Context, m Message) (context.Context, trace.Span) {
-	ctx, span := spans.StartMessaging(Extract(ctx, m), tracer(), trace.SpanKindConsumer, "process", "process", m.Topic)
+// startProcess starts the consumer span of one delivery of m ("process <topic>") with
+// t, a child of the span that published it when its Headers say which.
+func startProcess(ctx context.Context, t trace.Tracer, m Message) (context.Context, trace.Span) {
+	ctx, span := spans.StartMessaging(Extract(ctx, m), t, trace.SpanKindConsumer, "process", "process", m.Topic)
 	if span.IsRecording() {
 		span.SetAttributes(
 			attribute.String("messaging.message.id", m.ID),

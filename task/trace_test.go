@@ -32,18 +32,30 @@ func openBroker(t *testing.T, retry task.RetryPolicy) *sqlite.Broker {
 	return b
 }
 
-// recordSpans installs a global SDK provider that records every span, and the W3C
-// propagator, until the test ends.
-func recordSpans(t *testing.T) *tracetest.SpanRecorder {
-	tp, prop := otel.GetTracerProvider(), otel.GetTextMapPropagator()
+// recordSpans returns an SDK provider that records every span, to give the code under
+// test, and installs the W3C propagator until the test ends.
+func recordSpans(t *testing.T) (*tracetest.SpanRecorder, trace.TracerProvider) {
+	prop := otel.GetTextMapPropagator()
 	rec := tracetest.NewSpanRecorder()
 	sdk := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-	otel.SetTracerProvider(sdk)
 	otel.SetTextMapPropagator(propagation.TraceContext{})
 	t.Cleanup(func() {
 		sdk.Shutdown(context.Background())
-		otel.SetTracerProvider(tp)
 		otel.SetTextMapPropagator(prop)
+	})
+	return rec, sdk
+}
+
+// recordGlobalSpans installs a global SDK provider that records every span until the
+// test ends: a component given its own provider must leave it empty.
+func recordGlobalSpans(t *testing.T) *tracetest.SpanRecorder {
+	tp := otel.GetTracerProvider()
+	rec := tracetest.NewSpanRecorder()
+	sdk := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	otel.SetTracerProvider(sdk)
+	t.Cleanup(func() {
+		sdk.Shutdown(context.Background())
+		otel.SetTracerProvider(tp)
 	})
 	return rec
 }
@@ -68,7 +80,7 @@ func ended(t *testing.T, rec *tracetest.SpanRecorder, name string) sdktrace.Read
 // span, itself a child of the caller's span; that a retried delivery continues it too;
 // and that the publisher's headers are left as they were.
 func TestTraceCrossesTheBroker(t *testing.T) {
-	rec := recordSpans(t)
+	rec, tp := recordSpans(t)
 	log := slog.New(slog.DiscardHandler)
 	broker := openBroker(t, task.RetryPolicy{MaxAttempts: 2, Countdown: time.Millisecond, MaxDelay: time.Millisecond})
 
@@ -89,7 +101,9 @@ func TestTraceCrossesTheBroker(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- task.NewWorker(broker, map[string]task.Handler{"plans": handler}, 1, log).Run(ctx) }()
+	go func() {
+		done <- task.NewWorker(broker, map[string]task.Handler{"plans": handler}, task.WorkerConfig{TracerProvider: tp}, log).Run(ctx)
+	}()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -97,9 +111,9 @@ func TestTraceCrossesTheBroker(t *testing.T) {
 		}
 	}()
 
-	parentCtx, parent := otel.Tracer("test").Start(t.Context(), "request")
+	parentCtx, parent := tp.Tracer("test").Start(t.Context(), "request")
 	headers := map[string]string{"origin": "test"}
-	if err := task.Publish(parentCtx, broker, "plans", task.Message{ID: "m1", Body: []byte("{}"), Headers: headers}); err != nil {
+	if err := task.Publish(parentCtx, broker, tp, "plans", task.Message{ID: "m1", Body: []byte("{}"), Headers: headers}); err != nil {
 		t.Fatal(err)
 	}
 	parent.End()
@@ -175,7 +189,7 @@ func TestPublishWithoutTracing(t *testing.T) {
 		otel.SetTextMapPropagator(prop)
 	})
 	broker := openBroker(t, task.DefaultRetry)
-	if err := task.Publish(t.Context(), broker, "plans", task.Message{Body: []byte("{}")}); err != nil {
+	if err := task.Publish(t.Context(), broker, nil, "plans", task.Message{Body: []byte("{}")}); err != nil {
 		t.Fatal(err)
 	}
 	got := make(chan task.Message, 1)
@@ -184,5 +198,43 @@ func TestPublishWithoutTracing(t *testing.T) {
 	go broker.Subscribe(ctx, "plans", func(_ context.Context, m task.Message) error { got <- m; cancel(); return nil })
 	if m := <-got; len(m.Headers) != 0 {
 		t.Errorf("headers = %v, want none without a trace", m.Headers)
+	}
+}
+
+// TestSpansGoToTheGivenProvider publishes and consumes with a provider of their own
+// while a recording provider is the global one: every span is the given provider's,
+// none the global's.
+func TestSpansGoToTheGivenProvider(t *testing.T) {
+	global := recordGlobalSpans(t)
+	rec, tp := recordSpans(t)
+	broker := openBroker(t, task.DefaultRetry)
+	handled := make(chan struct{})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- task.NewWorker(broker, map[string]task.Handler{"plans": func(context.Context, task.Message) error {
+			close(handled)
+			return nil
+		}}, task.WorkerConfig{TracerProvider: tp}, slog.New(slog.DiscardHandler)).Run(ctx)
+	}()
+	if err := task.Publish(t.Context(), broker, tp, "plans", task.Message{ID: "m1", Body: []byte("{}")}); err != nil {
+		t.Fatal(err)
+	}
+	<-handled
+	testenv.Poll(t, "the consumer span to end", func() bool {
+		for _, s := range rec.Ended() {
+			if s.Name() == "process plans" {
+				return true
+			}
+		}
+		return false
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("worker: %v", err)
+	}
+	ended(t, rec, "publish plans")
+	if spans := global.Ended(); len(spans) != 0 {
+		t.Errorf("the global provider recorded %d spans (first %q), want none", len(spans), spans[0].Name())
 	}
 }

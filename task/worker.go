@@ -3,9 +3,12 @@ package task
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 
 	"boxoffice/spans"
 )
@@ -22,18 +25,35 @@ import (
 // on with the next message. A poison message therefore costs one delivery, not a
 // crash loop of every worker it reaches.
 type Worker struct {
-	sub         Subscriber
-	handlers    map[string]Handler
-	concurrency int
-	log         *slog.Logger
+	sub      Subscriber
+	handlers map[string]Handler
+	cfg      WorkerConfig
+	tracer   trace.Tracer
+	log      *slog.Logger
+}
 
-	// Panicked, when set before Run, is told of each handler panic, with the topic.
+// WorkerConfig tunes a Worker. The zero value runs one consumer per topic, without
+// spans.
+type WorkerConfig struct {
+	Concurrency int // consumers per topic; 0 is 1
+	// TracerProvider makes the consumer spans; nil is tracing off.
+	TracerProvider trace.TracerProvider
+	// Panicked, when set, is told of each handler panic, with the topic.
 	Panicked func(topic string)
 }
 
-// NewWorker returns a Worker that runs concurrency consumers for each topic in handlers.
-func NewWorker(sub Subscriber, handlers map[string]Handler, concurrency int, log *slog.Logger) *Worker {
-	return &Worker{sub: sub, handlers: handlers, concurrency: max(concurrency, 1), log: log}
+// NewWorker returns a Worker that runs cfg.Concurrency consumers for each topic in
+// handlers on sub. It panics on a nil sub or a negative Concurrency: a programming
+// mistake.
+func NewWorker(sub Subscriber, handlers map[string]Handler, cfg WorkerConfig, log *slog.Logger) *Worker {
+	if sub == nil {
+		panic("task: NewWorker: nil Subscriber")
+	}
+	if cfg.Concurrency < 0 {
+		panic(fmt.Sprintf("task: NewWorker: Concurrency %d is negative", cfg.Concurrency))
+	}
+	cfg.Concurrency = max(cfg.Concurrency, 1)
+	return &Worker{sub: sub, handlers: handlers, cfg: cfg, tracer: spans.Tracer(cfg.TracerProvider, tracerName), log: log}
 }
 
 // Run consumes until ctx is done and returns nil then, or the first subscription error
@@ -48,7 +68,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	)
 	for topic, h := range w.handlers {
 		h := w.traced(h)
-		for range w.concurrency {
+		for range w.cfg.Concurrency {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -66,15 +86,15 @@ func (w *Worker) Run(ctx context.Context) error {
 // failures.
 func (w *Worker) traced(h Handler) Handler {
 	return func(ctx context.Context, m Message) error {
-		ctx, span := startProcess(ctx, m)
+		ctx, span := startProcess(ctx, w.tracer, m)
 		defer span.End()
 		start := time.Now()
 		err := call(ctx, h, m)
 		if p := (*PanicError)(nil); errors.As(err, &p) {
 			w.log.ErrorContext(ctx, "task handler panicked; dead-lettering the message", "topic", m.Topic,
 				"message_id", m.ID, "attempt", m.Attempt, "panic", p.Error(), "stack", p.Stack)
-			if w.Panicked != nil {
-				w.Panicked(m.Topic)
+			if w.cfg.Panicked != nil {
+				w.cfg.Panicked(m.Topic)
 			}
 			spans.Fail(span, err)
 			return Permanent(err)

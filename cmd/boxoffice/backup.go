@@ -40,7 +40,7 @@ func runRestore(ctx context.Context, cfg config, log *slog.Logger) error {
 				return err
 			}
 			requeued = len(ids)
-			return pricing.Requeue(ctx, q, ids...)
+			return pricing.Requeue(ctx, q, cfg.Tracing, ids...)
 		},
 	})
 	p.end()

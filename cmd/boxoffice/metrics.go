@@ -150,13 +150,14 @@ func (m *metrics) observeSync(provider string) func(res ingest.Result, err error
 	}
 }
 
-// instrumentQuotes counts q's cache lookups by result.
-func (m *metrics) instrumentQuotes(q *pricing.Quoter) {
+// quoteLookup returns the Lookup hook of the Quoter, which counts its cache lookups by
+// result.
+func (m *metrics) quoteLookup() func(result string) {
 	results := map[string]prometheus.Counter{}
 	for _, r := range []string{"hit", "miss", "error"} {
 		results[r] = m.priceCache.WithLabelValues(r)
 	}
-	q.Lookup = func(result string) { results[result].Inc() }
+	return func(result string) { results[result].Inc() }
 }
 
 // instrumentRedrive counts what r publishes again.

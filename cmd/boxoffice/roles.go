@@ -161,14 +161,10 @@ func startAPI(ctx context.Context, g *errgroup.Group, ln net.Listener, cfg confi
 	}
 	d.metrics.searcher.Store(searcher)
 	conf := apiConfig(cfg, d)
-	quoter := &pricing.Quoter{Store: d.store, Cache: d.priceCache, Policy: pricing.DefaultPolicy,
-		TTL: cfg.PriceCacheTTL, Now: time.Now, Log: log}
-	d.metrics.instrumentQuotes(quoter)
-	conf.Pricing = &pricing.Service{
-		Quoter: quoter,
-		Store:  d.store, Tasks: d.store, Bus: d.bus, Publisher: d.broker, Now: time.Now, Log: log,
-		Channel: cfg.MarketChannel,
-	}
+	quoter := pricing.NewQuoter(d.store, d.priceCache,
+		pricing.QuoterConfig{TTL: cfg.PriceCacheTTL, Lookup: d.metrics.quoteLookup()}, log)
+	conf.Pricing = pricing.NewService(quoter, d.store, d.store, d.bus, d.broker,
+		pricing.ServiceConfig{Channel: cfg.MarketChannel, TracerProvider: cfg.Tracing}, log)
 	conf.APIKeys = cfg.APIKeys
 	conf.AllowUnauthenticatedWrites = cfg.OpenWrites
 	if len(cfg.APIKeys) == 0 && cfg.OpenWrites {
@@ -272,18 +268,22 @@ func startWorker(ctx context.Context, g *errgroup.Group, cfg config, d *deps, se
 	recalc := &pricing.Recalculator{
 		Store: d.store, Tasks: d.store, Cache: d.priceCache, Locker: d.locker, Policy: pricing.DefaultPolicy, Retry: cfg.retry(),
 		LockKey: recalcLockKey, LockTTL: recalcLockTTL, LockWait: recalcLockWait, BatchSize: recalcBatch,
-		Now: time.Now, Log: log,
+		Now: time.Now, TracerProvider: cfg.Tracing, Log: log,
 	}
 	d.metrics.instrument(recalc)
 	w := task.NewWorker(d.broker, map[string]task.Handler{
 		ingest.TopicPlans:        ingest.BatchHandler(d.store, committed),
 		pricing.TopicRecalculate: recalc.Handle,
-	}, 1, log)
-	w.Panicked = func(string) { d.metrics.panics.WithLabelValues("worker").Inc() }
+	}, task.WorkerConfig{
+		TracerProvider: cfg.Tracing,
+		Panicked:       func(string) { d.metrics.panics.WithLabelValues("worker").Inc() },
+	}, log)
 	g.Go(func() error { return w.Run(ctx) })
 	redrive := &task.Redriver{
 		Outbox: d.store, Kind: pricing.Kind,
-		Publish:  func(ctx context.Context, ids ...string) error { return pricing.Requeue(ctx, d.broker, ids...) },
+		Publish: func(ctx context.Context, ids ...string) error {
+			return pricing.Requeue(ctx, d.broker, cfg.Tracing, ids...)
+		},
 		Interval: cfg.TaskRedrive, LostAfter: cfg.TaskLost, Now: time.Now, Log: log,
 	}
 	d.metrics.instrumentRedrive(redrive)
@@ -299,21 +299,15 @@ const (
 	recalcBatch    = 1000
 )
 
-// The listener's timing: a burst of events settles for listenQuiet (at most
-// listenMaxDelay) before it enqueues one recalculation; listenPoll is how often it
-// looks for events whose notification it missed.
-const (
-	listenQuiet    = 100 * time.Millisecond
-	listenMaxDelay = time.Second
-	listenPoll     = 5 * time.Second
-)
-
-// startListener turns market events into recalculation tasks.
+// startListener turns market events into recalculation tasks, with the listener's
+// default timing (see pricing.ListenerConfig).
 func startListener(ctx context.Context, g *errgroup.Group, cfg config, d *deps, log *slog.Logger) {
-	l := &pricing.Listener{Store: d.store, Tasks: d.store, Bus: d.bus, Publisher: d.broker, Channel: cfg.MarketChannel,
-		Quiet: listenQuiet, MaxDelay: listenMaxDelay, Poll: listenPoll, Now: time.Now, Log: log,
-		Received: func(outcome string) { d.metrics.marketEvents.WithLabelValues(outcome).Inc() },
-		Panicked: func() { d.metrics.panics.WithLabelValues("listener").Inc() }}
+	l := pricing.NewListener(d.store, d.store, d.bus, d.broker, pricing.ListenerConfig{
+		Channel:        cfg.MarketChannel,
+		TracerProvider: cfg.Tracing,
+		Received:       func(outcome string) { d.metrics.marketEvents.WithLabelValues(outcome).Inc() },
+		Panicked:       func() { d.metrics.panics.WithLabelValues("listener").Inc() },
+	}, log)
 	g.Go(func() error { return l.Run(ctx) })
 }
 
@@ -341,7 +335,8 @@ func startIngest(ctx context.Context, g *errgroup.Group, cfg config, d *deps, pr
 		plog := log.With("provider", p.Name)
 		s := ingest.NewSyncer(provider.NewClient(p.URL, p.Timeout, p.Name, opts...), d.broker, d.locker, d.store,
 			ingest.Config{Provider: p.Name, Interval: p.Interval, Attempts: p.MaxAttempts, Backoff: p.Retry, MaxBackoff: p.RetryMax,
-				BatchSize: p.BatchPlans, Observe: d.metrics.observeSync(p.Name)}, plog)
+				BatchSize: p.BatchPlans, Observe: d.metrics.observeSync(p.Name),
+				TracerProvider: cfg.Tracing}, plog)
 		g.Go(func() error { return s.Run(ctx) })
 	}
 }

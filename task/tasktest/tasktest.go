@@ -177,8 +177,7 @@ func TestBroker(t *testing.T, open OpenBroker) {
 				panic("poison message: the handler's bug")
 			}
 			return nil
-		}}, 1, slog.New(slog.DiscardHandler))
-		w.Panicked = func(topic string) { mu.Lock(); panicked++; mu.Unlock() }
+		}}, task.WorkerConfig{Panicked: func(topic string) { mu.Lock(); panicked++; mu.Unlock() }}, slog.New(slog.DiscardHandler))
 		done := make(chan error, 1)
 		go func() { done <- w.Run(ctx) }()
 		msgs := []task.Message{{ID: "before", Body: []byte("1")}, {ID: "poison", Body: []byte("2")}}
