@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -13,15 +14,15 @@ import (
 // (Notify) and at least every poll interval. When the store is unreachable it keeps
 // serving the last index it loaded.
 //
-// The index has a memory budget (SetMaxBytes). A catalog whose index would exceed it
-// is not indexed: the Searcher drops its index, reports OverBudget, and stops reading
-// the catalog, and searches read the store instead (through the response caches; see
+// The index has a memory budget (SearcherConfig.MaxBytes). A catalog whose index would
+// exceed it is not indexed: the Searcher drops its index, reports OverBudget, and stops
+// reading the catalog, and searches read the store instead (through the response caches; see
 // httpapi.Config.Store). The searchable catalog never shrinks (ever-online is sticky),
 // so a catalog over the budget stays over it until the budget is raised.
 //
 // Besides the current index it keeps the indexes of a few previous versions
-// (SetHistory), so that a paginated search started at one version reads every page
-// from that version while newer ones land. Indexes share what they have in common
+// (SearcherConfig.History), so that a paginated search started at one version reads
+// every page from that version while newer ones land. Indexes share what they have in common
 // (see Index): a kept version costs what its successor replaced, the runs of entries
 // its changes touched (at most 32 entries of 40 bytes each) and the documents moved
 // out of compacted slabs. They count against the budget, and the oldest is dropped
@@ -40,20 +41,32 @@ type Searcher struct {
 	notify  chan struct{}            // buffered(1): a pending refresh request
 }
 
-// NewSearcher returns a Searcher over store that encodes documents with encode and
-// polls the store every poll interval.
-func NewSearcher(store Store, encode Encoder, poll time.Duration, log *slog.Logger) *Searcher {
-	return &Searcher{store: store, encode: encode, poll: poll, log: log, notify: make(chan struct{}, 1)}
+// SearcherConfig tunes a Searcher. The zero value polls every second, without a budget
+// or history.
+type SearcherConfig struct {
+	// Poll is how often Run reads the store for a new catalog version when no Notify
+	// came; 0 is a second. In one process the worker calls Notify at once; across
+	// processes Pub/Sub does, and the poll covers a missed announcement.
+	Poll time.Duration
+	// MaxBytes is the index's memory budget, in bytes (INDEX_MAX_BYTES); 0 means none.
+	MaxBytes int64
+	// History is how many previous versions' indexes are kept beside the current one
+	// for paginated searches in flight (INDEX_HISTORY); 0 keeps none.
+	History int
 }
 
-// SetMaxBytes sets the index's memory budget, in bytes (INDEX_MAX_BYTES); 0 means none.
-// Call it before Refresh or Run.
-func (s *Searcher) SetMaxBytes(n int64) { s.maxBytes = n }
-
-// SetHistory sets how many previous versions' indexes are kept beside the current
-// one for paginated searches in flight (INDEX_HISTORY); 0 keeps none. Call it before
-// Refresh or Run.
-func (s *Searcher) SetHistory(n int) { s.keep = max(n, 0) }
+// NewSearcher returns a Searcher over store that encodes documents with encode. It
+// panics on a nil store or encode, or a negative setting: a programming mistake.
+func NewSearcher(store Store, encode Encoder, cfg SearcherConfig, log *slog.Logger) *Searcher {
+	if store == nil || encode == nil || log == nil {
+		panic("catalog: NewSearcher: a nil store, encoder or log")
+	}
+	if cfg.Poll < 0 || cfg.MaxBytes < 0 || cfg.History < 0 {
+		panic(fmt.Sprintf("catalog: NewSearcher: negative Poll %v, MaxBytes %d or History %d", cfg.Poll, cfg.MaxBytes, cfg.History))
+	}
+	return &Searcher{store: store, encode: encode, poll: cmp.Or(cfg.Poll, time.Second), log: log,
+		maxBytes: cfg.MaxBytes, keep: cfg.History, notify: make(chan struct{}, 1)}
+}
 
 // IndexAt returns the index of the catalog at version: the current one or a kept
 // previous one, or nil when it is neither (dropped, or not loaded yet).
@@ -94,7 +107,7 @@ func historyBytes(cur *Index, prev []*Index) int64 {
 }
 
 // install makes next the current index and keeps the one it replaces in the history,
-// dropping the oldest beyond SetHistory's count or beyond the budget. The history is
+// dropping the oldest beyond the History count or beyond the budget. The history is
 // stored first, so that a version is always either current or kept while it moves.
 func (s *Searcher) install(cur, next *Index) {
 	var prev []*Index

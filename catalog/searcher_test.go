@@ -48,7 +48,7 @@ func newStore(t *testing.T, plans int) *countingStore {
 func TestSearcherIndexBudget(t *testing.T) {
 	store := newStore(t, 500)
 	log := slog.New(slog.DiscardHandler)
-	full := catalog.NewSearcher(store, httpapi.EncodeEvent, time.Hour, log)
+	full := catalog.NewSearcher(store, httpapi.EncodeEvent, catalog.SearcherConfig{Poll: time.Hour}, log)
 	if _, err := full.Refresh(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -64,14 +64,12 @@ func TestSearcherIndexBudget(t *testing.T) {
 		t.Errorf("EstimateBytes = %d for an index of %d bytes: off by more than a quarter", est, got)
 	}
 
-	fits := catalog.NewSearcher(store, httpapi.EncodeEvent, time.Hour, log)
-	fits.SetMaxBytes(ix.Bytes() * 2)
+	fits := catalog.NewSearcher(store, httpapi.EncodeEvent, catalog.SearcherConfig{Poll: time.Hour, MaxBytes: ix.Bytes() * 2}, log)
 	if _, err := fits.Refresh(t.Context()); err != nil || fits.Index() == nil || fits.OverBudget() {
 		t.Errorf("within the budget: index %v, over %v, err %v", fits.Index(), fits.OverBudget(), err)
 	}
 
-	over := catalog.NewSearcher(store, httpapi.EncodeEvent, time.Hour, log)
-	over.SetMaxBytes(ix.Bytes() / 2)
+	over := catalog.NewSearcher(store, httpapi.EncodeEvent, catalog.SearcherConfig{Poll: time.Hour, MaxBytes: ix.Bytes() / 2}, log)
 	store.reads.Store(0)
 	for range 3 {
 		if _, err := over.Refresh(t.Context()); err != nil {
@@ -109,8 +107,7 @@ func allDocs(ix *catalog.Index) string {
 
 func TestSearcherHistory(t *testing.T) {
 	store := newStore(t, 50)
-	s := catalog.NewSearcher(store, httpapi.EncodeEvent, time.Hour, slog.New(slog.DiscardHandler))
-	s.SetHistory(2)
+	s := catalog.NewSearcher(store, httpapi.EncodeEvent, catalog.SearcherConfig{Poll: time.Hour, History: 2}, slog.New(slog.DiscardHandler))
 	v1, err := s.Refresh(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -152,8 +149,7 @@ func TestSearcherHistory(t *testing.T) {
 func TestSearcherHistoryWithinBudget(t *testing.T) {
 	// What the index and one previous version cost, measured on a twin of the store.
 	twin := newStore(t, 200)
-	probe := catalog.NewSearcher(twin, httpapi.EncodeEvent, time.Hour, slog.New(slog.DiscardHandler))
-	probe.SetHistory(1)
+	probe := catalog.NewSearcher(twin, httpapi.EncodeEvent, catalog.SearcherConfig{Poll: time.Hour, History: 1}, slog.New(slog.DiscardHandler))
 	if _, err := probe.Refresh(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -170,9 +166,7 @@ func TestSearcherHistoryWithinBudget(t *testing.T) {
 
 	// Room for the current index and about one previous version, not three.
 	store := newStore(t, 200)
-	s := catalog.NewSearcher(store, httpapi.EncodeEvent, time.Hour, slog.New(slog.DiscardHandler))
-	s.SetHistory(3)
-	s.SetMaxBytes(budget)
+	s := catalog.NewSearcher(store, httpapi.EncodeEvent, catalog.SearcherConfig{Poll: time.Hour, History: 3, MaxBytes: budget}, slog.New(slog.DiscardHandler))
 	if _, err := s.Refresh(t.Context()); err != nil {
 		t.Fatal(err)
 	}

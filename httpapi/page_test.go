@@ -140,7 +140,7 @@ func TestPagesConcatenate(t *testing.T) {
 	if _, err := store.UpsertPlans(t.Context(), plans); err != nil {
 		t.Fatal(err)
 	}
-	searcher := catalog.NewSearcher(store, EncodeEvent, time.Hour, slog.New(slog.DiscardHandler))
+	searcher := catalog.NewSearcher(store, EncodeEvent, catalog.SearcherConfig{Poll: time.Hour}, slog.New(slog.DiscardHandler))
 	if _, err := searcher.Refresh(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -185,8 +185,7 @@ func TestPageSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	searcher := catalog.NewSearcher(store, EncodeEvent, time.Hour, slog.New(slog.DiscardHandler))
-	searcher.SetHistory(1)
+	searcher := catalog.NewSearcher(store, EncodeEvent, catalog.SearcherConfig{Poll: time.Hour, History: 1}, slog.New(slog.DiscardHandler))
 	refresh := func(want int64) {
 		t.Helper()
 		if v, err := searcher.Refresh(t.Context()); err != nil || v != want {

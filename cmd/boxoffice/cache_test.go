@@ -86,7 +86,7 @@ func TestUpdateReachesEveryAPIInstance(t *testing.T) {
 	var searchers []*catalog.Searcher
 	var apis []*httpapi.Handler
 	for range 2 {
-		s := catalog.NewSearcher(store, httpapi.EncodeEvent, time.Hour, log)
+		s := catalog.NewSearcher(store, httpapi.EncodeEvent, catalog.SearcherConfig{Poll: time.Hour}, log)
 		if _, err := s.Refresh(t.Context()); err != nil {
 			t.Fatal(err)
 		}

@@ -23,11 +23,6 @@ import (
 	"boxoffice/task"
 )
 
-// indexPoll is how often a reader checks the store for a new catalog version when no
-// announcement came. In one process the worker wakes the reader at once; across
-// processes Redis Pub/Sub does, and the poll covers a missed announcement.
-const indexPoll = time.Second
-
 // runRole is the skeleton of every service command: open the adapters n asks for,
 // listen on HTTP_ADDR, start the role's goroutines, and wait for them.
 func runRole(ctx context.Context, cfg config, log *slog.Logger,
@@ -153,9 +148,8 @@ func runListener(ctx context.Context, cfg config, log *slog.Logger) error {
 // and refreshes at once on a version announcement. Without an index (before the first
 // load) searches read the store through the response caches.
 func startAPI(ctx context.Context, g *errgroup.Group, ln net.Listener, cfg config, d *deps, log *slog.Logger) *catalog.Searcher {
-	searcher := catalog.NewSearcher(d.store, httpapi.EncodeEvent, indexPoll, log)
-	searcher.SetMaxBytes(cfg.IndexMaxBytes)
-	searcher.SetHistory(cfg.IndexHistory)
+	searcher := catalog.NewSearcher(d.store, httpapi.EncodeEvent,
+		catalog.SearcherConfig{MaxBytes: cfg.IndexMaxBytes, History: cfg.IndexHistory}, log)
 	if _, err := searcher.Refresh(ctx); err != nil {
 		log.Warn("catalog index not loaded yet; searches read the store until it is", "err", err)
 	}
