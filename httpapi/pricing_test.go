@@ -76,11 +76,8 @@ func (e *pricingEnv) upsert(t testing.TB, plans ...catalog.Plan) {
 
 // work runs a worker that recalculates prices from the broker until the test ends.
 func (e *pricingEnv) work(t *testing.T) {
-	rc := &pricing.Recalculator{
-		Store: e.store, Tasks: e.store, Cache: e.cache, Locker: memory.NewLocker(nil), Policy: pricing.DefaultPolicy, Retry: task.DefaultRetry,
-		LockKey: "pricing:recalculate", LockTTL: 10 * time.Second, LockWait: time.Minute, BatchSize: 10,
-		Now: time.Now, Log: e.log,
-	}
+	rc := pricing.NewRecalculator(e.store, e.store, e.cache, memory.NewLocker(nil),
+		pricing.RecalcConfig{LockTTL: 10 * time.Second, LockWait: time.Minute, BatchSize: 10}, e.log)
 	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
 	var wg sync.WaitGroup
 	wg.Go(func() {

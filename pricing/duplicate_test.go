@@ -60,8 +60,7 @@ func TestDuplicateOfASucceededTaskChangesNothing(t *testing.T) {
 		rec := tasktest.CreateTask(t, r.store, pricing.Kind, "api", time.Now())
 		r.readable(t, rec.ID)
 		tasks := &pausedRecords{Records: r.store, read: make(chan struct{}), resume: make(chan struct{})}
-		dup := r.recalculator(r.store)
-		dup.Tasks = tasks
+		dup := pricing.NewRecalculator(r.store, tasks, r.cache, r.locker, r.recalcConfig(), r.log)
 		dupDone := make(chan error, 1)
 		go func() { dupDone <- dup.Handle(t.Context(), recalculateMessage(t, rec.ID, 1)) }()
 		<-tasks.read

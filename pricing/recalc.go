@@ -1,6 +1,7 @@
 package pricing
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -53,28 +54,70 @@ type RecalcStore interface {
 // (Celery's max_retries=5), then the task ends failed and the broker dead-letters it;
 // task.Permanent errors fail it at once.
 type Recalculator struct {
-	Store     RecalcStore
-	Tasks     task.Records // the recalculation tasks' records
-	Cache     Cache
-	Locker    task.Locker
-	Policy    Policy
-	Retry     task.RetryPolicy // the broker's policy, to know the last attempt
-	LockKey   string
-	LockTTL   time.Duration
-	LockWait  time.Duration // how long a task waits for a run in progress
-	BatchSize int           // products per read and write
-	Now       func() time.Time
+	store  RecalcStore
+	tasks  task.Records // the recalculation tasks' records
+	cache  Cache
+	locker task.Locker
+	cfg    RecalcConfig // with its defaults
+	tracer trace.Tracer
+	log    *slog.Logger
+}
+
+// LockKey is the recalculation's lock; the Locker adds the deployment's namespace.
+const LockKey = "pricing:recalculate"
+
+// RecalcConfig tunes a Recalculator. Zero fields take the defaults of the worker role.
+type RecalcConfig struct {
+	Policy Policy           // the zero Policy is DefaultPolicy
+	Retry  task.RetryPolicy // the broker's policy, to know the last attempt; zero is task.DefaultRetry
+	// LockKey is the lock of the runs (LockKey); LockTTL (30s) bounds how long a
+	// crashed worker's run blocks the next, and a running one renews it every third of
+	// it; LockWait (2m) is how long a task waits for a run in progress.
+	LockKey           string
+	LockTTL, LockWait time.Duration
+	BatchSize         int // products per read and write; 0 is 1000
 	// Clock makes the timers of the wait for the lock and the ticker of its renewal;
 	// nil is clock.System.
 	Clock clock.Clock
+	// Now stamps the tasks and the prices' surcharges; nil is Clock's.
+	Now func() time.Time
 	// TracerProvider makes the span of each run; nil is tracing off.
 	TracerProvider trace.TracerProvider
-	Log            *slog.Logger
 	// Observe, when set, is told of each attempt's outcome ("succeeded", "skipped",
-	// "retried", "failed") and duration, and of each lock contention.
+	// "retried", "failed") and duration; Contend of each lock contention; Published of
+	// each version a run publishes.
 	Observe   func(outcome string, d time.Duration)
 	Contend   func()
-	Published func(version int64) // when set, told of each version a run publishes
+	Published func(version int64)
+}
+
+// NewRecalculator returns a Recalculator that prices the products of store, records
+// the tasks' outcomes in tasks, publishes each version to cache and takes the runs'
+// lock in locker. It panics on a missing dependency or a negative setting: a
+// programming mistake.
+func NewRecalculator(store RecalcStore, tasks task.Records, cache Cache, locker task.Locker, cfg RecalcConfig, log *slog.Logger) *Recalculator {
+	if store == nil || tasks == nil || cache == nil || locker == nil || log == nil {
+		panic("pricing: NewRecalculator: a nil store, tasks, cache, locker or log")
+	}
+	if cfg.LockTTL < 0 || cfg.LockWait < 0 || cfg.BatchSize < 0 {
+		panic(fmt.Sprintf("pricing: NewRecalculator: negative LockTTL %v, LockWait %v or BatchSize %d", cfg.LockTTL, cfg.LockWait, cfg.BatchSize))
+	}
+	if cfg.Policy == (Policy{}) {
+		cfg.Policy = DefaultPolicy
+	}
+	if cfg.Retry == (task.RetryPolicy{}) {
+		cfg.Retry = task.DefaultRetry
+	}
+	cfg.LockKey = cmp.Or(cfg.LockKey, LockKey)
+	cfg.LockTTL = cmp.Or(cfg.LockTTL, 30*time.Second)
+	cfg.LockWait = cmp.Or(cfg.LockWait, 2*time.Minute)
+	cfg.BatchSize = cmp.Or(cfg.BatchSize, 1000)
+	cfg.Clock = clock.Or(cfg.Clock)
+	if cfg.Now == nil {
+		cfg.Now = cfg.Clock.Now
+	}
+	return &Recalculator{store: store, tasks: tasks, cache: cache, locker: locker, cfg: cfg,
+		tracer: spans.Tracer(cfg.TracerProvider, tracerName), log: log}
 }
 
 // Result is a run's account, the task's result.
@@ -93,7 +136,7 @@ func (rc *Recalculator) Handle(ctx context.Context, m task.Message) error {
 	if err := json.Unmarshal(m.Body, &msg); err != nil || msg.TaskID == "" {
 		return task.Permanent(fmt.Errorf("recalculate: malformed message %q", m.Body))
 	}
-	rec, err := rc.Tasks.Task(ctx, msg.TaskID)
+	rec, err := rc.tasks.Task(ctx, msg.TaskID)
 	if errors.Is(err, task.ErrNotFound) {
 		return task.Permanent(fmt.Errorf("recalculate: task %s: %w", msg.TaskID, err))
 	}
@@ -103,17 +146,17 @@ func (rc *Recalculator) Handle(ctx context.Context, m task.Message) error {
 	if rec.State.Terminal() { // a redelivery of a task that ended
 		return nil
 	}
-	start := rc.Now()
+	start := rc.cfg.Now()
 	outcome, locked, err := rc.attempt(ctx, &rec, m.Attempt)
 	if err != nil && !errors.Is(err, task.ErrEnded) {
 		outcome, err = rc.fail(ctx, rec, m.Attempt, locked, err)
 	}
 	if errors.Is(err, task.ErrEnded) { // a duplicate delivery: another one ended the task meanwhile
-		rc.Log.InfoContext(ctx, "recalculate: the task ended in another delivery meanwhile", "task_id", rec.ID)
+		rc.log.InfoContext(ctx, "recalculate: the task ended in another delivery meanwhile", "task_id", rec.ID)
 		return nil
 	}
-	if rc.Observe != nil && outcome != "" {
-		rc.Observe(outcome, rc.Now().Sub(start))
+	if rc.cfg.Observe != nil && outcome != "" {
+		rc.cfg.Observe(outcome, rc.cfg.Now().Sub(start))
 	}
 	if span := trace.SpanFromContext(ctx); span.IsRecording() { // the worker's span of this delivery
 		span.SetAttributes(attribute.String("boxoffice.task.id", rec.ID), attribute.String("boxoffice.task.outcome", outcome))
@@ -134,7 +177,7 @@ func (rc *Recalculator) attempt(ctx context.Context, rec *task.Record, attempt i
 	}
 	defer func() {
 		if err := lock.Unlock(context.WithoutCancel(ctx)); err != nil {
-			rc.Log.Warn("recalculation lock: release", "err", err)
+			rc.log.Warn("recalculation lock: release", "err", err)
 		}
 	}()
 	runCtx, cancel := context.WithCancelCause(ctx)
@@ -144,9 +187,9 @@ func (rc *Recalculator) attempt(ctx context.Context, rec *task.Record, attempt i
 	renewing.Go(func() { rc.renew(runCtx, lock, cancel) })
 
 	// Attempts counts the runs started: a re-driven message's deliveries count from 1 again.
-	rec.State, rec.Attempts, rec.StartedAt, rec.FinishedAt = task.Running, max(attempt, rec.Attempts+1), rc.Now(), time.Time{}
+	rec.State, rec.Attempts, rec.StartedAt, rec.FinishedAt = task.Running, max(attempt, rec.Attempts+1), rc.cfg.Now(), time.Time{}
 	rec.ErrorCode, rec.Error = "", ""
-	if err := rc.Tasks.SaveTask(runCtx, *rec); err != nil {
+	if err := rc.tasks.SaveTask(runCtx, *rec); err != nil {
 		return "", true, err
 	}
 	res, err := rc.run(runCtx)
@@ -156,15 +199,15 @@ func (rc *Recalculator) attempt(ctx context.Context, rec *task.Record, attempt i
 		}
 		return "", true, err
 	}
-	rec.State, rec.FinishedAt = task.Succeeded, rc.Now()
+	rec.State, rec.FinishedAt = task.Succeeded, rc.cfg.Now()
 	rec.Result, _ = json.Marshal(res)
-	if err := rc.Tasks.SaveTask(ctx, *rec); err != nil {
+	if err := rc.tasks.SaveTask(ctx, *rec); err != nil {
 		return "", true, err
 	}
-	if rc.Published != nil {
-		rc.Published(res.Version)
+	if rc.cfg.Published != nil {
+		rc.cfg.Published(res.Version)
 	}
-	rc.Log.InfoContext(ctx, "prices recalculated", "task_id", rec.ID, "version", res.Version, "products", res.Products,
+	rc.log.InfoContext(ctx, "prices recalculated", "task_id", rec.ID, "version", res.Version, "products", res.Products,
 		"market_events", res.MarketEvents, "duration_ms", rec.FinishedAt.Sub(rec.StartedAt).Milliseconds())
 	return string(task.Succeeded), true, nil
 }
@@ -172,20 +215,20 @@ func (rc *Recalculator) attempt(ctx context.Context, rec *task.Record, attempt i
 // acquire returns the lock, or the state of a completed run that covers generation gen
 // (and no lock).
 func (rc *Recalculator) acquire(ctx context.Context, gen int64) (task.Lock, *State, error) {
-	deadline := rc.Now().Add(rc.LockWait)
+	deadline := rc.cfg.Now().Add(rc.cfg.LockWait)
 	pause := 20 * time.Millisecond
 	for {
-		st, err := rc.Store.PricingState(ctx)
+		st, err := rc.store.PricingState(ctx)
 		if err != nil {
 			return nil, nil, err
 		}
 		if st.Done >= gen {
 			return nil, &st, nil
 		}
-		lock, err := rc.Locker.Lock(ctx, rc.LockKey, rc.LockTTL)
+		lock, err := rc.locker.Lock(ctx, rc.cfg.LockKey, rc.cfg.LockTTL)
 		if err == nil {
 			// A run may have completed between the check and the lock.
-			if st, err = rc.Store.PricingState(ctx); err != nil || st.Done >= gen {
+			if st, err = rc.store.PricingState(ctx); err != nil || st.Done >= gen {
 				_ = lock.Unlock(context.WithoutCancel(ctx))
 				if err != nil {
 					return nil, nil, err
@@ -197,14 +240,14 @@ func (rc *Recalculator) acquire(ctx context.Context, gen int64) (task.Lock, *Sta
 		if !errors.Is(err, task.ErrLocked) {
 			return nil, nil, err
 		}
-		if rc.Contend != nil {
-			rc.Contend()
+		if rc.cfg.Contend != nil {
+			rc.cfg.Contend()
 		}
-		if !rc.Now().Before(deadline) {
-			return nil, nil, fmt.Errorf("recalculate: another run still holds the lock after %s", rc.LockWait)
+		if !rc.cfg.Now().Before(deadline) {
+			return nil, nil, fmt.Errorf("recalculate: another run still holds the lock after %s", rc.cfg.LockWait)
 		}
 		// Waiting for the run in progress to end: its lock tells when, not a message.
-		t := clock.Or(rc.Clock).NewTimer(pause)
+		t := rc.cfg.Clock.NewTimer(pause)
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -222,23 +265,23 @@ func (rc *Recalculator) acquire(ctx context.Context, gen int64) (task.Lock, *Sta
 // task that ended keeps its record (task.ErrEnded, also from the store when that
 // delivery ends it between the read and the save).
 func (rc *Recalculator) covered(ctx context.Context, rec *task.Record, st *State) (string, error) {
-	cur, err := rc.Tasks.Task(ctx, rec.ID)
+	cur, err := rc.tasks.Task(ctx, rec.ID)
 	if err != nil {
 		return "", err
 	}
 	if cur.State.Terminal() {
 		return "", fmt.Errorf("recalculate: task %s is %s: %w", rec.ID, cur.State, task.ErrEnded)
 	}
-	if err := rc.Cache.SetVersion(ctx, cacheVersion(st.Version)); err != nil {
+	if err := rc.cache.SetVersion(ctx, cacheVersion(st.Version)); err != nil {
 		return "", fmt.Errorf("recalculate: publish version %d to the price cache: %w", st.Version, err)
 	}
 	*rec = cur
-	rec.State, rec.FinishedAt, rec.ErrorCode, rec.Error = task.Skipped, rc.Now(), "", ""
+	rec.State, rec.FinishedAt, rec.ErrorCode, rec.Error = task.Skipped, rc.cfg.Now(), "", ""
 	if rec.Attempts > 0 { // an earlier attempt of this task ran; a run covers it now
 		rec.State = task.Succeeded
 	}
 	rec.Result, _ = json.Marshal(Result{Version: st.Version, CoveredBy: st.Version})
-	if err := rc.Tasks.SaveTask(ctx, *rec); err != nil {
+	if err := rc.tasks.SaveTask(ctx, *rec); err != nil {
 		return "", err
 	}
 	return string(rec.State), nil
@@ -247,13 +290,13 @@ func (rc *Recalculator) covered(ctx context.Context, rec *task.Record, st *State
 // renew refreshes the lock every LockTTL/3 until ctx ends; when the lock is lost it
 // cancels the run with the reason. attempt waits for it to return.
 func (rc *Recalculator) renew(ctx context.Context, lock task.Lock, cancel context.CancelCauseFunc) {
-	clock.Every(ctx, clock.Or(rc.Clock), rc.LockTTL/3, func() bool {
-		if err := lock.Refresh(ctx, rc.LockTTL); err != nil && ctx.Err() == nil {
+	clock.Every(ctx, rc.cfg.Clock, rc.cfg.LockTTL/3, func() bool {
+		if err := lock.Refresh(ctx, rc.cfg.LockTTL); err != nil && ctx.Err() == nil {
 			if errors.Is(err, task.ErrLockLost) {
 				cancel(fmt.Errorf("recalculate: %w", err))
 				return false
 			}
-			rc.Log.Warn("recalculation lock: refresh failed; trying again", "err", err)
+			rc.log.Warn("recalculation lock: refresh failed; trying again", "err", err)
 		}
 		return true
 	})
@@ -263,7 +306,7 @@ func (rc *Recalculator) renew(ctx context.Context, lock task.Lock, cancel contex
 // then to the cache, so that no cached quote is older than the run once it reports. It
 // runs in a span of its own, with the run's account as attributes.
 func (rc *Recalculator) run(ctx context.Context) (res Result, err error) {
-	ctx, span := spans.Tracer(rc.TracerProvider, tracerName).Start(ctx, "recalculate prices")
+	ctx, span := rc.tracer.Start(ctx, "recalculate prices")
 	defer span.End()
 	defer func() {
 		// Alike ingest's Sync in shape only: each span's attributes are its own.
@@ -280,15 +323,15 @@ func (rc *Recalculator) run(ctx context.Context) (res Result, err error) {
 
 // recalculate is run without its span.
 func (rc *Recalculator) recalculate(ctx context.Context) (Result, error) {
-	now := rc.Now()
-	run, err := rc.Store.BeginRun(ctx, now)
+	now := rc.cfg.Now()
+	run, err := rc.store.BeginRun(ctx, now)
 	if err != nil {
 		return Result{}, err
 	}
 	res := Result{MarketEvents: run.Events, Generation: run.Gen}
 	var after catalog.ID
 	for {
-		batch, err := rc.Store.ProductsAfter(ctx, after, rc.BatchSize)
+		batch, err := rc.store.ProductsAfter(ctx, after, rc.cfg.BatchSize)
 		if err != nil {
 			return res, err
 		}
@@ -297,25 +340,25 @@ func (rc *Recalculator) recalculate(ctx context.Context) (Result, error) {
 		}
 		for i := range batch {
 			p := &batch[i]
-			p.Surcharge = rc.Policy.Surcharge(p.Product, now)
-			p.Price, err = rc.Policy.Factors(p.BasePrice, p.Surcharge, run.Global).Price(0)
+			p.Surcharge = rc.cfg.Policy.Surcharge(p.Product, now)
+			p.Price, err = rc.cfg.Policy.Factors(p.BasePrice, p.Surcharge, run.Global).Price(0)
 			if err != nil {
 				return res, task.Permanent(fmt.Errorf("recalculate: product %s: %w", p.ID, err))
 			}
 			p.Version = run.Version
 		}
-		if err := rc.Store.SavePrices(ctx, batch); err != nil {
+		if err := rc.store.SavePrices(ctx, batch); err != nil {
 			return res, err
 		}
 		res.Products += len(batch)
 		res.Batches++
 		after = batch[len(batch)-1].ID
 	}
-	st, err := rc.Store.CompleteRun(ctx, run, rc.Now())
+	st, err := rc.store.CompleteRun(ctx, run, rc.cfg.Now())
 	if err != nil {
 		return res, err
 	}
-	if err := rc.Cache.SetVersion(ctx, cacheVersion(st.Version)); err != nil {
+	if err := rc.cache.SetVersion(ctx, cacheVersion(st.Version)); err != nil {
 		return res, fmt.Errorf("recalculate: publish version %d to the price cache: %w", st.Version, err)
 	}
 	res.Version = st.Version
@@ -333,10 +376,10 @@ func (rc *Recalculator) recalculate(ctx context.Context) (Result, error) {
 // remain, then acknowledged, with no outcome, rather than dead-lettered. A task that
 // ended meanwhile keeps its record, and the message is acknowledged (task.ErrEnded).
 func (rc *Recalculator) fail(ctx context.Context, rec task.Record, attempt int, locked bool, err error) (string, error) {
-	last := task.IsPermanent(err) || attempt >= rc.Retry.MaxAttempts
+	last := task.IsPermanent(err) || attempt >= rc.cfg.Retry.MaxAttempts
 	if !locked {
-		if cur, rerr := rc.Tasks.Task(context.WithoutCancel(ctx), rec.ID); rerr == nil && cur.State == task.Running {
-			rc.Log.Warn("recalculate: an attempt of a task running in another delivery failed; its record stays the run's",
+		if cur, rerr := rc.tasks.Task(context.WithoutCancel(ctx), rec.ID); rerr == nil && cur.State == task.Running {
+			rc.log.Warn("recalculate: an attempt of a task running in another delivery failed; its record stays the run's",
 				"task_id", rec.ID, "attempt", attempt, "err", err)
 			if last {
 				return "", nil
@@ -348,18 +391,18 @@ func (rc *Recalculator) fail(ctx context.Context, rec task.Record, attempt int, 
 	rec.State, rec.FinishedAt, rec.ErrorCode = task.Pending, time.Time{}, task.CodeAttemptFailed
 	switch {
 	case task.IsPermanent(err):
-		rec.State, rec.FinishedAt, rec.ErrorCode = task.Failed, rc.Now(), task.CodePermanent
+		rec.State, rec.FinishedAt, rec.ErrorCode = task.Failed, rc.cfg.Now(), task.CodePermanent
 	case last:
-		rec.State, rec.FinishedAt, rec.ErrorCode = task.Failed, rc.Now(), task.CodeRetriesExhausted
+		rec.State, rec.FinishedAt, rec.ErrorCode = task.Failed, rc.cfg.Now(), task.CodeRetriesExhausted
 	}
 	if ctx.Err() != nil { // shutting down: the broker redelivers the message
 		rec.State, rec.FinishedAt = task.Pending, time.Time{}
 		rec.ErrorCode, rec.Error = task.CodeInterrupted, "interrupted: "+err.Error()
 	}
-	if serr := rc.Tasks.SaveTask(context.WithoutCancel(ctx), rec); errors.Is(serr, task.ErrEnded) {
+	if serr := rc.tasks.SaveTask(context.WithoutCancel(ctx), rec); errors.Is(serr, task.ErrEnded) {
 		return "", serr // Handle acknowledges the message
 	} else if serr != nil {
-		rc.Log.Warn("recalculate: record the failed attempt", "task_id", rec.ID, "err", serr)
+		rc.log.Warn("recalculate: record the failed attempt", "task_id", rec.ID, "err", serr)
 	}
 	if last {
 		return string(task.Failed), task.Permanent(err)

@@ -151,12 +151,15 @@ func seed(t *testing.T, s stores, n int) []catalog.Plan {
 	return plans
 }
 
-func (r *rig) recalculator(s pricing.Store) *pricing.Recalculator {
-	return &pricing.Recalculator{
-		Store: s, Tasks: r.store, Cache: r.cache, Locker: r.locker, Policy: pricing.DefaultPolicy, Retry: testRetry,
-		LockKey: "pricing:recalculate", LockTTL: 3 * time.Second, LockWait: time.Minute, BatchSize: 7,
-		Now: time.Now, TracerProvider: r.tp, Log: r.log,
-	}
+// recalcConfig is the configuration of the rig's Recalculators: quick retries, a short
+// lock, small batches.
+func (r *rig) recalcConfig() pricing.RecalcConfig {
+	return pricing.RecalcConfig{Retry: testRetry, LockTTL: 3 * time.Second, LockWait: time.Minute, BatchSize: 7,
+		Now: time.Now, TracerProvider: r.tp}
+}
+
+func (r *rig) recalculator(s pricing.RecalcStore) *pricing.Recalculator {
+	return pricing.NewRecalculator(s, r.store, r.cache, r.locker, r.recalcConfig(), r.log)
 }
 
 // work runs n workers on the rig's broker, each with its own Recalculator on store s,

@@ -22,12 +22,13 @@ func (lossyPublisher) Publish(context.Context, string, ...task.Message) error { 
 // ends, counting the deliveries it handles and the runs that succeeded.
 func (r *rig) countingWorker(t *testing.T) (deliveries, runs *atomic.Int32) {
 	deliveries, runs = new(atomic.Int32), new(atomic.Int32)
-	rc := r.recalculator(r.store)
-	rc.Observe = func(outcome string, _ time.Duration) {
+	cfg := r.recalcConfig()
+	cfg.Observe = func(outcome string, _ time.Duration) {
 		if outcome == string(task.Succeeded) {
 			runs.Add(1)
 		}
 	}
+	rc := pricing.NewRecalculator(r.store, r.store, r.cache, r.locker, cfg, r.log)
 	handle := func(ctx context.Context, m task.Message) error {
 		deliveries.Add(1)
 		return rc.Handle(ctx, m)
@@ -47,11 +48,9 @@ func (r *rig) countingWorker(t *testing.T) (deliveries, runs *atomic.Int32) {
 
 // redriver returns a Redriver of recalculations on the rig whose clock reads now().
 func (r *rig) redriver(now func() time.Time) *task.Redriver {
-	return &task.Redriver{
-		Outbox: r.store, Kind: pricing.Kind,
-		Publish:  func(ctx context.Context, ids ...string) error { return pricing.Requeue(ctx, r.broker, r.tp, ids...) },
-		Interval: time.Minute, LostAfter: 10 * time.Minute, Now: now, Log: r.log,
-	}
+	return task.NewRedriver(r.store,
+		func(ctx context.Context, ids ...string) error { return pricing.Requeue(ctx, r.broker, r.tp, ids...) },
+		task.RedriverConfig{Kind: pricing.Kind, Interval: time.Minute, LostAfter: 10 * time.Minute, Now: now}, r.log)
 }
 
 // redriveConcurrently runs a round of two Redrivers at once and returns how many tasks
@@ -209,8 +208,9 @@ func TestRedriveOfALongRunDoesNotRunItTwice(t *testing.T) {
 
 		// A second worker, telling when its delivery waits for the lock and when it is done.
 		contended, handled := make(chan struct{}, 100), make(chan error, 10)
-		dup := r.recalculator(held)
-		dup.Contend = func() { contended <- struct{}{} }
+		cfg := r.recalcConfig()
+		cfg.Contend = func() { contended <- struct{}{} }
+		dup := pricing.NewRecalculator(held, r.store, r.cache, r.locker, cfg, r.log)
 		ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
 		w := task.NewWorker(r.broker, map[string]task.Handler{pricing.TopicRecalculate: func(ctx context.Context, m task.Message) error {
 			err := dup.Handle(ctx, m)

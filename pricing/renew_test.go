@@ -66,8 +66,9 @@ func TestLockRenewalEndsWithTheRun(t *testing.T) {
 	clk := clocktest.NewManual(time.Now())
 	locker := &countingLocker{Locker: memory.NewLocker(clk)}
 	store := &gatedStore{Store: r.store, reading: make(chan struct{}), release: make(chan struct{})}
-	rc := r.recalculator(store)
-	rc.Locker, rc.Clock = locker, clk
+	cfg := r.recalcConfig()
+	cfg.Clock = clk
+	rc := pricing.NewRecalculator(store, r.store, r.cache, locker, cfg, r.log)
 	const renewal = time.Second // LockTTL/3
 
 	rec, err := r.store.CreateTask(t.Context(), pricing.Kind, "test", time.Now())

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"boxoffice/clock"
 )
 
 // Outbox is the task records' side of re-driving tasks: it knows which pending tasks
@@ -56,32 +58,54 @@ const redriveBatch = 100
 // progress, whose duplicate waits for its lock and ends with it. Several Redrivers (one per worker) may run: each task
 // is claimed by one of them per round (Outbox.ClaimRedrive).
 type Redriver struct {
-	Outbox Outbox
-	Kind   string
-	// Publish publishes the messages of the tasks ids, as their enqueue did (for
-	// recalculations, pricing.Requeue).
-	Publish   func(ctx context.Context, ids ...string) error
-	Interval  time.Duration // between rounds; also how long an unpublished task is given
-	LostAfter time.Duration // how long a published task may wait for an attempt
-	Now       func() time.Time
-	Log       *slog.Logger
+	outbox  Outbox
+	publish func(ctx context.Context, ids ...string) error
+	cfg     RedriverConfig
+	log     *slog.Logger
+}
+
+// RedriverConfig tunes a Redriver. Kind, Interval and LostAfter are required.
+type RedriverConfig struct {
+	Kind      string           // the kind of the tasks it re-drives
+	Interval  time.Duration    // between rounds; also how long an unpublished task is given
+	LostAfter time.Duration    // how long a published task may wait for an attempt
+	Clock     clock.Clock      // makes the ticker of the rounds; nil is clock.System
+	Now       func() time.Time // nil is Clock's
 	// Redriven, when set, is told how many tasks each round published again.
 	Redriven func(n int)
+}
+
+// NewRedriver returns a Redriver that claims tasks in outbox and publishes their
+// messages again with publish, as their enqueue did (for recalculations,
+// pricing.Requeue). It panics on a missing dependency, an empty Kind or an Interval or
+// LostAfter that is not positive: a programming mistake.
+func NewRedriver(outbox Outbox, publish func(ctx context.Context, ids ...string) error, cfg RedriverConfig, log *slog.Logger) *Redriver {
+	if outbox == nil || publish == nil || log == nil {
+		panic("task: NewRedriver: a nil outbox, publish or log")
+	}
+	if cfg.Kind == "" || cfg.Interval <= 0 || cfg.LostAfter <= 0 {
+		panic(fmt.Sprintf("task: NewRedriver: Kind %q, Interval %v and LostAfter %v: want a kind and positive durations", cfg.Kind, cfg.Interval, cfg.LostAfter))
+	}
+	cfg.Clock = clock.Or(cfg.Clock)
+	if cfg.Now == nil {
+		cfg.Now = cfg.Clock.Now
+	}
+	return &Redriver{outbox: outbox, publish: publish, cfg: cfg, log: log}
 }
 
 // Run re-drives at once, then every Interval, until ctx is done; it returns nil then. A
 // round that fails is logged, and the next one tries again.
 func (r *Redriver) Run(ctx context.Context) error {
-	t := time.NewTicker(r.Interval)
+	t := r.cfg.Clock.NewTicker(r.cfg.Interval)
 	defer t.Stop()
 	for {
 		if _, err := r.Redrive(ctx); err != nil && ctx.Err() == nil {
-			r.Log.Warn("task outbox: re-drive failed; trying again at the next round", "kind", r.Kind, "err", err)
+			r.log.Warn("task outbox: re-drive failed; trying again at the next round", "kind", r.cfg.Kind, "err", err)
 		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-t.C():
 		}
 	}
 }
@@ -90,29 +114,29 @@ func (r *Redriver) Run(ctx context.Context) error {
 // is left to claim, and returns how many it published again. When a publish fails, the
 // batch is recorded as unpublished, so that the next round takes it again.
 func (r *Redriver) Redrive(ctx context.Context) (int, error) {
-	now := r.Now()
-	c := RedriveClaim{Now: now, Unpublished: now.Add(-r.Interval), Lost: now.Add(-r.LostAfter), Limit: redriveBatch}
+	now := r.cfg.Now()
+	c := RedriveClaim{Now: now, Unpublished: now.Add(-r.cfg.Interval), Lost: now.Add(-r.cfg.LostAfter), Limit: redriveBatch}
 	total := 0
 	defer func() {
-		if r.Redriven != nil && total > 0 {
-			r.Redriven(total)
+		if r.cfg.Redriven != nil && total > 0 {
+			r.cfg.Redriven(total)
 		}
 	}()
 	for {
-		ids, err := r.Outbox.ClaimRedrive(ctx, r.Kind, c)
+		ids, err := r.outbox.ClaimRedrive(ctx, r.cfg.Kind, c)
 		if err != nil {
 			return total, err
 		}
 		if len(ids) > 0 {
-			if err := r.Publish(ctx, ids...); err != nil {
-				if uerr := r.Outbox.Published(context.WithoutCancel(ctx), time.Time{}, ids...); uerr != nil {
+			if err := r.publish(ctx, ids...); err != nil {
+				if uerr := r.outbox.Published(context.WithoutCancel(ctx), time.Time{}, ids...); uerr != nil {
 					err = errors.Join(err, uerr)
 				}
-				return total, fmt.Errorf("re-drive %d %s tasks: %w", len(ids), r.Kind, err)
+				return total, fmt.Errorf("re-drive %d %s tasks: %w", len(ids), r.cfg.Kind, err)
 			}
 			total += len(ids)
-			r.Log.Warn("task outbox: published tasks again (never published, lost by the broker, or left running by a worker that died)",
-				"kind", r.Kind, "tasks", len(ids), "task_ids", ids)
+			r.log.Warn("task outbox: published tasks again (never published, lost by the broker, or left running by a worker that died)",
+				"kind", r.cfg.Kind, "tasks", len(ids), "task_ids", ids)
 		}
 		if len(ids) < c.Limit {
 			return total, nil

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"sync/atomic"
@@ -160,20 +161,23 @@ func (m *metrics) quoteLookup() func(result string) {
 	return func(result string) { results[result].Inc() }
 }
 
-// instrumentRedrive counts what r publishes again.
-func (m *metrics) instrumentRedrive(r *task.Redriver) {
-	c := m.redriven.WithLabelValues(r.Kind) // at 0 from the start
-	r.Redriven = func(n int) { c.Add(float64(n)) }
+// redriveCount returns the Redriven hook of the Redriver of kind, which counts what it
+// publishes again.
+func (m *metrics) redriveCount(kind string) func(n int) {
+	c := m.redriven.WithLabelValues(kind) // at 0 from the start
+	return func(n int) { c.Add(float64(n)) }
 }
 
-// instrument wires rc's hooks to the metrics.
-func (m *metrics) instrument(rc *pricing.Recalculator) {
-	rc.Observe = func(outcome string, d time.Duration) {
+// instrumentRecalc returns cfg with the Recalculator's hooks wired to the metrics.
+func (m *metrics) instrumentRecalc(cfg pricing.RecalcConfig) pricing.RecalcConfig {
+	cfg.Observe = func(outcome string, d time.Duration) {
 		m.taskRuns.WithLabelValues(pricing.Kind, outcome).Inc()
 		m.taskDuration.WithLabelValues(pricing.Kind, outcome).Observe(d.Seconds())
 	}
-	rc.Contend = func() { m.lockContended.WithLabelValues(rc.LockKey).Inc() }
-	rc.Published = func(v int64) { m.pricingVersion.Set(float64(v)) }
+	key := cmp.Or(cfg.LockKey, pricing.LockKey)
+	cfg.Contend = func() { m.lockContended.WithLabelValues(key).Inc() }
+	cfg.Published = func(v int64) { m.pricingVersion.Set(float64(v)) }
+	return cfg
 }
 
 // depsCollector reads the pools and queues of a process's adapters at each scrape.

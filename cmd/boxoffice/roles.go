@@ -259,12 +259,9 @@ func startWorker(ctx context.Context, g *errgroup.Group, cfg config, d *deps, se
 			searcher.Notify()
 		}
 	}
-	recalc := &pricing.Recalculator{
-		Store: d.store, Tasks: d.store, Cache: d.priceCache, Locker: d.locker, Policy: pricing.DefaultPolicy, Retry: cfg.retry(),
-		LockKey: recalcLockKey, LockTTL: recalcLockTTL, LockWait: recalcLockWait, BatchSize: recalcBatch,
-		Now: time.Now, TracerProvider: cfg.Tracing, Log: log,
-	}
-	d.metrics.instrument(recalc)
+	recalc := pricing.NewRecalculator(d.store, d.store, d.priceCache, d.locker, d.metrics.instrumentRecalc(pricing.RecalcConfig{
+		Retry: cfg.retry(), TracerProvider: cfg.Tracing,
+	}), log)
 	w := task.NewWorker(d.broker, map[string]task.Handler{
 		ingest.TopicPlans:        ingest.BatchHandler(d.store, committed),
 		pricing.TopicRecalculate: recalc.Handle,
@@ -273,25 +270,14 @@ func startWorker(ctx context.Context, g *errgroup.Group, cfg config, d *deps, se
 		Panicked:       func(string) { d.metrics.panics.WithLabelValues("worker").Inc() },
 	}, log)
 	g.Go(func() error { return w.Run(ctx) })
-	redrive := &task.Redriver{
-		Outbox: d.store, Kind: pricing.Kind,
-		Publish: func(ctx context.Context, ids ...string) error {
+	redrive := task.NewRedriver(d.store,
+		func(ctx context.Context, ids ...string) error {
 			return pricing.Requeue(ctx, d.broker, cfg.Tracing, ids...)
 		},
-		Interval: cfg.TaskRedrive, LostAfter: cfg.TaskLost, Now: time.Now, Log: log,
-	}
-	d.metrics.instrumentRedrive(redrive)
+		task.RedriverConfig{Kind: pricing.Kind, Interval: cfg.TaskRedrive, LostAfter: cfg.TaskLost,
+			Redriven: d.metrics.redriveCount(pricing.Kind)}, log)
 	g.Go(func() error { return redrive.Run(ctx) })
 }
-
-// The recalculation's lock and batches. The lock's TTL bounds how long a crashed
-// worker's run blocks the next; a running worker renews it every third of it.
-const (
-	recalcLockKey  = "pricing:recalculate"
-	recalcLockTTL  = 30 * time.Second
-	recalcLockWait = 2 * time.Minute
-	recalcBatch    = 1000
-)
 
 // startListener turns market events into recalculation tasks, with the listener's
 // default timing (see pricing.ListenerConfig).
