@@ -154,23 +154,14 @@ func startAPI(ctx context.Context, g *errgroup.Group, ln net.Listener, cfg confi
 		log.Warn("catalog index not loaded yet; searches read the store until it is", "err", err)
 	}
 	d.metrics.searcher.Store(searcher)
-	conf := apiConfig(cfg, d)
 	quoter := pricing.NewQuoter(d.store, d.priceCache,
 		pricing.QuoterConfig{TTL: cfg.PriceCacheTTL, Lookup: d.metrics.quoteLookup()}, log)
-	conf.Pricing = pricing.NewService(quoter, d.store, d.store, d.bus, d.broker,
+	svc := pricing.NewService(quoter, d.store, d.store, d.bus, d.broker,
 		pricing.ServiceConfig{Channel: cfg.MarketChannel, TracerProvider: cfg.Tracing}, log)
-	conf.APIKeys = cfg.APIKeys
-	conf.AllowUnauthenticatedWrites = cfg.OpenWrites
 	if len(cfg.APIKeys) == 0 && cfg.OpenWrites {
 		log.Warn("ALLOW_UNAUTHENTICATED_WRITES=true and API_KEYS is unset: the write endpoints serve every client; set API_KEYS before exposing this process")
 	}
-	conf.TracerProvider = cfg.Tracing
-	conf.RateLimits = httpapi.RateLimits{Search: cfg.ReadRate, Quote: cfg.ReadRate, Read: cfg.ReadRate, Write: cfg.WriteRate}
-	conf.SharedRates = d.rates
-	conf.TrustedProxies = cfg.TrustedProxies
-	conf.CursorKey = cfg.cursorKey()
-	conf.Status = statusSource{store: d.store, broker: d.broker}
-	api := httpapi.New(searcher, log, conf)
+	api := httpapi.New(searcher, log, apiConfig(cfg, d, svc))
 	g.Go(func() error { return serveHTTP(ctx, ln, api, log) })
 	serveOps(ctx, g, d, api, log)
 	g.Go(func() error { return api.Run(ctx) })
@@ -209,21 +200,30 @@ func (s statusSource) DeadLetters(ctx context.Context) (map[string]int, error) {
 	return dead, nil
 }
 
-// apiConfig is the HTTP API's configuration in a process on d: its checks, caches and
-// the process's metrics registry.
-func apiConfig(cfg config, d *deps) httpapi.Config {
+// apiConfig is the HTTP API's configuration in a process on d, serving prices with svc:
+// its checks, caches, limits, keys and tracing, and the process's metrics registry.
+func apiConfig(cfg config, d *deps, svc *pricing.Service) httpapi.Config {
 	return httpapi.Config{
-		Checks:      d.checks,
-		Build:       httpapi.BuildInfo{Version: version, Commit: commit},
-		Store:       d.store,
-		Providers:   d.store,
-		Cache:       d.cache,
-		CacheTTL:    cfg.CacheTTL,
-		L1MaxBytes:  cfg.L1CacheMaxBytes,
-		Metrics:     d.metrics.reg,
-		Timeouts:    cfg.Timeouts,
-		StoreReads:  cfg.StoreReads,
-		MaxInFlight: cfg.MaxInFlight,
+		Checks:                     d.checks,
+		Build:                      httpapi.BuildInfo{Version: version, Commit: commit},
+		Store:                      d.store,
+		Providers:                  d.store,
+		Cache:                      d.cache,
+		CacheTTL:                   cfg.CacheTTL,
+		L1MaxBytes:                 cfg.L1CacheMaxBytes,
+		Metrics:                    d.metrics.reg,
+		Timeouts:                   cfg.Timeouts,
+		StoreReads:                 cfg.StoreReads,
+		MaxInFlight:                cfg.MaxInFlight,
+		Pricing:                    svc,
+		APIKeys:                    cfg.APIKeys,
+		AllowUnauthenticatedWrites: cfg.OpenWrites,
+		TracerProvider:             cfg.Tracing,
+		RateLimits:                 httpapi.RateLimits{Search: cfg.ReadRate, Quote: cfg.ReadRate, Read: cfg.ReadRate, Write: cfg.WriteRate},
+		SharedRates:                d.rates,
+		TrustedProxies:             cfg.TrustedProxies,
+		CursorKey:                  cfg.cursorKey(),
+		Status:                     statusSource{store: d.store, broker: d.broker},
 	}
 }
 
