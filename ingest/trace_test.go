@@ -1,34 +1,21 @@
 package ingest_test
 
 import (
-	"context"
 	"log/slog"
 	"testing"
-
-	"go.opentelemetry.io/otel"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"boxoffice/catalog"
 	"boxoffice/ingest"
 	"boxoffice/memory"
+	"boxoffice/telemetry/telemetrytest"
 )
 
 // TestSyncSpansGoToTheGivenProvider syncs with a provider of the Syncer's own while a
 // recording provider is the global one: the sync's span and its batches' producer
 // spans are the given provider's, and the global one records nothing.
 func TestSyncSpansGoToTheGivenProvider(t *testing.T) {
-	prev := otel.GetTracerProvider()
-	global := tracetest.NewSpanRecorder()
-	globalSDK := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(global))
-	otel.SetTracerProvider(globalSDK)
-	rec := tracetest.NewSpanRecorder()
-	sdk := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-	t.Cleanup(func() {
-		otel.SetTracerProvider(prev)
-		globalSDK.Shutdown(context.Background())
-		sdk.Shutdown(context.Background())
-	})
+	global := telemetrytest.RecordGlobal(t)
+	rec, sdk := telemetrytest.Record(t)
 
 	src := &script{steps: []func(func(catalog.Plan) error) (ingest.Fetched, error){emitN(25, ingest.Validators{ETag: `"v1"`})}}
 	cfg := testConfig(t)

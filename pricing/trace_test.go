@@ -15,35 +15,17 @@ import (
 
 	"boxoffice/pricing"
 	"boxoffice/task"
+	"boxoffice/telemetry/telemetrytest"
 	"boxoffice/testenv"
 )
 
-// recordSpans returns an SDK provider that records every span, to give the components
-// under test, and installs the W3C propagator until the test ends.
+// recordSpans returns an SDK provider that records every span, to give the
+// components under test, and installs the W3C propagator until the test ends.
 func recordSpans(t *testing.T) (*tracetest.SpanRecorder, trace.TracerProvider) {
 	prop := otel.GetTextMapPropagator()
-	rec := tracetest.NewSpanRecorder()
-	sdk := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	otel.SetTextMapPropagator(propagation.TraceContext{})
-	t.Cleanup(func() {
-		sdk.Shutdown(context.Background())
-		otel.SetTextMapPropagator(prop)
-	})
-	return rec, sdk
-}
-
-// recordGlobalSpans installs a global SDK provider that records every span until the
-// test ends: components given their own provider must leave it empty.
-func recordGlobalSpans(t *testing.T) *tracetest.SpanRecorder {
-	tp := otel.GetTracerProvider()
-	rec := tracetest.NewSpanRecorder()
-	sdk := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-	otel.SetTracerProvider(sdk)
-	t.Cleanup(func() {
-		sdk.Shutdown(context.Background())
-		otel.SetTracerProvider(tp)
-	})
-	return rec
+	t.Cleanup(func() { otel.SetTextMapPropagator(prop) })
+	return telemetrytest.Record(t)
 }
 
 // TestMarketEventTraces follows two market events, published by two requests (two
@@ -221,7 +203,7 @@ func attr(s sdktrace.ReadOnlySpan, key string) string {
 // producer span, the worker's consumer span and the run's span are the given
 // provider's, and the global one records nothing.
 func TestRecalculationSpansGoToTheGivenProvider(t *testing.T) {
-	global := recordGlobalSpans(t)
+	global := telemetrytest.RecordGlobal(t)
 	rec, tp := recordSpans(t)
 	r := embedded(t)
 	r.tp = tp

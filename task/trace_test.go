@@ -18,6 +18,7 @@ import (
 
 	"boxoffice/sqlite"
 	"boxoffice/task"
+	"boxoffice/telemetry/telemetrytest"
 	"boxoffice/testenv"
 )
 
@@ -32,32 +33,13 @@ func openBroker(t *testing.T, retry task.RetryPolicy) *sqlite.Broker {
 	return b
 }
 
-// recordSpans returns an SDK provider that records every span, to give the code under
-// test, and installs the W3C propagator until the test ends.
+// recordSpans returns an SDK provider that records every span, to give the
+// components under test, and installs the W3C propagator until the test ends.
 func recordSpans(t *testing.T) (*tracetest.SpanRecorder, trace.TracerProvider) {
 	prop := otel.GetTextMapPropagator()
-	rec := tracetest.NewSpanRecorder()
-	sdk := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	otel.SetTextMapPropagator(propagation.TraceContext{})
-	t.Cleanup(func() {
-		sdk.Shutdown(context.Background())
-		otel.SetTextMapPropagator(prop)
-	})
-	return rec, sdk
-}
-
-// recordGlobalSpans installs a global SDK provider that records every span until the
-// test ends: a component given its own provider must leave it empty.
-func recordGlobalSpans(t *testing.T) *tracetest.SpanRecorder {
-	tp := otel.GetTracerProvider()
-	rec := tracetest.NewSpanRecorder()
-	sdk := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-	otel.SetTracerProvider(sdk)
-	t.Cleanup(func() {
-		sdk.Shutdown(context.Background())
-		otel.SetTracerProvider(tp)
-	})
-	return rec
+	t.Cleanup(func() { otel.SetTextMapPropagator(prop) })
+	return telemetrytest.Record(t)
 }
 
 // ended returns the ended span named name, failing the test unless there is exactly one.
@@ -205,7 +187,7 @@ func TestPublishWithoutTracing(t *testing.T) {
 // while a recording provider is the global one: every span is the given provider's,
 // none the global's.
 func TestSpansGoToTheGivenProvider(t *testing.T) {
-	global := recordGlobalSpans(t)
+	global := telemetrytest.RecordGlobal(t)
 	rec, tp := recordSpans(t)
 	broker := openBroker(t, task.DefaultRetry)
 	handled := make(chan struct{})
