@@ -4,6 +4,7 @@
 // as the Redis adapters, except that nothing survives the process, which none of them
 // needs (a lock dies with its holder, a cache refills, market events are in the store
 // before the bus carries them, and catalog versions are in the store before they are
-// announced). The
-// embedded broker, whose messages must survive, is sqlite.Broker.
+// announced). The lock and the cache expire on the clock.Clock they are given, so
+// their tests advance a manual clock instead of waiting. The embedded broker, whose
+// messages must survive, is sqlite.Broker.
 package memory
