@@ -235,6 +235,7 @@ func (ix *Index) Page(w Window, after *Position, limit int, docs [][]byte) (page
 	}
 	to := windowEnd(w)
 	n := 0
+	var end *entry // the last entry of the page
 	for c := lo.c; c < len(ix.chunks) && c <= hi.c; c++ {
 		es := ix.run(c, lo, hi)
 		for k := range es {
@@ -243,12 +244,18 @@ func (ix *Index) Page(w Window, after *Position, limit int, docs [][]byte) (page
 				continue
 			}
 			if n == limit {
+				if end != nil {
+					last = end.position()
+				}
 				return docs, last, true
 			}
 			docs = append(docs, ix.doc(e))
-			last = e.position()
+			end = e
 			n++
 		}
+	}
+	if end != nil {
+		last = end.position()
 	}
 	return docs, last, false
 }
