@@ -167,7 +167,7 @@ func startAPI(ctx context.Context, g *errgroup.Group, ln net.Listener, cfg confi
 	g.Go(func() error { return api.Run(ctx) })
 	g.Go(func() error { return searcher.Run(ctx) })
 	if !cfg.GoMemLimit {
-		g.Go(func() error { return limitMemory(ctx, searcher, cfg.L1CacheMaxBytes, time.Second) })
+		g.Go(func() error { return limitMemory(ctx, searcher, time.Second) })
 	}
 	g.Go(func() error { return d.notifier.Subscribe(ctx, func(int64) { searcher.Notify() }) })
 	return searcher
