@@ -77,7 +77,7 @@ func TestPricingReadsReplica(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec.State, rec.Attempts = task.Running, 1
-	if err := s.SaveTask(t.Context(), rec); err != nil {
+	if err := s.SaveTask(t.Context(), rec, 0); err != nil {
 		t.Fatal(err)
 	}
 

@@ -98,10 +98,33 @@ func readTask(ctx context.Context, pool *pgxpool.Pool, id catalog.ID) (task.Reco
 	return r, nil
 }
 
+// StartTask starts a run of the task id on the primary: running, attempts the greater
+// of attempt and attempts + 1, computed in the statement that writes it, so that no
+// two runs share an attempt number; task.ErrEnded for a task that ended.
+func (s *Store) StartTask(ctx context.Context, id string, attempt int, at time.Time) (int, error) {
+	key, err := catalog.ParseID(id)
+	if err != nil {
+		return 0, fmt.Errorf("start task %q: %w", id, task.ErrNotFound)
+	}
+	var attempts int
+	err = s.primary.QueryRow(ctx, `UPDATE tasks SET state = $2, attempts = GREATEST(attempts + 1, $3), started_at = $4,
+			finished_at = NULL, error_code = '', error = ''
+		WHERE id = $1 AND state <> ALL($5::text[]) RETURNING attempts`,
+		[16]byte(key), string(task.Running), attempt, nullTime(at), endStates()).Scan(&attempts)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("start task %s: %w", id, s.unsaved(ctx, key, -1))
+	}
+	if err != nil {
+		return 0, fmt.Errorf("start task %s: %w", id, err)
+	}
+	return attempts, nil
+}
+
 // SaveTask writes the state, attempts, start and finish times, result, error code and error of r
-// on the primary, unless the task has ended (task.ErrEnded): the state is checked and
-// written in one statement, so that no concurrent save relabels a task that ended.
-func (s *Store) SaveTask(ctx context.Context, r task.Record) error {
+// on the primary, unless the task has ended (task.ErrEnded) or its attempts are no longer
+// attempts (task.ErrSuperseded; task.AnyRun takes any): both are checked and written in one statement, so that
+// no concurrent save relabels a task that ended or a run that took over.
+func (s *Store) SaveTask(ctx context.Context, r task.Record, attempts int) error {
 	id, err := catalog.ParseID(r.ID)
 	if err != nil {
 		return fmt.Errorf("save task %q: %w", r.ID, task.ErrNotFound)
@@ -112,23 +135,38 @@ func (s *Store) SaveTask(ctx context.Context, r task.Record) error {
 	}
 	tag, err := s.primary.Exec(ctx, `UPDATE tasks SET state = $2, attempts = $3, started_at = $4, finished_at = $5,
 			result = $6::json, error_code = $7, error = $8
-		WHERE id = $1 AND state <> ALL($9::text[])`,
+		WHERE id = $1 AND state <> ALL($9::text[]) AND ($10 < 0 OR attempts = $10)`,
 		[16]byte(id), string(r.State), r.Attempts, nullTime(r.StartedAt), nullTime(r.FinishedAt), result, r.ErrorCode, r.Error,
-		endStates())
+		endStates(), attempts)
 	if err != nil {
 		return fmt.Errorf("save task %s: %w", r.ID, err)
 	}
 	if tag.RowsAffected() == 1 {
 		return nil
 	}
-	var state string // an end state: states never leave one
-	switch err := s.primary.QueryRow(ctx, `SELECT state FROM tasks WHERE id = $1`, [16]byte(id)).Scan(&state); {
+	return fmt.Errorf("save task %s: %w", r.ID, s.unsaved(ctx, id, attempts))
+}
+
+// unsaved says why a conditional write of the task id changed nothing: it is unknown
+// (task.ErrNotFound), it ended (task.ErrEnded: states never leave an end state), or
+// its attempts are no longer attempts (task.ErrSuperseded; a negative attempts checks
+// only the first two).
+func (s *Store) unsaved(ctx context.Context, id catalog.ID, attempts int) error {
+	var (
+		state string
+		n     int
+	)
+	switch err := s.primary.QueryRow(ctx, `SELECT state, attempts FROM tasks WHERE id = $1`, [16]byte(id)).Scan(&state, &n); {
 	case errors.Is(err, pgx.ErrNoRows):
-		return fmt.Errorf("save task %s: %w", r.ID, task.ErrNotFound)
+		return task.ErrNotFound
 	case err != nil:
-		return fmt.Errorf("save task %s: %w", r.ID, err)
+		return err
+	case task.State(state).Terminal():
+		return fmt.Errorf("%s: %w", state, task.ErrEnded)
+	case attempts >= 0 && n != attempts:
+		return fmt.Errorf("attempt %d, not %d: %w", n, attempts, task.ErrSuperseded)
 	}
-	return fmt.Errorf("save task %s: %s: %w", r.ID, state, task.ErrEnded)
+	return errors.New("changed concurrently") // and changed back: a retry decides
 }
 
 // endStates are task.EndStates as SQL text.

@@ -37,7 +37,7 @@ func Enqueue(ctx context.Context, s task.Records, pub task.Publisher, tp trace.T
 		rec.State, rec.ErrorCode = task.Failed, task.CodeNotEnqueued
 		rec.Error = "not enqueued: " + err.Error()
 		rec.FinishedAt = now
-		_ = s.SaveTask(context.WithoutCancel(ctx), rec)
+		_ = s.SaveTask(context.WithoutCancel(ctx), rec, rec.Attempts)
 		return rec, err
 	}
 	// Unrecorded, the publish looks lost: a task.Redriver publishes the task again, which

@@ -40,7 +40,10 @@ type RecalcStore interface {
 //
 // One recalculation runs at a time across workers: a run holds the lock LockKey, taken
 // with a token and an expiry (LockTTL), renewed every LockTTL/3 while it runs, and
-// released by its owner only. A run that loses its lock stops and is retried.
+// released by its owner only. A run that loses its lock stops and is retried, unless
+// another run took the task over meanwhile: the task's record is the run's by its
+// attempt number (task.Records.StartTask), so the run that lost its lock finds its
+// saves refused (task.ErrSuperseded) and leaves the record to the run that took over.
 //
 // Triggers coalesce. Each task carries the generation of its trigger; a run covers every
 // trigger requested before it began (BeginRun reads the generation and the market
@@ -147,12 +150,17 @@ func (rc *Recalculator) Handle(ctx context.Context, m task.Message) error {
 		return nil
 	}
 	start := rc.cfg.Now()
-	outcome, locked, err := rc.attempt(ctx, &rec, m.Attempt)
-	if err != nil && !errors.Is(err, task.ErrEnded) {
-		outcome, err = rc.fail(ctx, rec, m.Attempt, locked, err)
+	outcome, stage, err := rc.attempt(ctx, &rec, m.Attempt)
+	if err != nil && !errors.Is(err, task.ErrEnded) && !errors.Is(err, task.ErrSuperseded) {
+		outcome, err = rc.fail(ctx, rec, m.Attempt, stage, err)
 	}
-	if errors.Is(err, task.ErrEnded) { // a duplicate delivery: another one ended the task meanwhile
+	switch {
+	case errors.Is(err, task.ErrEnded): // a duplicate delivery: another one ended the task meanwhile
 		rc.log.InfoContext(ctx, "recalculate: the task ended in another delivery meanwhile", "task_id", rec.ID)
+		return nil
+	case errors.Is(err, task.ErrSuperseded): // this run lost its lock, and another run took the task over
+		rc.log.WarnContext(ctx, "recalculate: another run took the task over; its record stays that run's",
+			"task_id", rec.ID, "attempt", rec.Attempts, "err", err)
 		return nil
 	}
 	if rc.cfg.Observe != nil && outcome != "" {
@@ -164,16 +172,28 @@ func (rc *Recalculator) Handle(ctx context.Context, m task.Message) error {
 	return err
 }
 
-// attempt runs the task, or ends it covered; locked says whether it took the lock,
-// which makes the task's record its own.
-func (rc *Recalculator) attempt(ctx context.Context, rec *task.Record, attempt int) (outcome string, locked bool, err error) {
+// stage is how far an attempt went: whether it took the lock, and whether it started
+// the run, which makes the task's record the run's own.
+type stage int
+
+const (
+	unlocked stage = iota
+	locked
+	started
+)
+
+// attempt runs the task, or ends it covered, and says how far it went.
+// Once it started the run, rec.Attempts is the run's attempt number (Records.StartTask),
+// which fences every later save of the run: a run that lost its lock and was taken
+// over gets task.ErrSuperseded, and leaves the record to the run that took over.
+func (rc *Recalculator) attempt(ctx context.Context, rec *task.Record, attempt int) (outcome string, _ stage, err error) {
 	lock, covered, err := rc.acquire(ctx, rec.Gen)
 	if err != nil {
-		return "", false, err
+		return "", unlocked, err
 	}
 	if lock == nil {
 		outcome, err := rc.covered(ctx, rec, covered)
-		return outcome, false, err
+		return outcome, unlocked, err
 	}
 	defer func() {
 		if err := lock.Unlock(context.WithoutCancel(ctx)); err != nil {
@@ -187,29 +207,31 @@ func (rc *Recalculator) attempt(ctx context.Context, rec *task.Record, attempt i
 	renewing.Go(func() { rc.renew(runCtx, lock, cancel) })
 
 	// Attempts counts the runs started: a re-driven message's deliveries count from 1 again.
-	rec.State, rec.Attempts, rec.StartedAt, rec.FinishedAt = task.Running, max(attempt, rec.Attempts+1), rc.cfg.Now(), time.Time{}
-	rec.ErrorCode, rec.Error = "", ""
-	if err := rc.tasks.SaveTask(runCtx, *rec); err != nil {
-		return "", true, err
+	at := rc.cfg.Now()
+	n, err := rc.tasks.StartTask(runCtx, rec.ID, attempt, at)
+	if err != nil {
+		return "", locked, err
 	}
+	rec.State, rec.Attempts, rec.StartedAt, rec.FinishedAt = task.Running, n, at, time.Time{}
+	rec.ErrorCode, rec.Error = "", ""
 	res, err := rc.run(runCtx)
 	if err != nil {
 		if cause := context.Cause(runCtx); cause != nil && ctx.Err() == nil {
 			err = cause // the lock was lost
 		}
-		return "", true, err
+		return "", started, err
 	}
 	rec.State, rec.FinishedAt = task.Succeeded, rc.cfg.Now()
 	rec.Result, _ = json.Marshal(res)
-	if err := rc.tasks.SaveTask(ctx, *rec); err != nil {
-		return "", true, err
+	if err := rc.tasks.SaveTask(ctx, *rec, rec.Attempts); err != nil {
+		return "", started, err
 	}
 	if rc.cfg.Published != nil {
 		rc.cfg.Published(res.Version)
 	}
 	rc.log.InfoContext(ctx, "prices recalculated", "task_id", rec.ID, "version", res.Version, "products", res.Products,
 		"market_events", res.MarketEvents, "duration_ms", rec.FinishedAt.Sub(rec.StartedAt).Milliseconds())
-	return string(task.Succeeded), true, nil
+	return string(task.Succeeded), started, nil
 }
 
 // acquire returns the lock, or the state of a completed run that covers generation gen
@@ -263,7 +285,8 @@ func (rc *Recalculator) acquire(ctx context.Context, gen int64) (task.Lock, *Sta
 // works from the task as it is now, not as Handle read it before waiting for the lock:
 // meanwhile another delivery of the task (a re-driven message) may have run it, and a
 // task that ended keeps its record (task.ErrEnded, also from the store when that
-// delivery ends it between the read and the save).
+// delivery ends it between the read and the save). Whatever run the task is in, the
+// completed run covers it (task.AnyRun).
 func (rc *Recalculator) covered(ctx context.Context, rec *task.Record, st *State) (string, error) {
 	cur, err := rc.tasks.Task(ctx, rec.ID)
 	if err != nil {
@@ -281,7 +304,7 @@ func (rc *Recalculator) covered(ctx context.Context, rec *task.Record, st *State
 		rec.State = task.Succeeded
 	}
 	rec.Result, _ = json.Marshal(Result{Version: st.Version, CoveredBy: st.Version})
-	if err := rc.tasks.SaveTask(ctx, *rec); err != nil {
+	if err := rc.tasks.SaveTask(ctx, *rec, task.AnyRun); err != nil {
 		return "", err
 	}
 	return string(rec.State), nil
@@ -369,24 +392,36 @@ func (rc *Recalculator) recalculate(ctx context.Context) (Result, error) {
 // when it will not (a permanent error, or the last attempt), and returns what the
 // broker needs to decide the same.
 //
-// An attempt that did not take the lock (locked false) writes nothing over a task that
-// is running: that is another delivery's run (a re-driven message of a task in a long
-// run), which records its own end; or the run of a worker that died, which the outbox
-// re-drives again after TASK_LOST_SECONDS. Such an attempt is retried while attempts
-// remain, then acknowledged, with no outcome, rather than dead-lettered. A task that
-// ended meanwhile keeps its record, and the message is acknowledged (task.ErrEnded).
-func (rc *Recalculator) fail(ctx context.Context, rec task.Record, attempt int, locked bool, err error) (string, error) {
+// A run that started writes only while the task is still its run (the attempt number
+// it started with): a run that lost its lock, taken over by another run, leaves the
+// record to that run, and the message is acknowledged (task.ErrSuperseded), as it is
+// for a task that ended meanwhile (task.ErrEnded).
+//
+// An attempt that did not take the lock writes nothing over a task that is running:
+// that is another delivery's run (a re-driven message of a task in a long run), which
+// records its own end; or the run of a worker that died, which the outbox re-drives
+// again after TASK_LOST_SECONDS. An attempt that did not start a run works from the
+// task as it reads it now, and writes nothing either when a run started since that
+// read. Such an attempt is retried while attempts remain, then acknowledged, with no
+// outcome, rather than dead-lettered.
+func (rc *Recalculator) fail(ctx context.Context, rec task.Record, attempt int, stage stage, err error) (string, error) {
 	last := task.IsPermanent(err) || attempt >= rc.cfg.Retry.MaxAttempts
-	if !locked {
-		if cur, rerr := rc.tasks.Task(context.WithoutCancel(ctx), rec.ID); rerr == nil && cur.State == task.Running {
-			rc.log.Warn("recalculate: an attempt of a task running in another delivery failed; its record stays the run's",
-				"task_id", rec.ID, "attempt", attempt, "err", err)
-			if last {
-				return "", nil
+	leave := func(why string) (string, error) {
+		rc.log.Warn("recalculate: an attempt failed; "+why, "task_id", rec.ID, "attempt", attempt, "err", err)
+		if last {
+			return "", nil
+		}
+		return "retried", err
+	}
+	if stage != started {
+		if cur, rerr := rc.tasks.Task(context.WithoutCancel(ctx), rec.ID); rerr == nil {
+			if stage == unlocked && cur.State == task.Running {
+				return leave("the task is running in another delivery, and its record stays the run's")
 			}
-			return "retried", err
+			rec = cur
 		}
 	}
+	fence := rec.Attempts
 	rec.Error, rec.Attempts = err.Error(), max(rec.Attempts, attempt)
 	rec.State, rec.FinishedAt, rec.ErrorCode = task.Pending, time.Time{}, task.CodeAttemptFailed
 	switch {
@@ -399,9 +434,13 @@ func (rc *Recalculator) fail(ctx context.Context, rec task.Record, attempt int, 
 		rec.State, rec.FinishedAt = task.Pending, time.Time{}
 		rec.ErrorCode, rec.Error = task.CodeInterrupted, "interrupted: "+err.Error()
 	}
-	if serr := rc.tasks.SaveTask(context.WithoutCancel(ctx), rec); errors.Is(serr, task.ErrEnded) {
+	serr := rc.tasks.SaveTask(context.WithoutCancel(ctx), rec, fence)
+	switch {
+	case errors.Is(serr, task.ErrEnded), errors.Is(serr, task.ErrSuperseded) && stage == started:
 		return "", serr // Handle acknowledges the message
-	} else if serr != nil {
+	case errors.Is(serr, task.ErrSuperseded):
+		return leave("a run of the task started since it was read, and the record stays the run's")
+	case serr != nil:
 		rc.log.Warn("recalculate: record the failed attempt", "task_id", rec.ID, "err", serr)
 	}
 	if last {

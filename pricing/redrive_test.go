@@ -164,7 +164,7 @@ func TestRedriveRunsATaskLeftRunningOnce(t *testing.T) {
 	eachRig(t, func(t *testing.T, r *rig) {
 		rec, start, deliveries, runs := r.lostTask(t)
 		rec.State, rec.Attempts, rec.StartedAt = task.Running, 1, start.Add(time.Minute) // and its worker died
-		if err := r.store.SaveTask(t.Context(), rec); err != nil {
+		if err := r.store.SaveTask(t.Context(), rec, 0); err != nil {
 			t.Fatal(err)
 		}
 		// 9 minutes into the run at +10m; lost at +12m.
@@ -173,17 +173,22 @@ func TestRedriveRunsATaskLeftRunningOnce(t *testing.T) {
 }
 
 // heldStore holds a run in its first SavePrices until release is closed, after telling
-// running: a long recalculation in progress.
+// running: a long recalculation in progress. With cut set, that SavePrices then fails
+// with it: a run cut off from its store.
 type heldStore struct {
 	stores
 	running, release chan struct{}
 	saves            *atomic.Int32
+	cut              error
 }
 
 func (h heldStore) SavePrices(ctx context.Context, p []pricing.Priced) error {
 	if h.saves.Add(1) == 1 {
 		close(h.running)
 		<-h.release
+		if h.cut != nil {
+			return h.cut
+		}
 	}
 	return h.stores.SavePrices(ctx, p)
 }

@@ -184,7 +184,7 @@ func TestBackupRestore(t *testing.T) {
 
 	// The store moves on after the backup: the restore must bring back the backup's.
 	fillStore(t, s, "after", 1, 50)
-	if err := s.SaveTask(ctx, finished(pending)); err != nil {
+	if err := s.SaveTask(ctx, finished(pending), 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := errors.Join(q.Close(), s.Close()); err != nil {

@@ -85,11 +85,33 @@ func (s *Store) Task(ctx context.Context, id string) (task.Record, error) {
 	return r, nil
 }
 
+// StartTask starts a run of the task id: running, attempts the greater of attempt and
+// attempts + 1, computed in the statement that writes it, so that no two runs share an
+// attempt number; task.ErrEnded for a task that ended.
+func (s *Store) StartTask(ctx context.Context, id string, attempt int, at time.Time) (int, error) {
+	key, err := catalog.ParseID(id)
+	if err != nil {
+		return 0, fmt.Errorf("start task %q: %w", id, task.ErrNotFound)
+	}
+	var attempts int
+	err = s.write.QueryRowContext(ctx, `UPDATE tasks SET state = ?, attempts = MAX(attempts + 1, ?), started_at = ?,
+		finished_at = NULL, error_code = '', error = '' WHERE id = ? AND state NOT IN (SELECT value FROM json_each(?))
+		RETURNING attempts`, string(task.Running), attempt, micros(at), key.String(), endStates()).Scan(&attempts)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("start task %s: %w", id, s.unsaved(ctx, key, -1))
+	}
+	if err != nil {
+		return 0, fmt.Errorf("start task %s: %w", id, err)
+	}
+	return attempts, nil
+}
+
 // SaveTask writes r's State, Attempts, StartedAt, FinishedAt, Result, ErrorCode and Error; the
 // kind, trigger, generation and request time stay as CreateTask wrote them. A task that
-// has ended keeps its record (task.ErrEnded): the state is checked and written in one
-// statement. An unknown task is task.ErrNotFound.
-func (s *Store) SaveTask(ctx context.Context, r task.Record) error {
+// has ended keeps its record (task.ErrEnded), and so does one whose attempts are no
+// longer attempts (task.ErrSuperseded; task.AnyRun takes any): both are checked and written in one statement.
+// An unknown task is task.ErrNotFound.
+func (s *Store) SaveTask(ctx context.Context, r task.Record, attempts int) error {
 	key, err := catalog.ParseID(r.ID)
 	if err != nil {
 		return fmt.Errorf("save task %q: %w", r.ID, task.ErrNotFound)
@@ -99,8 +121,9 @@ func (s *Store) SaveTask(ctx context.Context, r task.Record) error {
 		result = string(r.Result)
 	}
 	res, err := s.write.ExecContext(ctx, `UPDATE tasks SET state = ?, attempts = ?, started_at = ?, finished_at = ?,
-		result = ?, error_code = ?, error = ? WHERE id = ? AND state NOT IN (SELECT value FROM json_each(?))`, string(r.State), r.Attempts,
-		micros(r.StartedAt), micros(r.FinishedAt), result, r.ErrorCode, r.Error, key.String(), endStates())
+		result = ?, error_code = ?, error = ? WHERE id = ? AND state NOT IN (SELECT value FROM json_each(?)) AND (? < 0 OR attempts = ?)`,
+		string(r.State), r.Attempts, micros(r.StartedAt), micros(r.FinishedAt), result, r.ErrorCode, r.Error, key.String(),
+		endStates(), attempts, attempts)
 	if err != nil {
 		return fmt.Errorf("save task %s: %w", r.ID, err)
 	}
@@ -109,14 +132,29 @@ func (s *Store) SaveTask(ctx context.Context, r task.Record) error {
 	} else if n == 1 {
 		return nil
 	}
-	var state string // an end state: states never leave one
-	switch err := s.write.QueryRowContext(ctx, `SELECT state FROM tasks WHERE id = ?`, key.String()).Scan(&state); {
+	return fmt.Errorf("save task %s: %w", r.ID, s.unsaved(ctx, key, attempts))
+}
+
+// unsaved says why a conditional write of the task id changed nothing: it is unknown
+// (task.ErrNotFound), it ended (task.ErrEnded: states never leave an end state), or
+// its attempts are no longer attempts (task.ErrSuperseded; a negative attempts checks
+// only the first two).
+func (s *Store) unsaved(ctx context.Context, key catalog.ID, attempts int) error {
+	var (
+		state string
+		n     int
+	)
+	switch err := s.write.QueryRowContext(ctx, `SELECT state, attempts FROM tasks WHERE id = ?`, key.String()).Scan(&state, &n); {
 	case errors.Is(err, sql.ErrNoRows):
-		return fmt.Errorf("save task %s: %w", r.ID, task.ErrNotFound)
+		return task.ErrNotFound
 	case err != nil:
-		return fmt.Errorf("save task %s: %w", r.ID, err)
+		return err
+	case task.State(state).Terminal():
+		return fmt.Errorf("%s: %w", state, task.ErrEnded)
+	case attempts >= 0 && n != attempts:
+		return fmt.Errorf("attempt %d, not %d: %w", n, attempts, task.ErrSuperseded)
 	}
-	return fmt.Errorf("save task %s: %s: %w", r.ID, state, task.ErrEnded)
+	return errors.New("changed concurrently") // and changed back: a retry decides
 }
 
 // endStates returns task.EndStates as a JSON array, for json_each.

@@ -89,6 +89,16 @@ var ErrNotFound = errors.New("task not found")
 // another delivery ended meanwhile, and has nothing left to do.
 var ErrEnded = errors.New("task has ended")
 
+// ErrSuperseded is returned by Records.SaveTask for a task whose Attempts is no longer
+// the one the caller wrote or read: another run of the task started since (a run that
+// lost its lock, and the run that took it over). The record is that run's, and the
+// caller has nothing left to write.
+var ErrSuperseded = errors.New("task superseded by a later run")
+
+// AnyRun is the attempts argument of a Records.SaveTask that ends a task whatever run
+// it is in: a task that a completed run covers.
+const AnyRun = -1
+
 // Records keeps task records: the pricing recalculation's enqueue, its handler and the
 // API's GET /api/v1/tasks/{id} use it. Implementations: sqlite.Store and
 // postgres.Store; task/tasktest.TestRecords is its contract.
@@ -101,13 +111,25 @@ type Records interface {
 	// not a UUID). An adapter with a replica reads the primary when the replica does
 	// not know the task yet.
 	Task(ctx context.Context, id string) (Record, error)
+	// StartTask records that a run of the task id starts at at, and returns its attempt
+	// number: the task becomes Running, its Attempts the greater of attempt (the
+	// broker's delivery count) and its Attempts + 1, its StartedAt at, with no finish
+	// time, error code or error. It is one statement, so that no two runs of a task
+	// ever share an attempt number, whatever copy of the record they read: that number
+	// fences their later saves (SaveTask). A task that has ended is an error wrapping
+	// ErrEnded, an unknown one ErrNotFound.
+	StartTask(ctx context.Context, id string, attempt int, at time.Time) (attempts int, err error)
 	// SaveTask writes a task's State, Attempts, StartedAt, FinishedAt, Result, ErrorCode
 	// and Error; Kind, Trigger, Gen and RequestedAt stay as CreateTask wrote them. It
-	// writes only a task that has not ended, in one statement: a task in an end state
-	// keeps its record, and SaveTask returns an error wrapping ErrEnded, so that a
-	// duplicate delivery working from a stale copy never relabels a task that ended. An
-	// unknown task is an error wrapping ErrNotFound.
-	SaveTask(ctx context.Context, r Record) error
+	// writes only a task that has not ended and whose Attempts is still attempts (the
+	// caller's run's number, or the one it read; any, for AnyRun), in one statement: a task in an end
+	// state keeps its record, and SaveTask returns an error wrapping ErrEnded, so that a
+	// duplicate delivery working from a stale copy never relabels a task that ended; a
+	// task that another run started since keeps that run's record, and SaveTask
+	// returns an error wrapping ErrSuperseded, so that a run that lost its lock never
+	// overwrites the run that took over. An unknown task is an error wrapping
+	// ErrNotFound.
+	SaveTask(ctx context.Context, r Record, attempts int) error
 	// Published records that the messages of the tasks ids were confirmed by the broker
 	// at at; the zero at records that they were not (a re-drive's publish failed), so
 	// that the next Outbox.ClaimRedrive takes them again. Unknown ids are ignored. A

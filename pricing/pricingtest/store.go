@@ -471,7 +471,7 @@ func testRequested(t *testing.T, s Stores) {
 	createTask(t, s, pricing.Kind, "market-event", now)
 	wantState(t, s, pricing.State{Requested: 4})
 	first.State, first.Attempts, first.StartedAt = task.Running, 1, now
-	if err := s.SaveTask(t.Context(), first); err != nil {
+	if err := s.SaveTask(t.Context(), first, 0); err != nil {
 		t.Fatalf("SaveTask: %v", err)
 	}
 	wantState(t, s, pricing.State{Requested: 4})

@@ -82,7 +82,7 @@ func testClaimsLost(t *testing.T, s Outbox) {
 	}
 	// retried had an attempt at +1m, and waits for its retry.
 	retried.Attempts, retried.StartedAt, retried.ErrorCode, retried.Error = 1, at(time.Minute), task.CodeAttemptFailed, "boom"
-	if err := s.SaveTask(t.Context(), retried); err != nil {
+	if err := s.SaveTask(t.Context(), retried, 0); err != nil {
 		t.Fatal(err)
 	}
 	far := at(time.Hour) // every task is old enough to count as never published
@@ -107,7 +107,7 @@ func testClaimsOnlyPending(t *testing.T, s Outbox) {
 	recs[1].State, recs[1].FinishedAt = task.Succeeded, at(time.Second)
 	recs[2].State, recs[2].FinishedAt = task.Failed, at(time.Second)
 	for _, r := range recs[:3] {
-		if err := s.SaveTask(t.Context(), r); err != nil {
+		if err := s.SaveTask(t.Context(), r, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -131,7 +131,7 @@ func testClaimsRunning(t *testing.T, s Outbox) {
 	}
 	for r, started := range map[*task.Record]time.Duration{&stalled: time.Minute, &unrecorded: time.Minute, &recent: time.Hour} {
 		r.State, r.Attempts, r.StartedAt = task.Running, 1, at(started)
-		if err := s.SaveTask(t.Context(), *r); err != nil {
+		if err := s.SaveTask(t.Context(), *r, 0); err != nil {
 			t.Fatal(err)
 		}
 	}

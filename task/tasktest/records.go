@@ -43,6 +43,11 @@ func TestRecords(t *testing.T, open func(t *testing.T) task.Records) {
 	run("SaveTaskUnknown", testSaveTaskUnknown)
 	run("SaveTaskKeepsEnded", testSaveTaskKeepsEnded)
 	run("ConcurrentSavesEndOnce", testConcurrentSavesEndOnce)
+	run("StartTask", testStartTask)
+	run("StartTaskKeepsEnded", testStartTaskKeepsEnded)
+	run("SaveTaskSuperseded", testSaveTaskSuperseded)
+	run("ConcurrentStartsNumberRuns", testConcurrentStartsNumberRuns)
+	run("SaveTaskAnyRun", testSaveTaskAnyRun)
 	run("CanceledCreateTask", testCanceledCreateTask)
 }
 
@@ -142,12 +147,14 @@ func testSaveTask(t *testing.T, s task.Records) {
 		{ID: failed.ID, State: task.Failed, Attempts: 6, StartedAt: time.Date(2021, 6, 30, 22, 0, 2, 0, time.UTC),
 			FinishedAt: time.Date(2021, 6, 30, 22, 0, 3, 0, time.UTC), ErrorCode: task.CodeRetriesExhausted, Error: "out of attempts"},
 	}
+	attempts := map[string]int{} // each task's stored attempts: the fence of its next save
 	for i, step := range steps {
 		// The identity CreateTask fixed stays, whatever the caller sends.
 		step.Kind, step.Trigger, step.Gen, step.RequestedAt = "changed", "changed", 99, requested.Add(time.Hour)
-		if err := s.SaveTask(t.Context(), step); err != nil {
+		if err := s.SaveTask(t.Context(), step, attempts[step.ID]); err != nil {
 			t.Fatalf("SaveTask(step %d): %v", i, err)
 		}
+		attempts[step.ID] = step.Attempts
 		want := step
 		created := rec
 		if step.ID == failed.ID {
@@ -172,7 +179,7 @@ func testSaveTaskKeepsEnded(t *testing.T, s task.Records) {
 		rec := CreateTask(t, s, kind, "api", epoch)
 		rec.State, rec.Attempts, rec.StartedAt, rec.FinishedAt = end, 1, epoch, finished
 		rec.Result = json.RawMessage(`{"version":7}`)
-		if err := s.SaveTask(t.Context(), rec); err != nil {
+		if err := s.SaveTask(t.Context(), rec, 0); err != nil {
 			t.Fatalf("SaveTask(%s): %v", end, err)
 		}
 		for _, over := range []task.Record{
@@ -181,7 +188,7 @@ func testSaveTaskKeepsEnded(t *testing.T, s task.Records) {
 			{ID: rec.ID, State: task.Skipped, FinishedAt: finished.Add(time.Second), Result: json.RawMessage(`{"covered_by_version":7}`)},
 			{ID: rec.ID, State: task.Failed, Attempts: 6, FinishedAt: finished.Add(time.Second), ErrorCode: task.CodePermanent},
 		} {
-			if err := s.SaveTask(t.Context(), over); !errors.Is(err, task.ErrEnded) {
+			if err := s.SaveTask(t.Context(), over, rec.Attempts); !errors.Is(err, task.ErrEnded) {
 				t.Errorf("SaveTask(%s over %s) = %v, want task.ErrEnded", over.State, end, err)
 			}
 		}
@@ -201,7 +208,7 @@ func testConcurrentSavesEndOnce(t *testing.T, s task.Records) {
 		wg.Go(func() {
 			r := rec
 			r.State, r.Attempts, r.FinishedAt = task.EndStates[i%len(task.EndStates)], i, epoch.Add(time.Minute)
-			errs[i] = s.SaveTask(t.Context(), r)
+			errs[i] = s.SaveTask(t.Context(), r, 0)
 		})
 	}
 	wg.Wait()
@@ -226,9 +233,152 @@ func testConcurrentSavesEndOnce(t *testing.T, s task.Records) {
 	}
 }
 
+// testStartTask starts runs of a task: each is running from its start, with no finish
+// or error, numbered after the last run or by the broker's delivery count, whichever is
+// greater; the result and the identity stay.
+func testStartTask(t *testing.T, s task.Records) {
+	rec := CreateTask(t, s, kind, "api", epoch)
+	for i, tt := range []struct {
+		attempt, want int
+	}{
+		{attempt: 1, want: 1},
+		{attempt: 1, want: 2}, // a re-driven message's deliveries count from 1 again
+		{attempt: 5, want: 5},
+	} {
+		at := epoch.Add(time.Duration(i+1) * time.Minute)
+		got, err := s.StartTask(t.Context(), rec.ID, tt.attempt, at)
+		if err != nil || got != tt.want {
+			t.Fatalf("StartTask(attempt %d) = %d, %v; want %d", tt.attempt, got, err, tt.want)
+		}
+		want := rec
+		want.State, want.Attempts, want.StartedAt = task.Running, tt.want, at
+		wantTask(t, s, want)
+		// The run fails, to be retried: a record to start over.
+		failed := want
+		failed.State, failed.ErrorCode, failed.Error = task.Pending, task.CodeAttemptFailed, "boom"
+		failed.Result = json.RawMessage(`{"products":1}`)
+		if err := s.SaveTask(t.Context(), failed, tt.want); err != nil {
+			t.Fatalf("SaveTask(failed attempt %d): %v", tt.want, err)
+		}
+		rec = failed
+		rec.ErrorCode, rec.Error = "", ""
+	}
+	if _, err := s.StartTask(t.Context(), "7b1e4a52-0c8d-4a61-9e27-55d410a9c37f", 1, epoch); !errors.Is(err, task.ErrNotFound) {
+		t.Errorf("StartTask(unknown task) = %v, want task.ErrNotFound", err)
+	}
+}
+
+// testStartTaskKeepsEnded starts a run of a task in each end state: the record stays
+// as it ended, and StartTask says why.
+func testStartTaskKeepsEnded(t *testing.T, s task.Records) {
+	for _, end := range task.EndStates {
+		rec := CreateTask(t, s, kind, "api", epoch)
+		rec.State, rec.Attempts, rec.StartedAt, rec.FinishedAt = end, 1, epoch, epoch.Add(time.Minute)
+		if err := s.SaveTask(t.Context(), rec, 0); err != nil {
+			t.Fatalf("SaveTask(%s): %v", end, err)
+		}
+		if n, err := s.StartTask(t.Context(), rec.ID, 2, epoch.Add(time.Hour)); !errors.Is(err, task.ErrEnded) {
+			t.Errorf("StartTask(%s) = %d, %v; want task.ErrEnded", end, n, err)
+		}
+		wantTask(t, s, rec)
+	}
+}
+
+// testSaveTaskSuperseded has run A start, then run B take the task over (A lost its
+// lock): every save of A, running, retried or ended, gets task.ErrSuperseded and
+// leaves B's record; B's own saves go through.
+func testSaveTaskSuperseded(t *testing.T, s task.Records) {
+	rec := CreateTask(t, s, kind, "api", epoch)
+	a, err := s.StartTask(t.Context(), rec.ID, 1, epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.StartTask(t.Context(), rec.ID, 1, epoch.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b <= a {
+		t.Fatalf("StartTask numbered the run that took over %d, after %d; want a greater number", b, a)
+	}
+	want := rec
+	want.State, want.Attempts, want.StartedAt = task.Running, b, epoch.Add(time.Minute)
+	for _, over := range []task.Record{
+		{ID: rec.ID, State: task.Running, Attempts: a, StartedAt: epoch},
+		{ID: rec.ID, State: task.Pending, Attempts: a, StartedAt: epoch, ErrorCode: task.CodeAttemptFailed, Error: "lock lost"},
+		{ID: rec.ID, State: task.Failed, Attempts: a, StartedAt: epoch, FinishedAt: epoch.Add(2 * time.Minute), ErrorCode: task.CodeRetriesExhausted},
+		{ID: rec.ID, State: task.Succeeded, Attempts: a, StartedAt: epoch, FinishedAt: epoch.Add(2 * time.Minute), Result: json.RawMessage(`{"version":1}`)},
+	} {
+		if err := s.SaveTask(t.Context(), over, a); !errors.Is(err, task.ErrSuperseded) {
+			t.Errorf("SaveTask(%s by the superseded run) = %v, want task.ErrSuperseded", over.State, err)
+		}
+		wantTask(t, s, want)
+	}
+	want.State, want.FinishedAt, want.Result = task.Succeeded, epoch.Add(3*time.Minute), json.RawMessage(`{"version":2}`)
+	if err := s.SaveTask(t.Context(), want, b); err != nil {
+		t.Fatalf("SaveTask(succeeded by the run that took over): %v", err)
+	}
+	wantTask(t, s, want)
+	// Ended, the task answers task.ErrEnded to a superseded save too.
+	if err := s.SaveTask(t.Context(), task.Record{ID: rec.ID, State: task.Failed, Attempts: a}, a); !errors.Is(err, task.ErrEnded) {
+		t.Errorf("SaveTask(failed by the superseded run over succeeded) = %v, want task.ErrEnded", err)
+	}
+}
+
+// testConcurrentStartsNumberRuns starts runs of one task from many goroutines at once,
+// each from the same stale copy: each run gets its own number, and only the last
+// started may save.
+func testConcurrentStartsNumberRuns(t *testing.T, s task.Records) {
+	rec := CreateTask(t, s, kind, "api", epoch)
+	const n = 12
+	nums := make([]int, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { nums[i], errs[i] = s.StartTask(t.Context(), rec.ID, 1, epoch) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("concurrent StartTask: %v", err)
+	}
+	slices.Sort(nums)
+	for i, got := range nums {
+		if got != i+1 {
+			t.Fatalf("concurrent StartTask numbered the runs %v, want 1 to %d each once", nums, n)
+		}
+	}
+	for _, a := range nums[:n-1] {
+		if err := s.SaveTask(t.Context(), task.Record{ID: rec.ID, State: task.Succeeded, Attempts: a}, a); !errors.Is(err, task.ErrSuperseded) {
+			t.Errorf("SaveTask(by run %d of %d) = %v, want task.ErrSuperseded", a, n, err)
+		}
+	}
+	if err := s.SaveTask(t.Context(), task.Record{ID: rec.ID, State: task.Succeeded, Attempts: n}, n); err != nil {
+		t.Errorf("SaveTask(by the last run): %v", err)
+	}
+}
+
+// testSaveTaskAnyRun ends a task in a run with task.AnyRun, as a completed run that
+// covers it does, whatever run the task is in; an ended task still keeps its record.
+func testSaveTaskAnyRun(t *testing.T, s task.Records) {
+	rec := CreateTask(t, s, kind, "api", epoch)
+	if _, err := s.StartTask(t.Context(), rec.ID, 3, epoch); err != nil {
+		t.Fatal(err)
+	}
+	rec.State, rec.FinishedAt, rec.Result = task.Skipped, epoch.Add(time.Minute), json.RawMessage(`{"covered_by_version":7}`)
+	if err := s.SaveTask(t.Context(), rec, task.AnyRun); err != nil {
+		t.Fatalf("SaveTask(skipped, any run) over run 3: %v", err)
+	}
+	wantTask(t, s, rec)
+	over := rec
+	over.State = task.Succeeded
+	if err := s.SaveTask(t.Context(), over, task.AnyRun); !errors.Is(err, task.ErrEnded) {
+		t.Errorf("SaveTask(succeeded, any run) over skipped = %v, want task.ErrEnded", err)
+	}
+	wantTask(t, s, rec)
+}
+
 func testSaveTaskUnknown(t *testing.T, s task.Records) {
 	r := task.Record{ID: "7b1e4a52-0c8d-4a61-9e27-55d410a9c37f", Kind: kind, State: task.Running, Gen: 1}
-	if err := s.SaveTask(t.Context(), r); !errors.Is(err, task.ErrNotFound) {
+	if err := s.SaveTask(t.Context(), r, 0); !errors.Is(err, task.ErrNotFound) {
 		t.Errorf("SaveTask(unknown task) = %v, want task.ErrNotFound", err)
 	}
 	if got, err := s.Task(t.Context(), r.ID); !errors.Is(err, task.ErrNotFound) {
