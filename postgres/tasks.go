@@ -161,12 +161,8 @@ func (s *Store) unsaved(ctx context.Context, id catalog.ID, attempts int) error 
 		return task.ErrNotFound
 	case err != nil:
 		return err
-	case task.State(state).Terminal():
-		return fmt.Errorf("%s: %w", state, task.ErrEnded)
-	case attempts >= 0 && n != attempts:
-		return fmt.Errorf("attempt %d, not %d: %w", n, attempts, task.ErrSuperseded)
 	}
-	return errors.New("changed concurrently") // and changed back: a retry decides
+	return task.Unsaved(task.State(state), n, attempts)
 }
 
 // endStates are task.EndStates as SQL text.

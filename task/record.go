@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 )
@@ -98,6 +99,19 @@ var ErrSuperseded = errors.New("task superseded by a later run")
 // AnyRun is the attempts argument of a Records.SaveTask that ends a task whatever run
 // it is in: a task that a completed run covers.
 const AnyRun = -1
+
+// Unsaved tells why a store's conditional save of a task (at attempts, or AnyRun) wrote
+// nothing, from the task's state and attempts read after it: ErrEnded, ErrSuperseded,
+// or a change that came and went, which a retry decides. Stores read; this decides.
+func Unsaved(state State, n, attempts int) error {
+	switch {
+	case state.Terminal():
+		return fmt.Errorf("%s: %w", state, ErrEnded)
+	case attempts >= 0 && n != attempts:
+		return fmt.Errorf("attempt %d, not %d: %w", n, attempts, ErrSuperseded)
+	}
+	return errors.New("changed concurrently") // and changed back: a retry decides
+}
 
 // Records keeps task records: the pricing recalculation's enqueue, its handler and the
 // API's GET /api/v1/tasks/{id} use it. Implementations: sqlite.Store and
