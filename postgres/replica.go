@@ -39,6 +39,8 @@ func classify(ctx context.Context, err error) fault {
 		case pgErr.Code == "40001", // a statement canceled by a conflict with recovery
 			pgErr.Code == "40P01", // ... on a lock held by the startup process
 			pgErr.Code == "42P01", // undefined_table: the schema is not replayed yet
+			pgErr.Code == "42703", // undefined_column: nor is a migration that added a column
+			pgErr.Code == "42704", // undefined_object: nor one that added a type
 			pgErr.Code == "3F000": // invalid_schema_name: neither is the schema
 			return faultThisRead
 		}

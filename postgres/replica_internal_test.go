@@ -23,6 +23,8 @@ func TestClassify(t *testing.T) {
 		{give: &pgconn.PgError{Code: "53300"}, want: faultUnavailable},
 		{give: &pgconn.PgError{Code: "40001"}, want: faultThisRead},
 		{give: &pgconn.PgError{Code: "42P01"}, want: faultThisRead},
+		{give: &pgconn.PgError{Code: "42703"}, want: faultThisRead},
+		{give: &pgconn.PgError{Code: "42704"}, want: faultThisRead},
 		{give: &pgconn.PgError{Code: "3F000"}, want: faultThisRead},
 		{give: &pgconn.PgError{Code: "42601"}, want: faultQuery},
 		{give: &pgconn.PgError{Code: "22P02"}, want: faultQuery},
