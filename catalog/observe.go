@@ -45,11 +45,34 @@ func Observe(batch []Plan) []Observation {
 		o := &obs[i]
 		validPlanText(&o.Plan)
 		o.Zones = AppendZonesJSON(make([]byte, 0, 2+96*len(o.Plan.Zones)), o.Plan.Zones)
-		buf = fingerprintInput(buf[:0], &o.Plan, o.Zones)
-		sum := sha256.Sum256(buf)
-		o.Fingerprint = int64(binary.BigEndian.Uint64(sum[:8]))
+		o.Fingerprint, buf = fingerprint(buf, &o.Plan, o.Zones)
 	}
 	return obs
+}
+
+// Fingerprinter computes the Observation.Fingerprint of single plans, reusing its
+// buffers: ingest compares it with the stored fingerprint to leave out of a sync's
+// batches the plans that the store holds as they are. The zero value is ready; it is
+// not safe for concurrent use.
+type Fingerprinter struct {
+	zones, buf []byte
+}
+
+// Fingerprint returns the fingerprint that Observe gives p when p wins its batch.
+func (f *Fingerprinter) Fingerprint(p Plan) int64 {
+	validPlanText(&p) // p is a copy, and validPlanText copies the zones it changes
+	f.zones = AppendZonesJSON(f.zones[:0], p.Zones)
+	var sum int64
+	sum, f.buf = fingerprint(f.buf, &p, f.zones)
+	return sum
+}
+
+// fingerprint returns the fingerprint of p with its zones in storage form, and buf
+// (reused) as it filled it.
+func fingerprint(buf []byte, p *Plan, zones []byte) (int64, []byte) {
+	buf = fingerprintInput(buf[:0], p, zones)
+	sum := sha256.Sum256(buf)
+	return int64(binary.BigEndian.Uint64(sum[:8])), buf
 }
 
 // fingerprintInput appends to b an unambiguous encoding of the values of p as stored

@@ -37,3 +37,37 @@ func TestValidText(t *testing.T) {
 		})
 	}
 }
+
+// A Fingerprinter gives each plan the fingerprint Observe gives it, whatever plans it
+// fingerprinted before, and tells apart plans whose stored values differ.
+func TestFingerprinterMatchesObserve(t *testing.T) {
+	base := plan("b", "1", "2026-01-02 20:00:00", "2026-01-02 22:00:00")
+	base.Provider, base.Title, base.SellMode = "fever", "Concierto", Online
+	base.Zones = []Zone{{ZoneID: "z1", Name: "Platea", Capacity: 10, Price: 2000}, {ZoneID: "z2", Name: "Palco", Price: 5050}}
+	priced, latin1, revised := base, base, base
+	priced.Zones = []Zone{{ZoneID: "z1", Name: "Platea", Capacity: 10, Price: 2001}, base.Zones[1]}
+	latin1.Title, latin1.Zones = "Espa\xf1a", []Zone{{ZoneID: "z\xff", Name: "Platea"}}
+	revised.Revision = 99 // not a stored value
+	var f Fingerprinter
+	seen := map[int64]string{}
+	tests := []struct {
+		name string
+		give Plan
+	}{{"base", base}, {"price changed", priced}, {"invalid UTF-8", latin1}}
+	for _, tt := range tests {
+		want := Observe([]Plan{tt.give})[0].Fingerprint
+		if got := f.Fingerprint(tt.give); got != want {
+			t.Errorf("Fingerprint(%s) = %d, want Observe's %d", tt.name, got, want)
+		}
+		if other, ok := seen[want]; ok {
+			t.Errorf("plans %s and %s have the same fingerprint", other, tt.name)
+		}
+		seen[want] = tt.name
+	}
+	if got, want := f.Fingerprint(revised), f.Fingerprint(base); got != want {
+		t.Errorf("Fingerprint(another revision) = %d, want %d: the revision is not a stored value", got, want)
+	}
+	if latin1.Title != "Espa\xf1a" || latin1.Zones[0].ZoneID != "z\xff" {
+		t.Errorf("Fingerprint changed the caller's plan: %q, %q", latin1.Title, latin1.Zones[0].ZoneID)
+	}
+}

@@ -35,14 +35,7 @@ func benchPlans(n int) []catalog.Plan {
 // benchSyncer returns a Syncer with cfg whose source emits plans, already parsed,
 // and which publishes on pub; the store holds no sync.
 func benchSyncer(plans []catalog.Plan, pub task.Publisher, cfg ingest.Config) *ingest.Syncer {
-	src := sourceFunc(func(_ context.Context, _ ingest.Validators, emit func(catalog.Plan) error) (ingest.Fetched, error) {
-		for _, p := range plans {
-			if err := emit(p); err != nil {
-				return ingest.Fetched{}, err
-			}
-		}
-		return ingest.Fetched{Format: "planList", Parsed: len(plans)}, nil
-	})
+	src := planSource(plans)
 	syncs := syncLogFunc(func(context.Context, string) (ingest.SyncState, error) { return ingest.SyncState{}, nil })
 	return ingest.NewSyncer(src, pub, memory.NewLocker(nil), syncs, cfg, slog.New(slog.DiscardHandler))
 }
@@ -112,3 +105,65 @@ func (p *bodies) Publish(_ context.Context, _ string, msgs ...task.Message) erro
 type nopBatchStore struct{}
 
 func (nopBatchStore) ApplyBatch(context.Context, ingest.Batch) (int64, error) { return 1, nil }
+
+// BenchmarkSyncUnchanged is BenchmarkSync when the store holds every plan as it is (a
+// re-sync of an unchanged catalog, Settled): the stored plans read into memory, each
+// plan fingerprinted and left out, and one batch without plans published.
+func BenchmarkSyncUnchanged(b *testing.B) {
+	const n = 100_000
+	plans := benchPlans(n)
+	held := newHeldPlans(plans)
+	pub := &dropPublisher{}
+	s := ingest.NewSyncer(planSource(plans), pub, memory.NewLocker(nil), held,
+		ingest.Config{Provider: "fever", SpoolDir: b.TempDir()}, slog.New(slog.DiscardHandler))
+	b.ReportAllocs()
+	for b.Loop() {
+		if res, err := s.Sync(b.Context()); err != nil || res.Unchanged != n || res.Batches != 1 {
+			b.Fatalf("Sync = %+v, %v; want %d plans unchanged in 1 batch", res, err, n)
+		}
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "plans/s")
+}
+
+// planSource is a Source that emits plans, already parsed.
+func planSource(plans []catalog.Plan) ingest.Source {
+	return sourceFunc(func(_ context.Context, _ ingest.Validators, emit func(catalog.Plan) error) (ingest.Fetched, error) {
+		for _, p := range plans {
+			if err := emit(p); err != nil {
+				return ingest.Fetched{}, err
+			}
+		}
+		return ingest.Fetched{Format: "planList", Parsed: len(plans)}, nil
+	})
+}
+
+// heldPlans is a SyncLog and Baseline of a store that holds plans as they are, its
+// provider's syncs Settled.
+type heldPlans struct {
+	ids          []catalog.ID
+	fingerprints []int64
+}
+
+func newHeldPlans(plans []catalog.Plan) *heldPlans {
+	h := &heldPlans{}
+	var f catalog.Fingerprinter
+	for _, p := range plans {
+		h.ids, h.fingerprints = append(h.ids, p.ID), append(h.fingerprints, f.Fingerprint(p))
+	}
+	return h
+}
+
+func (h *heldPlans) SyncState(context.Context, string) (ingest.SyncState, error) {
+	return ingest.SyncState{Revision: 1, Latest: 1, Published: 1}, nil
+}
+
+func (h *heldPlans) RecordSync(context.Context, ingest.SyncRecord) error { return nil }
+
+func (h *heldPlans) StoredPlans(_ context.Context, _ string, fn func(catalog.ID, int64, bool)) error {
+	for i, id := range h.ids {
+		fn(id, h.fingerprints[i], true)
+	}
+	return nil
+}
+
+func (h *heldPlans) BeginPublish(context.Context, string, int64, int64) error { return nil }

@@ -19,6 +19,12 @@
 //     a sync's batches are all in, confirms the sync's validators (BatchStore). A fetch
 //     is conditional only on confirmed validators (SyncLog), so a batch that failed for
 //     good makes the next fetch unconditional instead of losing its plans to a 304.
+//   - Baseline: when every earlier sync of the provider is confirmed (SyncState.Settled),
+//     a sync leaves out of its batches the plans the store holds as they are (the same
+//     catalog fingerprint), publishing only the changes, and one empty batch when there
+//     are none so that the sync is still confirmed. Each sync records itself in the
+//     store before it publishes (Baseline.BeginPublish), which tells the next one whether
+//     an older batch may still be in flight.
 //   - Leadership: many ingest processes may run; a lock with an expiry lets one lead and
 //     sync while the others stand by, and a standby takes over when the lock expires.
 package ingest

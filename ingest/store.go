@@ -2,7 +2,10 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"time"
+
+	"boxoffice/catalog"
 )
 
 // BatchStore applies plan batches for the worker (BatchHandler). Implementations:
@@ -80,6 +83,18 @@ type SyncState struct {
 	// Latest is the highest revision of a sync with at least one batch applied: the
 	// confirmed sync, or a newer one that is in progress or lost a batch.
 	Latest int64
+	// Published is the highest revision of a sync that began to publish its batches
+	// (Baseline.BeginPublish); 0 when none did, or the store is no Baseline.
+	Published int64
+}
+
+// Settled reports whether every sync of the provider that began to publish or had a
+// batch applied is confirmed. Then no batch can still write values over a stored plan
+// (a batch of an older sync is late, and a redelivered batch of the confirmed sync
+// writes what it wrote), so a new sync may leave out of its batches the plans it finds
+// as stored (see Baseline).
+func (s SyncState) Settled() bool {
+	return s.Revision > 0 && s.Latest <= s.Revision && s.Published <= s.Revision
 }
 
 // Since returns the validators a fetch may be conditional on: the confirmed sync's,
@@ -91,3 +106,36 @@ func (s SyncState) Since() Validators {
 	}
 	return s.Validators
 }
+
+// Baseline lets a sync publish only the plans it changes: when the state of its
+// provider's syncs is Settled, a Syncer reads the stored plans before it fetches, and
+// leaves out of its batches each plan whose values the store holds already (the same
+// catalog fingerprint), unless the plan is online and the stored one not yet
+// ever-online. A tracked batch would write nothing for it (catalog.Decide), so the
+// store ends as if the plan had been published, provided that no other batch writes
+// values over it before the sync's own batches apply: BeginPublish guarantees that. A
+// sync that leaves out every plan publishes one batch without plans, so that it is
+// confirmed like any other. The Syncer finds a Baseline on its SyncLog by type
+// assertion; implementations: sqlite.Store and postgres.Store (from the primary).
+//
+// StoredPlans calls fn with the ID, fingerprint and ever-online flag of each stored
+// plan of provider.
+//
+// BeginPublish records that the sync of provider at revision is about to publish its
+// batches, unless a sync with a revision above after began to publish already: then
+// it returns ErrSuperseded and the sync must publish nothing. A sync that left plans
+// out passes the Published of the Settled state it read, so that a sync that began
+// since (another ingest process that lost the lead, or a clock ahead) stops one of the
+// two; any other passes revision-1. A sync records itself before it publishes its first
+// batch, so a crash between the two leaves a Published above the confirmed revision:
+// the state is not Settled until a newer sync is confirmed.
+//
+// Errors are the store's own, and ErrSuperseded.
+type Baseline interface {
+	StoredPlans(ctx context.Context, provider string, fn func(id catalog.ID, fingerprint int64, everOnline bool)) error
+	BeginPublish(ctx context.Context, provider string, revision, after int64) error
+}
+
+// ErrSuperseded is BeginPublish's error for a sync that another sync of its provider
+// overtook: it publishes nothing, and the next sync runs at the next interval.
+var ErrSuperseded = errors.New("a newer sync of the provider began to publish")

@@ -98,6 +98,7 @@ type Result struct {
 	Format      string
 	Parsed      int
 	Skipped     int
+	Unchanged   int // plans left out of the batches: the store held them as they are (Baseline)
 	Batches     int
 	Duration    time.Duration
 }
@@ -108,7 +109,9 @@ type Result struct {
 // The validators of a conditional fetch come from the store (SyncLog), never from
 // memory: they are those of the last sync whose every batch a worker applied, so a
 // batch that was lost or dead-lettered makes the next fetch unconditional, and a
-// restarted or newly elected Syncer asks exactly what the store is missing.
+// restarted or newly elected Syncer asks exactly what the store is missing. When the
+// SyncLog is also a Baseline, a sync publishes only the plans the store does not hold
+// as they are, whenever that is safe (see Baseline).
 type Syncer struct {
 	src    Source
 	pub    task.Publisher
@@ -216,7 +219,7 @@ func (s *Syncer) lead(ctx context.Context, lock task.Lock) {
 			s.log.Debug("sync: not modified", "sync_id", res.SyncID, "attempts", res.Attempts)
 		default:
 			s.log.Info("sync", "sync_id", res.SyncID, "not_modified", res.NotModified, "format", res.Format,
-				"parsed", res.Parsed, "skipped", res.Skipped, "batches", res.Batches, "attempts", res.Attempts,
+				"parsed", res.Parsed, "skipped", res.Skipped, "unchanged", res.Unchanged, "batches", res.Batches, "attempts", res.Attempts,
 				"duration_ms", res.Duration.Milliseconds())
 		}
 		select {
@@ -273,6 +276,7 @@ func (s *Syncer) Sync(ctx context.Context) (res Result, err error) {
 			attribute.String("boxoffice.sync.format", res.Format),
 			attribute.Int("boxoffice.sync.parsed", res.Parsed),
 			attribute.Int("boxoffice.sync.skipped", res.Skipped),
+			attribute.Int("boxoffice.sync.unchanged", res.Unchanged),
 			attribute.Int("boxoffice.sync.batches", res.Batches),
 		)
 	}()
@@ -292,7 +296,7 @@ func (s *Syncer) sync(ctx context.Context) (res Result, err error) {
 	s.mu.Lock()
 	// Above the previous sync's revision even if the clock stepped back, or another
 	// process with a clock ahead of ours synced last.
-	revision := max(start.UnixNano(), s.lastRevision+1, state.Latest+1)
+	revision := max(start.UnixNano(), s.lastRevision+1, state.Latest+1, state.Published+1)
 	s.lastRevision = revision
 	s.mu.Unlock()
 	res.SyncID = strconv.FormatInt(revision, 36)
@@ -305,12 +309,23 @@ func (s *Syncer) sync(ctx context.Context) (res Result, err error) {
 	}()
 	defer task.Recover(&err) // before the status above, which records the panic
 
+	// stored is what the plans compare with when the state is Settled, nil otherwise
+	// (every plan is published). after is what BeginPublish checks: the Published of the
+	// Settled state, so that a sync that began since stops this one; else revision-1.
+	base, _ := s.syncs.(Baseline)
+	var (
+		stored *baseline
+		after  = revision - 1
+	)
+	if base != nil && state.Settled() {
+		stored, after = &baseline{src: base, provider: s.cfg.Provider}, state.Published
+	}
 	var (
 		sp      *spool
 		fetched Fetched
 	)
 	for res.Attempts = 1; ; res.Attempts++ {
-		sp, fetched, err = s.fetch(ctx, since, revision, res.SyncID)
+		sp, fetched, err = s.fetch(ctx, since, revision, res.SyncID, stored)
 		if err == nil {
 			break
 		}
@@ -325,7 +340,7 @@ func (s *Syncer) sync(ctx context.Context) (res Result, err error) {
 	}
 	defer sp.Close()
 	res.NotModified, res.Format = fetched.NotModified, fetched.Format
-	res.Parsed, res.Skipped = fetched.Parsed-sp.skipped, fetched.Skipped+sp.skipped
+	res.Parsed, res.Skipped, res.Unchanged = fetched.Parsed-sp.skipped, fetched.Skipped+sp.skipped, sp.unchanged
 	for _, reason := range append(fetched.SkipReasons, sp.reasons...) {
 		s.log.WarnContext(ctx, "skip plan", "sync_id", res.SyncID, "reason", reason)
 	}
@@ -338,6 +353,11 @@ func (s *Syncer) sync(ctx context.Context) (res Result, err error) {
 		s.log.WarnContext(ctx, "provider validators too long to keep", "sync_id", res.SyncID,
 			"bytes", len(v.ETag)+len(v.LastModified))
 		v = Validators{}
+	}
+	if base != nil && sp.batches > 0 { // a sync that publishes nothing leaves no batch to wait for
+		if err := base.BeginPublish(ctx, s.cfg.Provider, revision, after); err != nil {
+			return res, fmt.Errorf("sync %s: %w", res.SyncID, err)
+		}
 	}
 	if res.Batches, err = sp.publish(ctx, s.pub, s.cfg.TracerProvider, v); err != nil {
 		return res, fmt.Errorf("sync %s: publish: %w", res.SyncID, err)
@@ -352,8 +372,9 @@ func (s *Syncer) backoff(attempt int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// fetch makes one attempt and returns the spooled batches; the caller closes the spool.
-func (s *Syncer) fetch(ctx context.Context, since Validators, revision int64, syncID string) (*spool, Fetched, error) {
+// fetch makes one attempt and returns the spooled batches, without the plans that
+// stored holds as they are unless it is nil; the caller closes the spool.
+func (s *Syncer) fetch(ctx context.Context, since Validators, revision int64, syncID string, stored *baseline) (*spool, Fetched, error) {
 	sp, err := newSpool(s.cfg.SpoolDir, syncHeader{provider: s.cfg.Provider, syncID: syncID, revision: revision},
 		s.cfg.BatchSize, s.cfg.BatchBytes)
 	if err != nil {
@@ -362,6 +383,16 @@ func (s *Syncer) fetch(ctx context.Context, since Validators, revision int64, sy
 	fetched, err := s.src.Fetch(ctx, since, func(p catalog.Plan) error {
 		if p.Provider != s.cfg.Provider {
 			return fmt.Errorf("plan %s/%s: provider %q, want %q", p.BasePlanID, p.PlanID, p.Provider, s.cfg.Provider)
+		}
+		if stored != nil {
+			same, err := stored.holds(ctx, p)
+			if err != nil {
+				return err
+			}
+			if same {
+				sp.unchanged++
+				return nil
+			}
 		}
 		p.Revision = revision
 		return sp.add(p)
@@ -405,17 +436,18 @@ const MaxBatchOverhead = 2 << 10
 // and the Batch's few other fields. A plan whose encoding alone is over maxBytes is
 // skipped, counted and its reason kept, like a plan with bad data.
 type spool struct {
-	f        *os.File
-	w        *bufio.Writer
-	sync     syncHeader
-	size     int      // plans per batch, at most
-	maxBytes int      // bytes of a batch's JSON array of plans, at most
-	pending  []byte   // the JSON array of the batch being filled, without its closing bracket
-	enc      []byte   // the last plan's encoding, reused
-	plans    int      // in pending
-	batches  int      // written to f
-	skipped  int      // plans over maxBytes alone
-	reasons  []string // why, for the first maxSkipReasons of them
+	f         *os.File
+	w         *bufio.Writer
+	sync      syncHeader
+	size      int      // plans per batch, at most
+	maxBytes  int      // bytes of a batch's JSON array of plans, at most
+	pending   []byte   // the JSON array of the batch being filled, without its closing bracket
+	enc       []byte   // the last plan's encoding, reused
+	plans     int      // in pending
+	batches   int      // written to f
+	skipped   int      // plans over maxBytes alone
+	reasons   []string // why, for the first maxSkipReasons of them
+	unchanged int      // plans left out: the store holds them as they are (counted by the caller)
 }
 
 func newSpool(dir string, sync syncHeader, size, maxBytes int) (*spool, error) {
@@ -477,7 +509,13 @@ func (sp *spool) flush() error {
 	return nil
 }
 
+// finish writes the last batch. A sync that left out every plan still has one batch,
+// without plans, so that it is confirmed (see Baseline).
 func (sp *spool) finish() error {
+	if sp.batches == 0 && sp.plans == 0 && sp.unchanged > 0 {
+		sp.pending = append(sp.pending[:0], '[')
+		sp.plans = 1 // flush closes the empty array and writes it as a batch
+	}
 	if err := sp.flush(); err != nil {
 		return err
 	}
@@ -545,4 +583,40 @@ func (s *Syncer) sleep(ctx context.Context, d time.Duration) bool {
 	case <-t.C():
 		return true
 	}
+}
+
+// baseline is what a sync compares its plans with to leave out those the store holds as
+// they are (see Baseline): the stored plans of its provider, read at its first plan, so
+// that a fetch answered 304 reads none, and kept across the sync's attempts.
+type baseline struct {
+	src      Baseline
+	provider string
+	plans    map[catalog.ID]storedPlan // nil until read
+	fp       catalog.Fingerprinter
+}
+
+// storedPlan is what a baseline holds of a stored plan.
+type storedPlan struct {
+	fingerprint int64
+	everOnline  bool
+}
+
+// holds reports whether the store holds p as it is, so that a tracked batch of p would
+// write nothing (catalog.Decide): the same values, and p offline or the stored plan
+// ever-online already.
+func (b *baseline) holds(ctx context.Context, p catalog.Plan) (bool, error) {
+	if b.plans == nil {
+		plans := make(map[catalog.ID]storedPlan)
+		if err := b.src.StoredPlans(ctx, b.provider, func(id catalog.ID, fingerprint int64, everOnline bool) {
+			plans[id] = storedPlan{fingerprint: fingerprint, everOnline: everOnline}
+		}); err != nil {
+			return false, fmt.Errorf("read stored plans: %w", err)
+		}
+		b.plans = plans
+	}
+	st, ok := b.plans[p.ID]
+	if !ok || p.SellMode == catalog.Online && !st.everOnline {
+		return false, nil
+	}
+	return b.fp.Fingerprint(p) == st.fingerprint, nil
 }

@@ -38,11 +38,15 @@ func testPlan(i int) catalog.Plan {
 		Zones: []catalog.Zone{{ZoneID: "1", Price: 1500, Capacity: 10}}}
 }
 
-// emitN returns a source step that emits n plans and succeeds.
+// emitN returns a source step that emits n plans and succeeds: a document with
+// validators v, whose plans' titles name v's ETag, so that two documents with other
+// validators differ.
 func emitN(n int, v ingest.Validators) func(emit func(catalog.Plan) error) (ingest.Fetched, error) {
 	return func(emit func(catalog.Plan) error) (ingest.Fetched, error) {
 		for i := range n {
-			if err := emit(testPlan(i)); err != nil {
+			p := testPlan(i)
+			p.Title += v.ETag
+			if err := emit(p); err != nil {
 				return ingest.Fetched{}, err
 			}
 		}
@@ -382,8 +386,9 @@ func TestSyncConditionalRequests(t *testing.T) {
 // TestSyncUnconditionalAfterLostBatch loses a batch of the second sync, as a store
 // down for longer than a worker's retries does: the third fetch must not be
 // conditional on the second sync's validators, nor on the first's (the store holds
-// part of the second document), and once a sync is applied whole, the next fetch is
-// conditional on it again.
+// part of the second document), nor leave out plans (a batch of an older sync may
+// still apply); and once a sync is applied whole, the next fetch is conditional on it
+// again, and a document the store holds as it is publishes one batch without plans.
 func TestSyncUnconditionalAfterLostBatch(t *testing.T) {
 	b := newBroker(t)
 	store := openStore(t)
@@ -409,11 +414,11 @@ func TestSyncUnconditionalAfterLostBatch(t *testing.T) {
 	}
 	sync(3)
 	sync(6)
-	if res := sync(9); res.Conditional {
-		t.Errorf("third Sync() = %+v, want an unconditional fetch after a lost batch", res)
+	if res := sync(9); res.Conditional || res.Unchanged != 0 || res.Batches != 3 {
+		t.Errorf("third Sync() = %+v, want an unconditional fetch of 3 batches after a lost batch", res)
 	}
-	if res := sync(12); !res.Conditional {
-		t.Errorf("fourth Sync() = %+v, want a conditional fetch after a sync applied whole", res)
+	if res := sync(10); !res.Conditional || res.Unchanged != 25 || res.Batches != 1 {
+		t.Errorf("fourth Sync() = %+v, want a conditional fetch after a sync applied whole, its 25 plans unchanged in 1 batch", res)
 	}
 	want := []ingest.Validators{{}, v1, {}, v2}
 	if !slices.Equal(src.since, want) {

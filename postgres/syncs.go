@@ -9,12 +9,14 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"boxoffice/catalog"
 	"boxoffice/ingest"
 )
 
 var (
 	_ ingest.BatchStore = (*Store)(nil)
 	_ ingest.SyncLog    = (*Store)(nil)
+	_ ingest.Baseline   = (*Store)(nil)
 )
 
 // ApplyBatch upserts b.Plans like UpsertPlans and, in the same transaction on the
@@ -79,13 +81,53 @@ func recordBatch(ctx context.Context, tx pgx.Tx, b *ingest.Batch) error {
 func (s *Store) SyncState(ctx context.Context, provider string) (ingest.SyncState, error) {
 	var st ingest.SyncState
 	err := s.primary.QueryRow(ctx, `SELECT coalesce(c.revision, 0), coalesce(c.etag, ''), coalesce(c.last_modified, ''),
-			`+latestSyncSQL+`
+			`+latestSyncSQL+`, coalesce((SELECT revision FROM sync_publications WHERE provider = $1), 0)
 		FROM (SELECT 1) AS one LEFT JOIN provider_syncs AS c ON c.provider = $1`, provider).
-		Scan(&st.Revision, &st.Validators.ETag, &st.Validators.LastModified, &st.Latest)
+		Scan(&st.Revision, &st.Validators.ETag, &st.Validators.LastModified, &st.Latest, &st.Published)
 	if err != nil {
 		return ingest.SyncState{}, fmt.Errorf("sync state of %s on postgres primary %s: %w", provider, s.primaryAddr, err)
 	}
 	return st, nil
+}
+
+// StoredPlans calls fn with the ID, fingerprint and ever-online flag of each stored plan
+// of provider, read from the primary (a replica may lag behind the syncs it follows);
+// see ingest.Baseline.
+func (s *Store) StoredPlans(ctx context.Context, provider string, fn func(id catalog.ID, fingerprint int64, everOnline bool)) error {
+	rows, err := s.primary.Query(ctx, `SELECT id, fingerprint, ever_online FROM plans WHERE provider = $1`, provider)
+	if err != nil {
+		return fmt.Errorf("stored plans of %s on postgres primary %s: %w", provider, s.primaryAddr, err)
+	}
+	defer rows.Close()
+	var (
+		id          catalog.ID
+		fingerprint int64
+		everOnline  bool
+	)
+	_, err = pgx.ForEachRow(rows, []any{(*[16]byte)(&id), &fingerprint, &everOnline}, func() error {
+		fn(id, fingerprint, everOnline)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("stored plans of %s on postgres primary %s: %w", provider, s.primaryAddr, err)
+	}
+	return nil
+}
+
+// BeginPublish records, on the primary, that provider's sync at revision begins to
+// publish, unless a sync above after did; see ingest.Baseline. The row's lock orders
+// two syncs that begin at once: the second sees the first's revision.
+func (s *Store) BeginPublish(ctx context.Context, provider string, revision, after int64) error {
+	tag, err := s.primary.Exec(ctx, `INSERT INTO sync_publications (provider, revision) VALUES ($1, $2)
+		ON CONFLICT (provider) DO UPDATE SET revision = excluded.revision WHERE sync_publications.revision <= $3`,
+		provider, revision, after)
+	if err != nil {
+		return fmt.Errorf("begin to publish sync of %s on postgres primary %s: %w", provider, s.primaryAddr, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("begin to publish sync of %s at revision %d: %w", provider, revision, ingest.ErrSuperseded)
+	}
+	return nil
 }
 
 // RecordSync keeps rec as its provider's last sync, on the primary; see ingest.SyncLog.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"boxoffice/catalog"
 	"boxoffice/ingest"
 )
 
@@ -14,6 +15,7 @@ import (
 var (
 	_ ingest.BatchStore = (*Store)(nil)
 	_ ingest.SyncLog    = (*Store)(nil)
+	_ ingest.Baseline   = (*Store)(nil)
 )
 
 // ApplyBatch upserts b.Plans like UpsertPlans and, in the same immediate transaction,
@@ -93,7 +95,54 @@ func (s *Store) syncState(ctx context.Context, provider string) (ingest.SyncStat
 	if st.Latest, err = latestSync(ctx, tx, provider); err != nil {
 		return ingest.SyncState{}, err
 	}
+	err = tx.QueryRowContext(ctx, `SELECT revision FROM sync_publications WHERE provider = ?`, provider).Scan(&st.Published)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return ingest.SyncState{}, err
+	}
 	return st, nil
+}
+
+// StoredPlans calls fn with the ID, fingerprint and ever-online flag of each stored plan
+// of provider; see ingest.Baseline.
+func (s *Store) StoredPlans(ctx context.Context, provider string, fn func(id catalog.ID, fingerprint int64, everOnline bool)) error {
+	rows, err := s.read.QueryContext(ctx, `SELECT id, fingerprint, ever_online FROM plans WHERE provider = ?`, provider)
+	if err != nil {
+		return fmt.Errorf("stored plans of %s: %w", provider, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id          sql.RawBytes
+			fingerprint int64
+			everOnline  int64
+		)
+		if err := rows.Scan(&id, &fingerprint, &everOnline); err != nil {
+			return fmt.Errorf("stored plans of %s: %w", provider, err)
+		}
+		fn(catalog.ID(id), fingerprint, everOnline != 0)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("stored plans of %s: %w", provider, err)
+	}
+	return nil
+}
+
+// BeginPublish records that provider's sync at revision begins to publish, unless a
+// sync above after did; see ingest.Baseline. SQLite has one writer at a time, so two
+// syncs that begin at once take turns.
+func (s *Store) BeginPublish(ctx context.Context, provider string, revision, after int64) error {
+	res, err := s.write.ExecContext(ctx, `INSERT INTO sync_publications (provider, revision) VALUES (?, ?)
+		ON CONFLICT (provider) DO UPDATE SET revision = excluded.revision WHERE sync_publications.revision <= ?`,
+		provider, revision, after)
+	if err != nil {
+		return fmt.Errorf("begin to publish sync of %s: %w", provider, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("begin to publish sync of %s: %w", provider, err)
+	} else if n == 0 {
+		return fmt.Errorf("begin to publish sync of %s at revision %d: %w", provider, revision, ingest.ErrSuperseded)
+	}
+	return nil
 }
 
 // RecordSync keeps rec as its provider's last sync; see ingest.SyncLog.

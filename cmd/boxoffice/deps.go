@@ -32,6 +32,7 @@ type deps struct {
 		task.Outbox
 		ingest.BatchStore
 		ingest.SyncLog
+		ingest.Baseline
 		httpapi.ProviderLog
 	}
 	checks map[string]httpapi.Check // readiness, by dependency

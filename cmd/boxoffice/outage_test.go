@@ -79,10 +79,11 @@ func (w *statusWriter) WriteHeader(code int) {
 // sends ETags and answers 304 to a conditional request for what it serves; the first
 // sync applies response 1; in the middle of the second (the provider has been asked for
 // response 2), the PostgreSQL primary becomes unreachable to the worker and the ingest
-// process, for longer than the worker's retries, so that the batches of response 2 are
-// dead-lettered. Once the primary is back, without restarting anything, every plan of
-// response 2 must be served, exactly once, and the syncs after that must be
-// conditional again and answered 304.
+// process. The ingest cannot record the sync, so it publishes nothing and syncs again;
+// once the primary is back for it, and still unreachable to the worker for longer than
+// its retries, the batches of response 2 are dead-lettered. Once the primary is back,
+// without restarting anything, every plan of response 2 must be served, exactly once,
+// and the syncs after that must be conditional again and answered 304.
 func TestIngestThroughPrimaryOutage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs three roles against the real services")
@@ -95,9 +96,11 @@ func TestIngestThroughPrimaryOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := testenv.StartProxy(t, u.Host)
+	proxy, ingestProxy := testenv.StartProxy(t, u.Host), testenv.StartProxy(t, u.Host)
 	u.Host = proxy.Addr()
 	cutPrimary := u.String()
+	u.Host = ingestProxy.Addr()
+	ingestPrimary := u.String()
 
 	namespace := "outage-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	// A retry budget of a few tens of milliseconds: two deliveries, 50 ms apart.
@@ -128,7 +131,7 @@ func TestIngestThroughPrimaryOutage(t *testing.T) {
 	}
 	api := role("api", map[string]string{"DATABASE_WRITE_URL": primary, "DATABASE_READ_URL": replica, "API_KEYS": testAPIKey})
 	role("worker", map[string]string{"DATABASE_WRITE_URL": cutPrimary})
-	role("ingest", map[string]string{"DATABASE_WRITE_URL": cutPrimary,
+	role("ingest", map[string]string{"DATABASE_WRITE_URL": ingestPrimary,
 		"EXTERNAL_API_URL": provider.URL + "/api/events", "SYNC_INTERVAL_SECONDS": "0.2"})
 
 	waitEvents(t, api+year2021, afterResponse1)
@@ -138,7 +141,15 @@ func TestIngestThroughPrimaryOutage(t *testing.T) {
 		t.Fatal("the second sync never asked the provider")
 	}
 	proxy.Cut()
+	ingestProxy.Cut()
 	gated.release(2)
+	testenv.Poll(t, "the provider asked again after the sync that could not record itself", func() bool {
+		return len(answers.since(0)) >= 3
+	})
+	if n, err := broker.CountDeadLetters(ctx, ingest.TopicPlans); err != nil || n != 0 {
+		t.Fatalf("dead letters while the ingest could not reach the primary = %d, %v; want none", n, err)
+	}
+	ingestProxy.Restore()
 	testenv.Poll(t, "a batch of response 2 dead-lettered", func() bool {
 		n, err := broker.CountDeadLetters(ctx, ingest.TopicPlans)
 		return err == nil && n > 0

@@ -1,5 +1,5 @@
 // Package ingesttest holds the contract suite that every store of ingest's ports
-// (ingest.BatchStore and ingest.SyncLog) runs: TestStore.
+// (ingest.BatchStore, ingest.SyncLog and ingest.Baseline) runs: TestStore.
 package ingesttest
 
 import (
@@ -14,11 +14,12 @@ import (
 	"boxoffice/ingest"
 )
 
-// Store is what the suite needs of an adapter: ingest's two ports, and the catalog's
-// reads to see the plans a batch applied.
+// Store is what the suite needs of an adapter: ingest's ports, and the catalog's reads
+// to see the plans a batch applied.
 type Store interface {
 	ingest.BatchStore
 	ingest.SyncLog
+	ingest.Baseline
 	catalog.Store
 	// ProviderSyncs returns the records of RecordSync, one per provider, by name: what
 	// GET /api/v1/providers reads (httpapi.ProviderLog).
@@ -32,8 +33,8 @@ type Features struct {
 	Reopen func(t *testing.T, s Store) Store
 }
 
-// TestStore runs the contract of ingest.BatchStore and ingest.SyncLog against an
-// adapter. Every sub-test calls open for an empty store of its own, which open closes
+// TestStore runs the contract of ingest.BatchStore, ingest.SyncLog and ingest.Baseline
+// against an adapter. Every sub-test calls open for an empty store of its own, which open closes
 // through t.Cleanup; sub-tests run in parallel.
 func TestStore(t *testing.T, open func(t *testing.T) Store, f Features) {
 	run := func(name string, test func(t *testing.T, s Store)) {
@@ -54,6 +55,13 @@ func TestStore(t *testing.T, open func(t *testing.T) Store, f Features) {
 	run("ProvidersAreIndependent", testProviders)
 	run("ConcurrentBatchesOfOneSync", testConcurrent)
 	run("RecordSyncKeepsTheLastOfEachProvider", testRecordSync)
+	run("BeginPublishOrdersSyncs", testBeginPublish)
+	run("StoredPlansHaveTheirFingerprints", testStoredPlans)
+	run("ResyncPublishesOnlyChanges", testResyncPublishesChanges)
+	run("ResyncAfterAQueuedSyncPublishesAll", testResyncAfterQueuedSync)
+	run("ResyncAfterABrokenPublishPublishesAll", testResyncAfterBrokenPublish)
+	run("ResyncAfterALostBatchPublishesAll", testResyncAfterLostBatch)
+	run("OvertakenSyncPublishesNothing", testOvertakenSync)
 	t.Run("Reopen", func(t *testing.T) {
 		if f.Reopen == nil {
 			t.Skip("the adapter keeps nothing across a restart")
