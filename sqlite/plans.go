@@ -46,7 +46,7 @@ type observation struct {
 	catalog.Observation
 
 	write    writeKind
-	rowid    int64 // of the stored row, for writeState and writeRevision
+	seq      int64 // of the stored row, for writeState and writeRevision; writeRows sets it for writeValues
 	revision int64
 	ever     bool
 	version  int64
@@ -72,7 +72,7 @@ const (
 
 // stored is the part of a stored plan that decides an upsert.
 type stored struct {
-	rowid       int64 // stable inside the write transaction that read it
+	seq         int64 // the plan's key, stable: its products are stored under it
 	revision    int64
 	everOnline  bool
 	fingerprint int64
@@ -157,7 +157,7 @@ func decide(obs []observation, old map[catalog.ID]stored, cur, next int64, floor
 			o.write = writeNothing
 			continue
 		}
-		o.rowid, o.version = st.rowid, cur
+		o.seq, o.version = st.seq, cur
 		if ok {
 			o.version = st.version
 		}
@@ -185,14 +185,14 @@ func lookup(ctx context.Context, tx *sql.Tx, obs []observation) (map[catalog.ID]
 	for i := range obs {
 		ids[i] = obs[i].Plan.ID[:]
 	}
-	err := queryIn(ctx, tx, `SELECT id, rowid, revision, ever_online, fingerprint, version FROM plans WHERE id`, ids,
+	err := queryIn(ctx, tx, `SELECT id, seq, revision, ever_online, fingerprint, version FROM plans WHERE id`, ids,
 		func(rows *sql.Rows) error {
 			var (
 				id   sql.RawBytes
 				st   stored
 				ever int64
 			)
-			if err := rows.Scan(&id, &st.rowid, &st.revision, &ever, &st.fingerprint, &st.version); err != nil {
+			if err := rows.Scan(&id, &st.seq, &st.revision, &ever, &st.fingerprint, &st.version); err != nil {
 				return err
 			}
 			st.everOnline = ever != 0
@@ -233,7 +233,9 @@ func queryRows(ctx context.Context, tx *sql.Tx, q string, args []any, scan func(
 	return rows.Err()
 }
 
-// writeRows writes the decided rows with a prepared statement per kind of write.
+// writeRows writes the decided rows with a prepared statement per kind of write, and
+// sets the seq of each row it inserts or replaces the values of: a new plan takes the
+// next one.
 func writeRows(ctx context.Context, tx *sql.Tx, obs []observation) error {
 	values, err := tx.PrepareContext(ctx, `INSERT INTO plans (id, provider, base_plan_id, plan_id, title,
 		organizer_company_id, sell_mode, ever_online, starts_at, ends_at, sell_from, sell_to, sold_out,
@@ -245,18 +247,19 @@ func writeRows(ctx context.Context, tx *sql.Tx, obs []observation) error {
 		ends_at = excluded.ends_at, sell_from = excluded.sell_from, sell_to = excluded.sell_to,
 		sold_out = excluded.sold_out, zones = excluded.zones, min_price_cents = excluded.min_price_cents,
 		max_price_cents = excluded.max_price_cents, revision = excluded.revision, version = excluded.version,
-		fingerprint = excluded.fingerprint`)
+		fingerprint = excluded.fingerprint
+		RETURNING seq`)
 	if err != nil {
 		return fmt.Errorf("prepare plan upsert: %w", err)
 	}
 	defer values.Close()
-	state, err := tx.PrepareContext(ctx, `UPDATE plans SET revision = ?, ever_online = 1, version = ? WHERE rowid = ?`)
+	state, err := tx.PrepareContext(ctx, `UPDATE plans SET revision = ?, ever_online = 1, version = ? WHERE seq = ?`)
 	if err != nil {
 		return fmt.Errorf("prepare plan state update: %w", err)
 	}
 	defer state.Close()
 	// Setting only the revision leaves every index alone.
-	revision, err := tx.PrepareContext(ctx, `UPDATE plans SET revision = ? WHERE rowid = ?`)
+	revision, err := tx.PrepareContext(ctx, `UPDATE plans SET revision = ? WHERE seq = ?`)
 	if err != nil {
 		return fmt.Errorf("prepare plan revision update: %w", err)
 	}
@@ -274,13 +277,14 @@ func writeRows(ctx context.Context, tx *sql.Tx, obs []observation) error {
 			if l, h, ok := p.PriceRange(); ok {
 				lo, hi = int64(l), int64(h)
 			}
-			_, err = values.ExecContext(ctx, p.ID[:], p.Provider, p.BasePlanID, p.PlanID, p.Title,
+			err = values.QueryRowContext(ctx, p.ID[:], p.Provider, p.BasePlanID, p.PlanID, p.Title,
 				organizer, string(p.SellMode), o.ever, p.StartsAt.Unix(), p.EndsAt.Unix(),
-				p.SellFrom.Unix(), p.SellTo.Unix(), p.SoldOut, string(o.Zones), lo, hi, o.revision, o.version, o.Fingerprint)
+				p.SellFrom.Unix(), p.SellTo.Unix(), p.SoldOut, string(o.Zones), lo, hi, o.revision, o.version, o.Fingerprint).
+				Scan(&o.seq)
 		case writeState:
-			_, err = state.ExecContext(ctx, o.revision, o.version, o.rowid)
+			_, err = state.ExecContext(ctx, o.revision, o.version, o.seq)
 		case writeRevision:
-			_, err = revision.ExecContext(ctx, o.revision, o.rowid)
+			_, err = revision.ExecContext(ctx, o.revision, o.seq)
 		}
 		if err != nil {
 			return fmt.Errorf("write plan %s: %w", p.ID, err)

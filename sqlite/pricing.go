@@ -14,8 +14,8 @@ import (
 var _ pricing.Store = (*Store)(nil)
 
 // productColumns are the columns scanPriced reads, from products pr joined with their
-// plan p, which gives SoldOut and StartsAt.
-const productColumns = `pr.id, pr.plan_id, pr.zone_id, pr.name, pr.numbered, pr.base_price_cents, pr.capacity,
+// plan p, which gives its id, SoldOut and StartsAt.
+const productColumns = `pr.id, p.id, pr.zone_id, pr.name, pr.numbered, pr.base_price_cents, pr.capacity,
 	p.sold_out, p.starts_at, pr.position, pr.surcharge_bp, pr.price_cents, pr.version`
 
 // EventProducts returns the products of the ever-online plan event in zone order, or
@@ -36,7 +36,7 @@ func (s *Store) eventProducts(ctx context.Context, event catalog.ID) ([]pricing.
 	}
 	defer tx.Rollback()
 	var n int
-	err = tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM products WHERE plan_id = p.id) FROM plans p
+	err = tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM products WHERE plan_seq = p.seq) FROM plans p
 		WHERE p.id = ? AND p.ever_online = 1`, event[:]).Scan(&n)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, pricing.ErrNotFound
@@ -44,8 +44,8 @@ func (s *Store) eventProducts(ctx context.Context, event catalog.ID) ([]pricing.
 	if err != nil {
 		return nil, err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+productColumns+` FROM products pr JOIN plans p ON p.id = pr.plan_id
-		WHERE pr.plan_id = ? ORDER BY pr.position`, event[:])
+	rows, err := tx.QueryContext(ctx, `SELECT `+productColumns+` FROM plans p JOIN products pr ON pr.plan_seq = p.seq
+		WHERE p.id = ? ORDER BY pr.position`, event[:])
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +55,7 @@ func (s *Store) eventProducts(ctx context.Context, event catalog.ID) ([]pricing.
 // Product returns one product, or pricing.ErrNotFound. SQLite has no replica: primary
 // changes nothing.
 func (s *Store) Product(ctx context.Context, id catalog.ID, primary bool) (pricing.Priced, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT `+productColumns+` FROM products pr JOIN plans p ON p.id = pr.plan_id
+	rows, err := s.read.QueryContext(ctx, `SELECT `+productColumns+` FROM products pr JOIN plans p ON p.seq = pr.plan_seq
 		WHERE pr.id = ?`, id[:])
 	if err != nil {
 		return pricing.Priced{}, fmt.Errorf("product %s: %w", id, err)
@@ -228,7 +228,7 @@ func readMarket(ctx context.Context, tx *sql.Tx, location string, markets map[st
 
 // ProductsAfter returns up to limit products with ids above after, in id order.
 func (s *Store) ProductsAfter(ctx context.Context, after catalog.ID, limit int) ([]pricing.Priced, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT `+productColumns+` FROM products pr JOIN plans p ON p.id = pr.plan_id
+	rows, err := s.read.QueryContext(ctx, `SELECT `+productColumns+` FROM products pr JOIN plans p ON p.seq = pr.plan_seq
 		WHERE pr.id > ? ORDER BY pr.id LIMIT ?`, after[:], limit)
 	if err != nil {
 		return nil, fmt.Errorf("products after %s: %w", after, err)

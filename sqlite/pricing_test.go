@@ -66,7 +66,7 @@ func TestMigrateBackfillsProducts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	res, err := db.ExecContext(t.Context(), `DELETE FROM products WHERE plan_id <> ?`, priced.PlanID[:])
+	res, err := db.ExecContext(t.Context(), `DELETE FROM products WHERE plan_seq <> (SELECT seq FROM plans WHERE id = ?)`, priced.PlanID[:])
 	if err != nil {
 		t.Fatal(err)
 	}

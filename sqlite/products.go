@@ -39,11 +39,11 @@ func (w *productWriter) prepare(ctx context.Context) error {
 		st, err = w.tx.PrepareContext(ctx, q)
 		return st
 	}
-	w.insert = prep(`INSERT INTO products (id, plan_id, position, zone_id, name, numbered, base_price_cents, capacity)
+	w.insert = prep(`INSERT INTO products (plan_seq, id, position, zone_id, name, numbered, base_price_cents, capacity)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
-	w.update = prep(`UPDATE products SET position = ?, base_price_cents = ?, capacity = ? WHERE id = ?`)
-	w.drop = prep(`DELETE FROM products WHERE id = ?`)
-	w.byPlan = prep(`SELECT id, position, base_price_cents, capacity FROM products WHERE plan_id = ?`)
+	w.update = prep(`UPDATE products SET position = ?, base_price_cents = ?, capacity = ? WHERE plan_seq = ? AND id = ?`)
+	w.drop = prep(`DELETE FROM products WHERE plan_seq = ? AND id = ?`)
+	w.byPlan = prep(`SELECT id, position, base_price_cents, capacity FROM products WHERE plan_seq = ?`)
 	if err != nil {
 		w.Close()
 		return fmt.Errorf("prepare product statements: %w", err)
@@ -61,45 +61,47 @@ func (w *productWriter) Close() {
 	w.byPlan, w.insert, w.update, w.drop = nil, nil, nil, nil
 }
 
-// replace makes the products of plan those of zones (pricing.DiffProducts): it inserts
+// replace makes the products of plan, stored under seq, those of zones
+// (pricing.DiffProducts): it inserts
 // the new ones, updates the position, base price and capacity of surviving IDs (whose
 // priced columns stay), and deletes the vanished ones. had is false for a plan known to
 // have no products, which saves reading them. Products here keep no SoldOut or
 // StartsAt (they read them from their plan), so the diff compares neither.
-func (w *productWriter) replace(ctx context.Context, plan catalog.ID, zones []catalog.Zone, had bool) error {
+func (w *productWriter) replace(ctx context.Context, plan catalog.ID, seq int64, zones []catalog.Zone, had bool) error {
 	if err := w.prepare(ctx); err != nil {
 		return err
 	}
 	var have map[catalog.ID]pricing.Priced
 	if had {
 		var err error
-		if have, err = w.stored(ctx, plan); err != nil {
+		if have, err = w.stored(ctx, seq); err != nil {
 			return fmt.Errorf("read products of plan %s: %w", plan, err)
 		}
 	}
 	d := pricing.DiffProducts([]catalog.Plan{{ID: plan, Zones: zones}}, have)
 	for _, p := range d.Added {
-		if _, err := w.insert.ExecContext(ctx, p.ID[:], plan[:], p.Position, p.ZoneID, p.Name, p.Numbered,
+		if _, err := w.insert.ExecContext(ctx, seq, p.ID[:], p.Position, p.ZoneID, p.Name, p.Numbered,
 			int64(p.BasePrice), p.Capacity); err != nil {
 			return fmt.Errorf("write product %s of plan %s: %w", p.ID, plan, err)
 		}
 	}
 	for _, p := range d.Moved {
-		if _, err := w.update.ExecContext(ctx, p.Position, int64(p.BasePrice), p.Capacity, p.ID[:]); err != nil {
+		if _, err := w.update.ExecContext(ctx, p.Position, int64(p.BasePrice), p.Capacity, seq, p.ID[:]); err != nil {
 			return fmt.Errorf("write product %s of plan %s: %w", p.ID, plan, err)
 		}
 	}
 	for _, id := range d.Gone {
-		if _, err := w.drop.ExecContext(ctx, id[:]); err != nil {
+		if _, err := w.drop.ExecContext(ctx, seq, id[:]); err != nil {
 			return fmt.Errorf("delete product %s of plan %s: %w", id, plan, err)
 		}
 	}
 	return nil
 }
 
-// stored reads the products of plan: their position, base price and capacity.
-func (w *productWriter) stored(ctx context.Context, plan catalog.ID) (map[catalog.ID]pricing.Priced, error) {
-	rows, err := w.byPlan.QueryContext(ctx, plan[:])
+// stored reads the products of the plan stored under seq: their position, base price
+// and capacity.
+func (w *productWriter) stored(ctx context.Context, seq int64) (map[catalog.ID]pricing.Priced, error) {
+	rows, err := w.byPlan.QueryContext(ctx, seq)
 	if err != nil {
 		return nil, err
 	}
@@ -125,26 +127,26 @@ func (w *productWriter) stored(ctx context.Context, plan catalog.ID) (map[catalo
 // zonesBefore reads, before an upsert writes its plan rows, the stored zones of the
 // plans whose products it may have to change: the ever-online plans it replaces the
 // values of, and the plans that become ever-online with their stored values. The map is
-// keyed by rowid.
+// keyed by seq.
 func zonesBefore(ctx context.Context, tx *sql.Tx, obs []observation, old map[catalog.ID]stored) (map[int64][]byte, error) {
-	var rowids []any
+	var seqs []any
 	for i := range obs {
 		o := &obs[i]
 		st := old[o.Plan.ID]
 		if o.ever && (o.write == writeValues && st.everOnline || o.write == writeState) {
-			rowids = append(rowids, st.rowid)
+			seqs = append(seqs, st.seq)
 		}
 	}
-	zones := make(map[int64][]byte, len(rowids))
-	err := queryIn(ctx, tx, `SELECT rowid, zones FROM plans WHERE rowid`, rowids, func(rows *sql.Rows) error {
+	zones := make(map[int64][]byte, len(seqs))
+	err := queryIn(ctx, tx, `SELECT seq, zones FROM plans WHERE seq`, seqs, func(rows *sql.Rows) error {
 		var (
-			rowid int64
-			raw   []byte
+			seq int64
+			raw []byte
 		)
-		if err := rows.Scan(&rowid, &raw); err != nil {
+		if err := rows.Scan(&seq, &raw); err != nil {
 			return err
 		}
-		zones[rowid] = raw
+		zones[seq] = raw
 		return nil
 	})
 	if err != nil {
@@ -172,12 +174,12 @@ func writeProducts(ctx context.Context, tx *sql.Tx, obs []observation, old map[c
 			err   error
 		)
 		switch {
-		case o.write == writeValues && st.everOnline && bytes.Equal(before[st.rowid], o.Zones):
+		case o.write == writeValues && st.everOnline && bytes.Equal(before[st.seq], o.Zones):
 			continue
 		case o.write == writeValues:
 			zones = o.Plan.Zones
 		case o.write == writeState:
-			if zones, err = catalog.DecodeZonesJSON(before[st.rowid]); err != nil {
+			if zones, err = catalog.DecodeZonesJSON(before[st.seq]); err != nil {
 				err = fmt.Errorf("plan %s: zones: %w", o.Plan.ID, err)
 			}
 		default:
@@ -186,7 +188,7 @@ func writeProducts(ctx context.Context, tx *sql.Tx, obs []observation, old map[c
 		if err != nil {
 			return err
 		}
-		if err := w.replace(ctx, o.Plan.ID, zones, st.everOnline); err != nil {
+		if err := w.replace(ctx, o.Plan.ID, o.seq, zones, st.everOnline); err != nil {
 			return err
 		}
 	}
@@ -218,7 +220,7 @@ func (s *Store) backfillProducts(ctx context.Context) error {
 	}
 }
 
-const productless = `ever_online = 1 AND zones <> '[]' AND NOT EXISTS (SELECT 1 FROM products WHERE plan_id = plans.id)`
+const productless = `ever_online = 1 AND zones <> '[]' AND NOT EXISTS (SELECT 1 FROM products WHERE plan_seq = plans.seq)`
 
 func (s *Store) productlessPlans(ctx context.Context, after catalog.ID) ([]catalog.ID, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT id FROM plans WHERE id > ? AND `+productless+` ORDER BY id LIMIT ?`,
@@ -250,8 +252,11 @@ func (s *Store) fillProducts(ctx context.Context, ids []catalog.ID) error {
 	w := productWriter{tx: tx}
 	defer w.Close()
 	for _, id := range ids {
-		var raw []byte
-		err := tx.QueryRowContext(ctx, `SELECT zones FROM plans WHERE id = ? AND `+productless, id[:]).Scan(&raw)
+		var (
+			seq int64
+			raw []byte
+		)
+		err := tx.QueryRowContext(ctx, `SELECT seq, zones FROM plans WHERE id = ? AND `+productless, id[:]).Scan(&seq, &raw)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue // given products since it was found
 		}
@@ -262,7 +267,7 @@ func (s *Store) fillProducts(ctx context.Context, ids []catalog.ID) error {
 		if err != nil {
 			return fmt.Errorf("plan %s: zones: %w", id, err)
 		}
-		if err := w.replace(ctx, id, zones, false); err != nil {
+		if err := w.replace(ctx, id, seq, zones, false); err != nil {
 			return err
 		}
 	}
