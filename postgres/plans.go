@@ -14,6 +14,7 @@ import (
 
 	"boxoffice/catalog"
 	"boxoffice/ingest"
+	"boxoffice/pricing"
 )
 
 const planColumns = `id, provider, base_plan_id, plan_id, title, coalesce(organizer_company_id, ''),
@@ -54,24 +55,15 @@ var stagingColumns = []string{"id", "provider", "base_plan_id", "plan_id", "titl
 	"sell_mode", "online", "starts_at", "ends_at", "sell_from", "sell_to", "sold_out", "zones",
 	"min_price_cents", "max_price_cents", "revision", "fingerprint"}
 
-// mergeBatch applies the staged batch to plans, one WHEN clause per case of the
-// catalog.Store contract; the first that matches a row applies. $1 is the version the
-// batch commits as if it changes the searchable catalog, which it stamps on the plans it
-// changes that are, or become, ever-online, and as products_version on those of them
-// whose products change: that become ever-online, or whose zones, sold_out or starts_at
-// change (see replaceProducts). MERGE does not handle a concurrent insert of the same ID
-// (a unique violation), which the catalog_version lock rules out.
+// mergeBatch applies the staged batch, observations of stored plans (insertPlans
+// inserts the others), to plans, one WHEN clause per case of the catalog.Store contract;
+// the first that matches a row applies. $1 is the version the batch commits as if it
+// changes the searchable catalog, which it stamps on the plans it changes that are, or
+// become, ever-online, and as products_version on those of them whose products change:
+// that become ever-online, or whose zones, sold_out or starts_at change (see
+// replaceProducts).
 const mergeBatch = `MERGE INTO plans AS p
 USING pg_temp.upsert_batch AS b ON p.id = b.id
--- A new plan. Version 0 while it is not searchable: ChangedSince never reads it.
-WHEN NOT MATCHED THEN
-	INSERT (id, provider, base_plan_id, plan_id, title, organizer_company_id, sell_mode, ever_online,
-		starts_at, ends_at, sell_from, sell_to, sold_out, zones, min_price_cents, max_price_cents,
-		revision, version, fingerprint, products_version)
-	VALUES (b.id, b.provider, b.base_plan_id, b.plan_id, b.title, b.organizer_company_id, b.sell_mode, b.online,
-		b.starts_at, b.ends_at, b.sell_from, b.sell_to, b.sold_out, b.zones::jsonb, b.min_price_cents, b.max_price_cents,
-		b.revision, CASE WHEN b.online THEN $1::bigint ELSE 0 END, b.fingerprint,
-		CASE WHEN b.online THEN $1::bigint ELSE 0 END)
 -- A newer catalog.Observation with other values replaces them, unless it is late ($2: a tracked
 -- batch below $3, the latest sync of its provider; see catalog.Decide).
 WHEN MATCHED AND b.revision > p.revision AND b.fingerprint <> p.fingerprint AND NOT ($2 AND b.revision < $3) THEN
@@ -100,13 +92,14 @@ WHEN MATCHED AND b.revision > p.revision AND NOT $2 THEN
 
 // UpsertPlans applies batch in one transaction on the primary and returns the catalog
 // version after it; see catalog.Store for the rules. The batch's plans are merged in Go
-// (the highest revision wins, the first occurrence among equals, online if any was),
+// (the highest revision wins, the first occurrence among equals, online if any was);
+// the new ones are copied into plans, with their products, and those of stored plans
 // copied into a temporary table and merged into plans by one MERGE statement, so a
 // batch costs a few round trips whatever its size, and a redelivered batch writes no
 // plan row. Concurrent calls take turns on the catalog_version row, which they lock first:
 // versions are assigned in commit order, and two batches never deadlock on plan rows.
 // The products of the plans it changes that are, or become, ever-online are replaced
-// in the same transaction (see replaceProducts).
+// in the same transaction (see replaceProducts and insertPlans).
 func (s *Store) UpsertPlans(ctx context.Context, batch []catalog.Plan) (int64, error) {
 	if len(batch) == 0 {
 		v, err := readVersion(ctx, s.primary)
@@ -185,49 +178,30 @@ func (s *Store) upsert(ctx context.Context, obs []catalog.Observation, sync *ing
 			return 0, err
 		}
 	}
-	if obs, err = writes(ctx, tx, obs, floor); err != nil {
+	merged, inserted, err := writes(ctx, tx, obs, floor)
+	if err != nil {
 		return 0, err
 	}
-	if len(obs) == 0 {
-		// Nothing to write, as for a re-sync of an unchanged catalog: no plan crosses
-		// to the server.
-		if sync != nil {
-			if err := recordBatch(ctx, tx, sync); err != nil {
-				return 0, err
-			}
-		}
-		if err := tx.Commit(ctx); err != nil {
-			return 0, fmt.Errorf("commit: %w", err)
-		}
-		return cur, nil
-	}
-	if _, err := tx.Exec(ctx, prepareBatch); err != nil {
-		return 0, fmt.Errorf("prepare staging table: %w", err)
-	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"pg_temp", "upsert_batch"}, stagingColumns, pgx.CopyFromSlice(len(obs), func(i int) ([]any, error) {
-		return stagingRow(&obs[i]), nil
-	})); err != nil {
-		return 0, fmt.Errorf("copy batch: %w", err)
-	}
-	tag, err := tx.Exec(ctx, mergeBatch, next, floor.Tracked, floor.Revision)
-	if err != nil {
-		return 0, fmt.Errorf("merge batch: %w", err)
-	}
 	v := cur
-	if tag.RowsAffected() > 0 {
-		// Only this transaction can have stamped next: it holds the version's lock.
-		tag, err := tx.Exec(ctx, `UPDATE catalog_version SET version = $1
-			WHERE id = 1 AND EXISTS (SELECT FROM plans WHERE ever_online AND version = $1)`, next)
+	if len(merged) > 0 {
+		changed, err := mergePlans(ctx, tx, merged, next, floor)
 		if err != nil {
-			return 0, fmt.Errorf("advance catalog version: %w", err)
+			return 0, err
 		}
-		if tag.RowsAffected() == 1 {
+		if changed {
 			v = next
 		}
 	}
-	if v == next {
-		if err := replaceProducts(ctx, tx, obs, next); err != nil {
+	if len(inserted) > 0 {
+		online, err := insertPlans(ctx, tx, inserted, next)
+		if err != nil {
 			return 0, err
+		}
+		if online && v != next {
+			if _, err := tx.Exec(ctx, `UPDATE catalog_version SET version = $1 WHERE id = 1`, next); err != nil {
+				return 0, fmt.Errorf("advance catalog version: %w", err)
+			}
+			v = next
 		}
 	}
 	if sync != nil {
@@ -241,17 +215,74 @@ func (s *Store) upsert(ctx context.Context, obs []catalog.Observation, sync *ing
 	return v, nil
 }
 
+// mergePlans merges obs, observations of stored plans, into plans by one MERGE through
+// the staging table, and reports whether it advanced the catalog version to next: whether
+// it stamped next on a searchable plan. If it did, it brings the products of the plans
+// it changed in step (replaceProducts).
+func mergePlans(ctx context.Context, tx pgx.Tx, obs []catalog.Observation, next int64, floor catalog.Floor) (bool, error) {
+	if _, err := tx.Exec(ctx, prepareBatch); err != nil {
+		return false, fmt.Errorf("prepare staging table: %w", err)
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"pg_temp", "upsert_batch"}, stagingColumns, pgx.CopyFromSlice(len(obs), func(i int) ([]any, error) {
+		return stagingRow(&obs[i]), nil
+	})); err != nil {
+		return false, fmt.Errorf("copy batch: %w", err)
+	}
+	tag, err := tx.Exec(ctx, mergeBatch, next, floor.Tracked, floor.Revision)
+	if err != nil {
+		return false, fmt.Errorf("merge batch: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return false, nil
+	}
+	// Only this transaction can have stamped next: it holds the version's lock.
+	tag, err = tx.Exec(ctx, `UPDATE catalog_version SET version = $1
+		WHERE id = 1 AND EXISTS (SELECT FROM plans WHERE ever_online AND version = $1)`, next)
+	if err != nil {
+		return false, fmt.Errorf("advance catalog version: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return false, nil
+	}
+	return true, replaceProducts(ctx, tx, obs, next)
+}
+
+// insertPlans copies obs, observations of plans not stored, straight into plans, as the
+// merge would insert them (the catalog_version lock rules out a concurrent insert of
+// the same ID), and the products of the online ones into products, computed from the
+// batch alone: a new plan has none stored. It reports whether any of obs was online,
+// which stamps next on it.
+func insertPlans(ctx context.Context, tx pgx.Tx, obs []catalog.Observation, next int64) (bool, error) {
+	var online []catalog.Plan
+	for i := range obs {
+		if obs[i].Online {
+			online = append(online, obs[i].Plan)
+		}
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"plans"}, insertColumns, pgx.CopyFromSlice(len(obs), func(i int) ([]any, error) {
+		return insertRow(&obs[i], next), nil
+	})); err != nil {
+		return false, fmt.Errorf("copy %d new plans: %w", len(obs), err)
+	}
+	if err := copyProducts(ctx, tx, pricing.NewProducts(online)); err != nil {
+		return false, err
+	}
+	return len(online) > 0, nil
+}
+
 // writes returns the observations of obs that the merge would write (catalog.Decide),
 // read from the stored fingerprints and revisions in one query, so that the plans it
-// would leave as they are cost a lookup of their primary key and nothing more.
-func writes(ctx context.Context, tx pgx.Tx, obs []catalog.Observation, floor catalog.Floor) ([]catalog.Observation, error) {
+// would leave as they are cost a lookup of their primary key and nothing more: those
+// of stored plans (merged) and those of plans not stored (inserted). The caller holds
+// the catalog_version lock, so a plan not stored stays so until it commits.
+func writes(ctx context.Context, tx pgx.Tx, obs []catalog.Observation, floor catalog.Floor) (merged, inserted []catalog.Observation, err error) {
 	ids := make([][16]byte, len(obs))
 	for i := range obs {
 		ids[i] = obs[i].Plan.ID
 	}
 	rows, err := tx.Query(ctx, `SELECT id, revision, ever_online, fingerprint FROM plans WHERE id = ANY($1::uuid[])`, ids)
 	if err != nil {
-		return nil, fmt.Errorf("read stored plans: %w", err)
+		return nil, nil, fmt.Errorf("read stored plans: %w", err)
 	}
 	old := make(map[catalog.ID]catalog.Stored, len(obs))
 	for rows.Next() {
@@ -261,20 +292,41 @@ func writes(ctx context.Context, tx pgx.Tx, obs []catalog.Observation, floor cat
 		)
 		if err := rows.Scan((*[16]byte)(&id), &st.Revision, &st.EverOnline, &st.Fingerprint); err != nil {
 			rows.Close()
-			return nil, fmt.Errorf("read stored plans: %w", err)
+			return nil, nil, fmt.Errorf("read stored plans: %w", err)
 		}
 		old[id] = st
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read stored plans: %w", err)
+		return nil, nil, fmt.Errorf("read stored plans: %w", err)
 	}
-	kept := obs[:0:0]
 	for i := range obs {
-		if w, _, _ := catalog.Decide(&obs[i], old[obs[i].Plan.ID], floor); w != catalog.WriteNothing {
-			kept = append(kept, obs[i])
+		st := old[obs[i].Plan.ID]
+		switch w, _, _ := catalog.Decide(&obs[i], st, floor); {
+		case w == catalog.WriteNothing:
+		case st.Exists:
+			merged = append(merged, obs[i])
+		default:
+			inserted = append(inserted, obs[i])
 		}
 	}
-	return kept, nil
+	return merged, inserted, nil
+}
+
+// insertColumns are the columns of plans that insertPlans writes, in insertRow's order.
+var insertColumns = []string{"id", "provider", "base_plan_id", "plan_id", "title", "organizer_company_id",
+	"sell_mode", "ever_online", "starts_at", "ends_at", "sell_from", "sell_to", "sold_out", "zones",
+	"min_price_cents", "max_price_cents", "revision", "version", "fingerprint", "products_version"}
+
+// insertRow returns the values of a new plan's row for o, in the order of insertColumns:
+// an online one is stamped with next (version and products_version), an offline one
+// with 0, which ChangedSince never reads.
+func insertRow(o *catalog.Observation, next int64) []any {
+	version := int64(0)
+	if o.Online {
+		version = next
+	}
+	row := stagingRow(o) // the same values up to revision, then fingerprint
+	return append(row[:len(row)-1], version, o.Fingerprint, version)
 }
 
 // stagingRow returns the values of o in the order of stagingColumns.

@@ -2,8 +2,9 @@ package postgres
 
 // Where the catalog meets the pricing. A product is a zone of an ever-online plan, so
 // the plan upsert (UpsertPlans, plans.go) keeps products in step inside its own
-// transaction, through one column and one call: the merge stamps products_version on
-// the plans whose products must change, and replaceProducts brings those in step.
+// transaction: insertPlans copies the products of the new plans it inserts, computed
+// from the batch, and for stored plans the merge stamps products_version on those whose
+// products must change, and replaceProducts brings those in step.
 // What the products of a plan are, and what changed in them, is the pricing's rule
 // (pricing.DiffProducts, pricing.NewProducts); this file does the I/O.
 //

@@ -315,14 +315,17 @@ func testManyPlans(t *testing.T, s Stores) {
 	slices.SortFunc(all, compareIDs)
 	wantAll(t, s, all)
 
-	// A newer sync changing one plan's zones replaces its products only.
+	// A newer sync changing one plan's zones replaces its products only, and a plan new
+	// in it gets its own.
 	for i := range batch {
 		batch[i].Revision = 2
 	}
 	batch[700].Zones = batch[700].Zones[1:]
-	upsert(t, s, batch...)
+	added := catalogtest.NewPlan("many", strconv.Itoa(n), catalogtest.Revision(2))
+	upsert(t, s, slices.Concat(batch, []catalog.Plan{added})...)
 	all = slices.DeleteFunc(all, func(p pricing.Priced) bool { return p.PlanID == batch[700].ID })
 	all = append(all, products(batch[700])...)
+	all = append(all, products(added)...)
 	slices.SortFunc(all, compareIDs)
 	wantAll(t, s, all)
 	wantEvent(t, s, batch[700].ID, products(batch[700]))
