@@ -6,7 +6,8 @@
 #   Redis       127.0.0.1:6379   no persistence
 #   RabbitMQ    127.0.0.1:5672   guest/guest
 #   PostgreSQL  127.0.0.1:5432   primary (Debian cluster 15/main), trust auth on loopback,
-#                                wal_level=replica; database and role "boxoffice"
+#                                wal_level=replica; database and role "boxoffice";
+#                                bulk-load settings by ALTER SYSTEM (pg_tune)
 #               127.0.0.1:5433   streaming hot-standby replica (Debian cluster 15/replica),
 #                                cloned from the primary with pg_basebackup -R
 #
@@ -100,6 +101,20 @@ pg_start() {
   retry 60 "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$2" || die "postgres $1 not ready on port $2"
 }
 
+# pg_tune: the primary's settings for bulk loads (a cold ingest writes every index page
+# of plans and products in each batch), all of which apply on reload, so a running
+# primary takes them without a restart; docs/OPERATIONS.md says why each.
+pg_tune() {
+  pg_psql $PRIMARY_PORT -d postgres >/dev/null <<'SQL'
+ALTER SYSTEM SET max_wal_size = '4GB';
+ALTER SYSTEM SET wal_compression = 'lz4';
+ALTER SYSTEM SET bgwriter_delay = '10ms';
+ALTER SYSTEM SET bgwriter_lru_maxpages = 1000;
+ALTER SYSTEM SET bgwriter_lru_multiplier = 10;
+SELECT pg_reload_conf();
+SQL
+}
+
 postgres_up() {
   install -d -o postgres -g postgres -m 2775 /var/run/postgresql
   pg_exists main || pg_createcluster $PGVER main -p $PRIMARY_PORT
@@ -109,6 +124,8 @@ postgres_up() {
 SELECT 'CREATE ROLE boxoffice LOGIN PASSWORD ''boxoffice''' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'boxoffice')\gexec
 SELECT 'CREATE DATABASE boxoffice OWNER boxoffice' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'boxoffice')\gexec
 SQL
+
+  pg_tune
 
   pg_exists replica || { log "postgres: creating cluster replica"; pg_createcluster $PGVER replica -p $REPLICA_PORT >/dev/null; }
   pg_configure replica $REPLICA_PORT
