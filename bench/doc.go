@@ -30,6 +30,13 @@
 // full (no 304): the same document, then one with 1 % of the plans' prices changed,
 // each timed until the sync is confirmed and the API serves the store's version.
 //
+// TestBenchRestart, not part of `make bench` (BENCH_RUN='^TestBenchRestart$'
+// ./scripts/bench.sh), measures an API process starting on a stored catalog: the
+// distributed mode ingests BENCH_RESTART_SIZE plans, then an api process of each binary
+// of BENCH_RESTART_BINS starts in turn on it, timed until its index holds every plan,
+// with its peak resident memory (VmHWM), its resident memory then and the bytes of the
+// JSON it serves. Several binaries in one run compare builds on the same stored catalog.
+//
 // TestBenchLimiter, also part of `make bench`, measures the HTTP edge's rate limiter:
 // two embedded servers on one 10k-plan catalog, limiting off and limiting on far above
 // the load, their hot windows loaded with wrk in turn; it reports the ratio on/off
@@ -63,6 +70,8 @@
 //	BENCH_INGEST_SIZES       TestBenchIngest's catalog sizes, in both modes (default 10k,100k,1m)
 //	BENCH_INGEST_WORKERS     TestBenchIngest's distributed runs: worker processes of each (default 1,2)
 //	BENCH_INGEST_OUT         a file to write TestBenchIngest's table to
+//	BENCH_RESTART_SIZE       TestBenchRestart's catalog size (default 1m)
+//	BENCH_RESTART_BINS       TestBenchRestart's api binaries, comma-separated (default BENCH_BIN or the one built)
 //	BENCH_BIN                the boxoffice binary (default: built into a temporary dir)
 //	BENCH_OUT                a file to write the Markdown results table to
 //	BENCH_LIMITER_OUT        a file to write TestBenchLimiter's table to
