@@ -39,6 +39,35 @@ func (ix *Index) Apply(ch Changes, encode Encoder) *Index {
 	return next
 }
 
+// replacedSince returns the bytes prev references and ix does not: what keeping prev
+// beside ix costs, for ix derived from prev by several Applies (each counts its
+// replaced bytes against the one before, which may be a version never kept). It costs
+// a pass over the tables of chunks and slabs.
+func (ix *Index) replacedSince(prev *Index) int64 {
+	if prev == nil {
+		return 0
+	}
+	shared := make(map[*entry]bool, len(ix.chunks)) // chunks by their first entry
+	for _, es := range ix.chunks {
+		shared[&es[0]] = true
+	}
+	n := prev.tableBytes()
+	for _, es := range prev.chunks {
+		if !shared[&es[0]] {
+			n += int64(cap(es)) * entrySize
+		}
+	}
+	for i, sl := range prev.slabs {
+		if sl.b != nil && (i >= len(ix.slabs) || ix.slabs[i].b == nil || array(ix.slabs[i].b) != array(sl.b)) {
+			n += int64(cap(sl.b))
+		}
+	}
+	return n
+}
+
+// array returns the first byte of b's array; b has room for one.
+func array(b []byte) *byte { return &b[:1][0] }
+
 // writer returns the locked writer of ix's lineage, or of a new one when ix is not its
 // lineage's latest version.
 func (ix *Index) writer() *writer {

@@ -3,6 +3,7 @@ package catalog
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -34,10 +35,12 @@ type Searcher struct {
 	log      *slog.Logger
 	maxBytes int64 // 0: no budget
 	keep     int   // previous versions kept besides the current one
+	page     int   // plans a refresh reads and applies at a time
 
 	index   atomic.Pointer[Index]
 	history atomic.Pointer[[]*Index] // previous indexes, newest first; never modified once stored
 	over    atomic.Bool              // the catalog is beyond maxBytes
+	loading atomic.Int64             // bytes the refresh in progress added beyond the current index
 	notify  chan struct{}            // buffered(1): a pending refresh request
 }
 
@@ -53,7 +56,15 @@ type SearcherConfig struct {
 	// History is how many previous versions' indexes are kept beside the current one
 	// for paginated searches in flight (INDEX_HISTORY); 0 keeps none.
 	History int
+	// Page is how many changed plans a refresh reads and applies at a time; 0 is 5000.
+	// A whole catalog is read a page at a time, in the memory of one page of plans.
+	Page int
 }
+
+// defaultPage is SearcherConfig.Page's default: the batch size of an ingest, and a page
+// whose plans and documents are small beside the headroom of the process's memory limit
+// (cmd/boxoffice).
+const defaultPage = 5000
 
 // NewSearcher returns a Searcher over store that encodes documents with encode. It
 // panics on a nil store or encode, or a negative setting: a programming mistake.
@@ -61,11 +72,11 @@ func NewSearcher(store Store, encode Encoder, cfg SearcherConfig, log *slog.Logg
 	if store == nil || encode == nil || log == nil {
 		panic("catalog: NewSearcher: a nil store, encoder or log")
 	}
-	if cfg.Poll < 0 || cfg.MaxBytes < 0 || cfg.History < 0 {
-		panic(fmt.Sprintf("catalog: NewSearcher: negative Poll %v, MaxBytes %d or History %d", cfg.Poll, cfg.MaxBytes, cfg.History))
+	if cfg.Poll < 0 || cfg.MaxBytes < 0 || cfg.History < 0 || cfg.Page < 0 {
+		panic(fmt.Sprintf("catalog: NewSearcher: negative Poll %v, MaxBytes %d, History %d or Page %d", cfg.Poll, cfg.MaxBytes, cfg.History, cfg.Page))
 	}
 	return &Searcher{store: store, encode: encode, poll: cmp.Or(cfg.Poll, time.Second), log: log,
-		maxBytes: cfg.MaxBytes, keep: cfg.History, notify: make(chan struct{}, 1)}
+		maxBytes: cfg.MaxBytes, keep: cfg.History, page: cmp.Or(cfg.Page, defaultPage), notify: make(chan struct{}, 1)}
 }
 
 // IndexAt returns the index of the catalog at version: the current one or a kept
@@ -93,6 +104,11 @@ func (s *Searcher) Bytes() int64 {
 	}
 	return n
 }
+
+// Loading estimates the memory a refresh in progress has added beyond the current
+// index (all of the index it builds, before the first is installed), 0 between refreshes:
+// with Bytes, what the process's memory limit must leave room for.
+func (s *Searcher) Loading() int64 { return s.loading.Load() }
 
 // historyBytes estimates what keeping the previous indexes prev (newest first) costs
 // beside cur: for each one, what its successor replaced (see Index.Apply).
@@ -147,6 +163,13 @@ func (s *Searcher) Notify() {
 // Refresh reads the changes since the current index's version and installs a new index
 // when there are any. It returns the version now served.
 // Over the budget it does nothing.
+//
+// It reads the changes in pages (SearcherConfig.Page) and applies each to the index it
+// builds as it comes, so a whole catalog (a start, a restart, a long catch-up) costs the
+// memory of the index and one page of plans, never of every plan at once. The index it
+// builds is installed only once the last page is in: the pages all come from one
+// snapshot (see Store.EachChange), so it serves exactly one catalog version, never part
+// of one.
 func (s *Searcher) Refresh(ctx context.Context) (int64, error) {
 	if s.over.Load() {
 		return 0, nil
@@ -156,24 +179,42 @@ func (s *Searcher) Refresh(ctx context.Context) (int64, error) {
 	if cur != nil {
 		since = cur.Version()
 	}
-	ch, err := s.store.ChangedSince(ctx, since)
-	if err != nil {
+	next, pages := cur, 0
+	var over int64 // the estimate beyond the budget that stopped the read
+	version, err := s.store.EachChange(ctx, since, s.page, func(ch Changes) error {
+		// Estimate before encoding, so a catalog far beyond the budget is never indexed.
+		if est := next.Bytes() + EstimateBytes(ch.Plans); s.maxBytes > 0 && est > s.maxBytes {
+			over = est
+			return errOverBudget
+		}
+		next = next.Apply(ch, s.encode)
+		pages++
+		if s.maxBytes > 0 && next.Bytes() > s.maxBytes {
+			over = next.Bytes()
+			return errOverBudget
+		}
+		s.loading.Store(max(0, next.Bytes()-cur.Bytes()))
+		return nil
+	})
+	s.loading.Store(0)
+	switch {
+	case errors.Is(err, errOverBudget):
+		return s.overBudget(over)
+	case err != nil:
 		return since, fmt.Errorf("refresh catalog index from version %d: %w", since, err)
-	}
-	if cur != nil && len(ch.Plans) == 0 && ch.Version <= since {
+	case pages == 0 && cur != nil && version <= since:
 		return since, nil
-	}
-	// Estimate before encoding, so a catalog far beyond the budget is never indexed.
-	if est := cur.Bytes() + EstimateBytes(ch.Plans); s.maxBytes > 0 && est > s.maxBytes {
-		return s.overBudget(est)
-	}
-	next := cur.Apply(ch, s.encode)
-	if s.maxBytes > 0 && next.Bytes() > s.maxBytes {
-		return s.overBudget(next.Bytes())
+	case pages == 0:
+		next = cur.Apply(Changes{Version: version}, s.encode)
+	case pages > 1:
+		next.replaced = next.replacedSince(cur) // each Apply counted against the page before
 	}
 	s.install(cur, next)
 	return next.Version(), nil
 }
+
+// errOverBudget stops a refresh's read when the index would exceed the budget.
+var errOverBudget = errors.New("the catalog is beyond the index's memory budget")
 
 func (s *Searcher) overBudget(bytes int64) (int64, error) {
 	s.over.Store(true)

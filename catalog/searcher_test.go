@@ -2,6 +2,7 @@ package catalog_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -24,6 +25,11 @@ type countingStore struct {
 func (c *countingStore) ChangedSince(ctx context.Context, v int64) (catalog.Changes, error) {
 	c.reads.Add(1)
 	return c.Store.ChangedSince(ctx, v)
+}
+
+func (c *countingStore) EachChange(ctx context.Context, v int64, limit int, fn func(catalog.Changes) error) (int64, error) {
+	c.reads.Add(1)
+	return c.Store.EachChange(ctx, v, limit, fn)
 }
 
 func newStore(t *testing.T, plans int) *countingStore {
@@ -188,5 +194,120 @@ func TestSearcherHistoryWithinBudget(t *testing.T) {
 	}
 	if s.IndexAt(versions[0]) != nil {
 		t.Errorf("IndexAt(two versions back) = an index, want it dropped for the budget")
+	}
+}
+
+// TestSearcherLoadsInPages reads the catalog and a catch-up in pages of 7 plans: the
+// indexes are those of one read of everything, and the version the catch-up replaced is
+// kept as it was, its cost counted.
+func TestSearcherLoadsInPages(t *testing.T) {
+	store := newStore(t, 100)
+	log := slog.New(slog.DiscardHandler)
+	paged := catalog.NewSearcher(store, httpapi.EncodeEvent, catalog.SearcherConfig{Poll: time.Hour, History: 1, Page: 7}, log)
+	whole := catalog.NewSearcher(store, httpapi.EncodeEvent, catalog.SearcherConfig{Poll: time.Hour, Page: 1000}, log)
+	check := func(when string) {
+		t.Helper()
+		vp, err := paged.Refresh(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		vw, err := whole.Refresh(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if vp != vw || paged.Index().Len() != whole.Index().Len() || allDocs(paged.Index()) != allDocs(whole.Index()) {
+			t.Errorf("%s: in pages of 7, version %d of %d plans; in one page, %d of %d; want the same index", when,
+				vp, paged.Index().Len(), vw, whole.Index().Len())
+		}
+	}
+	check("first load")
+	v1, before := paged.Index().Version(), allDocs(paged.Index())
+
+	var batch []catalog.Plan
+	for i := range 30 {
+		batch = append(batch, catalogtest.NewPlan(strconv.Itoa(i*3), "1", catalogtest.Revision(2), catalogtest.Title("changed")))
+	}
+	batch = append(batch, catalogtest.NewPlan("new", "1"))
+	if _, err := store.UpsertPlans(t.Context(), batch); err != nil {
+		t.Fatal(err)
+	}
+	check("catch-up of 31 plans")
+	if ix := paged.IndexAt(v1); ix == nil || allDocs(ix) != before {
+		t.Errorf("IndexAt(%d) after a catch-up in pages = %v, want the first load as it was", v1, ix)
+	}
+	if kept := paged.Bytes() - paged.Index().Bytes(); kept <= 0 {
+		t.Errorf("keeping the version before a catch-up in pages costs %d bytes, want more than 0", kept)
+	}
+}
+
+// failingStore fails EachChange after a number of pages, as a store whose connection
+// breaks part-way, and reports what the Searcher serves while the pages come.
+type failingStore struct {
+	catalog.Store
+	pages   int // pages before the failure
+	during  func()
+	refused error
+}
+
+func (f *failingStore) EachChange(ctx context.Context, v int64, limit int, fn func(catalog.Changes) error) (int64, error) {
+	n := 0
+	return f.Store.EachChange(ctx, v, limit, func(ch catalog.Changes) error {
+		if n == f.pages {
+			return f.refused
+		}
+		n++
+		if err := fn(ch); err != nil {
+			return err
+		}
+		f.during()
+		return nil
+	})
+}
+
+// TestSearcherServesOnlyWholeVersions breaks reads part-way: the Searcher never serves
+// an index of part of the pages, keeps what it served before, and loads in full once
+// the store answers.
+func TestSearcherServesOnlyWholeVersions(t *testing.T) {
+	store := newStore(t, 50)
+	f := &failingStore{Store: store, pages: 3, refused: errors.New("connection reset")}
+	s := catalog.NewSearcher(f, httpapi.EncodeEvent, catalog.SearcherConfig{Poll: time.Hour, Page: 5}, slog.New(slog.DiscardHandler))
+	var served []string // the documents served while pages came
+	f.during = func() {
+		if ix := s.Index(); ix != nil {
+			served = append(served, allDocs(ix))
+		}
+	}
+	if _, err := s.Refresh(t.Context()); err == nil || s.Index() != nil || len(served) > 0 {
+		t.Fatalf("first load broken after 3 pages: err %v, index %v, %d indexes served while loading; want an error and no index", err, s.Index(), len(served))
+	}
+	f.pages = 100
+	v1, err := s.Refresh(t.Context())
+	if err != nil || s.Index() == nil || s.Index().Len() != 50 || len(served) > 0 {
+		t.Fatalf("first load: version %d, %v, index %v, %d indexes served while loading; want 50 plans, none before", v1, err, s.Index(), len(served))
+	}
+	before := allDocs(s.Index())
+
+	var batch []catalog.Plan
+	for i := range 40 {
+		batch = append(batch, catalogtest.NewPlan(strconv.Itoa(i), "1", catalogtest.Revision(2), catalogtest.Title("changed")))
+	}
+	if _, err := store.UpsertPlans(t.Context(), batch); err != nil {
+		t.Fatal(err)
+	}
+	f.pages = 2
+	if v, err := s.Refresh(t.Context()); err == nil || v != v1 || allDocs(s.Index()) != before {
+		t.Errorf("catch-up broken after 2 pages = %d, %v; want %d and an error, the index as it was", v, err, v1)
+	}
+	if len(served) != 2 {
+		t.Errorf("%d pages of the catch-up went by, want 2", len(served))
+	}
+	for _, docs := range served {
+		if docs != before {
+			t.Errorf("served another index than the previous version while catching up")
+		}
+	}
+	f.pages = 100
+	if v, err := s.Refresh(t.Context()); err != nil || v <= v1 || strings.Count(allDocs(s.Index()), "changed") != 40 {
+		t.Errorf("catch-up = %d, %v with %d changed plans served; want a version above %d with 40", v, err, strings.Count(allDocs(s.Index()), "changed"), v1)
 	}
 }

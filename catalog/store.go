@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -45,6 +46,16 @@ func (w Window) Contains(p Plan) bool {
 // catalog version they were read at, from one consistent snapshot. ChangedSince(ctx, 0)
 // returns the whole searchable catalog.
 //
+// EachChange reads what ChangedSince returns in pages: it calls fn with pages of at
+// most limit of those plans, in no particular order, each carrying the catalog version
+// they were read at, and returns that version. Every page comes from the same snapshot,
+// so the pages together are exactly what one ChangedSince at that version returns,
+// never a mix of versions, and a whole catalog is read in the memory of a page. fn is
+// never called with an empty page: when nothing changed, EachChange only returns the
+// version. fn must not keep the page's slice after it returns (the store reuses it); an
+// error from fn stops the read and is returned as it is. A read that fails after a
+// page went to fn is not retried: the caller drops what it took from the pages.
+//
 // Plans read back carry EverOnline (always true for these) and Version; the values a
 // caller sets in those fields when upserting are ignored. Text that is not valid UTF-8
 // is read back with each invalid byte replaced by U+FFFD (see Observe), never refused.
@@ -54,6 +65,7 @@ type Store interface {
 	UpsertPlans(ctx context.Context, batch []Plan) (version int64, err error)
 	SearchPlans(ctx context.Context, w Window) ([]Plan, error)
 	ChangedSince(ctx context.Context, version int64) (Changes, error)
+	EachChange(ctx context.Context, version int64, limit int, fn func(Changes) error) (int64, error)
 }
 
 // Changes are the searchable plans changed after a version, read at Version.
@@ -77,4 +89,43 @@ func NewPage(plans []Plan, version int64, limit int) Page {
 		return Page{Plans: plans[:limit], Version: version, More: true}
 	}
 	return Page{Plans: plans, Version: version}
+}
+
+// Rows are a database query's result rows, as drivers have them: Next moves to the
+// next row and reports whether there is one; Err is the error that ended them.
+type Rows interface {
+	Next() bool
+	Err() error
+}
+
+// EachPage calls fn with the plans of rows, each read by scan from the current row and
+// all read at version, in pages of at most limit, reusing one slice for them, as a
+// store's EachChange gives them: it stops at the first error of scan, rows or fn, and
+// returns it as it is. It panics on a limit below 1.
+func EachPage(rows Rows, scan func() (Plan, error), version int64, limit int, fn func(Changes) error) error {
+	if limit < 1 {
+		panic(fmt.Sprintf("catalog: EachPage: a page limit of %d", limit))
+	}
+	var page []Plan
+	for rows.Next() {
+		p, err := scan()
+		if err != nil {
+			return err
+		}
+		page = append(page, p)
+		if len(page) == limit {
+			if err := fn(Changes{Plans: page, Version: version}); err != nil {
+				return err
+			}
+			clear(page) // let the collector have the plans fn is done with
+			page = page[:0]
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(page) == 0 {
+		return nil
+	}
+	return fn(Changes{Plans: page, Version: version})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -497,8 +498,13 @@ func searchPage(ctx context.Context, pool *pgxpool.Pool, w catalog.Window, after
 func (s *Store) ChangedSince(ctx context.Context, version int64) (catalog.Changes, error) {
 	var ch catalog.Changes
 	err := s.read(ctx, func(ctx context.Context, pool *pgxpool.Pool) error {
+		ch = catalog.Changes{} // a run on the replica that failed may have read some
 		var err error
-		ch, err = changedSince(ctx, pool, version)
+		// One page of any length: its slice is never reused, so it is the result.
+		ch.Version, err = eachChange(ctx, pool, version, math.MaxInt, func(page catalog.Changes) error {
+			ch.Plans = page.Plans
+			return nil
+		})
 		return err
 	})
 	if err != nil {
@@ -507,28 +513,62 @@ func (s *Store) ChangedSince(ctx context.Context, version int64) (catalog.Change
 	return ch, nil
 }
 
-func changedSince(ctx context.Context, pool *pgxpool.Pool, version int64) (catalog.Changes, error) {
+// EachChange calls fn with the ever-online plans changed after version in pages of at
+// most limit, and returns the catalog version, all read from the replica (see Store) by
+// one query in one repeatable-read transaction: one snapshot, as ChangedSince. Rows are
+// read as fn takes the pages, so a catalog of any size costs the memory of a page. A
+// replica found unavailable before the first page went to fn is read again from the
+// primary; after it, the read fails, for the primary's snapshot is another one. An
+// error from fn stops the read and is returned as it is.
+func (s *Store) EachChange(ctx context.Context, version int64, limit int, fn func(catalog.Changes) error) (int64, error) {
+	var fnErr, failed error // fn's own error; the error of a run after a page went to fn
+	sent := false
+	var cur int64
+	err := s.read(ctx, func(ctx context.Context, pool *pgxpool.Pool) error {
+		if sent {
+			return failed // the replica failed part-way: the primary would read another snapshot
+		}
+		cur, failed = eachChange(ctx, pool, version, limit, func(page catalog.Changes) error {
+			sent = true
+			if fnErr = fn(page); fnErr != nil {
+				return errStopped // not fn's error, which read might take for the replica's
+			}
+			return nil
+		})
+		return failed
+	})
+	switch {
+	case fnErr != nil:
+		return 0, fnErr
+	case err != nil:
+		return 0, fmt.Errorf("plans changed since version %d: %w", version, err)
+	}
+	return cur, nil
+}
+
+// eachChange runs EachChange's query on pool and returns the catalog version it read.
+func eachChange(ctx context.Context, pool *pgxpool.Pool, version int64, limit int, fn func(catalog.Changes) error) (int64, error) {
 	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
-		return catalog.Changes{}, fmt.Errorf("begin: %w", err)
+		return 0, fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback(ctx) // read only: nothing to commit
 	cur, err := readVersion(ctx, tx)
 	if err != nil {
-		return catalog.Changes{}, err
+		return 0, err
 	}
 	if version >= cur {
-		return catalog.Changes{Version: cur}, nil
+		return cur, nil
 	}
 	rows, err := tx.Query(ctx, `SELECT `+planColumns+` FROM plans WHERE ever_online AND version > $1`, version)
 	if err != nil {
-		return catalog.Changes{}, err
+		return 0, err
 	}
-	plans, err := scanPlans(rows)
-	if err != nil {
-		return catalog.Changes{}, err
+	defer rows.Close()
+	if err := catalog.EachPage(rows, func() (catalog.Plan, error) { return scanPlan(rows) }, cur, limit, fn); err != nil {
+		return 0, err
 	}
-	return catalog.Changes{Plans: plans, Version: cur}, nil
+	return cur, nil
 }
 
 // queryer is what a pool and a transaction share.

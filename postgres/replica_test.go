@@ -195,12 +195,7 @@ func TestReplicaSnapshotsAreConsistent(t *testing.T) {
 // back.
 func TestReplicaFallback(t *testing.T) {
 	t.Parallel()
-	primaryURL := newSchema(t)
-	w := openStore(t, primaryURL, "", nil)
-	if err := w.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	proxied, p := proxiedReplica(t, replicated(t, primaryURL))
+	primaryURL, proxied, p := migratedBehindProxy(t)
 	var logs syncBuffer
 	s := openStore(t, primaryURL, proxied, slog.New(slog.NewTextHandler(&logs, nil)))
 
@@ -282,6 +277,19 @@ func TestReplicaDownAtOpen(t *testing.T) {
 	waitForReplica(t, s, catalog.Changes{Plans: []catalog.Plan{searchable(v, a)}, Version: v})
 }
 
+// migratedBehindProxy migrates a new schema of its own and returns the primary's URL
+// and the replica's through a proxy (see proxiedReplica), once the replica has
+// replayed the migration.
+func migratedBehindProxy(t *testing.T) (primaryURL, replicaURL string, p *testenv.Proxy) {
+	t.Helper()
+	primaryURL = newSchema(t)
+	if err := openStore(t, primaryURL, "", nil).Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	replicaURL, p = proxiedReplica(t, replicated(t, primaryURL))
+	return primaryURL, replicaURL, p
+}
+
 // proxiedReplica starts a proxy in front of the replica at replicaURL and returns the
 // URL that goes through it.
 func proxiedReplica(t *testing.T, replicaURL string) (string, *testenv.Proxy) {
@@ -316,4 +324,57 @@ func (b *syncBuffer) String() string {
 // count returns how many lines have s.
 func (b *syncBuffer) count(s string) int {
 	return strings.Count(b.String(), `msg="`+s)
+}
+
+// TestReplicaCutDuringEachChange reads a catalog from the replica in pages and cuts the
+// replica after the first page: the read fails rather than go on from the primary,
+// whose snapshot is another one, and the next read is served by the primary in full.
+func TestReplicaCutDuringEachChange(t *testing.T) {
+	t.Parallel()
+	primaryURL, proxied, p := migratedBehindProxy(t)
+	w := openStore(t, primaryURL, "", nil)
+	s := openStore(t, primaryURL, proxied, nil)
+
+	// Far more bytes than the socket buffers hold, so the rows after the first page are
+	// still on the replica's side when it is cut.
+	const n = 2000
+	batch := make([]catalog.Plan, n)
+	want := catalog.Changes{Plans: make([]catalog.Plan, n)}
+	for i := range batch {
+		batch[i] = catalogtest.NewPlan("cut", strconv.Itoa(i), catalogtest.Title(strings.Repeat("x", 2000)))
+	}
+	v, err := w.UpsertPlans(t.Context(), batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, pl := range batch {
+		want.Plans[i] = searchable(v, pl)
+	}
+	want.Version = v
+	waitForReplica(t, s, want)
+
+	pages := 0
+	by, err := servedBy(s, func() error {
+		_, err := s.EachChange(t.Context(), 0, 100, func(catalog.Changes) error {
+			if pages++; pages == 1 {
+				p.Cut()
+			}
+			return nil
+		})
+		return err
+	})
+	if err == nil || pages >= n/100 || by == "primary" {
+		t.Fatalf("EachChange with the replica cut after the first page: %d pages served by the %s, %v; want an error before the last page and no read from the primary", pages, by, err)
+	}
+	got := catalog.Changes{}
+	by, err = servedBy(s, func() (err error) {
+		got.Version, err = s.EachChange(t.Context(), 0, 100, func(ch catalog.Changes) error {
+			got.Plans = append(got.Plans, ch.Plans...)
+			return nil
+		})
+		return err
+	})
+	if err != nil || by != "primary" || len(got.Plans) != n || got.Version != v {
+		t.Errorf("EachChange with the replica down = %d plans at version %d served by the %s, %v; want %d at %d from the primary", len(got.Plans), got.Version, by, err, n, v)
+	}
 }

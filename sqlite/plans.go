@@ -398,39 +398,61 @@ func (s *Store) searchPage(ctx context.Context, w catalog.Window, after *catalog
 // order, and the catalog version, both read in one read transaction: WAL gives it one
 // snapshot, so the plans are exactly those of the version it reports.
 func (s *Store) ChangedSince(ctx context.Context, version int64) (catalog.Changes, error) {
-	ch, err := s.changedSince(ctx, version)
+	var ch catalog.Changes
+	var err error
+	// One page of any length: its slice is never reused, so it is the result.
+	ch.Version, err = s.eachChange(ctx, version, math.MaxInt, func(page catalog.Changes) error {
+		ch.Plans = page.Plans
+		return nil
+	})
 	if err != nil {
 		return catalog.Changes{}, fmt.Errorf("plans changed since version %d: %w", version, err)
 	}
 	return ch, nil
 }
 
-func (s *Store) changedSince(ctx context.Context, version int64) (catalog.Changes, error) {
+// EachChange calls fn with the ever-online plans changed after version in pages of at
+// most limit, and returns the catalog version, all read by one query in one read
+// transaction: one WAL snapshot, as ChangedSince. Rows are read as fn takes the pages,
+// so a catalog of any size costs the memory of a page. An error from fn stops the read
+// and is returned as it is.
+func (s *Store) EachChange(ctx context.Context, version int64, limit int, fn func(catalog.Changes) error) (int64, error) {
+	var fnErr error
+	v, err := s.eachChange(ctx, version, limit, func(page catalog.Changes) error {
+		fnErr = fn(page)
+		return fnErr
+	})
+	switch {
+	case fnErr != nil:
+		return 0, fnErr
+	case err != nil:
+		return 0, fmt.Errorf("plans changed since version %d: %w", version, err)
+	}
+	return v, nil
+}
+
+func (s *Store) eachChange(ctx context.Context, version int64, limit int, fn func(catalog.Changes) error) (int64, error) {
 	tx, err := s.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return catalog.Changes{}, fmt.Errorf("begin: %w", err)
+		return 0, fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
 	cur, err := readVersion(ctx, tx)
 	if err != nil {
-		return catalog.Changes{}, err
+		return 0, err
 	}
 	if version >= cur {
-		return catalog.Changes{Version: cur}, nil
+		return cur, nil
 	}
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM plans WHERE ever_online = 1 AND version > ?`, version).Scan(&n); err != nil {
-		return catalog.Changes{}, err
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+planColumns+` FROM plans WHERE ever_online = 1 AND version > ?`, version)
+	rows, err := tx.QueryContext(ctx, `SELECT `+planColumns+` FROM plans WHERE ever_online = 1 AND version > ?`, version) //nolint:rowserrcheck // catalog.EachPage checks rows.Err
 	if err != nil {
-		return catalog.Changes{}, err
+		return 0, err
 	}
-	plans, err := scanPlans(rows, n)
-	if err != nil {
-		return catalog.Changes{}, err
+	defer rows.Close()
+	if err := catalog.EachPage(rows, func() (catalog.Plan, error) { return scanPlan(rows) }, cur, limit, fn); err != nil {
+		return 0, err
 	}
-	return catalog.Changes{Plans: plans, Version: cur}, nil
+	return cur, nil
 }
 
 // queryer is what a pool and a transaction share.

@@ -3,6 +3,7 @@ package catalogtest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -56,6 +57,8 @@ func TestStore(t *testing.T, open func(t *testing.T) catalog.Store, f Features) 
 	run("BatchDuplicates", testBatchDuplicates)
 
 	run("ChangedSince", testChangedSince)
+	run("EachChangeReadsOneSnapshot", testEachChangeSnapshot)
+	run("EachChangeStopsOnError", testEachChangeStops)
 	run("NewerRevisionSameValuesKeepsVersion", testSameValues)
 	run("UnsearchableChangeKeepsVersion", testUnsearchableChange)
 
@@ -390,6 +393,60 @@ func testChangedSince(t *testing.T, s catalog.Store) {
 	}
 }
 
+func testEachChangeSnapshot(t *testing.T, s catalog.Store) {
+	var plans []catalog.Plan
+	for i := range 10 {
+		plans = append(plans, NewPlan("snap", strconv.Itoa(i)))
+	}
+	v1 := upsert(t, s, plans...)
+	want := catalog.Changes{Plans: slices.SortedFunc(slices.Values(searchable(v1, plans...)), compareIDs), Version: v1}
+
+	// After the first page, every plan changes and one is added: the pages that follow
+	// are still those of the version the first was read at.
+	var v2 int64
+	got := eachChange(t, s, 0, 3, func(page int) {
+		if page > 1 {
+			return
+		}
+		var next []catalog.Plan
+		for i := range 10 {
+			next = append(next, NewPlan("snap", strconv.Itoa(i), Revision(2), Title("changed "+strconv.Itoa(i))))
+		}
+		next = append(next, NewPlan("snap", "new"))
+		v2 = upsert(t, s, next...)
+	})
+	if v2 <= v1 {
+		t.Fatalf("UpsertPlans(every plan changed) = %d, want a version above %d", v2, v1)
+	}
+	if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("EachChange(0) with a change after its first page mismatch version %d (-want +got):\n%s", v1, diff)
+	}
+	if got := changedSince(t, s, v1); got.Version != v2 || len(got.Plans) != 11 {
+		t.Errorf("ChangedSince(%d) = %d plans at version %d, want 11 at %d", v1, len(got.Plans), got.Version, v2)
+	}
+}
+
+func testEachChangeStops(t *testing.T, s catalog.Store) {
+	var plans []catalog.Plan
+	for i := range 5 {
+		plans = append(plans, NewPlan("stop", strconv.Itoa(i)))
+	}
+	upsert(t, s, plans...)
+	stop := errors.New("enough")
+	pages := 0
+	if _, err := s.EachChange(t.Context(), 0, 2, func(catalog.Changes) error {
+		pages++
+		return stop
+	}); err != stop || pages != 1 { // fn's error comes back as it is, not wrapped
+		t.Errorf("EachChange with fn failing on the 1st page = %v after %d pages, want %v after 1", err, pages, stop)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := s.EachChange(ctx, 0, 2, func(catalog.Changes) error { return nil }); err == nil {
+		t.Errorf("EachChange(canceled context) = nil, want an error")
+	}
+}
+
 func testSameValues(t *testing.T, s catalog.Store) {
 	a := NewPlan("same", "a")
 	v1 := upsert(t, s, a)
@@ -603,7 +660,8 @@ func search(t *testing.T, s catalog.Store, w catalog.Window) []catalog.Plan {
 }
 
 // changedSince returns the changes of s since version with the plans ordered by ID,
-// stopping the test on an error.
+// stopping the test on an error. It also reads them with EachChange in pages of two,
+// and reports an error unless the pages hold the same.
 func changedSince(t *testing.T, s catalog.Store, version int64) catalog.Changes {
 	t.Helper()
 	got, err := s.ChangedSince(t.Context(), version)
@@ -611,6 +669,43 @@ func changedSince(t *testing.T, s catalog.Store, version int64) catalog.Changes 
 		t.Fatalf("ChangedSince(%d): %v", version, err)
 	}
 	checkUTC(t, "ChangedSince", got.Plans)
+	slices.SortFunc(got.Plans, compareIDs)
+	paged := eachChange(t, s, version, 2, nil)
+	if diff := cmp.Diff(got, paged, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("EachChange(%d) in pages of 2 mismatch ChangedSince (-ChangedSince +EachChange):\n%s", version, diff)
+	}
+	return got
+}
+
+// eachChange returns the changes of s since version read by EachChange in pages of
+// limit, with the plans ordered by ID, stopping the test on an error. It reports an
+// error for an empty page, a page beyond limit or of another version than EachChange
+// returned. During is called after each page, with the page's number from 1.
+func eachChange(t *testing.T, s catalog.Store, version int64, limit int, during func(page int)) catalog.Changes {
+	t.Helper()
+	var got catalog.Changes
+	var versions []int64
+	v, err := s.EachChange(t.Context(), version, limit, func(ch catalog.Changes) error {
+		if len(ch.Plans) == 0 || len(ch.Plans) > limit {
+			t.Errorf("EachChange(%d, limit %d): a page of %d plans", version, limit, len(ch.Plans))
+		}
+		got.Plans = append(got.Plans, ch.Plans...)
+		versions = append(versions, ch.Version)
+		if during != nil {
+			during(len(versions))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("EachChange(%d, limit %d): %v", version, limit, err)
+	}
+	for i, pv := range versions {
+		if pv != v {
+			t.Errorf("EachChange(%d, limit %d): page %d read at version %d, returned %d", version, limit, i+1, pv, v)
+		}
+	}
+	got.Version = v
+	checkUTC(t, "EachChange", got.Plans)
 	slices.SortFunc(got.Plans, compareIDs)
 	return got
 }

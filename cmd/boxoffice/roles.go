@@ -150,6 +150,10 @@ func runListener(ctx context.Context, cfg config, log *slog.Logger) error {
 func startAPI(ctx context.Context, g *errgroup.Group, ln net.Listener, cfg config, d *deps, log *slog.Logger) *catalog.Searcher {
 	searcher := catalog.NewSearcher(d.store, httpapi.EncodeEvent,
 		catalog.SearcherConfig{MaxBytes: cfg.IndexMaxBytes, History: cfg.IndexHistory}, log)
+	if !cfg.GoMemLimit {
+		// Before the first load, which it bounds as it builds (see limitMemory).
+		g.Go(func() error { return limitMemory(ctx, searcher, time.Second) })
+	}
 	if _, err := searcher.Refresh(ctx); err != nil {
 		log.Warn("catalog index not loaded yet; searches read the store until it is", "err", err)
 	}
@@ -166,9 +170,6 @@ func startAPI(ctx context.Context, g *errgroup.Group, ln net.Listener, cfg confi
 	serveOps(ctx, g, d, api, log)
 	g.Go(func() error { return api.Run(ctx) })
 	g.Go(func() error { return searcher.Run(ctx) })
-	if !cfg.GoMemLimit {
-		g.Go(func() error { return limitMemory(ctx, searcher, time.Second) })
-	}
 	g.Go(func() error { return d.notifier.Subscribe(ctx, func(int64) { searcher.Notify() }) })
 	return searcher
 }
