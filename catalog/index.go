@@ -89,12 +89,14 @@ func NewIndex(version int64, plans []Plan, encode Encoder) *Index {
 }
 
 // entryBytes is the memory of an index entry besides its document: the entry itself, at
-// the chunks' fill of about three quarters, and its key in the writer's map of starts
-// (see writer.keys).
+// the chunks' fill of about three quarters, and its key in the writer's starts (see
+// writer.keys).
 const entryBytes = entrySize*4/3 + keyBytes
 
-// keyBytes estimates a plan's share of the writer's map from ID to start.
-const keyBytes = 48
+// keyBytes estimates a plan's share of the writer's starts: 24 bytes in the sorted
+// array, half a byte of its table, and a share of the map of recent IDs, at most a
+// sixteenth as large (see starts).
+const keyBytes = 28
 
 // docOverhead is what an encoded document takes besides its plan's title: the other
 // fields and the JSON around them (see httpapi.EncodeEvent), and its alignment.

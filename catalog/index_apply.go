@@ -14,9 +14,9 @@ import (
 type writer struct {
 	mu        sync.Mutex // guards the fields below, held for a whole Apply
 	head      *Index     // the latest version; keys and tail describe it
-	keys      map[ID]int64
-	tail      int  // the slab head appends documents to, or -1: a new one
-	compacted bool // compacting slabs, until their dead bytes are down to an eighth
+	keys      *starts    // where each plan of head starts
+	tail      int        // the slab head appends documents to, or -1: a new one
+	compacted bool       // compacting slabs, until their dead bytes are down to an eighth
 }
 
 // Apply returns a new index with the changes applied: changed plans replace their old
@@ -79,17 +79,7 @@ func (ix *Index) writer() *writer {
 		}
 		w.mu.Unlock()
 	}
-	w := &writer{tail: -1}
-	if ix == nil {
-		w.keys = make(map[ID]int64)
-	} else {
-		w.keys = make(map[ID]int64, ix.n)
-		for _, es := range ix.chunks {
-			for _, e := range es {
-				w.keys[e.id] = e.start
-			}
-		}
-	}
+	w := &writer{tail: -1, keys: newStarts(ix)}
 	w.mu.Lock()
 	return w
 }
@@ -106,28 +96,32 @@ func (w *writer) apply(ix *Index, ch Changes, encode Encoder) *Index {
 	}
 
 	fresh := make([]entry, 0, len(ch.Plans))
+	slots := make([]int, 0, len(ch.Plans)) // where each of fresh is in w.keys
+	w.keys.expect(len(ch.Plans))
 	var gone []entry
 	appended := 0
 	for k, p := range ch.Plans {
-		start, ok := w.keys[p.ID]
+		slot, start, ok := w.keys.find(p.ID)
 		if ok && start == pending {
 			continue // the first of a batch wins
 		}
 		if ok {
 			gone = append(gone, entry{start: start, id: p.ID})
 		}
-		w.keys[p.ID] = pending
+		w.keys.put(slot, p.ID, pending)
 		doc := encode(p)
 		appended += len(doc)
 		fresh = append(fresh, entry{start: p.StartsAt.Unix(), end: p.EndsAt.Unix(), id: p.ID,
 			loc: w.put(next, doc, (len(ch.Plans)-k)*(len(doc)+8)), n: uint32(len(doc))})
+		slots = append(slots, slot)
 	}
+	for k, e := range fresh {
+		w.keys.put(slots[k], e.id, e.start)
+	}
+	w.keys.settle()
 	sortEntries(fresh)
 	sortEntries(gone)
 	next.chunks = w.merge(next, old, fresh, gone)
-	for _, e := range fresh {
-		w.keys[e.id] = e.start
-	}
 	next.n += len(fresh) - len(gone)
 	w.compact(next, appended)
 	return next
