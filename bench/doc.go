@@ -59,7 +59,7 @@
 //
 //	BENCH_SIZES              catalog sizes, e.g. 10k,1m (default 10k,1m)
 //	BENCH_MODES              embedded,distributed (default both)
-//	BENCH_DISTRIBUTED_SIZES  the sizes the distributed mode runs (default 10k)
+//	BENCH_DISTRIBUTED_SIZES  the sizes of BENCH_SIZES the distributed mode runs (default all of them)
 //	BENCH_DURATION           each load run (default 10s)
 //	BENCH_REPEAT             runs of each figure, alternating servers; the median is kept (default 1)
 //	BENCH_GZIP               1: the load sends Accept-Encoding: gzip; 0: it does not (default 1)

@@ -26,10 +26,11 @@ type settings struct {
 func loadSettings() (settings, error) {
 	var s settings
 	var err error
-	if s.sizes, err = parseSizes(env("BENCH_SIZES", "10k,1m")); err != nil {
+	sizes := env("BENCH_SIZES", "10k,1m")
+	if s.sizes, err = parseSizes(sizes); err != nil {
 		return s, fmt.Errorf("BENCH_SIZES: %w", err)
 	}
-	if s.distributedSizes, err = parseSizes(env("BENCH_DISTRIBUTED_SIZES", "10k")); err != nil {
+	if s.distributedSizes, err = parseSizes(env("BENCH_DISTRIBUTED_SIZES", sizes)); err != nil {
 		return s, fmt.Errorf("BENCH_DISTRIBUTED_SIZES: %w", err)
 	}
 	for m := range strings.SplitSeq(env("BENCH_MODES", "embedded,distributed"), ",") {
