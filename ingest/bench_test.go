@@ -138,10 +138,11 @@ func planSource(plans []catalog.Plan) ingest.Source {
 }
 
 // heldPlans is a SyncLog and Baseline of a store that holds plans as they are, its
-// provider's syncs Settled.
+// provider's syncs Settled: ever-online, unless neverOnline.
 type heldPlans struct {
 	ids          []catalog.ID
 	fingerprints []int64
+	neverOnline  bool
 }
 
 func newHeldPlans(plans []catalog.Plan) *heldPlans {
@@ -159,9 +160,11 @@ func (h *heldPlans) SyncState(context.Context, string) (ingest.SyncState, error)
 
 func (h *heldPlans) RecordSync(context.Context, ingest.SyncRecord) error { return nil }
 
-func (h *heldPlans) StoredPlans(_ context.Context, _ string, fn func(catalog.ID, int64, bool)) error {
+func (h *heldPlans) StoredPlans(_ context.Context, _ string, fn func(catalog.ID, int64, bool) error) error {
 	for i, id := range h.ids {
-		fn(id, h.fingerprints[i], true)
+		if err := fn(id, h.fingerprints[i], !h.neverOnline); err != nil {
+			return err
+		}
 	}
 	return nil
 }

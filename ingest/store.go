@@ -115,11 +115,14 @@ func (s SyncState) Since() Validators {
 // store ends as if the plan had been published, provided that no other batch writes
 // values over it before the sync's own batches apply: BeginPublish guarantees that. A
 // sync that leaves out every plan publishes one batch without plans, so that it is
-// confirmed like any other. The Syncer finds a Baseline on its SyncLog by type
-// assertion; implementations: sqlite.Store and postgres.Store (from the primary).
+// confirmed like any other. A provider with more stored plans than
+// Config.BaselinePlans publishes every plan, so that the ingest's memory stays
+// bounded. The Syncer finds a Baseline on its SyncLog by type assertion;
+// implementations: sqlite.Store and postgres.Store (from the primary).
 //
 // StoredPlans calls fn with the ID, fingerprint and ever-online flag of each stored
-// plan of provider.
+// plan of provider, in any order; an error of fn stops the read, and StoredPlans
+// returns it, wrapped.
 //
 // BeginPublish records that the sync of provider at revision is about to publish its
 // batches, unless a sync with a revision above after began to publish already: then
@@ -130,9 +133,9 @@ func (s SyncState) Since() Validators {
 // batch, so a crash between the two leaves a Published above the confirmed revision:
 // the state is not Settled until a newer sync is confirmed.
 //
-// Errors are the store's own, and ErrSuperseded.
+// Errors are the store's own, fn's, and ErrSuperseded.
 type Baseline interface {
-	StoredPlans(ctx context.Context, provider string, fn func(id catalog.ID, fingerprint int64, everOnline bool)) error
+	StoredPlans(ctx context.Context, provider string, fn func(id catalog.ID, fingerprint int64, everOnline bool) error) error
 	BeginPublish(ctx context.Context, provider string, revision, after int64) error
 }
 

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -9,9 +10,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/bits"
 	"math/rand/v2"
 	"os"
 	"slices"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -34,16 +37,20 @@ func LeaderKey(provider string) string { return "ingest:leader:" + provider }
 // Config tunes a Syncer. Zero fields take the defaults of DefaultConfig, except
 // Provider, which is required.
 type Config struct {
-	Provider    string        // the provider's name (PROVIDER_NAME): every plan's Provider, and the key of its syncs
-	Interval    time.Duration // between the starts of two syncs (SYNC_INTERVAL_SECONDS)
-	Attempts    int           // fetch attempts per sync, including the first
-	Backoff     time.Duration // delay before the second attempt; doubles, with jitter
-	MaxBackoff  time.Duration // cap on one delay
-	BatchSize   int           // plans per published batch, at most
-	BatchBytes  int           // bytes of a batch's plans (JSON), at most; a plan over it alone is skipped
-	SpoolDir    string        // where a sync's batches wait until the document parsed; "" is os.TempDir
-	LeaderTTL   time.Duration // expiry of the leader lock; refreshed every third of it
-	StandbyPoll time.Duration // how often a standby tries to take the lead
+	Provider   string        // the provider's name (PROVIDER_NAME): every plan's Provider, and the key of its syncs
+	Interval   time.Duration // between the starts of two syncs (SYNC_INTERVAL_SECONDS)
+	Attempts   int           // fetch attempts per sync, including the first
+	Backoff    time.Duration // delay before the second attempt; doubles, with jitter
+	MaxBackoff time.Duration // cap on one delay
+	BatchSize  int           // plans per published batch, at most
+	BatchBytes int           // bytes of a batch's plans (JSON), at most; a plan over it alone is skipped
+	SpoolDir   string        // where a sync's batches wait until the document parsed; "" is os.TempDir
+	// BaselinePlans is how many stored plans a sync reads, at most, to publish only the
+	// plans it changes (SYNC_BASELINE_MAX_PLANS, see Baseline): 25 bytes each. A provider
+	// with more publishes every plan, so that the ingest's memory stays bounded.
+	BaselinePlans int
+	LeaderTTL     time.Duration // expiry of the leader lock; refreshed every third of it
+	StandbyPoll   time.Duration // how often a standby tries to take the lead
 
 	// Observe, when set, is told of each sync the leader ran, for metrics.
 	Observe func(res Result, err error)
@@ -58,14 +65,17 @@ type Config struct {
 // DefaultConfig returns the settings of a production sync.
 func DefaultConfig() Config {
 	return Config{
-		Interval:    300 * time.Second,
-		Attempts:    4,
-		Backoff:     time.Second,
-		MaxBackoff:  30 * time.Second,
-		BatchSize:   5000, // a SQLite transaction's fsync and an index refresh per 5000 plans, not per 1000
-		BatchBytes:  4 << 20,
-		LeaderTTL:   30 * time.Second,
-		StandbyPoll: 5 * time.Second,
+		Interval:   300 * time.Second,
+		Attempts:   4,
+		Backoff:    time.Second,
+		MaxBackoff: 30 * time.Second,
+		BatchSize:  5000, // a SQLite transaction's fsync and an index refresh per 5000 plans, not per 1000
+		BatchBytes: 4 << 20,
+		// About 75 MiB of stored plans (25 bytes each), which the collector may let
+		// grow to twice that (GOGC=100): an ingest stays under 256 MiB.
+		BaselinePlans: 3_000_000,
+		LeaderTTL:     30 * time.Second,
+		StandbyPoll:   5 * time.Second,
 	}
 }
 
@@ -77,6 +87,7 @@ func (c Config) withDefaults() Config {
 	orDefault(&c.MaxBackoff, d.MaxBackoff)
 	orDefault(&c.BatchSize, d.BatchSize)
 	orDefault(&c.BatchBytes, d.BatchBytes)
+	orDefault(&c.BaselinePlans, d.BaselinePlans)
 	orDefault(&c.LeaderTTL, d.LeaderTTL)
 	orDefault(&c.StandbyPoll, d.StandbyPoll)
 	return c
@@ -318,7 +329,7 @@ func (s *Syncer) sync(ctx context.Context) (res Result, err error) {
 		after  = revision - 1
 	)
 	if base != nil && state.Settled() {
-		stored, after = &baseline{src: base, provider: s.cfg.Provider}, state.Published
+		stored, after = &baseline{src: base, provider: s.cfg.Provider, max: s.cfg.BaselinePlans}, state.Published
 	}
 	var (
 		sp      *spool
@@ -343,6 +354,10 @@ func (s *Syncer) sync(ctx context.Context) (res Result, err error) {
 	res.Parsed, res.Skipped, res.Unchanged = fetched.Parsed-sp.skipped, fetched.Skipped+sp.skipped, sp.unchanged
 	for _, reason := range append(fetched.SkipReasons, sp.reasons...) {
 		s.log.WarnContext(ctx, "skip plan", "sync_id", res.SyncID, "reason", reason)
+	}
+	if stored != nil && stored.full {
+		s.log.InfoContext(ctx, "sync: publish every plan: the provider has more stored plans than SYNC_BASELINE_MAX_PLANS",
+			"sync_id", res.SyncID, "max_plans", stored.max)
 	}
 	if fetched.NotModified {
 		return res, nil
@@ -587,36 +602,161 @@ func (s *Syncer) sleep(ctx context.Context, d time.Duration) bool {
 
 // baseline is what a sync compares its plans with to leave out those the store holds as
 // they are (see Baseline): the stored plans of its provider, read at its first plan, so
-// that a fetch answered 304 reads none, and kept across the sync's attempts.
+// that a fetch answered 304 reads none, and kept across the sync's attempts. It holds
+// about 25 bytes a plan, in two sets sorted by ID: the ever-online plans and the
+// others, so that the flag takes no byte. A provider with more than max stored plans
+// has no baseline (full): the sync publishes every plan, as if the state were not
+// Settled, so that the ingest's memory stays bounded whatever the catalog's size.
 type baseline struct {
-	src      Baseline
-	provider string
-	plans    map[catalog.ID]storedPlan // nil until read
-	fp       catalog.Fingerprinter
+	src        Baseline
+	provider   string
+	max        int  // stored plans read, at most
+	read       bool // the stored plans were read
+	full       bool // more than max stored plans: none kept
+	everOnline storedPlans
+	others     storedPlans // not yet ever-online
+	fp         catalog.Fingerprinter
 }
 
-// storedPlan is what a baseline holds of a stored plan.
+// storedPlan is what a baseline holds of a stored plan: its ID as two big-endian
+// halves, which order as the ID's bytes do and compare faster, and its fingerprint.
 type storedPlan struct {
+	hi, lo      uint64
 	fingerprint int64
-	everOnline  bool
 }
+
+func newStoredPlan(id catalog.ID, fingerprint int64) storedPlan {
+	return storedPlan{hi: binary.BigEndian.Uint64(id[:8]), lo: binary.BigEndian.Uint64(id[8:]), fingerprint: fingerprint}
+}
+
+// compareStored orders stored plans by ID.
+func compareStored(a, b storedPlan) int {
+	if c := cmp.Compare(a.hi, b.hi); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.lo, b.lo)
+}
+
+// errBaselineFull stops the read of the stored plans at the first one above the bound.
+var errBaselineFull = errors.New("more stored plans than the baseline holds")
 
 // holds reports whether the store holds p as it is, so that a tracked batch of p would
 // write nothing (catalog.Decide): the same values, and p offline or the stored plan
-// ever-online already.
+// ever-online already. It reports false for every plan of a full baseline.
 func (b *baseline) holds(ctx context.Context, p catalog.Plan) (bool, error) {
-	if b.plans == nil {
-		plans := make(map[catalog.ID]storedPlan)
-		if err := b.src.StoredPlans(ctx, b.provider, func(id catalog.ID, fingerprint int64, everOnline bool) {
-			plans[id] = storedPlan{fingerprint: fingerprint, everOnline: everOnline}
-		}); err != nil {
-			return false, fmt.Errorf("read stored plans: %w", err)
+	if !b.read {
+		if err := b.load(ctx); err != nil {
+			return false, err
 		}
-		b.plans = plans
 	}
-	st, ok := b.plans[p.ID]
-	if !ok || p.SellMode == catalog.Online && !st.everOnline {
-		return false, nil
+	if st, ok := b.everOnline.find(p.ID); ok {
+		return b.fp.Fingerprint(p) == st.fingerprint, nil
 	}
-	return b.fp.Fingerprint(p) == st.fingerprint, nil
+	if st, ok := b.others.find(p.ID); ok && p.SellMode != catalog.Online {
+		return b.fp.Fingerprint(p) == st.fingerprint, nil
+	}
+	return false, nil
+}
+
+// load reads the stored plans, or none when there are more than max (full).
+func (b *baseline) load(ctx context.Context) error {
+	n := 0
+	err := b.src.StoredPlans(ctx, b.provider, func(id catalog.ID, fingerprint int64, everOnline bool) error {
+		if n++; n > b.max {
+			return errBaselineFull
+		}
+		if everOnline {
+			b.everOnline.add(newStoredPlan(id, fingerprint))
+		} else {
+			b.others.add(newStoredPlan(id, fingerprint))
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errBaselineFull):
+		b.everOnline, b.others, b.full = storedPlans{}, storedPlans{}, true
+	case err != nil:
+		b.everOnline, b.others = storedPlans{}, storedPlans{}
+		return fmt.Errorf("read stored plans: %w", err)
+	}
+	b.read = true
+	b.everOnline.sort()
+	b.others.sort()
+	return nil
+}
+
+// storedPlans is a set of stored plans sorted by ID, and where each range of IDs by
+// their first bits begins (the IDs are hashes, spread evenly): a search halves the
+// few plans of its range, in a cache line or two, instead of the whole set. The plans
+// are kept in chunks of a fixed size, so that reading them never copies them into a
+// larger array: one slice grown by append would leave each of its smaller arrays
+// behind in the heap, which no later allocation fits, about three times the plans'
+// bytes at the end of the read.
+type storedPlans struct {
+	chunks [][]storedPlan // of chunkPlans each, the last one filled or in part
+	n      int
+	shift  uint     // 64 minus the bits of a range
+	starts []uint32 // the index of the first plan of each range, and n
+}
+
+// chunkPlans is the plans of a chunk of storedPlans: 1.5 MiB.
+const chunkPlans = 1 << chunkBits
+
+const chunkBits = 16
+
+// add appends p. The first chunk doubles up to chunkPlans, so that a small provider
+// takes little; the next ones are allocated whole.
+func (s *storedPlans) add(p storedPlan) {
+	switch {
+	case s.n == 0:
+		s.chunks = [][]storedPlan{make([]storedPlan, 0, 64)}
+	case s.n%chunkPlans == 0:
+		s.chunks = append(s.chunks, make([]storedPlan, 0, chunkPlans))
+	}
+	last := &s.chunks[len(s.chunks)-1]
+	if len(*last) == cap(*last) {
+		*last = slices.Grow(*last, min(cap(*last), chunkPlans-cap(*last)))
+	}
+	*last = append(*last, p)
+	s.n++
+}
+
+func (s *storedPlans) at(i int) *storedPlan { return &s.chunks[i>>chunkBits][i&(chunkPlans-1)] }
+
+// Len, Less and Swap sort the plans by ID (sort.Interface).
+func (s *storedPlans) Len() int           { return s.n }
+func (s *storedPlans) Less(i, j int) bool { return compareStored(*s.at(i), *s.at(j)) < 0 }
+func (s *storedPlans) Swap(i, j int)      { a, b := s.at(i), s.at(j); *a, *b = *b, *a }
+
+// sort sorts the plans and indexes their ranges, of 4 to 8 plans each (a byte a plan
+// at most).
+func (s *storedPlans) sort() {
+	if !sort.IsSorted(s) {
+		sort.Sort(s)
+	}
+	rangeBits := min(bits.Len(uint(s.n/8)), 20)
+	s.shift = uint(64 - rangeBits)
+	s.starts = make([]uint32, 1<<rangeBits+1)
+	i := 0
+	for r := range s.starts {
+		for i < s.n && s.at(i).hi>>s.shift < uint64(r) {
+			i++
+		}
+		s.starts[r] = uint32(i)
+	}
+}
+
+// find returns the plan with id, if any.
+func (s *storedPlans) find(id catalog.ID) (storedPlan, bool) {
+	if s.n == 0 {
+		return storedPlan{}, false
+	}
+	key := newStoredPlan(id, 0)
+	r := key.hi >> s.shift
+	lo, hi := int(s.starts[r]), int(s.starts[r+1])
+	i := lo + sort.Search(hi-lo, func(k int) bool { return compareStored(*s.at(lo + k), key) >= 0 })
+	if i == hi || compareStored(*s.at(i), key) != 0 {
+		return storedPlan{}, false
+	}
+	return *s.at(i), true
 }

@@ -723,3 +723,76 @@ func TestSyncRecordsFailure(t *testing.T) {
 		t.Errorf("recorded %+v, want the malformed document's error and the earlier success", r)
 	}
 }
+
+// TestSyncBaselineBound syncs a document the store holds as it is, with a bound on the
+// stored plans a sync reads below and then at their number: below, the sync reads none,
+// says why and publishes every plan; at it, it leaves every plan out.
+func TestSyncBaselineBound(t *testing.T) {
+	b := newBroker(t)
+	store := openStore(t)
+	settled := applyBatches(t, b, store, nil)
+	v1 := ingest.Validators{ETag: `"v1"`}
+	var logs strings.Builder
+	sync := func(maxPlans, wantSettled int) ingest.Result {
+		t.Helper()
+		cfg := testConfig(t)
+		cfg.BaselinePlans = maxPlans
+		s := ingest.NewSyncer(&script{steps: []func(func(catalog.Plan) error) (ingest.Fetched, error){emitN(25, v1)}},
+			b, memory.NewLocker(nil), store, cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+		res, err := s.Sync(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		testenv.Poll(t, "the sync's batches settled", func() bool { return settled() == wantSettled })
+		return res
+	}
+	sync(24, 3)
+	logs.Reset()
+	if res := sync(24, 6); res.Unchanged != 0 || res.Batches != 3 {
+		t.Errorf("Sync() of 25 stored plans, 24 at most = %+v, want 3 batches of every plan", res)
+	}
+	if !strings.Contains(logs.String(), "SYNC_BASELINE_MAX_PLANS") {
+		t.Errorf("log = %q, want a line on the stored plans over SYNC_BASELINE_MAX_PLANS", logs.String())
+	}
+	logs.Reset()
+	if res := sync(25, 7); res.Unchanged != 25 || res.Batches != 1 {
+		t.Errorf("Sync() of 25 stored plans, 25 at most = %+v, want its 25 plans unchanged in 1 batch", res)
+	}
+	if strings.Contains(logs.String(), "SYNC_BASELINE_MAX_PLANS") {
+		t.Errorf("log = %q, want no line on SYNC_BASELINE_MAX_PLANS", logs.String())
+	}
+}
+
+// TestSyncBaselineEverOnline syncs a plan the store holds with the same values: it is
+// left out unless it is online and the stored plan was never online (a batch would make
+// it ever-online, and searchable).
+func TestSyncBaselineEverOnline(t *testing.T) {
+	tests := []struct {
+		name          string
+		give          catalog.SellMode
+		neverOnline   bool
+		wantUnchanged int
+	}{
+		{name: "online, stored ever-online", give: catalog.Online, wantUnchanged: 1},
+		{name: "offline, stored ever-online", give: catalog.Offline, wantUnchanged: 1},
+		{name: "online, stored never online", give: catalog.Online, neverOnline: true, wantUnchanged: 0},
+		{name: "offline, stored never online", give: catalog.Offline, neverOnline: true, wantUnchanged: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := testPlan(0)
+			p.SellMode = tt.give
+			held := newHeldPlans([]catalog.Plan{testPlan(1), p, testPlan(2)})
+			held.neverOnline = tt.neverOnline
+			s := ingest.NewSyncer(planSource([]catalog.Plan{p}), &dropPublisher{}, memory.NewLocker(nil), held,
+				testConfig(t), slog.New(slog.DiscardHandler))
+			res, err := s.Sync(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Unchanged != tt.wantUnchanged {
+				t.Errorf("Sync() = %+v, want %d plans unchanged", res, tt.wantUnchanged)
+			}
+		})
+	}
+}

@@ -93,7 +93,7 @@ func (s *Store) SyncState(ctx context.Context, provider string) (ingest.SyncStat
 // StoredPlans calls fn with the ID, fingerprint and ever-online flag of each stored plan
 // of provider, read from the primary (a replica may lag behind the syncs it follows);
 // see ingest.Baseline.
-func (s *Store) StoredPlans(ctx context.Context, provider string, fn func(id catalog.ID, fingerprint int64, everOnline bool)) error {
+func (s *Store) StoredPlans(ctx context.Context, provider string, fn func(id catalog.ID, fingerprint int64, everOnline bool) error) error {
 	rows, err := s.primary.Query(ctx, `SELECT id, fingerprint, ever_online FROM plans WHERE provider = $1`, provider)
 	if err != nil {
 		return fmt.Errorf("stored plans of %s on postgres primary %s: %w", provider, s.primaryAddr, err)
@@ -105,8 +105,7 @@ func (s *Store) StoredPlans(ctx context.Context, provider string, fn func(id cat
 		everOnline  bool
 	)
 	_, err = pgx.ForEachRow(rows, []any{(*[16]byte)(&id), &fingerprint, &everOnline}, func() error {
-		fn(id, fingerprint, everOnline)
-		return nil
+		return fn(id, fingerprint, everOnline)
 	})
 	if err != nil {
 		return fmt.Errorf("stored plans of %s on postgres primary %s: %w", provider, s.primaryAddr, err)

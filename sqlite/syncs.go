@@ -104,7 +104,7 @@ func (s *Store) syncState(ctx context.Context, provider string) (ingest.SyncStat
 
 // StoredPlans calls fn with the ID, fingerprint and ever-online flag of each stored plan
 // of provider; see ingest.Baseline.
-func (s *Store) StoredPlans(ctx context.Context, provider string, fn func(id catalog.ID, fingerprint int64, everOnline bool)) error {
+func (s *Store) StoredPlans(ctx context.Context, provider string, fn func(id catalog.ID, fingerprint int64, everOnline bool) error) error {
 	rows, err := s.read.QueryContext(ctx, `SELECT id, fingerprint, ever_online FROM plans WHERE provider = ?`, provider)
 	if err != nil {
 		return fmt.Errorf("stored plans of %s: %w", provider, err)
@@ -119,7 +119,9 @@ func (s *Store) StoredPlans(ctx context.Context, provider string, fn func(id cat
 		if err := rows.Scan(&id, &fingerprint, &everOnline); err != nil {
 			return fmt.Errorf("stored plans of %s: %w", provider, err)
 		}
-		fn(catalog.ID(id), fingerprint, everOnline != 0)
+		if err := fn(catalog.ID(id), fingerprint, everOnline != 0); err != nil {
+			return fmt.Errorf("stored plans of %s: %w", provider, err)
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("stored plans of %s: %w", provider, err)

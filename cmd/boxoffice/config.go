@@ -46,6 +46,7 @@ type config struct {
 	Namespace        string
 	SyncInterval     time.Duration
 	SyncBatchPlans   int
+	SyncBaseline     int           // SYNC_BASELINE_MAX_PLANS: stored plans a sync reads to publish only changes
 	SyncMaxAttempts  int           // SYNC_MAX_ATTEMPTS: fetch attempts of a sync
 	SyncRetry        time.Duration // SYNC_RETRY_SECONDS: delay before a sync's second attempt
 	SyncRetryMax     time.Duration // SYNC_RETRY_MAX_SECONDS: cap on one delay
@@ -189,6 +190,7 @@ var settings = []setting{
 	}},
 	{"SYNC_INTERVAL_SECONDS", "sync-interval-seconds", "300", "seconds between provider syncs", secondsSetter(func(c *config) *time.Duration { return &c.SyncInterval })},
 	{"SYNC_BATCH_PLANS", "sync-batch-plans", strconv.Itoa(ingest.DefaultConfig().BatchSize), "plans per published batch, at most (a batch also ends before its plans' JSON passes 4 MiB): each is one store transaction and one index refresh", intSetter(func(c *config) *int { return &c.SyncBatchPlans }, 1, 100_000)},
+	{"SYNC_BASELINE_MAX_PLANS", "sync-baseline-max-plans", strconv.Itoa(ingest.DefaultConfig().BaselinePlans), "stored plans of a provider, at most, that a sync reads (about 25 bytes of memory each) to publish only the plans it changes; a provider with more has every plan published at each sync", intSetter(func(c *config) *int { return &c.SyncBaseline }, 1, 1_000_000_000)},
 	{"SYNC_MAX_ATTEMPTS", "sync-max-attempts", strconv.Itoa(ingest.DefaultConfig().Attempts), "fetch attempts of a provider sync, the first included, before the sync fails (timeouts, 5xx, 408, 429 and broken connections are tried again)", intSetter(func(c *config) *int { return &c.SyncMaxAttempts }, 1, 100)},
 	{"SYNC_RETRY_SECONDS", "sync-retry-seconds", seconds(ingest.DefaultConfig().Backoff), "delay before a sync's second fetch attempt; it doubles with each attempt, with jitter, up to SYNC_RETRY_MAX_SECONDS", secondsSetter(func(c *config) *time.Duration { return &c.SyncRetry })},
 	{"SYNC_RETRY_MAX_SECONDS", "sync-retry-max-seconds", seconds(ingest.DefaultConfig().MaxBackoff), "longest delay between two fetch attempts of a sync", secondsSetter(func(c *config) *time.Duration { return &c.SyncRetryMax })},

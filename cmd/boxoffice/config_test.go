@@ -104,6 +104,8 @@ func TestLoadConfigRejects(t *testing.T) {
 		{"providers file absent", map[string]string{"PROVIDERS_FILE": "/nonexistent/providers.json"}, nil, `PROVIDERS_FILE: open /nonexistent/providers.json: no such file or directory`},
 		{"short cursor secret, not shown", map[string]string{"CURSOR_SECRET": "secret-of-20-letters"}, nil, "CURSOR_SECRET: must have at least 32 characters (this one has 20)"},
 		{"negative index history", map[string]string{"INDEX_HISTORY": "-1"}, nil, `INDEX_HISTORY: must be between 0 and 100: "-1"`},
+		{"baseline bound in MiB", map[string]string{"SYNC_BASELINE_MAX_PLANS": "100MiB"}, nil, `SYNC_BASELINE_MAX_PLANS: not a whole number: "100MiB"`},
+		{"baseline bound of zero", map[string]string{"SYNC_BASELINE_MAX_PLANS": "0"}, nil, `SYNC_BASELINE_MAX_PLANS: must be between 1 and 1000000000: "0"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

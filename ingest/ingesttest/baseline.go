@@ -93,6 +93,24 @@ func testStoredPlans(t *testing.T, s Store) {
 	}
 }
 
+// StoredPlans stops at the first error of its function, and returns it: how a sync
+// stops reading a provider with more stored plans than it keeps.
+func testStoredPlansStop(t *testing.T, s Store) {
+	apply(t, s, newSync("fever", 10, 1, `"v1"`).withPlans(0,
+		catalogtest.NewPlan("sp", "a"), catalogtest.NewPlan("sp", "b"), catalogtest.NewPlan("sp", "c")))
+	stop := errors.New("enough")
+	calls := 0
+	err := s.StoredPlans(t.Context(), "fever", func(catalog.ID, int64, bool) error {
+		if calls++; calls == 2 {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || calls != 2 {
+		t.Errorf("StoredPlans(fever) = %v after %d calls, want %v after 2", err, calls, stop)
+	}
+}
+
 // storedPlan is what StoredPlans gives of a plan.
 type storedPlan struct {
 	fingerprint int64
@@ -102,8 +120,9 @@ type storedPlan struct {
 func storedPlans(t *testing.T, s Store, provider string) map[catalog.ID]storedPlan {
 	t.Helper()
 	out := map[catalog.ID]storedPlan{}
-	if err := s.StoredPlans(t.Context(), provider, func(id catalog.ID, fingerprint int64, everOnline bool) {
+	if err := s.StoredPlans(t.Context(), provider, func(id catalog.ID, fingerprint int64, everOnline bool) error {
 		out[id] = storedPlan{fingerprint, everOnline}
+		return nil
 	}); err != nil {
 		t.Fatalf("StoredPlans(%s) = %v", provider, err)
 	}

@@ -57,6 +57,7 @@ func TestStore(t *testing.T, open func(t *testing.T) Store, f Features) {
 	run("RecordSyncKeepsTheLastOfEachProvider", testRecordSync)
 	run("BeginPublishOrdersSyncs", testBeginPublish)
 	run("StoredPlansHaveTheirFingerprints", testStoredPlans)
+	run("StoredPlansStopAtAnError", testStoredPlansStop)
 	run("ResyncPublishesOnlyChanges", testResyncPublishesChanges)
 	run("ResyncAfterAQueuedSyncPublishesAll", testResyncAfterQueuedSync)
 	run("ResyncAfterABrokenPublishPublishesAll", testResyncAfterBrokenPublish)
