@@ -246,6 +246,15 @@ func measureResync(t *testing.T, startRole func(role string) (server, func()), s
 	}
 	r.sync = time.Duration(metricValue(t, ing.base, "boxoffice_sync_duration_seconds_sum") * float64(time.Second))
 	r.peak, _ = memory(ing.pid)
+	// Where the time went: the ingest's start and leader lock, its sync (fetch, parse,
+	// publish), then the worker's batches until the confirmation.
+	var started, finished, confirmedAt time.Time
+	if err := conn.QueryRow(ctx, `SELECT s.started_at, s.finished_at, c.confirmed_at
+		FROM `+api.schema+`.provider_status AS s JOIN `+api.schema+`.provider_syncs AS c USING (provider, sync_id)`).
+		Scan(&started, &finished, &confirmedAt); err == nil {
+		t.Logf("re-sync: the sync started %.1f s after the ingest process, took %.1f s, and was confirmed %.1f s after it ended",
+			started.Sub(start).Seconds(), finished.Sub(started).Seconds(), confirmedAt.Sub(finished).Seconds())
+	}
 	t.Logf("re-sync: confirmed and served %.1f s after the ingest process started; %d versions", r.done.Seconds(), r.versions)
 	return r, next
 }
