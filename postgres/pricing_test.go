@@ -153,7 +153,8 @@ func TestTaskReadsPrimaryWhenReplicaLags(t *testing.T) {
 
 // TestMigrateBackfillsProducts checks that Migrate gives products to the ever-online
 // plans stored without them, as before migration 0002, over more than one page, and
-// that it does nothing once they have them.
+// that it does nothing once they have them; and that it reads no plan for that once the
+// backfill is done (pending_chores).
 func TestMigrateBackfillsProducts(t *testing.T) {
 	t.Parallel()
 	s, u := migrated(t)
@@ -177,6 +178,19 @@ func TestMigrateBackfillsProducts(t *testing.T) {
 	}
 	// Keep one plan's products, priced, as a Migrate interrupted after its first page would.
 	execSQL(t, u, `DELETE FROM `+schema+`.products WHERE plan_id <> $1`, [16]byte(batch[0].ID))
+	// A store upgraded from before products has the backfill pending (migration 0011):
+	// without it, Migrate reads no plan for it.
+	pending := func() int64 { return queryInt(t, u, `SELECT count(*) FROM `+schema+`.pending_chores`) }
+	if n := pending(); n != 0 {
+		t.Fatalf("%d chores pending after the first Migrate, want 0", n)
+	}
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(); got != 3 {
+		t.Fatalf("Migrate with no chore pending: %d products, want the 3 left", got)
+	}
+	execSQL(t, u, `INSERT INTO `+schema+`.pending_chores (name) VALUES ('backfill_products')`)
 
 	for i := range 2 {
 		if err := s.Migrate(t.Context()); err != nil {
@@ -184,6 +198,9 @@ func TestMigrateBackfillsProducts(t *testing.T) {
 		}
 		if got := count(); got != want {
 			t.Errorf("after Migrate #%d: %d products, want %d", i+1, got, want)
+		}
+		if n := pending(); n != 0 {
+			t.Errorf("after Migrate #%d: %d chores pending, want 0", i+1, n)
 		}
 	}
 	for _, i := range []int{0, 1, 4999, 5000} {

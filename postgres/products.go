@@ -188,9 +188,18 @@ const backfillPage = 5000
 
 // backfillProducts gives products to the ever-online plans with zones that have none:
 // plans stored before the products table existed. Each page of plans is a transaction
-// that holds the catalog_version lock, so it never races an upsert; once every such
-// plan has products it does nothing.
+// that holds the catalog_version lock, so it never races an upsert. It runs while the
+// chore is pending (migration 0011) and ends it, so a process that starts on a store
+// where it is done reads one row, not every plan.
 func (s *Store) backfillProducts(ctx context.Context) error {
+	var pending bool
+	if err := s.primary.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pending_chores WHERE name = $1)`,
+		choreBackfillProducts).Scan(&pending); err != nil {
+		return fmt.Errorf("read pending chores: %w", err)
+	}
+	if !pending {
+		return nil
+	}
 	var after catalog.ID
 	for {
 		n, last, err := s.backfillPage(ctx, after)
@@ -198,11 +207,18 @@ func (s *Store) backfillProducts(ctx context.Context) error {
 			return fmt.Errorf("backfill products after plan %s: %w", after, err)
 		}
 		if n < backfillPage {
-			return nil
+			break
 		}
 		after = last
 	}
+	if _, err := s.primary.Exec(ctx, `DELETE FROM pending_chores WHERE name = $1`, choreBackfillProducts); err != nil {
+		return fmt.Errorf("end the products backfill: %w", err)
+	}
+	return nil
 }
+
+// choreBackfillProducts is backfillProducts' row in pending_chores.
+const choreBackfillProducts = "backfill_products"
 
 // backfillPage backfills up to backfillPage plans with IDs above after and returns how
 // many it read and the last one's ID.

@@ -27,7 +27,8 @@ func TestTaskRecords(t *testing.T) {
 
 // TestMigrateBackfillsProducts checks that Migrate gives products to the ever-online
 // plans of a database that has none for them, as one from before products existed,
-// and leaves alone the ones that have products.
+// and leaves alone the ones that have products; and that it reads no plan for that
+// once the backfill is done (pending_chores).
 func TestMigrateBackfillsProducts(t *testing.T) {
 	dir := t.TempDir()
 	s := openStore(t, dir)
@@ -73,6 +74,27 @@ func TestMigrateBackfillsProducts(t *testing.T) {
 	if gone, _ := res.RowsAffected(); gone != int64(len(want)-2) {
 		t.Fatalf("deleted %d products, want %d", gone, len(want)-2)
 	}
+	// A database upgraded from before products has the backfill pending (migration 0011):
+	// without it, Migrate leaves the plans alone.
+	pending := func() int {
+		var n int
+		if err := db.QueryRowContext(t.Context(), `SELECT count(*) FROM pending_chores`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := pending(); n != 0 {
+		t.Fatalf("%d chores pending after the first Migrate, want 0", n)
+	}
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	if got := allProducts(t, s); len(got) != 2 {
+		t.Fatalf("Migrate with no chore pending: %d products, want the 2 left", len(got))
+	}
+	if _, err := db.ExecContext(t.Context(), `INSERT INTO pending_chores (name) VALUES ('backfill_products')`); err != nil {
+		t.Fatal(err)
+	}
 
 	for range 2 {
 		if err := s.Migrate(t.Context()); err != nil {
@@ -80,6 +102,9 @@ func TestMigrateBackfillsProducts(t *testing.T) {
 		}
 		if got := allProducts(t, s); !slices.Equal(got, want) {
 			t.Errorf("after Migrate, %d products, want %d as before they were dropped", len(got), len(want))
+		}
+		if n := pending(); n != 0 {
+			t.Errorf("after Migrate, %d chores pending, want 0", n)
 		}
 	}
 }

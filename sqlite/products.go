@@ -201,9 +201,18 @@ const backfillChunk = 500
 // backfillProducts gives products to the ever-online plans with zones and none, which
 // a database migrated before products existed has. It finds them on a read connection
 // and writes each chunk in its own immediate transaction, checking again there, so it
-// is idempotent and never holds the write lock for long. A database with nothing to
-// fill costs one scan of the plans.
+// is idempotent and never holds the write lock for long. It runs while the chore is
+// pending (migration 0011) and ends it, so a process that starts on a database where it
+// is done reads one row, not every plan.
 func (s *Store) backfillProducts(ctx context.Context) error {
+	var pending bool
+	if err := s.read.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pending_chores WHERE name = ?)`,
+		choreBackfillProducts).Scan(&pending); err != nil {
+		return fmt.Errorf("read pending chores: %w", err)
+	}
+	if !pending {
+		return nil
+	}
 	var after catalog.ID // plan IDs are UUIDv5, never zero
 	for {
 		ids, err := s.productlessPlans(ctx, after)
@@ -211,6 +220,9 @@ func (s *Store) backfillProducts(ctx context.Context) error {
 			return fmt.Errorf("find plans without products: %w", err)
 		}
 		if len(ids) == 0 {
+			if _, err := s.write.ExecContext(ctx, `DELETE FROM pending_chores WHERE name = ?`, choreBackfillProducts); err != nil {
+				return fmt.Errorf("end the products backfill: %w", err)
+			}
 			return nil
 		}
 		if err := s.fillProducts(ctx, ids); err != nil {
@@ -219,6 +231,9 @@ func (s *Store) backfillProducts(ctx context.Context) error {
 		after = ids[len(ids)-1]
 	}
 }
+
+// choreBackfillProducts is backfillProducts' row in pending_chores.
+const choreBackfillProducts = "backfill_products"
 
 const productless = `ever_online = 1 AND zones <> '[]' AND NOT EXISTS (SELECT 1 FROM products WHERE plan_seq = plans.seq)`
 
