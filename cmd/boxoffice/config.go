@@ -189,7 +189,7 @@ var settings = []setting{
 		return nil
 	}},
 	{"SYNC_INTERVAL_SECONDS", "sync-interval-seconds", "300", "seconds between provider syncs", secondsSetter(func(c *config) *time.Duration { return &c.SyncInterval })},
-	{"SYNC_BATCH_PLANS", "sync-batch-plans", strconv.Itoa(ingest.DefaultConfig().BatchSize), "plans per published batch, at most (a batch also ends before its plans' JSON passes 4 MiB): each is one store transaction and one index refresh", intSetter(func(c *config) *int { return &c.SyncBatchPlans }, 1, 100_000)},
+	{"SYNC_BATCH_PLANS", "sync-batch-plans", "", fmt.Sprintf("plans per published batch, at most; empty: %d, or %d on the embedded broker (a batch also ends before its plans' JSON passes %d MiB, or %d MiB): each is one store transaction and one index refresh", ingest.DefaultConfig().BatchSize, embeddedBatch.plans, ingest.DefaultConfig().BatchBytes>>20, embeddedBatch.bytes>>20), optional(intSetter(func(c *config) *int { return &c.SyncBatchPlans }, 1, 100_000))},
 	{"SYNC_BASELINE_MAX_PLANS", "sync-baseline-max-plans", strconv.Itoa(ingest.DefaultConfig().BaselinePlans), "stored plans of a provider, at most, that a sync reads (about 25 bytes of memory each) to publish only the plans it changes; a provider with more has every plan published at each sync", intSetter(func(c *config) *int { return &c.SyncBaseline }, 1, 1_000_000_000)},
 	{"SYNC_MAX_ATTEMPTS", "sync-max-attempts", strconv.Itoa(ingest.DefaultConfig().Attempts), "fetch attempts of a provider sync, the first included, before the sync fails (timeouts, 5xx, 408, 429 and broken connections are tried again)", intSetter(func(c *config) *int { return &c.SyncMaxAttempts }, 1, 100)},
 	{"SYNC_RETRY_SECONDS", "sync-retry-seconds", seconds(ingest.DefaultConfig().Backoff), "delay before a sync's second fetch attempt; it doubles with each attempt, with jitter, up to SYNC_RETRY_MAX_SECONDS", secondsSetter(func(c *config) *time.Duration { return &c.SyncRetry })},
@@ -366,6 +366,17 @@ func intSetter(field func(*config) *int, lo, hi int) func(c *config, v string) e
 		}
 		*field(c) = n
 		return nil
+	}
+}
+
+// optional makes set leave the empty value to the setting's zero, which picks a
+// default later.
+func optional(set func(c *config, v string) error) func(c *config, v string) error {
+	return func(c *config, v string) error {
+		if v == "" {
+			return nil
+		}
+		return set(c, v)
 	}
 }
 

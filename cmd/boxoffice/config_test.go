@@ -392,7 +392,7 @@ func TestProvidersConfig(t *testing.T) {
 	const maxBytes = 4 << 30 // PROVIDER_MAX_BYTES's default
 	global := func(p providerConfig) providerConfig {
 		p.Interval, p.Timeout, p.MaxBytes = 30*time.Second, 10*time.Second, maxBytes
-		p.MaxAttempts, p.Retry, p.RetryMax, p.BatchPlans = 6, 500*time.Millisecond, 30*time.Second, 5000 // SYNC_RETRY_MAX_SECONDS and SYNC_BATCH_PLANS by default
+		p.MaxAttempts, p.Retry, p.RetryMax = 6, 500*time.Millisecond, 30*time.Second // SYNC_RETRY_MAX_SECONDS by default; SYNC_BATCH_PLANS unset: the broker's
 		return p
 	}
 	want := []providerConfig{

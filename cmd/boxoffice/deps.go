@@ -43,6 +43,9 @@ type deps struct {
 		task.DeadLetters
 	}
 	locker task.Locker
+	// batch bounds a sync's batches when no setting does: ingest's defaults on
+	// RabbitMQ, larger ones on the embedded broker (embeddedBatch).
+	batch batchLimits
 
 	// cache is the second tier of the search response cache, shared by API processes;
 	// nil without Redis.
@@ -129,6 +132,7 @@ func openDeps(ctx context.Context, cfg config, n needs, log *slog.Logger) (d *de
 			}
 			d.closers = append(d.closers, b.Close)
 			d.broker = b
+			d.batch = embeddedBatch
 		}
 	}
 
@@ -178,3 +182,17 @@ func (d *deps) Close() error {
 	d.closers = nil
 	return errors.Join(errs...)
 }
+
+// batchLimits are the most plans and bytes of JSON of a sync's batch; zero takes
+// ingest's default.
+type batchLimits struct{ plans, bytes int }
+
+// embeddedBatch bounds the batches of the embedded broker, whose queue is a local file
+// without RabbitMQ's message limit: 20000 plans of at most 16 MiB, four times ingest's
+// defaults. Each batch is one transaction of the SQLite store, which writes each page a
+// batch dirties once to its WAL and again at the checkpoint, and at a million plans a
+// batch's inserts land on mostly distinct pages of the plans' and products' random
+// indexes: larger batches share more of them (docs/BENCHMARKS.md, "Embedded cold
+// ingest"). The price is a longer hold on the store's writer: a few seconds per batch
+// once the store holds a million plans.
+var embeddedBatch = batchLimits{plans: 20_000, bytes: 16 << 20}

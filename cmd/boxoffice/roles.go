@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -316,7 +317,7 @@ func startIngest(ctx context.Context, g *errgroup.Group, cfg config, d *deps, pr
 		plog := log.With("provider", p.Name)
 		s := ingest.NewSyncer(provider.NewClient(p.URL, p.Timeout, p.Name, opts...), d.broker, d.locker, d.store,
 			ingest.Config{Provider: p.Name, Interval: p.Interval, Attempts: p.MaxAttempts, Backoff: p.Retry, MaxBackoff: p.RetryMax,
-				BatchSize: p.BatchPlans, BaselinePlans: cfg.SyncBaseline, Observe: d.metrics.observeSync(p.Name),
+				BatchSize: cmp.Or(p.BatchPlans, d.batch.plans), BatchBytes: d.batch.bytes, BaselinePlans: cfg.SyncBaseline, Observe: d.metrics.observeSync(p.Name),
 				TracerProvider: cfg.Tracing}, plog)
 		g.Go(func() error { return s.Run(ctx) })
 	}
