@@ -151,10 +151,15 @@ func seed(t *testing.T, s stores, n int) []catalog.Plan {
 	return plans
 }
 
-// recalcConfig is the configuration of the rig's Recalculators: quick retries, a short
-// lock, small batches.
+// recalcConfig is the configuration of the rig's Recalculators: quick retries, small
+// batches, and a lock that outlasts a test on a loaded machine: renewed every 10 s of
+// the real clock, it is lost only if the renewal stalls for 20 s. With a 3 s lock, a
+// renewal starved for 2 s (the race detector, a load of 15 on two cores) lost it, and a
+// test of runs that must not overlap saw the fencing it checks for, rightly, take over.
+// A test that needs the lock to expire takes it away (lostlock_test.go) or runs on a
+// manual clock (renew_test.go).
 func (r *rig) recalcConfig() pricing.RecalcConfig {
-	return pricing.RecalcConfig{Retry: testRetry, LockTTL: 3 * time.Second, LockWait: time.Minute, BatchSize: 7,
+	return pricing.RecalcConfig{Retry: testRetry, LockTTL: 30 * time.Second, LockWait: time.Minute, BatchSize: 7,
 		Now: time.Now, TracerProvider: r.tp}
 }
 

@@ -69,7 +69,7 @@ func TestLockRenewalEndsWithTheRun(t *testing.T) {
 	cfg := r.recalcConfig()
 	cfg.Clock = clk
 	rc := pricing.NewRecalculator(store, r.store, r.cache, locker, cfg, r.log)
-	const renewal = time.Second // LockTTL/3
+	renewal := cfg.LockTTL / 3
 
 	rec, err := r.store.CreateTask(t.Context(), pricing.Kind, "test", time.Now())
 	if err != nil {
