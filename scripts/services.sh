@@ -83,7 +83,10 @@ wal_level = replica
 max_wal_senders = 10
 wal_keep_size = '512MB'
 hot_standby = on
-max_connections = 200" && changed=1
+max_connections = 200
+# Holds the catalog's hash-keyed indexes (about 240 MB per million plans) during a bulk
+# load; a restart, so here and not in pg_tune (docs/OPERATIONS.md)
+shared_buffers = '1GB'" && changed=1
   write "$etc/pg_hba.conf" "# written by boxoffice scripts/services.sh: trust on loopback only
 local all         all                 trust
 host  all         all   127.0.0.1/32  trust
