@@ -98,7 +98,7 @@ func TestBusReplacesAConnectionThatStopsAnswering(t *testing.T) {
 	waitSubscribers(t, admin, channel, 1)
 
 	px.freeze()
-	testenv.Poll(t, "the silent loss to be noticed", func() bool { return logs.count("no answer to a ping") > 0 })
+	waitSilentLoss(t, &logs, s)
 	waitSubscribers(t, admin, channel, 0)
 	px.restore()
 	waitSubscribers(t, admin, channel, 1)

@@ -221,7 +221,7 @@ func TestNotifierReplacesAConnectionThatStopsAnswering(t *testing.T) {
 	waitSubscribers(t, admin, pub.channel, 1)
 
 	px.freeze() // the connection stays open, but nothing comes back: no reset to notice
-	testenv.Poll(t, "the silent loss to be noticed", func() bool { return logs.count("no answer to a ping") > 0 })
+	waitSilentLoss(t, &logs, s)
 	waitSubscribers(t, admin, pub.channel, 0)
 	px.restore()
 	waitSubscribers(t, admin, pub.channel, 1)
@@ -232,6 +232,25 @@ func TestNotifierReplacesAConnectionThatStopsAnswering(t *testing.T) {
 	if diff := cmp.Diff([]int64{3}, s.Got()); diff != "" {
 		t.Errorf("versions (-want +got):\n%s", diff)
 	}
+}
+
+// waitSilentLoss waits until a subscription's health check has noticed that its
+// connection stopped answering (a frozen proxy resets nothing): its ping unanswered.
+// On failure it tells what the subscription logged and whether Subscribe returned, and
+// with what: once under load with the race detector, nothing was logged in 90 s and
+// the subscribing goroutine was gone.
+func waitSilentLoss[T any](t *testing.T, logs *logBuffer, s *testenv.Subscription[T]) {
+	t.Helper()
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		t.Logf("the subscription logged:\n%s", logs)
+		if s.Exited() {
+			t.Logf("Subscribe returned %v", s.Stop())
+		}
+	})
+	testenv.Poll(t, "the silent loss to be noticed", func() bool { return logs.count("no answer to a ping") > 0 })
 }
 
 func TestNotifierSubscribeFailsWhenRedisIsUnreachable(t *testing.T) {
