@@ -25,10 +25,11 @@
 // boxoffice_search_index_plans gauge, polled every 100 ms, then confirmed by a full
 // /search), the ingest role's first sync, the bytes the store takes, and each process's
 // peak resident memory (VmHWM from /proc/<pid>/status), resident memory then and CPU
-// time. The distributed mode runs with one worker process and with two, and then
-// re-syncs twice, each time from a new ingest process and a provider that answers in
-// full (no 304): the same document, then one with 1 % of the plans' prices changed,
-// each timed until the sync is confirmed and the API serves the store's version.
+// time. The distributed mode runs with one worker process and with two. Each mode then
+// re-syncs twice, each time from a new ingest process (embedded: run, restarted on its
+// data directory) and a provider that answers in full (no 304): the same document, then
+// one with 1 % of the plans' prices changed, each timed until the sync is confirmed and
+// the API serves the store's version, from the process's start and from the sync's.
 //
 // TestBenchRestart, not part of `make bench` (BENCH_RUN='^TestBenchRestart$'
 // ./scripts/bench.sh), measures an API process starting on a stored catalog: the

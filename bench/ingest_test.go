@@ -5,8 +5,10 @@ package bench
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver: the embedded store's sync state
 
 	"boxoffice/providersim"
 )
@@ -27,8 +30,8 @@ type ingestRow struct {
 	served     time.Duration // from the first process's start until the API's index held every plan
 	sync       time.Duration // the ingest role's first sync: fetch, parse, spool, publish
 	store      int64         // bytes of the store's tables and indexes (SQLite: its files)
-	unchanged  resync        // distributed: a re-sync of the same document
-	changed    resync        // distributed: a re-sync with 1 % of the plans changed
+	unchanged  resync        // a re-sync of the same document
+	changed    resync        // a re-sync with 1 % of the plans changed
 	procs      []procUsage
 	load       [2]string // /proc/loadavg before and after
 }
@@ -49,8 +52,8 @@ type procUsage struct {
 // index holds every plan (its boxoffice_search_index_plans gauge, polled every 100 ms,
 // then confirmed by a full /search), the bytes the store takes, and each process's peak
 // resident memory (VmHWM), resident memory then and CPU time. The distributed mode runs
-// once for each worker count of BENCH_INGEST_WORKERS, and re-syncs twice after the cold
-// ingest (measureResync): the same document, then 1 % of the plans changed.
+// once for each worker count of BENCH_INGEST_WORKERS. Each mode re-syncs twice after the
+// cold ingest (measureResync): the same document, then 1 % of the plans changed.
 func TestBenchIngest(t *testing.T) {
 	s, err := loadSettings()
 	if err != nil {
@@ -100,11 +103,27 @@ func TestBenchIngest(t *testing.T) {
 				var primary string
 				var startRole func(role string) (server, func())
 				var stopIngester func()
+				skipFirst := func() {}
 				switch su.mode {
 				case "embedded":
-					api = startEmbedded(t, bin, n)
+					var stop func()
+					api, stop = startEmbeddedOn(t, bin, resyncConfig(n), t.TempDir())
 					api.name = "run"
 					procs, ingester = []server{api}, api
+					// A re-sync restarts run on its data directory, syncing the bench's
+					// provider instead of its built-in simulator: the same catalog under
+					// the same provider name, whose next answers are the document run
+					// synced, then 1 % of the plans changed.
+					provider := newResyncProvider(n)
+					t.Cleanup(provider.Close)
+					url := serveProvider(t, provider)
+					skipFirst = provider.skipFirst
+					startRole = func(string) (server, func()) {
+						srv, stop := startEmbeddedOn(t, bin, resyncConfig(n), api.dataDir, "EXTERNAL_API_URL="+url)
+						srv.name = "run"
+						return srv, stop
+					}
+					stopIngester = stop
 				default:
 					var replica, redisURL, brokerURL string
 					var err error
@@ -144,15 +163,14 @@ func TestBenchIngest(t *testing.T) {
 					t.Fatalf("index holds %d plans, but /search serves %d (%v)", want, got, err)
 				}
 				t.Logf("%s: %d plans served %.1f s after start", name, want, served.Seconds())
-				if startRole != nil {
-					// The provider's next answer is the same document, then one with 1 %
-					// of the plans' prices changed; each is the first sync of a new
-					// ingest process, which the provider answers in full.
-					var next func()
-					row.unchanged, next = measureResync(t, startRole, stopIngester, api, primary)
-					row.changed, next = measureResync(t, startRole, next, api, primary)
-					next()
-				}
+				// The provider's next answer is the same document, then one with 1 %
+				// of the plans' prices changed; each is the first sync of a new
+				// ingest process (run, embedded), which the provider answers in full.
+				skipFirst()
+				var next func()
+				row.unchanged, next = measureResync(t, startRole, stopIngester, api, primary)
+				row.changed, next = measureResync(t, startRole, next, api, primary)
+				next()
 				row.load = [2]string{before, loadavg()}
 				rows = append(rows, row)
 			})
@@ -172,13 +190,14 @@ func TestBenchIngest(t *testing.T) {
 }
 
 // resync is what a re-sync of the catalog took, from the start of a new ingest process
-// until its sync was confirmed (every batch applied) and the API served the store's
-// catalog version then.
+// (run, embedded) until its sync was confirmed (every batch applied) and the API served
+// the store's catalog version then.
 type resync struct {
-	done     time.Duration
-	sync     time.Duration // the ingest process's fetch, parse, spool and publish
-	versions int64         // catalog versions the re-sync added
-	peak     int64         // the new ingest process's peak RSS
+	done      time.Duration
+	afterSync time.Duration // from the sync's start (provider_status) until done; 0 if unknown
+	sync      time.Duration // the ingest process's fetch, parse, spool and publish
+	versions  int64         // catalog versions the re-sync added
+	peak      int64         // the new ingest process's peak RSS
 }
 
 // resyncProvider serves the synthetic catalog of n plans with 1 % of the plans' prices
@@ -191,9 +210,17 @@ type resyncProvider struct {
 }
 
 func newResyncProvider(n int) *resyncProvider {
+	c := resyncConfig(n)
+	return &resyncProvider{first: providersim.New(c), again: providersim.New(c)}
+}
+
+// resyncConfig is the synthetic catalog of n plans whose prices change for 1 % of the
+// plans from one call to the next. Its first call serves the cold ingest: a single call,
+// churn plays no part in it.
+func resyncConfig(n int) providersim.Config {
 	c := simConfig(n)
 	c.PriceChangeRate = 0.01
-	return &resyncProvider{first: providersim.New(c), again: providersim.New(c)}
+	return c
 }
 
 func (p *resyncProvider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -208,30 +235,100 @@ func (p *resyncProvider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (p *resyncProvider) Close() { p.first.Close(); p.again.Close() }
 
-// measureResync stops the ingest process (stop), starts a new one, which syncs at once,
-// and measures that sync; it returns the function that stops the new process.
-func measureResync(t *testing.T, startRole func(role string) (server, func()), stop func(), api server, primary string) (resync, func()) {
+// skipFirst answers the first request into the void: for a run whose cold ingest synced
+// its built-in simulator, which served the same document.
+func (p *resyncProvider) skipFirst() {
+	p.ServeHTTP(discard{header: http.Header{}}, httptest.NewRequest(http.MethodGet, providersim.Path, nil))
+}
+
+// discard is a ResponseWriter that drops what it is given.
+type discard struct{ header http.Header }
+
+func (d discard) Header() http.Header       { return d.header }
+func (discard) Write(b []byte) (int, error) { return len(b), nil }
+func (discard) WriteHeader(int)             {}
+
+// syncTimes is when the last sync of the bench's provider started and finished, and when
+// every batch of the confirmed sync was applied.
+type syncTimes struct{ started, finished, confirmed time.Time }
+
+// syncReader reads a store's sync state: its newest confirmed sync's revision and the
+// catalog version, and the times of the last sync.
+type syncReader struct {
+	state func() (revision, version int64)
+	times func() (syncTimes, error)
+	close func()
+}
+
+// openSyncReader reads api's store: its SQLite database, read-only (embedded), or its
+// schema on the primary.
+func openSyncReader(t *testing.T, api server, primary string) syncReader {
 	t.Helper()
 	ctx := t.Context()
+	const stateSQL = `SELECT coalesce((SELECT max(revision) FROM %[1]sprovider_syncs), 0), (SELECT version FROM %[1]scatalog_version)`
+	const timesSQL = `SELECT s.started_at, s.finished_at, c.confirmed_at
+		FROM %[1]sprovider_status AS s JOIN %[1]sprovider_syncs AS c USING (provider, sync_id)`
+	if api.dataDir != "" {
+		db, err := sql.Open("sqlite", "file:"+filepath.Join(api.dataDir, "boxoffice.db")+"?mode=ro&_pragma=busy_timeout(10000)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return syncReader{
+			state: func() (revision, version int64) {
+				if err := db.QueryRowContext(ctx, fmt.Sprintf(stateSQL, "")).Scan(&revision, &version); err != nil {
+					t.Fatalf("read sync state: %v", err)
+				}
+				return revision, version
+			},
+			times: func() (syncTimes, error) {
+				var started, finished, confirmed int64 // Unix microseconds
+				err := db.QueryRowContext(ctx, fmt.Sprintf(timesSQL, "")).Scan(&started, &finished, &confirmed)
+				return syncTimes{time.UnixMicro(started), time.UnixMicro(finished), time.UnixMicro(confirmed)}, err
+			},
+			close: func() { db.Close() },
+		}
+	}
 	conn, err := pgx.Connect(ctx, primary)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	state := func() (revision, version int64) {
-		if err := conn.QueryRow(ctx, `SELECT coalesce((SELECT max(revision) FROM `+api.schema+`.provider_syncs), 0),
-			(SELECT version FROM `+api.schema+`.catalog_version)`).Scan(&revision, &version); err != nil {
-			t.Fatalf("read sync state: %v", err)
-		}
-		return revision, version
+	prefix := api.schema + "."
+	return syncReader{
+		state: func() (revision, version int64) {
+			if err := conn.QueryRow(ctx, fmt.Sprintf(stateSQL, prefix)).Scan(&revision, &version); err != nil {
+				t.Fatalf("read sync state: %v", err)
+			}
+			return revision, version
+		},
+		times: func() (syncTimes, error) {
+			var st syncTimes
+			err := conn.QueryRow(ctx, fmt.Sprintf(timesSQL, prefix)).Scan(&st.started, &st.finished, &st.confirmed)
+			return st, err
+		},
+		close: func() { conn.Close(context.WithoutCancel(ctx)) },
 	}
-	confirmed, before := state()
+}
+
+// measureResync stops the ingest process (stop), starts a new one, which syncs at once,
+// and measures that sync; it returns the function that stops the new process. In the
+// embedded mode the new process is a run on api's data directory, and serves itself:
+// its time includes loading the stored catalog into its index, which it does while its
+// sync runs, so afterSync tells the sync's own part.
+func measureResync(t *testing.T, startRole func(role string) (server, func()), stop func(), api server, primary string) (resync, func()) {
+	t.Helper()
+	ctx := t.Context()
+	store := openSyncReader(t, api, primary)
+	defer store.close()
+	confirmed, before := store.state()
 	stop()
 	start := time.Now()
 	ing, next := startRole("ingest")
+	if api.dataDir != "" {
+		api = ing
+	}
 	var r resync
 	for {
-		rev, v := state()
+		rev, v := store.state()
 		if rev > confirmed {
 			served, err := metric(ctx, api.base, "boxoffice_catalog_version")
 			if err == nil && int64(served) >= v {
@@ -244,18 +341,18 @@ func measureResync(t *testing.T, startRole func(role string) (server, func()), s
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	doneAt := start.Add(r.done)
 	r.sync = time.Duration(metricValue(t, ing.base, "boxoffice_sync_duration_seconds_sum") * float64(time.Second))
 	r.peak, _ = memory(ing.pid)
 	// Where the time went: the ingest's start and leader lock, its sync (fetch, parse,
 	// publish), then the worker's batches until the confirmation.
-	var started, finished, confirmedAt time.Time
-	if err := conn.QueryRow(ctx, `SELECT s.started_at, s.finished_at, c.confirmed_at
-		FROM `+api.schema+`.provider_status AS s JOIN `+api.schema+`.provider_syncs AS c USING (provider, sync_id)`).
-		Scan(&started, &finished, &confirmedAt); err == nil {
+	if st, err := store.times(); err == nil {
+		r.afterSync = doneAt.Sub(st.started)
 		t.Logf("re-sync: the sync started %.1f s after the ingest process, took %.1f s, and was confirmed %.1f s after it ended",
-			started.Sub(start).Seconds(), finished.Sub(started).Seconds(), confirmedAt.Sub(finished).Seconds())
+			st.started.Sub(start).Seconds(), st.finished.Sub(st.started).Seconds(), st.confirmed.Sub(st.finished).Seconds())
 	}
-	t.Logf("re-sync: confirmed and served %.1f s after the ingest process started; %d versions", r.done.Seconds(), r.versions)
+	t.Logf("re-sync: confirmed and served %.1f s after the ingest process started (%.1f s after its sync started); %d versions",
+		r.done.Seconds(), r.afterSync.Seconds(), r.versions)
 	return r, next
 }
 
@@ -371,20 +468,20 @@ func ingestReport(rows []ingestRow, skipped []string) string {
 		resyncs = resyncs || r.unchanged.done > 0
 	}
 	if resyncs {
-		b.WriteString("\n| mode | plans | re-sync | confirmed and served after | sync | catalog versions added | ingest's peak RSS |\n")
-		b.WriteString("|---|--:|---|--:|--:|--:|--:|\n")
+		b.WriteString("\n| mode | plans | re-sync | confirmed and served after | from the sync's start | sync | catalog versions added | peak RSS of the ingest (run) |\n")
+		b.WriteString("|---|--:|---|--:|--:|--:|--:|--:|\n")
 		for _, r := range rows {
 			for _, rs := range []struct {
 				name string
 				r    resync
 			}{{"unchanged", r.unchanged}, {"1 % changed", r.changed}} {
 				if rs.r.done > 0 {
-					fmt.Fprintf(&b, "| %s | %s | %s | %.1f s | %.1f s | %d | %s |\n", r.mode, r.size, rs.name,
-						rs.r.done.Seconds(), rs.r.sync.Seconds(), rs.r.versions, mib(rs.r.peak))
+					fmt.Fprintf(&b, "| %s | %s | %s | %.1f s | %.1f s | %.1f s | %d | %s |\n", r.mode, r.size, rs.name,
+						rs.r.done.Seconds(), rs.r.afterSync.Seconds(), rs.r.sync.Seconds(), rs.r.versions, mib(rs.r.peak))
 				}
 			}
 		}
-		b.WriteString("\nRe-sync (distributed): a new ingest process syncs a provider that answers in full (no 304); the time runs from its start until its sync is confirmed (every batch applied) and the API serves the store's catalog version.\n")
+		b.WriteString("\nRe-sync: a new ingest process (embedded: run, restarted on its data directory) syncs a provider that answers in full (no 304); the time runs from its start until its sync is confirmed (every batch applied) and the API serves the store's catalog version, and from the sync's start (its provider_status row) until then. A restarted run loads its stored catalog into its index while its sync runs.\n")
 	}
 	for _, r := range rows {
 		fmt.Fprintf(&b, "- %s %s: load average %s before, %s after.\n", r.mode, r.size, r.load[0], r.load[1])

@@ -194,19 +194,48 @@ func startMode(t *testing.T, mode, bin string, n int) (server, error) {
 // n plans and returns its API; extraEnv adds to (and overrides) baseEnv.
 func startEmbedded(t *testing.T, bin string, n int, extraEnv ...string) server {
 	t.Helper()
-	c := simConfig(n)
-	addr, dataDir := freeAddr(t), t.TempDir()
+	srv, _ := startEmbeddedOn(t, bin, simConfig(n), t.TempDir(), extraEnv...)
+	return srv
+}
+
+// startEmbeddedOn is startEmbedded on dataDir, its simulator serving the synthetic
+// catalog of c, and also returns the function that stops the process (startStoppable).
+func startEmbeddedOn(t *testing.T, bin string, c providersim.Config, dataDir string, extraEnv ...string) (server, func()) {
+	t.Helper()
+	addr := freeAddr(t)
 	args := []string{"run",
 		"--http-addr=" + addr, "--data-dir=" + dataDir, "--env-file=/dev/null",
 		"--sim-mode=synthetic", "--sim-seed=" + strconv.FormatUint(c.Seed, 10),
 		"--sim-base-plans=" + strconv.Itoa(c.BasePlans), "--sim-plans=" + strconv.Itoa(c.Plans),
 		"--sim-zones=" + strconv.Itoa(c.Zones),
 	}
-	for _, r := range []string{"vanish", "price-change", "time-change", "sell-mode-flip", "invalid-date", "offline"} {
-		args = append(args, "--sim-"+r+"-rate=0")
+	for r, v := range map[string]float64{"vanish": c.VanishRate, "price-change": c.PriceChangeRate, "time-change": c.TimeChangeRate,
+		"sell-mode-flip": c.SellModeFlipRate, "invalid-date": c.InvalidDateRate, "offline": c.OfflineRate} {
+		args = append(args, "--sim-"+r+"-rate="+strconv.FormatFloat(v, 'g', -1, 64))
 	}
-	pid := startProc(t, bin, "boxoffice run", append(baseEnv(), extraEnv...), args...)
-	return server{name: "boxoffice", base: "http://" + addr, pid: pid, dataDir: dataDir}
+	pid, stop := startStoppable(t, bin, "boxoffice run", append(baseEnv(), extraEnv...), args...)
+	return server{name: "boxoffice", base: "http://" + addr, pid: pid, dataDir: dataDir}, stop
+}
+
+// serveProvider serves provider on a free loopback port until the test ends and returns
+// the URL of its API (providersim.Path).
+func serveProvider(t *testing.T, provider http.Handler) string {
+	t.Helper()
+	return serveLoopback(t, provider) + providersim.Path
+}
+
+// serveLoopback serves h on a free loopback port until the test ends and returns its
+// base URL, http://host:port.
+func serveLoopback(t *testing.T, h http.Handler) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return "http://" + ln.Addr().String()
 }
 
 // distributedServices returns the services' URLs, or ok false when one does not answer.
@@ -303,14 +332,7 @@ func startRolesOn(t *testing.T, bin string, provider http.Handler, extraEnv, rol
 		}
 	})
 
-	simAddr := freeAddr(t)
-	ln, err := net.Listen("tcp", simAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: provider}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	providerURL := serveProvider(t, provider)
 
 	env := append(baseEnv(),
 		"DATABASE_WRITE_URL="+testenv.WithSearchPath(t, primary, schema),
@@ -318,7 +340,7 @@ func startRolesOn(t *testing.T, bin string, provider http.Handler, extraEnv, rol
 		"REDIS_URL="+redisURL,
 		"BROKER_URL="+brokerURL,
 		"NAMESPACE="+namespace,
-		"EXTERNAL_API_URL=http://"+simAddr+"/api/events",
+		"EXTERNAL_API_URL="+providerURL,
 		"API_KEYS="+benchAPIKey, // the api role refuses to start without keys
 	)
 	env = append(env, extraEnv...)

@@ -3,7 +3,6 @@
 package bench
 
 import (
-	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -53,12 +52,5 @@ func (tr *trivial) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // their own, and the test waits on them.
 func startTrivial(t *testing.T, tr http.Handler) server {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: tr}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return server{name: "trivial", base: "http://" + ln.Addr().String(), pid: os.Getpid()}
+	return server{name: "trivial", base: serveLoopback(t, tr), pid: os.Getpid()}
 }
