@@ -16,14 +16,15 @@ var _ pricing.Bus = (*Bus)(nil)
 // reaches only the subscriptions open when it is published; the store is what keeps
 // events. A Bus is safe for concurrent use.
 type Bus struct {
-	subscription // health: defaultHealth; shorter in tests
+	subscription // health and confirm: defaultHealth and confirmTimeout; shorter in tests
 }
 
 // NewBus returns a Bus on c for channel, taken as it is (no prefix: other services
 // publish on it too). It logs through log what Subscribe cannot return: lost and
 // restored subscriptions.
 func NewBus(c *Client, channel string, log *slog.Logger) *Bus {
-	return &Bus{subscription{rdb: c.rdb, channel: channel, topic: "market events", log: log, health: defaultHealth}}
+	return &Bus{subscription{rdb: c.rdb, channel: channel, topic: "market events", log: log, health: defaultHealth,
+		confirm: confirmTimeout}}
 }
 
 // Publish sends payload to the processes subscribed to the channel now.

@@ -1,7 +1,6 @@
 package redis
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -52,12 +51,10 @@ func TestBusResubscribesAfterAnOutage(t *testing.T) {
 	px, c := proxied(t)
 	var logs logBuffer
 	s := subscribeBus(t, NewBus(c, channel, slog.New(slog.NewTextHandler(&logs, nil))))
+	explainFailure(t, &logs, s)
 	pub := NewBus(admin, channel, discard)
 	waitSubscribers(t, admin, channel, 1)
-	if err := pub.Publish(t.Context(), []byte("before")); err != nil {
-		t.Fatal(err)
-	}
-	testenv.Poll(t, "the first payload", func() bool { return len(s.Got()) == 1 })
+	waitConfirmed(t, s, func() error { return pub.Publish(t.Context(), []byte("before")) })
 
 	px.cut()
 	waitSubscribers(t, admin, channel, 0)
@@ -95,19 +92,21 @@ func TestBusReplacesAConnectionThatStopsAnswering(t *testing.T) {
 	b := NewBus(c, channel, slog.New(slog.NewTextHandler(&logs, nil)))
 	b.health = 200 * time.Millisecond
 	s := subscribeBus(t, b)
+	pub := NewBus(admin, channel, discard)
 	waitSubscribers(t, admin, channel, 1)
+	waitConfirmed(t, s, func() error { return pub.Publish(t.Context(), []byte("before")) })
 
 	px.freeze()
 	waitSilentLoss(t, &logs, s)
 	waitSubscribers(t, admin, channel, 0)
 	px.restore()
 	waitSubscribers(t, admin, channel, 1)
-	if err := NewBus(admin, channel, discard).Publish(t.Context(), []byte("3")); err != nil {
+	if err := pub.Publish(t.Context(), []byte("after")); err != nil {
 		t.Fatal(err)
 	}
-	testenv.Poll(t, "the payload", func() bool { return len(s.Got()) > 0 })
-	if got := s.Got(); !bytes.Equal(got[0], []byte("3")) || len(got) != 1 {
-		t.Errorf("payloads = %q, want [\"3\"]", got)
+	testenv.Poll(t, "the payload published after the freeze", func() bool { return len(s.Got()) > 1 })
+	if diff := cmp.Diff([][]byte{[]byte("before"), []byte("after")}, s.Got()); diff != "" {
+		t.Errorf("payloads (-want +got):\n%s", diff)
 	}
 }
 
@@ -125,6 +124,34 @@ func TestBusFailsWhenRedisIsUnreachable(t *testing.T) {
 	err := b.Subscribe(t.Context(), func([]byte) { t.Error("a payload without a subscription") })
 	if err == nil || !strings.HasPrefix(err.Error(), "redis bus: subscribe to "+channel) {
 		t.Errorf("Subscribe() = %v, want an error naming %s", err, channel)
+	}
+}
+
+// TestBusSubscribeFailsWhenItsSubscriptionIsNotConfirmed loses the confirmation of the
+// first SUBSCRIBE on its way back, on a connection that stays open: Redis has the
+// subscription, the subscriber never learns it. Subscribe must return the timeout,
+// naming the channel, as for any first subscription that fails, and leave no
+// subscription behind.
+func TestBusSubscribeFailsWhenItsSubscriptionIsNotConfirmed(t *testing.T) {
+	t.Parallel()
+	admin := open(t)
+	channel := newChannel()
+	px, c := proxied(t)
+	var logs logBuffer
+	b := NewBus(c, channel, slog.New(slog.NewTextHandler(&logs, nil)))
+	b.confirm = 200 * time.Millisecond
+	px.dropRepliesAfter("subscribe")
+	s := subscribeBus(t, b)
+	testenv.Poll(t, "Subscribe to return", s.Exited)
+	if err := s.Stop(); !isTimeout(err) || !strings.HasPrefix(err.Error(), "redis bus: subscribe to "+channel) {
+		t.Errorf("Subscribe() = %v, want a timeout naming %s", err, channel)
+	}
+	waitSubscribers(t, admin, channel, 0)
+	if got := s.Got(); len(got) != 0 {
+		t.Errorf("payloads = %q without a subscription", got)
+	}
+	if logs.String() != "" {
+		t.Errorf("logged %q, want nothing: the error is Subscribe's to return", logs.String())
 	}
 }
 

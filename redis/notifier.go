@@ -43,7 +43,7 @@ const (
 // may see versions out of order. Readers keep polling the store's catalog version, and treat an announcement
 // as "look now". A Notifier is safe for concurrent use.
 type Notifier struct {
-	subscription // health: defaultHealth; shorter in tests
+	subscription // health and confirm: defaultHealth and confirmTimeout; shorter in tests
 }
 
 // NewNotifier returns a Notifier on c for the channel "<prefix>:catalog:version". It
@@ -51,7 +51,7 @@ type Notifier struct {
 // malformed announcements.
 func NewNotifier(c *Client, prefix string, log *slog.Logger) *Notifier {
 	return &Notifier{subscription{rdb: c.rdb, channel: prefix + ":" + catalogVersionChannel, topic: "catalog version",
-		log: log, health: defaultHealth}}
+		log: log, health: defaultHealth, confirm: confirmTimeout}}
 }
 
 // Publish announces that the catalog reached version to the processes subscribed now.
@@ -85,6 +85,7 @@ type subscription struct {
 	topic   string // what the channel carries, for the logs: "catalog version"
 	log     *slog.Logger
 	health  time.Duration // silence before a ping, and then before the connection counts as dead
+	confirm time.Duration // wait for the server to confirm a SUBSCRIBE: confirmTimeout; shorter in tests
 }
 
 // run calls fn with each payload on the channel, in the order Redis delivers them, on
@@ -141,12 +142,15 @@ func (s subscription) resubscribe(ctx context.Context) (*goredis.PubSub, error) 
 }
 
 // subscribe opens a subscription to the channel and waits for the server to confirm
-// it, so that payloads published after it returns reach fn.
+// it, so that payloads published after it returns reach fn. Redis counts the
+// subscription (PUBSUB NUMSUB) as soon as it has run the SUBSCRIBE: when the
+// confirmation is lost on the way back, subscribe fails after s.confirm although Redis
+// counted the subscription until the connection closed.
 func (s subscription) subscribe(ctx context.Context) (*goredis.PubSub, error) {
 	ps := s.rdb.Subscribe(ctx, s.channel)
-	cctx, cancel := context.WithTimeout(ctx, confirmTimeout)
+	cctx, cancel := context.WithTimeout(ctx, s.confirm)
 	defer cancel()
-	msg, err := ps.ReceiveTimeout(cctx, confirmTimeout)
+	msg, err := ps.ReceiveTimeout(cctx, s.confirm)
 	if err == nil {
 		if _, ok := msg.(*goredis.Subscription); !ok {
 			err = fmt.Errorf("unexpected reply %v", msg)

@@ -1,8 +1,10 @@
 package redis
 
 import (
+	"bytes"
 	"net"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -10,15 +12,17 @@ import (
 // proxy is a TCP proxy in front of one Redis that a test can cut (connections reset,
 // new ones closed at once) or freeze (connections stay open but nothing passes, as when
 // a network path dies), and then restore, without touching the Redis that other tests
-// share.
+// share. It can also let a command through and drop the replies from then on
+// (dropRepliesAfter).
 type proxy struct {
 	ln       net.Listener
 	upstream string
 
-	mu     sync.Mutex // guards the fields below
-	state  proxyState // applied to new connections
-	conns  map[*pipe]struct{}
-	closed bool
+	mu       sync.Mutex // guards the fields below
+	state    proxyState // applied to new connections
+	conns    map[*pipe]struct{}
+	closed   bool
+	deafenOn []byte // what a client sends that deafens its connection: "\r\nsubscribe\r\n"; nil: nothing
 }
 
 type proxyState int
@@ -33,6 +37,7 @@ const (
 type pipe struct {
 	client, server net.Conn
 	frozen         bool // guarded by proxy.mu; a frozen pipe stays frozen
+	deaf           bool // guarded by proxy.mu; the server's bytes are dropped, for good
 }
 
 // newProxy listens on a loopback port and forwards to upstream (host:port) until the
@@ -111,8 +116,9 @@ func (p *proxy) serve(wg *sync.WaitGroup) {
 }
 
 // copy forwards from src to dst while c is not frozen, and drops what it reads while c
-// is. When src ends it closes both sides.
+// is, or, from the server, while c is deaf. When src ends it closes both sides.
 func (p *proxy) copy(c *pipe, dst, src net.Conn) {
+	fromServer := src == c.server
 	defer func() {
 		c.client.Close()
 		c.server.Close()
@@ -125,9 +131,12 @@ func (p *proxy) copy(c *pipe, dst, src net.Conn) {
 		n, err := src.Read(buf)
 		if n > 0 {
 			p.mu.Lock()
-			frozen := c.frozen
+			if !fromServer && p.deafenOn != nil && bytes.Contains(bytes.ToLower(buf[:n]), p.deafenOn) {
+				c.deaf = true // before the command is forwarded, so its reply is dropped too
+			}
+			drop := c.frozen || fromServer && c.deaf
 			p.mu.Unlock()
-			if !frozen {
+			if !drop {
 				if _, werr := dst.Write(buf[:n]); werr != nil {
 					return
 				}
@@ -160,9 +169,22 @@ func (p *proxy) freeze() {
 	}
 }
 
-// restore forwards new connections again; frozen ones stay frozen.
+// dropRepliesAfter makes every connection, current or new, that sends command (a
+// Redis command name, such as "subscribe") drop the server's bytes from then on, for
+// good: Redis runs the command, and the client never hears back, as when the way back
+// dies. It looks for the command's name as a RESP bulk string within each read from the
+// client, whole, as go-redis's small writes arrive on loopback.
+func (p *proxy) dropRepliesAfter(command string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.deafenOn = []byte("\r\n" + strings.ToLower(command) + "\r\n")
+}
+
+// restore forwards new connections again, and ends dropRepliesAfter; frozen and deaf
+// ones stay so.
 func (p *proxy) restore() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.state = proxyOpen
+	p.deafenOn = nil
 }
