@@ -148,30 +148,20 @@ func (l *Listener) guard(ctx context.Context, what string, step func()) {
 }
 
 // subscribe feeds wake from the Bus until ctx is done (Run waits for it), recording payloads that are not in the store yet,
-// and subscribes again after an error.
+// and subscribes again after an error, pausing as clock.Retry does by default: the
+// notifications are hints, and the poll finds the events meanwhile.
 func (l *Listener) subscribe(ctx context.Context, wake chan<- struct{}) {
-	pause := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		err := l.bus.Subscribe(ctx, func(payload []byte) {
+	clock.Retry(ctx, l.cfg.Clock, clock.Backoff{}, func(ctx context.Context) error {
+		return l.bus.Subscribe(ctx, func(payload []byte) {
 			l.guard(ctx, "receive", func() { l.receive(ctx, payload) })
 			select {
 			case wake <- struct{}{}:
 			default:
 			}
 		})
-		if ctx.Err() != nil {
-			return
-		}
-		l.log.Warn("market events: subscription ended; subscribing again", "err", err, "pause", pause)
-		t := l.cfg.Clock.NewTimer(pause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C():
-		}
-		pause = min(2*pause, 5*time.Second)
-	}
+	}, func(err error, attempts int, pause time.Duration) {
+		l.log.Warn("market events: subscription ended; subscribing again", "err", err, "attempts", attempts, "pause", pause)
+	})
 }
 
 // receive handles one payload in a consumer span, recording its event when the API

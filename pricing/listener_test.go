@@ -2,6 +2,7 @@ package pricing_test
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -79,5 +80,44 @@ func TestListenerRunJoinsItsSubscription(t *testing.T) {
 		if n := bus.open.Load(); n != 0 {
 			t.Fatalf("%d subscriptions open after Run returned, want 0", n)
 		}
+	}
+}
+
+// failingBus fails its first subscriptions, as Redis does while it is unreachable, then
+// subscribes to Bus.
+type failingBus struct {
+	pricing.Bus
+	failures int          // subscriptions to fail
+	calls    atomic.Int32 // Subscribe calls so far
+}
+
+func (b *failingBus) Subscribe(ctx context.Context, f func([]byte)) error {
+	if int(b.calls.Add(1)) <= b.failures {
+		return errors.New("subscribe to market_events: connection refused")
+	}
+	return b.Bus.Subscribe(ctx, f)
+}
+
+// TestListenerSubscribesAgainOnItsClock fails the listener's first subscription: it
+// must subscribe again once its clock has passed the pause (100 ms), not before.
+func TestListenerSubscribesAgainOnItsClock(t *testing.T) {
+	r := embedded(t)
+	clk := clocktest.NewManual(time.Now())
+	bus := &failingBus{Bus: r.bus, failures: 1}
+	l := pricing.NewListener(r.store, r.store, bus, r.broker, pricing.ListenerConfig{Quiet: time.Millisecond,
+		MaxDelay: time.Millisecond, Poll: time.Hour, Now: time.Now, Clock: clk}, r.log)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	testenv.Poll(t, "the poll's ticker and the pause", func() bool { return clk.Waiters() == 2 })
+	clk.Advance(99 * time.Millisecond)
+	if n := bus.calls.Load(); n != 1 {
+		t.Fatalf("%d subscriptions before the pause ended, want 1", n)
+	}
+	clk.Advance(time.Millisecond)
+	testenv.Poll(t, "the second subscription", func() bool { return bus.calls.Load() == 2 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run() = %v, want nil", err)
 	}
 }
