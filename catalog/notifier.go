@@ -17,7 +17,8 @@ type Notifier interface {
 	// could not (ctx done, the service unreachable).
 	Publish(ctx context.Context, version int64) error
 	// Subscribe calls fn with the versions announced until ctx is done, and returns nil
-	// then; an error only when it cannot subscribe at all. fn runs on one goroutine,
-	// one call at a time.
+	// then; an error only when it cannot subscribe at all, which a caller that must
+	// keep listening retries (Searcher.Follow). fn runs on one goroutine, one call at a
+	// time.
 	Subscribe(ctx context.Context, fn func(version int64)) error
 }

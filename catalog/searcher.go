@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"sync/atomic"
 	"time"
+
+	"boxoffice/clock"
 )
 
 // Searcher serves searches from an in-memory Index of the store and keeps that index at
@@ -32,6 +34,7 @@ type Searcher struct {
 	store    Store
 	encode   Encoder
 	poll     time.Duration
+	clock    clock.Clock
 	log      *slog.Logger
 	maxBytes int64 // 0: no budget
 	keep     int   // previous versions kept besides the current one
@@ -59,6 +62,9 @@ type SearcherConfig struct {
 	// Page is how many changed plans a refresh reads and applies at a time; 0 is 5000.
 	// A whole catalog is read a page at a time, in the memory of one page of plans.
 	Page int
+	// Clock makes the poll's ticker and Follow's pauses before subscribing again; nil
+	// is clock.System.
+	Clock clock.Clock
 }
 
 // defaultPage is SearcherConfig.Page's default: the batch size of an ingest, and a page
@@ -75,7 +81,7 @@ func NewSearcher(store Store, encode Encoder, cfg SearcherConfig, log *slog.Logg
 	if cfg.Poll < 0 || cfg.MaxBytes < 0 || cfg.History < 0 || cfg.Page < 0 {
 		panic(fmt.Sprintf("catalog: NewSearcher: negative Poll %v, MaxBytes %d, History %d or Page %d", cfg.Poll, cfg.MaxBytes, cfg.History, cfg.Page))
 	}
-	return &Searcher{store: store, encode: encode, poll: cmp.Or(cfg.Poll, time.Second), log: log,
+	return &Searcher{store: store, encode: encode, poll: cmp.Or(cfg.Poll, time.Second), clock: clock.Or(cfg.Clock), log: log,
 		maxBytes: cfg.MaxBytes, keep: cfg.History, page: cmp.Or(cfg.Page, defaultPage), notify: make(chan struct{}, 1)}
 }
 
@@ -228,7 +234,7 @@ func (s *Searcher) overBudget(bytes int64) (int64, error) {
 // Run refreshes the index until ctx is done; it returns nil then. Refresh errors are
 // logged and retried at the next poll: searches keep the last good index meanwhile.
 func (s *Searcher) Run(ctx context.Context) error {
-	t := time.NewTicker(s.poll)
+	t := s.clock.NewTicker(s.poll)
 	defer t.Stop()
 	failing := false
 	for !s.over.Load() {
@@ -247,10 +253,25 @@ func (s *Searcher) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-t.C():
 		case <-s.notify:
 		}
 	}
 	<-ctx.Done()
+	return nil
+}
+
+// Follow refreshes the index at each version n announces (Notify), until ctx is done;
+// it returns nil then. A subscription that fails (Redis unreachable, or its
+// confirmation lost, at start) is logged and tried again, pausing as clock.Retry does
+// by default, for as long as the process runs: announcements are hints, and meanwhile
+// searches are served from the index, which Run's poll keeps fresh.
+func (s *Searcher) Follow(ctx context.Context, n Notifier) error {
+	clock.Retry(ctx, s.clock, clock.Backoff{}, func(ctx context.Context) error {
+		return n.Subscribe(ctx, func(int64) { s.Notify() })
+	}, func(err error, attempts int, pause time.Duration) {
+		s.log.Warn("catalog versions: subscription failed; searches are served from memory, refreshed by the poll; subscribing again",
+			"err", err, "attempts", attempts, "pause", pause, "poll", s.poll)
+	})
 	return nil
 }

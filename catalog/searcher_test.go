@@ -6,14 +6,18 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"boxoffice/catalog"
 	"boxoffice/catalog/catalogtest"
+	"boxoffice/clock/clocktest"
 	"boxoffice/httpapi"
+	"boxoffice/memory"
 	"boxoffice/sqlite"
+	"boxoffice/testenv"
 )
 
 // countingStore counts the catalog reads.
@@ -309,5 +313,81 @@ func TestSearcherServesOnlyWholeVersions(t *testing.T) {
 	f.pages = 100
 	if v, err := s.Refresh(t.Context()); err != nil || v <= v1 || strings.Count(allDocs(s.Index()), "changed") != 40 {
 		t.Errorf("catch-up = %d, %v with %d changed plans served; want a version above %d with 40", v, err, strings.Count(allDocs(s.Index()), "changed"), v1)
+	}
+}
+
+// flakyNotifier fails its first subscriptions, as Redis does while it is unreachable,
+// then subscribes to Notifier.
+type flakyNotifier struct {
+	catalog.Notifier
+	failures int          // subscriptions to fail
+	calls    atomic.Int32 // Subscribe calls so far
+}
+
+func (f *flakyNotifier) Subscribe(ctx context.Context, fn func(int64)) error {
+	if int(f.calls.Add(1)) <= f.failures {
+		return errors.New("subscribe to catalog:version: connection refused")
+	}
+	return f.Notifier.Subscribe(ctx, fn)
+}
+
+// TestSearcherFollowSurvivesAFailedSubscription fails the first two subscriptions to
+// the announcements, as at a start while Redis is unreachable: Follow must log each
+// with its cause, pause on the Searcher's clock (100 ms, then 200 ms) before trying
+// again, keep serving the index meanwhile, and refresh at an announcement once
+// subscribed (the poll, an hour, never comes).
+func TestSearcherFollowSurvivesAFailedSubscription(t *testing.T) {
+	store := newStore(t, 10)
+	clk := clocktest.NewManual(time.Now())
+	var logs testenv.Logs
+	s := catalog.NewSearcher(store, httpapi.EncodeEvent, catalog.SearcherConfig{Poll: time.Hour, Clock: clk},
+		slog.New(slog.NewJSONHandler(&logs, nil)))
+	v1, err := s.Refresh(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &flakyNotifier{Notifier: memory.NewNotifier(), failures: 2}
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	followed := make(chan error, 1)
+	wg.Go(func() { s.Run(ctx) })
+	wg.Go(func() { followed <- s.Follow(ctx, n) })
+	defer func() { cancel(); wg.Wait() }()
+
+	for i, pause := range []time.Duration{100 * time.Millisecond, 200 * time.Millisecond} {
+		// Run's ticker, and Follow's pause after a failure.
+		testenv.Poll(t, "the pause after failure "+strconv.Itoa(i+1), func() bool { return clk.Waiters() == 2 })
+		if got := int(n.calls.Load()); got != i+1 {
+			t.Fatalf("%d subscriptions before the pause %d ended, want %d", got, i+1, i+1)
+		}
+		if ix := s.Index(); ix == nil || ix.Version() != v1 {
+			t.Fatalf("index %v while the subscription fails, want version %d served", ix, v1)
+		}
+		clk.Advance(pause)
+	}
+	testenv.Poll(t, "the third subscription", func() bool { return n.calls.Load() == 3 })
+	v2 := change(t, store, 2, "After")
+	testenv.Poll(t, "the announced version served", func() bool {
+		if err := n.Publish(t.Context(), v2); err != nil { // until the subscription hears it
+			t.Fatal(err)
+		}
+		return s.Index().Version() == v2
+	})
+
+	failed := logs.Lines(`"msg":"catalog versions: subscription failed`)
+	if len(failed) != 2 {
+		t.Fatalf("logged %d subscription failures, want 2:\n%s", len(failed), logs.String())
+	}
+	for i, line := range failed {
+		for _, want := range []string{`"level":"WARN"`, `"err":"subscribe to catalog:version: connection refused"`,
+			`"attempts":` + strconv.Itoa(i+1)} {
+			if !strings.Contains(line, want) {
+				t.Errorf("failure %d logged %s, want %s in it", i+1, line, want)
+			}
+		}
+	}
+	cancel()
+	if err := <-followed; err != nil {
+		t.Errorf("Follow() = %v after its context ended, want nil", err)
 	}
 }

@@ -44,6 +44,7 @@ var metricNames = []string{
 	"boxoffice_panics_total",
 	"boxoffice_broker_dead_letters",
 	"boxoffice_task_redriven_total",
+	"boxoffice_pubsub_subscriptions",
 }
 
 // prometheusOwn are the series Prometheus makes itself for every target.
@@ -155,6 +156,7 @@ func TestAlertRules(t *testing.T) {
 		"boxoffice_panics_total",                         // recovered panics
 		"boxoffice_broker_dead_letters",                  // dead letters waiting
 		"boxoffice_task_redriven_total",                  // tasks the outbox re-drove
+		"boxoffice_pubsub_subscriptions",                 // Pub/Sub subscriptions retried
 	} {
 		if !slices.Contains(metricsIn(t, "prometheus/alerts.yml", ruleExprs(rules)), m) {
 			t.Errorf("no alert watches %s", m)

@@ -1,7 +1,6 @@
 package postgres_test
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -196,7 +195,7 @@ func TestReplicaSnapshotsAreConsistent(t *testing.T) {
 func TestReplicaFallback(t *testing.T) {
 	t.Parallel()
 	primaryURL, proxied, p := migratedBehindProxy(t)
-	var logs syncBuffer
+	var logs testenv.Logs
 	s := openStore(t, primaryURL, proxied, slog.New(slog.NewTextHandler(&logs, nil)))
 
 	a := catalogtest.NewPlan("fb", "a")
@@ -244,7 +243,7 @@ func TestReplicaFallback(t *testing.T) {
 		t.Error("Stats().ReplicaDown = true once reads are back on the replica, want false")
 	}
 	for msg, want := range map[string]int{"postgres replica unavailable": 1, "postgres replica available again": 1} {
-		if n := logs.count(msg); n != want {
+		if n := logs.Count(`msg="` + msg); n != want {
 			t.Errorf("log has %q %d times, want %d:\n%s", msg, n, want, logs.String())
 		}
 	}
@@ -301,29 +300,6 @@ func proxiedReplica(t *testing.T, replicaURL string) (string, *testenv.Proxy) {
 	p := testenv.StartProxy(t, u.Host)
 	u.Host = p.Addr()
 	return u.String(), p
-}
-
-// syncBuffer is a bytes.Buffer for a logger that goroutines share.
-type syncBuffer struct {
-	mu  sync.Mutex // guards buf
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// count returns how many lines have s.
-func (b *syncBuffer) count(s string) int {
-	return strings.Count(b.String(), `msg="`+s)
 }
 
 // TestReplicaCutDuringEachChange reads a catalog from the replica in pages and cuts the

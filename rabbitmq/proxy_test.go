@@ -1,7 +1,6 @@
 package rabbitmq_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -118,24 +117,6 @@ func (p *proxy) via(t *testing.T, brokerURL string) string {
 	return u.String()
 }
 
-// syncBuffer is a bytes.Buffer for a logger that goroutines share.
-type syncBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestReconnectsAfterTheNetworkFails(t *testing.T) {
 	t.Parallel()
 	direct := testenv.BrokerURL(t)
@@ -144,7 +125,7 @@ func TestReconnectsAfterTheNetworkFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := startProxy(t, u.Host)
-	var logs syncBuffer
+	var logs testenv.Logs
 	retry := task.RetryPolicy{MaxAttempts: 3, Countdown: 10 * time.Millisecond, MaxDelay: 20 * time.Millisecond}
 	b := openBrokerLog(t, p.via(t, direct), rabbitmq.Config{Retry: retry, Prefetch: 4}, slog.New(slog.NewTextHandler(&logs, nil)))
 	ctx, cancel := context.WithCancel(t.Context())

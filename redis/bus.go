@@ -24,7 +24,7 @@ type Bus struct {
 // restored subscriptions.
 func NewBus(c *Client, channel string, log *slog.Logger) *Bus {
 	return &Bus{subscription{rdb: c.rdb, channel: channel, topic: "market events", log: log, health: defaultHealth,
-		confirm: confirmTimeout}}
+		confirm: confirmTimeout, state: &subState{}}}
 }
 
 // Publish sends payload to the processes subscribed to the channel now.
@@ -38,7 +38,7 @@ func (b *Bus) Publish(ctx context.Context, payload []byte) error {
 // Subscribe calls f with each payload published on the channel, in the order Redis
 // delivers them, on the calling goroutine, until ctx is done; it returns nil then. It
 // returns an error when the first subscription cannot be set up, or when the Client is
-// closed. Once subscribed it survives connection losses as Notifier.Subscribe does,
+// closed, for the caller to try again (pricing.Listener does). Once subscribed it survives connection losses as Notifier.Subscribe does,
 // subscribing again until Redis is back; payloads published meanwhile are lost.
 func (b *Bus) Subscribe(ctx context.Context, f func(payload []byte)) error {
 	if err := b.run(ctx, func(payload string) { f([]byte(payload)) }); err != nil {

@@ -49,7 +49,7 @@ func TestBusResubscribesAfterAnOutage(t *testing.T) {
 	admin := open(t)
 	channel := newChannel()
 	px, c := proxied(t)
-	var logs logBuffer
+	var logs testenv.Logs
 	s := subscribeBus(t, NewBus(c, channel, slog.New(slog.NewTextHandler(&logs, nil))))
 	explainFailure(t, &logs, s)
 	pub := NewBus(admin, channel, discard)
@@ -58,7 +58,7 @@ func TestBusResubscribesAfterAnOutage(t *testing.T) {
 
 	px.cut()
 	waitSubscribers(t, admin, channel, 0)
-	testenv.Poll(t, "the loss to be logged", func() bool { return logs.count("market events subscription lost") == 1 })
+	testenv.Poll(t, "the loss to be logged", func() bool { return logs.Count("market events subscription lost") == 1 })
 	if err := pub.Publish(t.Context(), []byte("lost")); err != nil { // no one hears this one
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestBusResubscribesAfterAnOutage(t *testing.T) {
 	if err := s.Stop(); err != nil {
 		t.Errorf("Subscribe() = %v after its context ended, want nil", err)
 	}
-	if n := logs.count("market events subscription restored"); n != 1 {
+	if n := logs.Count("market events subscription restored"); n != 1 {
 		t.Errorf("logged %d recoveries, want 1:\n%s", n, logs.String())
 	}
 }
@@ -88,7 +88,7 @@ func TestBusReplacesAConnectionThatStopsAnswering(t *testing.T) {
 	admin := open(t)
 	channel := newChannel()
 	px, c := proxied(t)
-	var logs logBuffer
+	var logs testenv.Logs
 	b := NewBus(c, channel, slog.New(slog.NewTextHandler(&logs, nil)))
 	b.health = 200 * time.Millisecond
 	s := subscribeBus(t, b)
@@ -137,7 +137,7 @@ func TestBusSubscribeFailsWhenItsSubscriptionIsNotConfirmed(t *testing.T) {
 	admin := open(t)
 	channel := newChannel()
 	px, c := proxied(t)
-	var logs logBuffer
+	var logs testenv.Logs
 	b := NewBus(c, channel, slog.New(slog.NewTextHandler(&logs, nil)))
 	b.confirm = 200 * time.Millisecond
 	px.dropRepliesAfter("subscribe")

@@ -8,6 +8,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -51,7 +52,7 @@ type Notifier struct {
 // malformed announcements.
 func NewNotifier(c *Client, prefix string, log *slog.Logger) *Notifier {
 	return &Notifier{subscription{rdb: c.rdb, channel: prefix + ":" + catalogVersionChannel, topic: "catalog version",
-		log: log, health: defaultHealth, confirm: confirmTimeout}}
+		log: log, health: defaultHealth, confirm: confirmTimeout, state: &subState{}}}
 }
 
 // Publish announces that the catalog reached version to the processes subscribed now.
@@ -66,7 +67,9 @@ func (n *Notifier) Publish(ctx context.Context, version int64) error {
 // Subscribe calls fn with each version announced on the channel, in the order Redis
 // delivers them, on the calling goroutine, until ctx is done; it returns nil then. It
 // returns an error when the first subscription cannot be set up, or when the Client is
-// closed. Once subscribed it survives connection losses by itself: when the connection
+// closed: whether to try again is the caller's (catalog.Searcher.Follow does, and logs
+// the failure; the recovery is logged here, and ReportSubscriptions shows the state).
+// Once subscribed it survives connection losses by itself: when the connection
 // fails, or stops answering pings, it subscribes again with a growing pause (up to a
 // second) until Redis is back, logging the loss and the recovery once per outage.
 // Announcements published meanwhile are lost (see Notifier). A payload that is not a
@@ -86,6 +89,26 @@ type subscription struct {
 	log     *slog.Logger
 	health  time.Duration // silence before a ping, and then before the connection counts as dead
 	confirm time.Duration // wait for the server to confirm a SUBSCRIBE: confirmTimeout; shorter in tests
+	state   *subState     // shared by the copies of s and by its Subscribe calls
+}
+
+// subState is what the subscriptions of a Notifier or a Bus have in common: whether
+// they are live, for the metrics, and whether the last attempt failed, for the logs.
+type subState struct {
+	asked atomic.Bool  // Subscribe was called: the process means to hear the channel
+	live  atomic.Int64 // subscriptions confirmed whose connection is not known to have failed
+	down  atomic.Bool  // a subscription failed or was lost, and none was confirmed since
+}
+
+// ReportSubscriptions tells report how many subscriptions to the channel are live now
+// (confirmed, and their connection not known to have failed), once Subscribe has been
+// called: 0 while a first subscription that failed waits to be tried again (see
+// catalog.Searcher.Follow, pricing.Listener) or a lost one is replaced. It reports
+// nothing for a Notifier or Bus that only publishes.
+func (s subscription) ReportSubscriptions(report func(channel string, live int)) {
+	if s.state.asked.Load() {
+		report(s.channel, int(s.state.live.Load()))
+	}
 }
 
 // run calls fn with each payload on the channel, in the order Redis delivers them, on
@@ -94,11 +117,13 @@ type subscription struct {
 // connection loss it subscribes again, pausing between attempts, and logs the loss and
 // the recovery once each.
 func (s subscription) run(ctx context.Context, fn func(payload string)) error {
+	s.state.asked.Store(true)
 	ps, err := s.subscribe(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
+		s.state.down.Store(true) // the caller retries, or not: the next confirmation logs the recovery
 		return err
 	}
 	for {
@@ -110,13 +135,13 @@ func (s subscription) run(ctx context.Context, fn func(payload string)) error {
 			return fmt.Errorf("subscription to %s: %w", s.channel, err)
 		}
 		s.log.Warn(s.topic+" subscription lost, resubscribing", "channel", s.channel, "err", err)
+		s.state.down.Store(true)
 		if ps, err = s.resubscribe(ctx); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return err
 		}
-		s.log.Info(s.topic+" subscription restored", "channel", s.channel)
 	}
 }
 
@@ -142,8 +167,9 @@ func (s subscription) resubscribe(ctx context.Context) (*goredis.PubSub, error) 
 }
 
 // subscribe opens a subscription to the channel and waits for the server to confirm
-// it, so that payloads published after it returns reach fn. Redis counts the
-// subscription (PUBSUB NUMSUB) as soon as it has run the SUBSCRIBE: when the
+// it, so that payloads published after it returns reach fn; it counts the subscription
+// live, and logs the recovery when a subscription had failed or been lost. Redis
+// counts the subscription (PUBSUB NUMSUB) as soon as it has run the SUBSCRIBE: when the
 // confirmation is lost on the way back, subscribe fails after s.confirm although Redis
 // counted the subscription until the connection closed.
 func (s subscription) subscribe(ctx context.Context) (*goredis.PubSub, error) {
@@ -160,6 +186,10 @@ func (s subscription) subscribe(ctx context.Context) (*goredis.PubSub, error) {
 		ps.Close()
 		return nil, fmt.Errorf("subscribe to %s: %w", s.channel, err)
 	}
+	s.state.live.Add(1) // until receive ends
+	if s.state.down.Swap(false) {
+		s.log.Info(s.topic+" subscription restored", "channel", s.channel)
+	}
 	return ps, nil
 }
 
@@ -167,6 +197,7 @@ func (s subscription) subscribe(ctx context.Context) (*goredis.PubSub, error) {
 // stops answering, and closes ps. A pause of s.health without messages sends a PING; a
 // second one without any reply counts as a dead connection.
 func (s subscription) receive(ctx context.Context, ps *goredis.PubSub, fn func(string)) error {
+	defer s.state.live.Add(-1)
 	defer ps.Close()
 	stop := context.AfterFunc(ctx, func() { ps.Close() }) // ends a blocked read at once
 	defer stop()

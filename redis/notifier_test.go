@@ -57,7 +57,7 @@ func waitConfirmed[T any](t *testing.T, s *testenv.Subscription[T], publish func
 // explainFailure makes a failing test tell what the subscription logged and whether
 // Subscribe returned, and with what: a subscription that stopped without a word is
 // otherwise only a poll that timed out.
-func explainFailure[T any](t *testing.T, logs *logBuffer, s *testenv.Subscription[T]) {
+func explainFailure[T any](t *testing.T, logs *testenv.Logs, s *testenv.Subscription[T]) {
 	t.Cleanup(func() {
 		if !t.Failed() {
 			return
@@ -138,7 +138,7 @@ func TestNotifierIgnoresMalformedPayloads(t *testing.T) {
 	t.Parallel()
 	admin := open(t)
 	prefix := newPrefix(t, admin)
-	var logs logBuffer
+	var logs testenv.Logs
 	s := subscribe(t, NewNotifier(open(t), prefix, slog.New(slog.NewTextHandler(&logs, nil))))
 	pub := NewNotifier(admin, prefix, discard)
 	waitSubscribers(t, admin, pub.channel, 1)
@@ -158,7 +158,7 @@ func TestNotifierIgnoresMalformedPayloads(t *testing.T) {
 	if diff := cmp.Diff([]int64{7}, s.Got()); diff != "" {
 		t.Errorf("versions (-want +got):\n%s", diff)
 	}
-	if n := logs.count("malformed"); n != 1 || !strings.Contains(logs.String(), "not-a-version") {
+	if n := logs.Count("malformed"); n != 1 || !strings.Contains(logs.String(), "not-a-version") {
 		t.Errorf("%d log lines about malformed payloads, want 1 naming the first:\n%s", n, logs.String())
 	}
 }
@@ -170,7 +170,7 @@ func TestNotifierResubscribesAfterItsConnectionIsKilled(t *testing.T) {
 	// A client name of its own tells this test's subscription apart in CLIENT LIST,
 	// so the test kills only its own connection, not other tests' subscribers.
 	name := "boxoffice-test-" + rand.Text()
-	var logs logBuffer
+	var logs testenv.Logs
 	s := subscribe(t, NewNotifier(openURL(t, withQuery(t, testenv.RedisURL(t), "client_name", name)), prefix,
 		slog.New(slog.NewTextHandler(&logs, nil))))
 	explainFailure(t, &logs, s)
@@ -199,7 +199,7 @@ func TestNotifierResubscribesAfterItsConnectionIsKilled(t *testing.T) {
 		ids := subscribedConns(t, admin, name)
 		return len(ids) == 1 && ids[0] != first[0]
 	})
-	if lost, restored := logs.count("subscription lost"), logs.count("subscription restored"); lost != 1 || restored != 1 {
+	if lost, restored := logs.Count("subscription lost"), logs.Count("subscription restored"); lost != 1 || restored != 1 {
 		t.Errorf("logged %d losses and %d recoveries, want 1 and 1:\n%s", lost, restored, logs.String())
 	}
 }
@@ -209,7 +209,7 @@ func TestNotifierResubscribesAfterAnOutage(t *testing.T) {
 	admin := open(t)
 	prefix := newPrefix(t, admin)
 	px, c := proxied(t)
-	var logs logBuffer
+	var logs testenv.Logs
 	s := subscribe(t, NewNotifier(c, prefix, slog.New(slog.NewTextHandler(&logs, nil))))
 	explainFailure(t, &logs, s)
 	pub := NewNotifier(admin, prefix, discard)
@@ -218,7 +218,7 @@ func TestNotifierResubscribesAfterAnOutage(t *testing.T) {
 
 	px.cut() // Redis is unreachable until restore
 	waitSubscribers(t, admin, pub.channel, 0)
-	testenv.Poll(t, "the loss to be logged", func() bool { return logs.count("subscription lost") == 1 })
+	testenv.Poll(t, "the loss to be logged", func() bool { return logs.Count("subscription lost") == 1 })
 	if err := pub.Publish(t.Context(), 2); err != nil { // no one hears this one
 		t.Fatal(err)
 	}
@@ -238,7 +238,7 @@ func TestNotifierResubscribesAfterAnOutage(t *testing.T) {
 	if err := s.Stop(); err != nil {
 		t.Errorf("Subscribe() = %v after its context ended, want nil", err)
 	}
-	if n := logs.count("subscription restored"); n != 1 {
+	if n := logs.Count("subscription restored"); n != 1 {
 		t.Errorf("logged %d recoveries, want 1:\n%s", n, logs.String())
 	}
 }
@@ -248,7 +248,7 @@ func TestNotifierReplacesAConnectionThatStopsAnswering(t *testing.T) {
 	admin := open(t)
 	prefix := newPrefix(t, admin)
 	px, c := proxied(t)
-	var logs logBuffer
+	var logs testenv.Logs
 	n := NewNotifier(c, prefix, slog.New(slog.NewTextHandler(&logs, nil)))
 	n.health = 200 * time.Millisecond
 	s := subscribe(t, n)
@@ -274,10 +274,10 @@ func TestNotifierReplacesAConnectionThatStopsAnswering(t *testing.T) {
 // connection stopped answering (a frozen proxy resets nothing): its ping unanswered.
 // On failure it tells what the subscription logged and whether Subscribe returned, and
 // with what.
-func waitSilentLoss[T any](t *testing.T, logs *logBuffer, s *testenv.Subscription[T]) {
+func waitSilentLoss[T any](t *testing.T, logs *testenv.Logs, s *testenv.Subscription[T]) {
 	t.Helper()
 	explainFailure(t, logs, s)
-	testenv.Poll(t, "the silent loss to be noticed", func() bool { return logs.count("no answer to a ping") > 0 })
+	testenv.Poll(t, "the silent loss to be noticed", func() bool { return logs.Count("no answer to a ping") > 0 })
 }
 
 func TestNotifierSubscribeFailsWhenRedisIsUnreachable(t *testing.T) {
@@ -301,7 +301,7 @@ func TestNotifierSubscribeFailsWhenItsConnectionDiesBeforeTheConfirmation(t *tes
 	admin := open(t)
 	prefix := newPrefix(t, admin)
 	px, c := proxied(t)
-	var logs logBuffer
+	var logs testenv.Logs
 	n := NewNotifier(c, prefix, slog.New(slog.NewTextHandler(&logs, nil)))
 	n.confirm = testenv.PollTimeout // the cut ends the wait, not the timeout
 	px.dropRepliesAfter("subscribe")
@@ -338,5 +338,60 @@ func TestNotifierSubscribeReturnsWhenTheClientCloses(t *testing.T) {
 	testenv.Poll(t, "Subscribe to return", s.Exited)
 	if err := s.Stop(); !errors.Is(err, goredis.ErrClosed) {
 		t.Errorf("Subscribe() = %v after Close(), want ErrClosed", err)
+	}
+}
+
+// TestNotifierReportsItsSubscriptions follows a Notifier's live subscriptions through
+// a first subscription whose confirmation is lost (the caller tries again), an outage
+// and their recoveries, each recovery logged once.
+func TestNotifierReportsItsSubscriptions(t *testing.T) {
+	t.Parallel()
+	admin := open(t)
+	prefix := newPrefix(t, admin)
+	px, c := proxied(t)
+	var logs testenv.Logs
+	n := NewNotifier(c, prefix, slog.New(slog.NewTextHandler(&logs, nil)))
+	n.confirm = 200 * time.Millisecond
+	live := func() int {
+		got := -1 // nothing reported
+		n.ReportSubscriptions(func(channel string, live int) {
+			if channel != n.channel {
+				t.Errorf("reported channel %q, want %q", channel, n.channel)
+			}
+			got = live
+		})
+		return got
+	}
+	if got := live(); got != -1 {
+		t.Fatalf("reported %d live subscriptions before any Subscribe, want no report", got)
+	}
+
+	px.dropRepliesAfter("subscribe")
+	if err := n.Subscribe(t.Context(), func(int64) {}); !isTimeout(err) {
+		t.Fatalf("Subscribe() = %v with its confirmation lost, want a timeout", err)
+	}
+	if got := live(); got != 0 {
+		t.Errorf("%d live subscriptions after the first failed, want 0", got)
+	}
+	px.restore()
+	s := subscribe(t, n) // as the caller tries again
+	explainFailure(t, &logs, s)
+	testenv.Poll(t, "a live subscription", func() bool { return live() == 1 })
+	if got := logs.Count("catalog version subscription restored"); got != 1 {
+		t.Errorf("logged %d recoveries after the failed first subscription, want 1:\n%s", got, logs.String())
+	}
+
+	px.cut()
+	testenv.Poll(t, "the lost subscription counted out", func() bool { return live() == 0 })
+	px.restore()
+	testenv.Poll(t, "the subscription live again", func() bool { return live() == 1 })
+	if err := s.Stop(); err != nil {
+		t.Errorf("Subscribe() = %v after its context ended, want nil", err)
+	}
+	if got := live(); got != 0 {
+		t.Errorf("%d live subscriptions after Subscribe returned, want 0", got)
+	}
+	if lost, restored := logs.Count("subscription lost"), logs.Count("subscription restored"); lost != 1 || restored != 2 {
+		t.Errorf("logged %d losses and %d recoveries, want 1 and 2:\n%s", lost, restored, logs.String())
 	}
 }

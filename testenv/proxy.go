@@ -1,7 +1,7 @@
 package testenv
 
 import (
-	"io"
+	"bytes"
 	"net"
 	"sync"
 	"testing"
@@ -12,15 +12,17 @@ import (
 // forwarded connection and turns new ones away (accepted and closed at once, as a
 // server that went away) until Restore: a network failure between a process and one
 // server, which leaves the server that other tests share alone. Its address stays the
-// same throughout.
+// same throughout. DropRepliesAfter loses the way back instead, after a given request.
 type Proxy struct {
 	ln     net.Listener
 	target string
 	wg     sync.WaitGroup // the accept loop and the forwarding goroutines
 
-	mu    sync.Mutex // guards cut and conns
-	cut   bool
-	conns map[net.Conn]struct{} // both ends of every forwarded connection
+	mu     sync.Mutex // guards cut, conns, deafOn and deaf
+	cut    bool
+	conns  map[net.Conn]struct{} // both ends of every forwarded connection
+	deafOn []byte                // what a client sends that deafens its connection; nil: nothing
+	deaf   map[net.Conn]bool     // client ends whose server's bytes are dropped, for good
 }
 
 // StartProxy listens on a free loopback port and forwards to target (host:port) until
@@ -31,7 +33,7 @@ func StartProxy(t testing.TB, target string) *Proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	p := &Proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}, deaf: map[net.Conn]bool{}}
 	p.wg.Go(p.serve)
 	t.Cleanup(func() {
 		ln.Close()
@@ -55,11 +57,24 @@ func (p *Proxy) Cut() {
 	clear(p.conns)
 }
 
-// Restore forwards new connections again.
+// Restore forwards new connections again, and ends DropRepliesAfter; connections it
+// deafened stay so.
 func (p *Proxy) Restore() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.cut = false
+	p.deafOn = nil
+}
+
+// DropRepliesAfter makes every connection, current or new, whose client sends request
+// (compared without case within each read, whole, as small writes arrive on loopback)
+// drop what the server sends from then on, for good: the server gets the request and
+// runs it, and the client never hears back, as when the way back dies. For Redis,
+// "\r\nsubscribe\r\n" loses the confirmation of a SUBSCRIBE. Until Restore.
+func (p *Proxy) DropRepliesAfter(request string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.deafOn = bytes.ToLower([]byte(request))
 }
 
 // serve accepts until the listener closes.
@@ -85,19 +100,45 @@ func (p *Proxy) forward(c net.Conn) {
 	}
 	done := make(chan struct{})
 	go func() {
-		io.Copy(u, c)
+		p.copy(u, c, c)
 		u.Close()
 		c.Close()
 		close(done)
 	}()
-	io.Copy(c, u)
+	p.copy(c, u, c)
 	c.Close()
 	u.Close()
 	<-done
 	p.mu.Lock()
 	delete(p.conns, c)
 	delete(p.conns, u)
+	delete(p.deaf, c)
 	p.mu.Unlock()
+}
+
+// copy forwards from src to dst until either fails; client is the connection's
+// client end, which DropRepliesAfter deafens.
+func (p *Proxy) copy(dst, src, client net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			p.mu.Lock()
+			if src == client && p.deafOn != nil && bytes.Contains(bytes.ToLower(buf[:n]), p.deafOn) {
+				p.deaf[client] = true // before the request goes on, so its reply is dropped too
+			}
+			drop := src != client && p.deaf[client]
+			p.mu.Unlock()
+			if !drop {
+				if _, err := dst.Write(buf[:n]); err != nil {
+					return
+				}
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 // track records the ends of a connection, or closes them while the proxy is cut.

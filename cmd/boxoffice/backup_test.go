@@ -26,7 +26,7 @@ import (
 // would, and returns its error and its log.
 func runOnce(t *testing.T, env map[string]string, args ...string) (string, error) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testenv.Logs{}
 	args = append([]string{args[0], "--env-file", filepath.Join(t.TempDir(), "absent.env")}, args[1:]...)
 	err := run(t.Context(), args, func(k string) string { return env[k] }, io.Discard, logs)
 	return logs.String(), err

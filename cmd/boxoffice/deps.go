@@ -164,13 +164,16 @@ func openDeps(ctx context.Context, cfg config, n needs, log *slog.Logger) (d *de
 
 var _ httpapi.Cache = (*redis.Cache)(nil)
 
-// The adapters whose pools, replica and queues /metrics reports (see depsCollector).
+// The adapters whose pools, replica, subscriptions and queues /metrics reports (see
+// depsCollector).
 var (
-	_ poolReporter    = (*postgres.Store)(nil)
-	_ poolReporter    = (*sqlite.Store)(nil)
-	_ replicaReporter = (*postgres.Store)(nil)
-	_ queueReporter   = (*rabbitmq.Broker)(nil)
-	_ queueReporter   = (*sqlite.Broker)(nil)
+	_ poolReporter         = (*postgres.Store)(nil)
+	_ poolReporter         = (*sqlite.Store)(nil)
+	_ replicaReporter      = (*postgres.Store)(nil)
+	_ subscriptionReporter = (*redis.Notifier)(nil)
+	_ subscriptionReporter = (*redis.Bus)(nil)
+	_ queueReporter        = (*rabbitmq.Broker)(nil)
+	_ queueReporter        = (*sqlite.Broker)(nil)
 )
 
 // Close closes the adapters in reverse order of opening.

@@ -28,7 +28,7 @@ import (
 type proc struct {
 	name string
 	cmd  *exec.Cmd
-	logs *syncBuffer
+	logs *testenv.Logs
 	done chan struct{} // closed when the process has exited; err is set by then
 	err  error
 }
@@ -37,7 +37,7 @@ type proc struct {
 // test failed, prints the tail of its logs.
 func startProc(t *testing.T, bin, name string, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{name: name, cmd: exec.Command(bin, args...), logs: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{name: name, cmd: exec.Command(bin, args...), logs: &testenv.Logs{}, done: make(chan struct{})}
 	p.cmd.Env = env
 	p.cmd.Dir = t.TempDir()
 	p.cmd.Stderr = p.logs
@@ -171,6 +171,7 @@ func TestDistributed(t *testing.T) {
 		{apis[0], `boxoffice_db_pool_connections{pool="primary",state="total"}`, 1},
 		{apis[0], `boxoffice_db_pool_connections{pool="replica",state="total"}`, 1},
 		{apis[0], `boxoffice_replica_fallback`, 0},
+		{apis[0], `boxoffice_pubsub_subscriptions{channel="` + namespace + `:catalog:version"}`, 1},
 		{apis[0], `boxoffice_price_cache_requests_total{result="miss"}`, 1},
 		{apis[1], `boxoffice_price_cache_requests_total{result="hit"}`, 1},
 		{"http://" + worker3, `boxoffice_broker_consumers{queue="catalog.plans"}`, 2},

@@ -78,24 +78,6 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// syncBuffer is a log sink shared by the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startRun runs `boxoffice run` in-process with env and waits for /health. It returns
 // the base URL and a function that stops the server and checks it stopped cleanly.
 func startRun(t *testing.T, env map[string]string) (string, func()) {
@@ -107,7 +89,14 @@ func startRun(t *testing.T, env map[string]string) (string, func()) {
 // the command's name.
 func startCmd(t *testing.T, cmd string, env map[string]string, flags ...string) (string, func()) {
 	t.Helper()
-	logs := &syncBuffer{}
+	base, stop, _ := startCmdLogs(t, cmd, env, flags...)
+	return base, stop
+}
+
+// startCmdLogs is startCmd that also returns what the command logs.
+func startCmdLogs(t *testing.T, cmd string, env map[string]string, flags ...string) (string, func(), *testenv.Logs) {
+	t.Helper()
+	logs := &testenv.Logs{}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	args := append([]string{cmd, "--env-file", filepath.Join(t.TempDir(), "absent.env")}, flags...)
@@ -141,7 +130,7 @@ func startCmd(t *testing.T, cmd string, env map[string]string, flags ...string) 
 			t.Logf("server logs:\n%s", logs)
 		}
 	})
-	return base, stop
+	return base, stop, logs
 }
 
 // searchBody returns the status and body of a GET.

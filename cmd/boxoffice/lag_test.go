@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -13,7 +12,6 @@ import (
 
 	"boxoffice/catalog"
 	"boxoffice/catalog/catalogtest"
-	"boxoffice/postgres"
 	"boxoffice/pricing"
 	"boxoffice/testenv"
 )
@@ -33,14 +31,7 @@ func TestAPINeverCachesALaggingReplicaAsNew(t *testing.T) {
 	}
 	primary, replica := testenv.PostgresSchema(t)
 	ctx := t.Context()
-	store, err := postgres.Open(ctx, primary, "", slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	store := openMigrated(t, primary, "")
 	plan := catalogtest.NewPlan("lag", "1", func(p *catalog.Plan) { p.Title = "Before"; p.Revision = 1 })
 	v1, err := store.UpsertPlans(ctx, []catalog.Plan{plan})
 	if err != nil {
@@ -130,14 +121,7 @@ func TestNoStaleQuoteWithoutRedis(t *testing.T) {
 	}
 	primary, replica := testenv.PostgresSchema(t)
 	ctx := t.Context()
-	store, err := postgres.Open(ctx, primary, replica, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	store := openMigrated(t, primary, replica)
 	plan := catalogtest.NewPlan("stale", "1") // one zone at 20.00
 	if _, err := store.UpsertPlans(ctx, []catalog.Plan{plan}); err != nil {
 		t.Fatal(err)

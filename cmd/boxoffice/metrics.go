@@ -17,7 +17,8 @@ import (
 )
 
 // metrics are a process's Prometheus metrics beyond the HTTP API's own: tasks, locks,
-// syncs, versions, and, read at each scrape, the database pools and the broker's queues.
+// syncs, versions, and, read at each scrape, the database pools, the Pub/Sub
+// subscriptions and the broker's queues.
 // Every role serves them at /metrics.
 type metrics struct {
 	reg            *prometheus.Registry
@@ -180,11 +181,13 @@ func (m *metrics) instrumentRecalc(cfg pricing.RecalcConfig) pricing.RecalcConfi
 	return cfg
 }
 
-// depsCollector reads the pools and queues of a process's adapters at each scrape.
+// depsCollector reads the pools, subscriptions and queues of a process's adapters at
+// each scrape.
 type depsCollector struct {
 	d        *deps
 	pool     *prometheus.Desc
 	fallback *prometheus.Desc
+	subs     *prometheus.Desc
 	depth    *prometheus.Desc
 	cons     *prometheus.Desc
 	dead     *prometheus.Desc
@@ -201,6 +204,7 @@ func (m *metrics) collectDeps(d *deps) {
 		d:        d,
 		pool:     prometheus.NewDesc("boxoffice_db_pool_connections", "Database pool connections by pool and state (idle, in_use, total, max).", []string{"pool", "state"}, nil),
 		fallback: prometheus.NewDesc("boxoffice_replica_fallback", "1 while reads fall back to the primary because the replica is unreachable.", nil, nil),
+		subs:     prometheus.NewDesc("boxoffice_pubsub_subscriptions", "Live subscriptions to a Redis Pub/Sub channel this process listens to (the api's catalog versions, the listener's market events); 0 while one is being retried.", []string{"channel"}, nil),
 		depth:    prometheus.NewDesc("boxoffice_broker_queue_depth", "Messages ready in a broker queue.", []string{"queue"}, nil),
 		cons:     prometheus.NewDesc("boxoffice_broker_consumers", "Consumers of a broker queue.", []string{"queue"}, nil),
 		dead:     prometheus.NewDesc("boxoffice_broker_dead_letters", "Messages dead-lettered on a topic and not yet replayed or purged (boxoffice dead-letters).", []string{"topic"}, nil),
@@ -210,6 +214,7 @@ func (m *metrics) collectDeps(d *deps) {
 func (c *depsCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.pool
 	ch <- c.fallback
+	ch <- c.subs
 	ch <- c.depth
 	ch <- c.cons
 	ch <- c.dead
@@ -235,6 +240,11 @@ type (
 	replicaReporter interface {
 		ReplicaDown() bool
 	}
+	// subscriptionReporter is a Pub/Sub adapter that reports its live subscriptions
+	// once the process subscribes to its channel (redis.Notifier, redis.Bus).
+	subscriptionReporter interface {
+		ReportSubscriptions(report func(channel string, live int))
+	}
 	// queueReporter is a broker that reports a topic's queue (rabbitmq.Broker,
 	// sqlite.Broker); consumers is negative when the broker does not count them.
 	queueReporter interface {
@@ -254,6 +264,13 @@ func (c *depsCollector) Collect(ch chan<- prometheus.Metric) {
 			down = 1
 		}
 		ch <- prometheus.MustNewConstMetric(c.fallback, prometheus.GaugeValue, down)
+	}
+	for _, p := range []any{c.d.notifier, c.d.bus} {
+		if r, ok := p.(subscriptionReporter); ok {
+			r.ReportSubscriptions(func(channel string, live int) {
+				ch <- prometheus.MustNewConstMetric(c.subs, prometheus.GaugeValue, float64(live), channel)
+			})
+		}
 	}
 	if c.d.broker == nil {
 		return

@@ -7,10 +7,13 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"boxoffice/catalog"
+	"boxoffice/catalog/catalogtest"
 	"boxoffice/ingest"
 	"boxoffice/pricing"
 	"boxoffice/providersim"
@@ -168,4 +171,100 @@ func TestIngestThroughPrimaryOutage(t *testing.T) {
 	})
 	// Every search still holds each plan once.
 	waitEvents(t, api+year2021, afterResponse2)
+}
+
+// TestAPISurvivesALostFirstSubscription is the drill of a Redis blip at an API's start:
+// the API's connections to Redis go through a proxy that answers the PING of start-up
+// and then loses the confirmation of every SUBSCRIBE, so the first subscription to the
+// catalog versions fails (after its confirmation timeout, 5 s). The API must keep
+// serving searches from its index and stay ready, log the failure with its cause,
+// report no live subscription, and once Redis answers again subscribe by itself, so
+// that a catalog change and its announcement reach its searches.
+func TestAPISurvivesALostFirstSubscription(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out a subscription's confirmation timeout")
+	}
+	primary, replica := testenv.PostgresSchema(t)
+	ctx := t.Context()
+	store := openMigrated(t, primary, "")
+	plan := catalogtest.NewPlan("blip", "1", catalogtest.Title("Before"))
+	if _, err := store.UpsertPlans(ctx, []catalog.Plan{plan}); err != nil {
+		t.Fatal(err)
+	}
+
+	svc := isolatedServices(t, "blip")
+	u, err := url.Parse(svc.redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := testenv.StartProxy(t, u.Host)
+	u.Host = proxy.Addr()
+	proxy.DropRepliesAfter("\r\nsubscribe\r\n") // a RESP command name: go-redis writes it whole
+	base, _, logs := startCmdLogs(t, "api", map[string]string{
+		"HTTP_ADDR":          freeAddr(t),
+		"DATABASE_WRITE_URL": primary,
+		"DATABASE_READ_URL":  replica,
+		"API_KEYS":           testAPIKey,
+		"REDIS_URL":          u.String(),
+		"BROKER_URL":         svc.brokerURL,
+		"NAMESPACE":          svc.namespace,
+	})
+	channel := svc.namespace + ":catalog:version"
+	subscriptions := func() float64 {
+		_, body := searchBody(t, base+"/metrics")
+		v, ok := metricValue(string(body), `boxoffice_pubsub_subscriptions{channel="`+channel+`"}`)
+		if !ok {
+			t.Fatalf("/metrics has no boxoffice_pubsub_subscriptions for %s:\n%s", channel, body)
+		}
+		return v
+	}
+	title := func() string {
+		status, body := searchBody(t, base+"/search")
+		if status != http.StatusOK {
+			t.Fatalf("GET /search = %d %s, want 200", status, body)
+		}
+		for _, e := range decodeEvents(t, body) {
+			return e.Title
+		}
+		return ""
+	}
+
+	testenv.Poll(t, "the subscription's failure logged", func() bool {
+		return strings.Contains(logs.String(), "catalog versions: subscription failed")
+	})
+	failure := logs.Lines("catalog versions: subscription failed")[0]
+	for _, want := range []string{`"level":"WARN"`, `"err":"subscribe to ` + channel, "timeout", `"attempts":1`} {
+		if !strings.Contains(failure, want) {
+			t.Errorf("the failure logged %s, want %s in it", failure, want)
+		}
+	}
+	if got := subscriptions(); got != 0 {
+		t.Errorf("boxoffice_pubsub_subscriptions = %v with the confirmation lost, want 0", got)
+	}
+	if got := title(); got != "Before" {
+		t.Errorf("searches while unsubscribed serve %q, want Before", got)
+	}
+	if status, body := searchBody(t, base+"/ready"); status != http.StatusOK {
+		t.Errorf("GET /ready = %d %s while unsubscribed, want 200: searches are served", status, body)
+	}
+
+	proxy.Restore()
+	testenv.Poll(t, "a live subscription once Redis answers", func() bool { return subscriptions() == 1 })
+	counts, err := svc.rdb.PubSubNumSub(ctx, channel).Result()
+	if err != nil || counts[channel] != 1 {
+		t.Errorf("PUBSUB NUMSUB %s = %v, %v; want the API's one subscription", channel, counts, err)
+	}
+	if !strings.Contains(logs.String(), "catalog version subscription restored") {
+		t.Errorf("the recovery was not logged:\n%s", logs)
+	}
+
+	plan.Title, plan.Revision = "After", 2
+	v2, err := store.UpsertPlans(ctx, []catalog.Plan{plan})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.rdb.Publish(ctx, channel, strconv.FormatInt(v2, 10)).Err(); err != nil { // as the worker does
+		t.Fatal(err)
+	}
+	testenv.Poll(t, "the changed plan served", func() bool { return title() == "After" })
 }

@@ -147,7 +147,9 @@ func runListener(ctx context.Context, cfg config, log *slog.Logger) error {
 
 // startAPI serves the HTTP API on ln and keeps its searcher fresh: it polls the store
 // and refreshes at once on a version announcement. Without an index (before the first
-// load) searches read the store through the response caches.
+// load) searches read the store through the response caches. A subscription to the
+// announcements that fails does not stop the API: Follow logs it and tries again, as
+// the listener does with market events.
 func startAPI(ctx context.Context, g *errgroup.Group, ln net.Listener, cfg config, d *deps, log *slog.Logger) *catalog.Searcher {
 	searcher := catalog.NewSearcher(d.store, httpapi.EncodeEvent,
 		catalog.SearcherConfig{MaxBytes: cfg.IndexMaxBytes, History: cfg.IndexHistory}, log)
@@ -171,7 +173,7 @@ func startAPI(ctx context.Context, g *errgroup.Group, ln net.Listener, cfg confi
 	serveOps(ctx, g, d, api, log)
 	g.Go(func() error { return api.Run(ctx) })
 	g.Go(func() error { return searcher.Run(ctx) })
-	g.Go(func() error { return d.notifier.Subscribe(ctx, func(int64) { searcher.Notify() }) })
+	g.Go(func() error { return searcher.Follow(ctx, d.notifier) })
 	return searcher
 }
 

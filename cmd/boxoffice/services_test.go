@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"strconv"
 	"testing"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"boxoffice/postgres"
 	"boxoffice/rabbitmq"
 	"boxoffice/testenv"
 )
@@ -41,4 +43,20 @@ func isolatedServices(t *testing.T, prefix string) sharedServices {
 		s.rdb.Close()
 	})
 	return s
+}
+
+// openMigrated opens a store on the test's schema (primary, and replica unless it is
+// ""), migrates it and closes it when the test ends: what a test writes beside the
+// processes it runs.
+func openMigrated(t *testing.T, primary, replica string) *postgres.Store {
+	t.Helper()
+	store, err := postgres.Open(t.Context(), primary, replica, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(store.Close)
+	if err := store.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return store
 }

@@ -155,7 +155,7 @@ func TestCertReloadOnSIGHUP(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	newCert(t, "first", certFile, keyFile)
-	logs := &syncBuffer{}
+	logs := &testenv.Logs{}
 	certs, err := newCertReloader(certFile, keyFile, slog.New(slog.NewJSONHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
