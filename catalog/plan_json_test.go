@@ -117,3 +117,147 @@ func BenchmarkAppendJSON(b *testing.B) {
 		}
 	}
 }
+
+// TestDecodePlansJSON checks that DecodePlansJSON returns what encoding/json decodes,
+// or fails where it fails, on the form AppendJSON writes and on what it does not write,
+// and that its fast path reads AppendJSON's form.
+func TestDecodePlansJSON(t *testing.T) {
+	var written []byte
+	plans := []Plan{jsonPlan(`Orquesta "La Única" \ acústico`), jsonPlan("Café ♫ 日本\n")}
+	plans[1].OrganizerCompanyID, plans[1].EverOnline, plans[1].Version, plans[1].Zones = "", false, 0, nil
+	written = append(written, '[')
+	for i := range plans {
+		if i > 0 {
+			written = append(written, ',')
+		}
+		var err error
+		if written, err = plans[i].AppendJSON(written); err != nil {
+			t.Fatal(err)
+		}
+	}
+	written = append(written, ']')
+	if got, ok := decodePlansFast(written); !ok {
+		t.Errorf("the fast path refuses AppendJSON's form: %s", written)
+	} else if diff := cmp.Diff(plans, got); diff != "" {
+		t.Errorf("fast path (-want +got):\n%s", diff)
+	}
+	one := string(written[1 : len(written)-1])
+	one = one[:strings.Index(one, `},{"id"`)+1]
+	tests := []struct {
+		name string
+		give string
+	}{
+		{"written", string(written)},
+		{"spaced and reordered", `[ { "title" : "x", "id":"` + plans[0].ID.String() + `" , "zones" : [ {"price": 2.5, "numbered": false, "name": "a", "capacity": 3, "zone_id": "z"} ] } ]`},
+		{"empty", `[]`},
+		{"null", `null`},
+		{"empty object", `[{}]`},
+		{"no zones", `[{"zones":[]}]`},
+		{"null zones", `[{"zones":null}]`},
+		{"escaped string", `[{"title":"a\"b\u00e9\ud83d\ude00\ud800"}]`},
+		{"bad escape", `[{"title":"a\qb"}]`},
+		{"control character", "[{\"title\":\"a\tb\"}]"},
+		{"unknown key", `[{"title":"a","extra":[1,{"b":null}]}]`},
+		{"key of another case", `[{"Title":"a"}]`},
+		{"duplicate key", `[{"title":"a","title":"b"}]`},
+		{"null string", `[{"title":null}]`},
+		{"null element", `[null]`},
+		{"leading zero", `[{"revision":012}]`},
+		{"fraction in an integer", `[{"revision":1.5}]`},
+		{"exponent in an integer", `[{"revision":1e3}]`},
+		{"int64 overflow", `[{"revision":9223372036854775808}]`},
+		{"price with an exponent", `[{"zones":[{"zone_id":"a","name":"b","capacity":1,"price":2e1,"numbered":true}]}]`},
+		{"price with three decimals", `[{"zones":[{"zone_id":"a","name":"b","capacity":1,"price":2.001,"numbered":true}]}]`},
+		{"zone missing a key", `[{"zones":[{"zone_id":"a","name":"b","capacity":1,"price":2}]}]`},
+		{"bad id", `[{"id":"not-a-uuid"}]`},
+		{"bad time", `[{"starts_at":"2021-07-31 20:00:00"}]`},
+		{"time with an offset", `[{"starts_at":"2021-07-31T20:00:00.5+02:00"}]`},
+		{"invalid UTF-8", "[{\"title\":\"a\xffb\"}]"},
+		{"trailing comma", `[{"title":"a"},]`},
+		{"trailing data", `[{"title":"a"}] x`},
+		{"two values", one + one},
+		{"not an array", one},
+		{"truncated", string(written[:len(written)/2])},
+	}
+	for _, tt := range tests {
+		var want []Plan
+		wantErr := json.Unmarshal([]byte(tt.give), &want)
+		got, err := DecodePlansJSON([]byte(tt.give))
+		if (err != nil) != (wantErr != nil) {
+			t.Errorf("%s: DecodePlansJSON(%s) error %v, want %v", tt.name, tt.give, err, wantErr)
+			continue
+		}
+		if wantErr != nil {
+			continue
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s: DecodePlansJSON(%s) (-encoding/json +got):\n%s", tt.name, tt.give, diff)
+		}
+		if (want == nil) != (got == nil) {
+			t.Errorf("%s: DecodePlansJSON(%s) nil %t, encoding/json nil %t", tt.name, tt.give, got == nil, want == nil)
+		}
+		for i := range want {
+			if (want[i].Zones == nil) != (got[i].Zones == nil) {
+				t.Errorf("%s: plan %d: zones nil %t, encoding/json's nil %t", tt.name, i, got[i].Zones == nil, want[i].Zones == nil)
+			}
+		}
+	}
+}
+
+// FuzzDecodePlansJSON checks that whatever the fast path of DecodePlansJSON accepts,
+// encoding/json decodes to the same plans.
+func FuzzDecodePlansJSON(f *testing.F) {
+	p := jsonPlan("Los Morancos")
+	b, err := p.AppendJSON([]byte("["))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(string(append(b, ']')))
+	f.Add(`[{"revision":-0,"version":10,"sold_out":false,"zones":[]}]`)
+	f.Add(`[{"title":"a\"b\u00e9\ud800","provider":"\\"}]`)
+	f.Add(`[{"zones":[{"zone_id":"a","name":"b","capacity":1,"price":-2.5,"numbered":true}]}]`)
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := decodePlansFast([]byte(s))
+		if !ok {
+			return
+		}
+		var want []Plan
+		if err := json.Unmarshal([]byte(s), &want); err != nil {
+			t.Fatalf("fast path accepts %q, encoding/json refuses it: %v", s, err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("decodePlansFast(%q) (-encoding/json +fast):\n%s", s, diff)
+		}
+	})
+}
+
+func BenchmarkDecodePlansJSON(b *testing.B) {
+	p := jsonPlan("Los Morancos & amigos")
+	body := []byte{'['}
+	for i := range 5000 {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		var err error
+		if body, err = p.AppendJSON(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+	body = append(body, ']')
+	b.SetBytes(int64(len(body)))
+	b.Run("fast", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := DecodePlansJSON(body); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding/json", func(b *testing.B) {
+		for b.Loop() {
+			var plans []Plan
+			if err := json.Unmarshal(body, &plans); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -129,7 +129,7 @@ func decodeZonesFast(b []byte) (zones []Zone, ok bool) {
 	}
 	zones = make([]Zone, 0, bytes.Count(b, []byte{'{'})) // exact unless a string has a brace
 	for {
-		z, ok := d.zone()
+		z, ok := d.zone(false)
 		if !ok {
 			return nil, false
 		}
@@ -167,10 +167,17 @@ func (d *zoneDecoder) lit(c byte) bool {
 	return true
 }
 
-// zone reads one zone object.
-func (d *zoneDecoder) zone() (z Zone, ok bool) {
+// zone reads one zone object with exactly its five keys, in any order: in the storage
+// form, or with wire true in the form encoding/json writes for a Zone (the price a
+// decimal number under "price", strings unquoted as encoding/json does, integers as
+// JSON writes them).
+func (d *zoneDecoder) zone(wire bool) (z Zone, ok bool) {
 	if !d.lit('{') {
 		return z, false
+	}
+	str, integer := d.str, d.int
+	if wire {
+		str, integer = d.text, d.strictInt
 	}
 	var seen uint8
 	for i := range 5 {
@@ -184,15 +191,17 @@ func (d *zoneDecoder) zone() (z Zone, ok bool) {
 		var bit uint8
 		switch string(key) {
 		case "zone_id":
-			bit, ok = 1, d.str(&z.ZoneID)
+			bit, ok = 1, str(&z.ZoneID)
 		case "name":
-			bit, ok = 2, d.str(&z.Name)
+			bit, ok = 2, str(&z.Name)
 		case "capacity":
-			bit, ok = 4, d.int(&z.Capacity)
+			bit, ok = 4, integer(&z.Capacity)
 		case "price_cents":
 			var cents int64
-			bit, ok = 8, d.int(&cents)
+			bit, ok = 8, !wire && d.int(&cents)
 			z.Price = Money(cents)
+		case "price":
+			bit, ok = 8, wire && d.money(&z.Price)
 		case "numbered":
 			bit, ok = 16, d.bool(&z.Numbered)
 		default:

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -41,9 +42,12 @@ func (b Batch) Tracked() bool { return b.Batches > 0 }
 
 // DecodeBatch decodes and checks a message body from TopicPlans.
 func DecodeBatch(body []byte) (Batch, error) {
-	var b Batch
-	if err := json.Unmarshal(body, &b); err != nil {
-		return Batch{}, fmt.Errorf("decode plan batch: %w", err)
+	b, ok := decodeBatchFast(body)
+	if !ok {
+		b = Batch{}
+		if err := json.Unmarshal(body, &b); err != nil {
+			return Batch{}, fmt.Errorf("decode plan batch: %w", err)
+		}
 	}
 	if b.Schema != batchSchema {
 		return Batch{}, fmt.Errorf("decode plan batch: unknown schema %d", b.Schema)
@@ -64,6 +68,38 @@ func DecodeBatch(body []byte) (Batch, error) {
 		}
 	}
 	return b, nil
+}
+
+// plansKey starts the plans of a body as Syncer writes it: its last key, after the
+// other fields. In valid JSON it can only be a key (a quote after a comma opens a
+// string), and the one of the outer object only if what comes before it, closed, is a
+// valid object.
+var plansKey = []byte(`,"plans":[`)
+
+// decodeBatchFast decodes body as encoding/json would when its plans come last, after
+// the other fields, as Syncer writes it: the fields before them, a few hundred bytes,
+// go to encoding/json, and the plans to catalog.DecodePlansJSON, so that the megabytes
+// of plans are scanned once, by its fast path. ok is false for any other body, valid
+// or not, which encoding/json then reads whole.
+func decodeBatchFast(body []byte) (b Batch, ok bool) {
+	i := bytes.Index(body, plansKey)
+	if i < 0 {
+		return Batch{}, false
+	}
+	end := bytes.LastIndexByte(body, '}')
+	if end < i || len(bytes.TrimSpace(body[end+1:])) > 0 {
+		return Batch{}, false
+	}
+	head := append(body[:i:i], '}') // a copy: body stays as it is
+	if err := json.Unmarshal(head, &b); err != nil || b.Plans != nil {
+		return Batch{}, false // not the outer object's key, or plans also came before it
+	}
+	plans, err := catalog.DecodePlansJSON(body[i+len(plansKey)-1 : end])
+	if err != nil {
+		return Batch{}, false // maybe not the last key: the whole body decides
+	}
+	b.Plans = plans
+	return b, true
 }
 
 // checkSync reports a tracked batch whose place in its sync makes no sense.
