@@ -14,6 +14,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 
 	"boxoffice/catalog"
 	"boxoffice/pricing"
@@ -163,6 +164,7 @@ func zonesBefore(ctx context.Context, tx *sql.Tx, obs []observation, old map[cat
 func writeProducts(ctx context.Context, tx *sql.Tx, obs []observation, old map[catalog.ID]stored, before map[int64][]byte) error {
 	w := productWriter{tx: tx}
 	defer w.Close()
+	var fresh []seqProduct // of plans that had none
 	for i := range obs {
 		o := &obs[i]
 		if !o.ever {
@@ -188,9 +190,46 @@ func writeProducts(ctx context.Context, tx *sql.Tx, obs []observation, old map[c
 		if err != nil {
 			return err
 		}
-		if err := w.replace(ctx, o.Plan.ID, o.seq, zones, st.everOnline); err != nil {
+		if !st.everOnline {
+			for _, p := range pricing.NewProducts([]catalog.Plan{{ID: o.Plan.ID, Zones: zones}}) {
+				fresh = append(fresh, seqProduct{seq: o.seq, Priced: p})
+			}
+			continue
+		}
+		if err := w.replace(ctx, o.Plan.ID, o.seq, zones, true); err != nil {
 			return err
 		}
+	}
+	return insertProducts(ctx, tx, fresh)
+}
+
+// seqProduct is a product with the seq of its plan.
+type seqProduct struct {
+	seq int64
+	pricing.Priced
+}
+
+// insertProducts inserts products, of plans that had none, in product ID order with
+// multi-row statements (bulkInsert): the products' ID index (products_id) takes their
+// entries in one pass, as insertNew does the plans'. The table itself, keyed by plan
+// seq, takes them at its end, among the pages the batch already holds. OR ROLLBACK and
+// the key to the plan checked at commit (migration 0012) spare each statement a
+// statement journal, as in insertNew.
+func insertProducts(ctx context.Context, tx *sql.Tx, products []seqProduct) error {
+	if len(products) == 0 {
+		return nil
+	}
+	slices.SortFunc(products, func(a, b seqProduct) int { return bytes.Compare(a.ID[:], b.ID[:]) })
+	ins := newBulkInsert(tx, `INSERT OR ROLLBACK INTO products (plan_seq, id, position, zone_id, name, numbered, base_price_cents, capacity)
+		VALUES `, 8)
+	defer ins.Close()
+	for _, p := range products {
+		if err := ins.add(ctx, p.seq, p.ID[:], p.Position, p.ZoneID, p.Name, p.Numbered, int64(p.BasePrice), p.Capacity); err != nil {
+			return fmt.Errorf("insert %d products: %w", len(products), err)
+		}
+	}
+	if err := ins.flush(ctx); err != nil {
+		return fmt.Errorf("insert %d products: %w", len(products), err)
 	}
 	return nil
 }
