@@ -20,6 +20,9 @@
 //   - Catalog version: a counter that each committed change to the searchable catalog
 //     advances. Readers key caches and in-memory indexes by it, so invalidation is
 //     automatic, and a reader labels data only with the version it read it at.
+//   - An IDTable keeps a number for each plan ID in about 25 bytes a plan, for whoever
+//     holds one for every plan: the index writer (each plan's start) and a re-sync
+//     (each stored plan's fingerprint, see ingest.Baseline).
 //
 // Times: the provider publishes local wall-clock times without a zone. boxoffice keeps
 // them as UTC instants with the same wall clock, and a search bound given without a

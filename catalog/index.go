@@ -94,8 +94,8 @@ func NewIndex(version int64, plans []Plan, encode Encoder) *Index {
 const entryBytes = entrySize*4/3 + keyBytes
 
 // keyBytes estimates a plan's share of the writer's starts: 24 bytes in the sorted
-// array, half a byte of its table, and a share of the map of recent IDs, at most a
-// sixteenth as large (see starts).
+// array, half a byte to a byte of its table, and a share of the map of recent IDs, at
+// most a sixteenth as large (see IDTable).
 const keyBytes = 28
 
 // docOverhead is what an encoded document takes besides its plan's title: the other

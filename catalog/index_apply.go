@@ -14,7 +14,7 @@ import (
 type writer struct {
 	mu        sync.Mutex // guards the fields below, held for a whole Apply
 	head      *Index     // the latest version; keys and tail describe it
-	keys      *starts    // where each plan of head starts
+	keys      IDTable    // where each plan of head starts
 	tail      int        // the slab head appends documents to, or -1: a new one
 	compacted bool       // compacting slabs, until their dead bytes are down to an eighth
 }
@@ -79,7 +79,15 @@ func (ix *Index) writer() *writer {
 		}
 		w.mu.Unlock()
 	}
-	w := &writer{tail: -1, keys: newStarts(ix)}
+	w := &writer{tail: -1}
+	if ix != nil {
+		for _, es := range ix.chunks {
+			for _, e := range es {
+				w.keys.Append(e.id, e.start)
+			}
+		}
+		w.keys.Settle()
+	}
 	w.mu.Lock()
 	return w
 }
@@ -97,18 +105,18 @@ func (w *writer) apply(ix *Index, ch Changes, encode Encoder) *Index {
 
 	fresh := make([]entry, 0, len(ch.Plans))
 	slots := make([]int, 0, len(ch.Plans)) // where each of fresh is in w.keys
-	w.keys.expect(len(ch.Plans))
+	w.keys.Grow(len(ch.Plans))
 	var gone []entry
 	appended := 0
 	for k, p := range ch.Plans {
-		slot, start, ok := w.keys.find(p.ID)
+		slot, start, ok := w.keys.Find(p.ID)
 		if ok && start == pending {
 			continue // the first of a batch wins
 		}
 		if ok {
 			gone = append(gone, entry{start: start, id: p.ID})
 		}
-		w.keys.put(slot, p.ID, pending)
+		w.keys.SetAt(slot, p.ID, pending)
 		doc := encode(p)
 		appended += len(doc)
 		fresh = append(fresh, entry{start: p.StartsAt.Unix(), end: p.EndsAt.Unix(), id: p.ID,
@@ -116,9 +124,9 @@ func (w *writer) apply(ix *Index, ch Changes, encode Encoder) *Index {
 		slots = append(slots, slot)
 	}
 	for k, e := range fresh {
-		w.keys.put(slots[k], e.id, e.start)
+		w.keys.SetAt(slots[k], e.id, e.start)
 	}
-	w.keys.settle()
+	w.keys.Settle()
 	sortEntries(fresh)
 	sortEntries(gone)
 	next.chunks = w.merge(next, old, fresh, gone)

@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"bufio"
-	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -10,11 +9,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/bits"
 	"math/rand/v2"
 	"os"
 	"slices"
-	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -603,38 +600,20 @@ func (s *Syncer) sleep(ctx context.Context, d time.Duration) bool {
 // baseline is what a sync compares its plans with to leave out those the store holds as
 // they are (see Baseline): the stored plans of its provider, read at its first plan, so
 // that a fetch answered 304 reads none, and kept across the sync's attempts. It holds
-// about 25 bytes a plan, in two sets sorted by ID: the ever-online plans and the
-// others, so that the flag takes no byte. A provider with more than max stored plans
-// has no baseline (full): the sync publishes every plan, as if the state were not
-// Settled, so that the ingest's memory stays bounded whatever the catalog's size.
+// each plan's fingerprint by ID in about 25 bytes a plan, in two tables: the
+// ever-online plans and the others, so that the flag takes no byte. A provider with
+// more than max stored plans has no baseline (full): the sync publishes every plan, as
+// if the state were not Settled, so that the ingest's memory stays bounded whatever the
+// catalog's size.
 type baseline struct {
 	src        Baseline
 	provider   string
 	max        int  // stored plans read, at most
 	read       bool // the stored plans were read
 	full       bool // more than max stored plans: none kept
-	everOnline storedPlans
-	others     storedPlans // not yet ever-online
+	everOnline catalog.IDTable
+	others     catalog.IDTable // not yet ever-online
 	fp         catalog.Fingerprinter
-}
-
-// storedPlan is what a baseline holds of a stored plan: its ID as two big-endian
-// halves, which order as the ID's bytes do and compare faster, and its fingerprint.
-type storedPlan struct {
-	hi, lo      uint64
-	fingerprint int64
-}
-
-func newStoredPlan(id catalog.ID, fingerprint int64) storedPlan {
-	return storedPlan{hi: binary.BigEndian.Uint64(id[:8]), lo: binary.BigEndian.Uint64(id[8:]), fingerprint: fingerprint}
-}
-
-// compareStored orders stored plans by ID.
-func compareStored(a, b storedPlan) int {
-	if c := cmp.Compare(a.hi, b.hi); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.lo, b.lo)
 }
 
 // errBaselineFull stops the read of the stored plans at the first one above the bound.
@@ -649,11 +628,11 @@ func (b *baseline) holds(ctx context.Context, p catalog.Plan) (bool, error) {
 			return false, err
 		}
 	}
-	if st, ok := b.everOnline.find(p.ID); ok {
-		return b.fp.Fingerprint(p) == st.fingerprint, nil
+	if fp, ok := b.everOnline.Get(p.ID); ok {
+		return b.fp.Fingerprint(p) == fp, nil
 	}
-	if st, ok := b.others.find(p.ID); ok && p.SellMode != catalog.Online {
-		return b.fp.Fingerprint(p) == st.fingerprint, nil
+	if fp, ok := b.others.Get(p.ID); ok && p.SellMode != catalog.Online {
+		return b.fp.Fingerprint(p) == fp, nil
 	}
 	return false, nil
 }
@@ -666,97 +645,21 @@ func (b *baseline) load(ctx context.Context) error {
 			return errBaselineFull
 		}
 		if everOnline {
-			b.everOnline.add(newStoredPlan(id, fingerprint))
+			b.everOnline.Append(id, fingerprint)
 		} else {
-			b.others.add(newStoredPlan(id, fingerprint))
+			b.others.Append(id, fingerprint)
 		}
 		return nil
 	})
 	switch {
 	case errors.Is(err, errBaselineFull):
-		b.everOnline, b.others, b.full = storedPlans{}, storedPlans{}, true
+		b.everOnline, b.others, b.full = catalog.IDTable{}, catalog.IDTable{}, true
 	case err != nil:
-		b.everOnline, b.others = storedPlans{}, storedPlans{}
+		b.everOnline, b.others = catalog.IDTable{}, catalog.IDTable{}
 		return fmt.Errorf("read stored plans: %w", err)
 	}
 	b.read = true
-	b.everOnline.sort()
-	b.others.sort()
+	b.everOnline.Settle()
+	b.others.Settle()
 	return nil
-}
-
-// storedPlans is a set of stored plans sorted by ID, and where each range of IDs by
-// their first bits begins (the IDs are hashes, spread evenly): a search halves the
-// few plans of its range, in a cache line or two, instead of the whole set. The plans
-// are kept in chunks of a fixed size, so that reading them never copies them into a
-// larger array: one slice grown by append would leave each of its smaller arrays
-// behind in the heap, which no later allocation fits, about three times the plans'
-// bytes at the end of the read.
-type storedPlans struct {
-	chunks [][]storedPlan // of chunkPlans each, the last one filled or in part
-	n      int
-	shift  uint     // 64 minus the bits of a range
-	starts []uint32 // the index of the first plan of each range, and n
-}
-
-// chunkPlans is the plans of a chunk of storedPlans: 1.5 MiB.
-const chunkPlans = 1 << chunkBits
-
-const chunkBits = 16
-
-// add appends p. The first chunk doubles up to chunkPlans, so that a small provider
-// takes little; the next ones are allocated whole.
-func (s *storedPlans) add(p storedPlan) {
-	switch {
-	case s.n == 0:
-		s.chunks = [][]storedPlan{make([]storedPlan, 0, 64)}
-	case s.n%chunkPlans == 0:
-		s.chunks = append(s.chunks, make([]storedPlan, 0, chunkPlans))
-	}
-	last := &s.chunks[len(s.chunks)-1]
-	if len(*last) == cap(*last) {
-		*last = slices.Grow(*last, min(cap(*last), chunkPlans-cap(*last)))
-	}
-	*last = append(*last, p)
-	s.n++
-}
-
-func (s *storedPlans) at(i int) *storedPlan { return &s.chunks[i>>chunkBits][i&(chunkPlans-1)] }
-
-// Len, Less and Swap sort the plans by ID (sort.Interface).
-func (s *storedPlans) Len() int           { return s.n }
-func (s *storedPlans) Less(i, j int) bool { return compareStored(*s.at(i), *s.at(j)) < 0 }
-func (s *storedPlans) Swap(i, j int)      { a, b := s.at(i), s.at(j); *a, *b = *b, *a }
-
-// sort sorts the plans and indexes their ranges, of 4 to 8 plans each (a byte a plan
-// at most).
-func (s *storedPlans) sort() {
-	if !sort.IsSorted(s) {
-		sort.Sort(s)
-	}
-	rangeBits := min(bits.Len(uint(s.n/8)), 20)
-	s.shift = uint(64 - rangeBits)
-	s.starts = make([]uint32, 1<<rangeBits+1)
-	i := 0
-	for r := range s.starts {
-		for i < s.n && s.at(i).hi>>s.shift < uint64(r) {
-			i++
-		}
-		s.starts[r] = uint32(i)
-	}
-}
-
-// find returns the plan with id, if any.
-func (s *storedPlans) find(id catalog.ID) (storedPlan, bool) {
-	if s.n == 0 {
-		return storedPlan{}, false
-	}
-	key := newStoredPlan(id, 0)
-	r := key.hi >> s.shift
-	lo, hi := int(s.starts[r]), int(s.starts[r+1])
-	i := lo + sort.Search(hi-lo, func(k int) bool { return compareStored(*s.at(lo + k), key) >= 0 })
-	if i == hi || compareStored(*s.at(i), key) != 0 {
-		return storedPlan{}, false
-	}
-	return *s.at(i), true
 }
