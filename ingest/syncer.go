@@ -504,31 +504,37 @@ func (sp *spool) add(p catalog.Plan) error {
 	return nil
 }
 
+// flush writes the plans of the batch being filled, if any, as the next batch.
 func (sp *spool) flush() error {
 	if sp.plans == 0 {
 		return nil
 	}
 	sp.pending = append(sp.pending, ']')
+	sp.plans = 0
+	return sp.writeBatch(sp.pending)
+}
+
+// writeBatch writes plans, a JSON array, as the next batch.
+func (sp *spool) writeBatch(plans []byte) error {
 	var n [binary.MaxVarintLen64]byte
-	if _, err := sp.w.Write(n[:binary.PutUvarint(n[:], uint64(len(sp.pending)))]); err != nil {
+	if _, err := sp.w.Write(n[:binary.PutUvarint(n[:], uint64(len(plans)))]); err != nil {
 		return fmt.Errorf("write sync spool: %w", err)
 	}
-	if _, err := sp.w.Write(sp.pending); err != nil {
+	if _, err := sp.w.Write(plans); err != nil {
 		return fmt.Errorf("write sync spool: %w", err)
 	}
 	sp.batches++
-	sp.plans = 0
 	return nil
 }
 
 // finish writes the last batch. A sync that left out every plan still has one batch,
 // without plans, so that it is confirmed (see Baseline).
 func (sp *spool) finish() error {
-	if sp.batches == 0 && sp.plans == 0 && sp.unchanged > 0 {
-		sp.pending = append(sp.pending[:0], '[')
-		sp.plans = 1 // flush closes the empty array and writes it as a batch
+	err := sp.flush()
+	if err == nil && sp.batches == 0 && sp.unchanged > 0 {
+		err = sp.writeBatch([]byte("[]"))
 	}
-	if err := sp.flush(); err != nil {
+	if err != nil {
 		return err
 	}
 	if err := sp.w.Flush(); err != nil {
