@@ -647,9 +647,10 @@ func TestProvidersLeadApart(t *testing.T) {
 	store := openStore(t)
 	release := make(chan struct{})
 	defer close(release)
-	var fast atomic.Int32
+	var slow, fast atomic.Int32 // fetches begun, by provider
 	sources := map[string]ingest.Source{
 		"slow": sourceFunc(func(ctx context.Context, _ ingest.Validators, _ func(catalog.Plan) error) (ingest.Fetched, error) {
+			slow.Add(1)
 			select { // a provider that never answers
 			case <-release:
 			case <-ctx.Done():
@@ -671,7 +672,11 @@ func TestProvidersLeadApart(t *testing.T) {
 		s := ingest.NewSyncer(src, newBroker(t), l, store, cfg, slog.New(slog.DiscardHandler))
 		go func() { done <- s.Run(ctx) }()
 	}
-	testenv.Poll(t, "three syncs of the fast provider beside the hung one", func() bool { return fast.Load() >= 3 })
+	// The syncers start in no particular order: the fast one may sync many times before
+	// the slow one first runs. Count the fast syncs from when the slow one hangs.
+	testenv.Poll(t, "the slow provider's fetch to begin", func() bool { return slow.Load() > 0 })
+	from := fast.Load()
+	testenv.Poll(t, "three syncs of the fast provider beside the hung one", func() bool { return fast.Load() >= from+3 })
 	var recs []ingest.SyncRecord
 	testenv.Poll(t, "the fast provider's syncs recorded", func() bool {
 		var err error
