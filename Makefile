@@ -34,6 +34,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzCursor$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./httpapi
 	$(GO) test -run='^$$' -fuzz='^FuzzZones$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./catalog
 	$(GO) test -run='^$$' -fuzz='^FuzzIDTable$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./catalog
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodePlansJSON$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./catalog
 
 ## bench: cold ingest of 10k, 100k and 1M plans (time until served, peak RSS per process), then load
 ## /search end to end (wrk, vegeta) beside a trivial handler; results in docs/BENCHMARKS.md
