@@ -270,25 +270,17 @@ func writeRows(ctx context.Context, tx *sql.Tx, obs []observation, old map[catal
 	}
 	defer revision.Close()
 
+	var row []any
 	for i := range obs {
 		o := &obs[i]
 		p := &o.Plan
-		if _, ok := old[p.ID]; !ok && o.write == writeValues {
+		if isNew(o, old) {
 			continue // inserted by insertNew
 		}
 		switch o.write {
 		case writeValues:
-			var organizer, lo, hi any
-			if p.OrganizerCompanyID != "" {
-				organizer = p.OrganizerCompanyID
-			}
-			if l, h, ok := p.PriceRange(); ok {
-				lo, hi = int64(l), int64(h)
-			}
-			err = values.QueryRowContext(ctx, p.ID[:], p.Provider, p.BasePlanID, p.PlanID, p.Title,
-				organizer, string(p.SellMode), o.ever, p.StartsAt.Unix(), p.EndsAt.Unix(),
-				p.SellFrom.Unix(), p.SellTo.Unix(), p.SoldOut, string(o.Zones), lo, hi, o.revision, o.version, o.Fingerprint).
-				Scan(&o.seq)
+			row = o.appendRow(row[:0])
+			err = values.QueryRowContext(ctx, row...).Scan(&o.seq)
 		case writeState:
 			_, err = state.ExecContext(ctx, o.revision, o.version, o.seq)
 		case writeRevision:
@@ -315,7 +307,7 @@ func writeRows(ctx context.Context, tx *sql.Tx, obs []observation, old map[catal
 func insertNew(ctx context.Context, tx *sql.Tx, obs []observation, old map[catalog.ID]stored) error {
 	var fresh []*observation
 	for i := range obs {
-		if _, ok := old[obs[i].Plan.ID]; !ok && obs[i].write == writeValues {
+		if isNew(&obs[i], old) {
 			fresh = append(fresh, &obs[i])
 		}
 	}
@@ -331,19 +323,11 @@ func insertNew(ctx context.Context, tx *sql.Tx, obs []observation, old map[catal
 		organizer_company_id, sell_mode, ever_online, starts_at, ends_at, sell_from, sell_to, sold_out,
 		zones, min_price_cents, max_price_cents, revision, version, fingerprint) VALUES `, 20)
 	defer ins.Close()
+	row := make([]any, 0, 20)
 	for i, o := range fresh {
-		p := &o.Plan
 		o.seq = last + 1 + int64(i)
-		var organizer, lo, hi any
-		if p.OrganizerCompanyID != "" {
-			organizer = p.OrganizerCompanyID
-		}
-		if l, h, ok := p.PriceRange(); ok {
-			lo, hi = int64(l), int64(h)
-		}
-		if err := ins.add(ctx, o.seq, p.ID[:], p.Provider, p.BasePlanID, p.PlanID, p.Title,
-			organizer, string(p.SellMode), o.ever, p.StartsAt.Unix(), p.EndsAt.Unix(),
-			p.SellFrom.Unix(), p.SellTo.Unix(), p.SoldOut, string(o.Zones), lo, hi, o.revision, o.version, o.Fingerprint); err != nil {
+		row = o.appendRow(append(row[:0], o.seq))
+		if err := ins.add(ctx, row...); err != nil {
 			return fmt.Errorf("insert %d new plans: %w", len(fresh), err)
 		}
 	}
@@ -351,6 +335,29 @@ func insertNew(ctx context.Context, tx *sql.Tx, obs []observation, old map[catal
 		return fmt.Errorf("insert %d new plans: %w", len(fresh), err)
 	}
 	return nil
+}
+
+// isNew tells whether o writes a plan that is not stored (old has not its ID): one
+// insertNew inserts.
+func isNew(o *observation, old map[catalog.ID]stored) bool {
+	_, stored := old[o.Plan.ID]
+	return !stored && o.write == writeValues
+}
+
+// appendRow appends to row the values of o's plan row, in the column order of the
+// inserts from id to fingerprint: no organizer and no price range are NULL.
+func (o *observation) appendRow(row []any) []any {
+	p := &o.Plan
+	var organizer, lo, hi any
+	if p.OrganizerCompanyID != "" {
+		organizer = p.OrganizerCompanyID
+	}
+	if l, h, ok := p.PriceRange(); ok {
+		lo, hi = int64(l), int64(h)
+	}
+	return append(row, p.ID[:], p.Provider, p.BasePlanID, p.PlanID, p.Title,
+		organizer, string(p.SellMode), o.ever, p.StartsAt.Unix(), p.EndsAt.Unix(),
+		p.SellFrom.Unix(), p.SellTo.Unix(), p.SoldOut, string(o.Zones), lo, hi, o.revision, o.version, o.Fingerprint)
 }
 
 // SearchPlans returns the ever-online plans inside w, ordered by start, then ID, from
