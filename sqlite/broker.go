@@ -95,6 +95,7 @@ type Broker struct {
 	path  string
 	write *sql.DB // one connection; every transaction BEGIN IMMEDIATE
 	read  *sql.DB // query-only connections for counts and listings
+	ckpt  *checkpointer
 	cfg   BrokerConfig
 	log   *slog.Logger
 	// lock is the data directory's, shared (LockFileName); nil for Restore's own queue.
@@ -139,7 +140,13 @@ func openBroker(ctx context.Context, dataDir, path string, cfg BrokerConfig, log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	b := &Broker{path: path, write: write, read: read, cfg: cfg.withDefaults(), log: log, wake: map[string]chan struct{}{}}
+	// Its commits carry messages of up to 16 MiB (embeddedBatch), and the worker's
+	// claims and settlements commit on its critical path.
+	ckpt, err := startCheckpointer(ctx, abs, log)
+	if err != nil {
+		return nil, errors.Join(err, read.Close(), write.Close())
+	}
+	b := &Broker{path: path, write: write, read: read, ckpt: ckpt, cfg: cfg.withDefaults(), log: log, wake: map[string]chan struct{}{}}
 	if err := b.migrate(ctx); err != nil {
 		b.Close()
 		return nil, err
@@ -164,7 +171,7 @@ func (b *Broker) migrate(ctx context.Context) error {
 func (b *Broker) Close() error {
 	defer b.lock.release()
 	defer b.consumer.release()
-	if err := errors.Join(b.read.Close(), b.write.Close()); err != nil {
+	if err := errors.Join(b.ckpt.close(), b.read.Close(), b.write.Close()); err != nil {
 		return fmt.Errorf("close sqlite broker %s: %w", b.path, err)
 	}
 	return nil
@@ -452,7 +459,8 @@ func (b *Broker) bury(ctx context.Context, tx *sql.Tx, d *delivery, cause error)
 	return err
 }
 
-// tx runs op in an immediate transaction on the write connection and commits it.
+// tx runs op in an immediate transaction on the write connection, commits it and
+// signals the checkpointer.
 func (b *Broker) tx(ctx context.Context, op func(tx *sql.Tx) error) error {
 	tx, err := b.write.BeginTx(ctx, nil)
 	if err != nil {
@@ -462,7 +470,13 @@ func (b *Broker) tx(ctx context.Context, op func(tx *sql.Tx) error) error {
 	if err := op(tx); err != nil {
 		return err
 	}
-	return tx.Commit()
+	return b.ckpt.commit(tx)
+}
+
+// ReportCheckpoints calls report with the queue's checkpoints that failed since
+// OpenBroker and the commits not yet checkpointed ("sqlite_queue"): for /metrics.
+func (b *Broker) ReportCheckpoints(report func(db string, failed, behind int64)) {
+	b.ckpt.report(func(failed, behind int64) { report("sqlite_queue", failed, behind) })
 }
 
 // waker returns the channel that the next notify of topic closes.

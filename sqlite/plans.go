@@ -131,7 +131,7 @@ func (s *Store) upsert(ctx context.Context, obs []observation, sync *ingest.Batc
 			return 0, err
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	if err := s.ckpt.commit(tx); err != nil {
 		return 0, fmt.Errorf("commit: %w", err)
 	}
 	return v, nil

@@ -164,7 +164,7 @@ func (s *Store) beginRun(ctx context.Context, now time.Time) (pricing.Run, error
 		}
 	}
 	run.Global = pricing.MarketOf(markets, pricing.GlobalLocation)
-	if err := tx.Commit(); err != nil {
+	if err := s.ckpt.commit(tx); err != nil {
 		return pricing.Run{}, fmt.Errorf("commit: %w", err)
 	}
 	return run, nil
@@ -270,7 +270,7 @@ func (s *Store) savePrices(ctx context.Context, prices []pricing.Priced) error {
 			return fmt.Errorf("product %s: %w", p.ID, err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	if err := s.ckpt.commit(tx); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
@@ -300,7 +300,7 @@ func (s *Store) completeRun(ctx context.Context, run pricing.Run, now time.Time)
 	if err != nil {
 		return pricing.State{}, fmt.Errorf("read state: %w", err)
 	}
-	if err := tx.Commit(); err != nil {
+	if err := s.ckpt.commit(tx); err != nil {
 		return pricing.State{}, fmt.Errorf("commit: %w", err)
 	}
 	return st, nil

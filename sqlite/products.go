@@ -325,7 +325,7 @@ func (s *Store) fillProducts(ctx context.Context, ids []catalog.ID) error {
 			return err
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	if err := s.ckpt.commit(tx); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -50,6 +51,7 @@ type Store struct {
 	path  string
 	write *sql.DB // exactly one connection; every transaction is BEGIN IMMEDIATE
 	read  *sql.DB // query-only connections, WAL readers beside the writer
+	ckpt  *checkpointer
 	// lock is the data directory's, shared (LockFileName); nil for Restore's own files.
 	lock *dirLock
 }
@@ -102,7 +104,18 @@ func open(ctx context.Context, dataDir, path, sync string) (*Store, error) {
 		write.Close()
 		return nil, err
 	}
-	return &Store{path: path, write: write, read: read}, nil
+	// The store has no logger: failed checkpoints show in ReportCheckpoints.
+	ckpt, err := startCheckpointer(ctx, abs, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, errors.Join(err, read.Close(), write.Close())
+	}
+	return &Store{path: path, write: write, read: read, ckpt: ckpt}, nil
+}
+
+// ReportCheckpoints calls report with the database's checkpoints that failed since
+// Open and the commits not yet checkpointed ("sqlite_store"): for /metrics.
+func (s *Store) ReportCheckpoints(report func(db string, failed, behind int64)) {
+	s.ckpt.report(func(failed, behind int64) { report("sqlite_store", failed, behind) })
 }
 
 // durable is the write connections' PRAGMA synchronous. FULL makes every commit
@@ -115,13 +128,15 @@ const durable = "FULL"
 
 // openWriter opens the single write connection of the database file at the absolute
 // path: every transaction BEGIN IMMEDIATE, WAL, PRAGMA synchronous=sync (durable but
-// in benchmarks), foreign keys on, with the driver parameters params.
+// in benchmarks), foreign keys on, checkpoints left to a checkpointer up to
+// walCapPages, with the driver parameters params.
 func openWriter(ctx context.Context, abs, sync string, params ...string) (*sql.DB, error) {
 	write, err := sql.Open("sqlite", dsn(abs, append([]string{
 		"_txlock=immediate",
 		"_journal_mode=WAL",
 		"_synchronous=" + sync,
 		"_foreign_keys=1",
+		fmt.Sprintf("_pragma=wal_autocheckpoint(%d)", walCapPages),
 	}, params...)...))
 	if err != nil {
 		return nil, err
@@ -225,10 +240,10 @@ func (s *Store) ping(ctx context.Context) error {
 // Close closes the database, waiting for the queries in flight. Calling it again does
 // nothing.
 func (s *Store) Close() error {
-	// Readers first: the writer closes the last connection, which checkpoints the WAL
-	// into the database file.
+	// The checkpointer and the readers first: the writer closes the last connection,
+	// which checkpoints the WAL into the database file.
 	defer s.lock.release()
-	if err := errors.Join(s.read.Close(), s.write.Close()); err != nil {
+	if err := errors.Join(s.ckpt.close(), s.read.Close(), s.write.Close()); err != nil {
 		return fmt.Errorf("close sqlite store %s: %w", s.path, err)
 	}
 	return nil

@@ -41,7 +41,7 @@ func (s *Store) createTask(ctx context.Context, r *task.Record) error {
 		VALUES (?, ?, ?, ?, ?, 0, ?, '')`, r.ID, r.Kind, r.Trigger, string(r.State), r.Gen, micros(r.RequestedAt)); err != nil {
 		return err
 	}
-	if err := tx.Commit(); err != nil {
+	if err := s.ckpt.commit(tx); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
@@ -185,7 +185,7 @@ func (s *Store) published(ctx context.Context, at time.Time, ids []string) error
 			return err
 		}
 	}
-	return tx.Commit()
+	return s.ckpt.commit(tx)
 }
 
 // ClaimRedrive claims the tasks to publish again in one statement; the store's single

@@ -191,6 +191,8 @@ type depsCollector struct {
 	depth    *prometheus.Desc
 	cons     *prometheus.Desc
 	dead     *prometheus.Desc
+	ckptFail *prometheus.Desc
+	ckptLag  *prometheus.Desc
 }
 
 // scrapeTimeout bounds the broker's queue inspection during a scrape.
@@ -208,6 +210,8 @@ func (m *metrics) collectDeps(d *deps) {
 		depth:    prometheus.NewDesc("boxoffice_broker_queue_depth", "Messages ready in a broker queue.", []string{"queue"}, nil),
 		cons:     prometheus.NewDesc("boxoffice_broker_consumers", "Consumers of a broker queue.", []string{"queue"}, nil),
 		dead:     prometheus.NewDesc("boxoffice_broker_dead_letters", "Messages dead-lettered on a topic and not yet replayed or purged (boxoffice dead-letters).", []string{"topic"}, nil),
+		ckptFail: prometheus.NewDesc("boxoffice_sqlite_checkpoint_failures_total", "Checkpoints of an embedded SQLite database's WAL that failed (the next commit tries again; the writer checkpoints itself once the WAL is large).", []string{"db"}, nil),
+		ckptLag:  prometheus.NewDesc("boxoffice_sqlite_checkpoint_behind_commits", "Commits of an embedded SQLite database whose WAL pages are not yet copied into the database file.", []string{"db"}, nil),
 	})
 }
 
@@ -218,6 +222,8 @@ func (c *depsCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.depth
 	ch <- c.cons
 	ch <- c.dead
+	ch <- c.ckptFail
+	ch <- c.ckptLag
 }
 
 // collectPool sends the connection counts of one database pool, by state.
@@ -245,6 +251,11 @@ type (
 	subscriptionReporter interface {
 		ReportSubscriptions(report func(channel string, live int))
 	}
+	// checkpointReporter is an embedded SQLite database that checkpoints its WAL beside
+	// its writer (sqlite.Store, sqlite.Broker).
+	checkpointReporter interface {
+		ReportCheckpoints(report func(db string, failed, behind int64))
+	}
 	// queueReporter is a broker that reports a topic's queue (rabbitmq.Broker,
 	// sqlite.Broker); consumers is negative when the broker does not count them.
 	queueReporter interface {
@@ -257,6 +268,14 @@ func (c *depsCollector) Collect(ch chan<- prometheus.Metric) {
 		p.ReportPools(func(pool string, idle, inUse, total, maxConns int) {
 			c.collectPool(ch, pool, idle, inUse, total, maxConns)
 		})
+	}
+	for _, p := range []any{c.d.store, c.d.broker} {
+		if r, ok := p.(checkpointReporter); ok {
+			r.ReportCheckpoints(func(db string, failed, behind int64) {
+				ch <- prometheus.MustNewConstMetric(c.ckptFail, prometheus.CounterValue, float64(failed), db)
+				ch <- prometheus.MustNewConstMetric(c.ckptLag, prometheus.GaugeValue, float64(behind), db)
+			})
+		}
 	}
 	if r, ok := c.d.store.(replicaReporter); ok {
 		down := 0.0

@@ -88,6 +88,8 @@ func TestRunMetrics(t *testing.T) {
 		{`boxoffice_price_cache_requests_total{result="hit"}`, 1},
 		{`boxoffice_db_pool_connections{pool="sqlite_write",state="max"}`, 1},
 		{`boxoffice_db_pool_connections{pool="sqlite_read",state="max"}`, 1},
+		{`boxoffice_sqlite_checkpoint_failures_total{db="sqlite_store"}`, 0},
+		{`boxoffice_sqlite_checkpoint_failures_total{db="sqlite_queue"}`, 0},
 		{`boxoffice_panics_total{component="worker"}`, 0},
 		{`boxoffice_broker_dead_letters{topic="catalog.plans"}`, 0},
 		{`boxoffice_broker_dead_letters{topic="pricing.recalculate"}`, 0},
