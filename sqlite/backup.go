@@ -241,9 +241,10 @@ func checkIntegrity(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
-// querier is a connection or a transaction.
+// querier is a connection, a transaction or a pool.
 type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
 // summarize reads the summary of a store; the caller decides in which snapshot.

@@ -212,12 +212,17 @@ func (b *Broker) Publish(ctx context.Context, topic string, msgs ...task.Message
 	}
 	now := b.cfg.Clock.Now().UnixMilli()
 	err := b.tx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO messages (topic, id, body, headers, available_at, published_at)
-			VALUES (?, ?, ?, ?, ?, ?)`)
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO messages (topic, id, headers, available_at, published_at)
+			VALUES (?, ?, ?, ?, ?)`)
 		if err != nil {
 			return err
 		}
 		defer stmt.Close()
+		bodies, err := tx.PrepareContext(ctx, `INSERT INTO message_bodies (seq, body) VALUES (?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer bodies.Close()
 		for _, m := range msgs {
 			id := m.ID
 			if id == "" {
@@ -231,7 +236,15 @@ func (b *Broker) Publish(ctx context.Context, topic string, msgs ...task.Message
 			if body == nil {
 				body = []byte{}
 			}
-			if _, err := stmt.ExecContext(ctx, topic, id, body, headers, now, now); err != nil {
+			res, err := stmt.ExecContext(ctx, topic, id, headers, now, now)
+			if err != nil {
+				return err
+			}
+			seq, err := res.LastInsertId()
+			if err != nil {
+				return err
+			}
+			if _, err := bodies.ExecContext(ctx, seq, body); err != nil {
 				return err
 			}
 		}
@@ -314,7 +327,7 @@ func (b *Broker) claim(ctx context.Context, topic string) (*delivery, time.Time,
 				unsettled int
 			)
 			err := tx.QueryRowContext(ctx, `SELECT seq, id, body, headers, attempt, deliveries, unsettled, published_at
-				FROM messages WHERE topic = ? AND available_at <= ? ORDER BY available_at, seq LIMIT 1`,
+				FROM messages JOIN message_bodies USING (seq) WHERE topic = ? AND available_at <= ? ORDER BY available_at, seq LIMIT 1`,
 				topic, now.UnixMilli()).Scan(&c.seq, &c.msg.ID, &c.msg.Body, &headers, &c.msg.Attempt, &c.deliveries, &unsettled, &c.published)
 			if errors.Is(err, sql.ErrNoRows) {
 				var at sql.NullInt64
@@ -603,8 +616,16 @@ func (b *Broker) ReplayDeadLettersReporting(ctx context.Context, topic string, p
 			if err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO messages (topic, id, body, headers, available_at, published_at)
-				VALUES (?, ?, ?, ?, ?, ?)`, topic, r.id, r.body, headers, now, r.published); err != nil {
+			res, err := tx.ExecContext(ctx, `INSERT INTO messages (topic, id, headers, available_at, published_at)
+				VALUES (?, ?, ?, ?, ?)`, topic, r.id, headers, now, r.published)
+			if err != nil {
+				return err
+			}
+			seq, err := res.LastInsertId()
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO message_bodies (seq, body) VALUES (?, ?)`, seq, r.body); err != nil {
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, `DELETE FROM dead_letters WHERE seq = ?`, r.seq); err != nil {

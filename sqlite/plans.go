@@ -220,9 +220,9 @@ func queryIn(ctx context.Context, tx *sql.Tx, head string, args []any, scan func
 	return nil
 }
 
-// queryRows runs q with args and calls scan on each row.
-func queryRows(ctx context.Context, tx *sql.Tx, q string, args []any, scan func(*sql.Rows) error) error {
-	rows, err := tx.QueryContext(ctx, q, args...)
+// queryRows runs q with args in db and calls scan on each row.
+func queryRows(ctx context.Context, db querier, q string, args []any, scan func(*sql.Rows) error) error {
+	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return err
 	}
