@@ -6,7 +6,11 @@ import "boxoffice/catalog"
 // Position, unpriced: what a store writes for plans that have none (a plan that
 // becomes ever-online, or the backfill of plans stored before products existed).
 func NewProducts(plans []catalog.Plan) []Priced {
-	var out []Priced
+	n := 0
+	for i := range plans {
+		n += len(plans[i].Zones)
+	}
+	out := make([]Priced, 0, n)
 	for i := range plans {
 		for pos, p := range Products(plans[i]) {
 			out = append(out, Priced{Product: p, Position: pos})
