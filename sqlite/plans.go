@@ -45,7 +45,10 @@ func (s *Store) UpsertPlans(ctx context.Context, batch []catalog.Plan) (int64, e
 // observation is what one batch says about one plan (catalog.Observe), and what the
 // upsert decided to write for it against the stored row.
 type observation struct {
-	catalog.Observation
+	*catalog.Observation // in the slice catalog.Observe returns: a copy took 7 MB a batch of 20 000
+
+	old    stored // the stored row, when exists (lookup)
+	exists bool
 
 	write    writeKind
 	seq      int64 // of the stored row, for writeState and writeRevision; writeRows sets it for writeValues
@@ -57,8 +60,8 @@ type observation struct {
 func observe(batch []catalog.Plan) []observation {
 	folded := catalog.Observe(batch)
 	obs := make([]observation, len(folded))
-	for i, o := range folded {
-		obs[i].Observation = o
+	for i := range folded {
+		obs[i].Observation = &folded[i]
 	}
 	return obs
 }
@@ -84,18 +87,18 @@ type stored struct {
 // upsert applies obs and, unless sync is nil, records sync's batch (recordBatch), in
 // one transaction.
 func (s *Store) upsert(ctx context.Context, obs []observation, sync *ingest.Batch) (int64, error) {
-	tx, err := s.write.BeginTx(ctx, nil)
+	tx, err := s.beginWrite(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("begin: %w", err)
 	}
-	defer tx.Rollback()
+	defer tx.end()
 
 	cur, err := readVersion(ctx, tx)
 	if err != nil {
 		return 0, err
 	}
-	old, err := lookup(ctx, tx, obs)
-	if err != nil {
+	byID := sortByID(obs)
+	if err := lookup(ctx, tx.Tx, byID); err != nil {
 		return 0, err
 	}
 	next := cur + 1
@@ -105,18 +108,18 @@ func (s *Store) upsert(ctx context.Context, obs []observation, sync *ingest.Batc
 			return 0, err
 		}
 	}
-	changed := decide(obs, old, cur, next, catalog.Floor{Tracked: sync != nil, Revision: floor})
+	changed := decide(obs, cur, next, catalog.Floor{Tracked: sync != nil, Revision: floor})
 	if !changed && !anyWrite(obs) && sync == nil {
 		return cur, nil // a redelivery: nothing to commit
 	}
-	zones, err := zonesBefore(ctx, tx, obs, old)
+	zones, err := zonesBefore(ctx, tx.Tx, obs)
 	if err != nil {
 		return 0, err
 	}
-	if err := writeRows(ctx, tx, obs, old); err != nil {
+	if err := writeRows(ctx, tx, obs, byID); err != nil {
 		return 0, err
 	}
-	if err := writeProducts(ctx, tx, obs, old, zones); err != nil {
+	if err := writeProducts(ctx, tx, obs, zones); err != nil {
 		return 0, err
 	}
 	v := cur
@@ -127,25 +130,25 @@ func (s *Store) upsert(ctx context.Context, obs []observation, sync *ingest.Batc
 		}
 	}
 	if sync != nil {
-		if err := recordBatch(ctx, tx, sync); err != nil {
+		if err := recordBatch(ctx, tx.Tx, sync); err != nil {
 			return 0, err
 		}
 	}
-	if err := s.ckpt.commit(tx); err != nil {
+	if err := s.ckpt.commit(tx.Tx); err != nil {
 		return 0, fmt.Errorf("commit: %w", err)
 	}
 	return v, nil
 }
 
-// decide sets what to write for each observation given the stored rows, by
+// decide sets what to write for each observation given its stored row, by
 // catalog.Decide, stamping the plans whose searchable state changes with version next,
 // and reports whether any did. cur is the catalog version before the batch.
-func decide(obs []observation, old map[catalog.ID]stored, cur, next int64, floor catalog.Floor) (changed bool) {
+func decide(obs []observation, cur, next int64, floor catalog.Floor) (changed bool) {
 	for i := range obs {
 		o := &obs[i]
-		st, ok := old[o.Plan.ID]
+		st, ok := o.old, o.exists
 		var w catalog.Write
-		w, o.revision, o.ever = catalog.Decide(&o.Observation, catalog.Stored{
+		w, o.revision, o.ever = catalog.Decide(o.Observation, catalog.Stored{
 			Exists: ok, Revision: st.revision, EverOnline: st.everOnline, Fingerprint: st.fingerprint,
 		}, floor)
 		switch w {
@@ -180,15 +183,28 @@ func anyWrite(obs []observation) bool {
 	return false
 }
 
-// lookup reads the stored state of the observed plans that exist.
-func lookup(ctx context.Context, tx *sql.Tx, obs []observation) (map[catalog.ID]stored, error) {
-	old := make(map[catalog.ID]stored, len(obs))
-	ids := make([]any, len(obs))
+// sortByID returns pointers to the observations of obs in ID order: the order in which
+// lookup reads their stored rows and insertNew inserts the new ones.
+func sortByID(obs []observation) []*observation {
+	byID := make([]*observation, len(obs))
 	for i := range obs {
-		ids[i] = obs[i].Plan.ID[:]
+		byID[i] = &obs[i]
 	}
+	slices.SortFunc(byID, func(a, b *observation) int { return bytes.Compare(a.Plan.ID[:], b.Plan.ID[:]) })
+	return byID
+}
+
+// lookup sets the stored row of each observation of byID, in ID order, whose plan is
+// stored. Its queries return the rows in ID order too, so it walks them beside byID:
+// no map by ID (100 MB per 1M new plans in BenchmarkColdIngest).
+func lookup(ctx context.Context, tx *sql.Tx, byID []*observation) error {
+	ids := make([]any, len(byID))
+	for i, o := range byID {
+		ids[i] = o.Plan.ID[:]
+	}
+	next := 0 // of byID, the first that no row has passed
 	err := queryIn(ctx, tx, `SELECT id, seq, revision, ever_online, fingerprint, version FROM plans WHERE id`, ids,
-		func(rows *sql.Rows) error {
+		`ORDER BY id`, func(rows *sql.Rows) error {
 			var (
 				id   sql.RawBytes
 				st   stored
@@ -198,21 +214,28 @@ func lookup(ctx context.Context, tx *sql.Tx, obs []observation) (map[catalog.ID]
 				return err
 			}
 			st.everOnline = ever != 0
-			old[catalog.ID(id)] = st
+			for next < len(byID) && bytes.Compare(byID[next].Plan.ID[:], id) < 0 {
+				next++
+			}
+			if next == len(byID) || !bytes.Equal(byID[next].Plan.ID[:], id) {
+				return fmt.Errorf("plan %x: out of ID order", id)
+			}
+			byID[next].old, byID[next].exists = st, true
+			next++
 			return nil
 		})
 	if err != nil {
-		return nil, fmt.Errorf("read stored plans: %w", err)
+		return fmt.Errorf("read stored plans: %w", err)
 	}
-	return old, nil
+	return nil
 }
 
-// queryIn runs `head IN (?, …)` with the values of args, lookupChunk at a time, and
-// calls scan on each row it reads.
-func queryIn(ctx context.Context, tx *sql.Tx, head string, args []any, scan func(*sql.Rows) error) error {
+// queryIn runs `head IN (?, …) tail` with the values of args, lookupChunk at a time,
+// and calls scan on each row it reads.
+func queryIn(ctx context.Context, tx *sql.Tx, head string, args []any, tail string, scan func(*sql.Rows) error) error {
 	for start := 0; start < len(args); start += lookupChunk {
 		chunk := args[start:min(start+lookupChunk, len(args))]
-		q := head + ` IN (?` + strings.Repeat(",?", len(chunk)-1) + `)`
+		q := head + ` IN (?` + strings.Repeat(",?", len(chunk)-1) + `) ` + tail
 		if err := queryRows(ctx, tx, q, chunk, scan); err != nil {
 			return err
 		}
@@ -238,8 +261,8 @@ func queryRows(ctx context.Context, db querier, q string, args []any, scan func(
 // writeRows writes the decided rows, and sets the seq of each row it inserts or
 // replaces the values of. The new plans (none stored under their ID) go first, in
 // insertNew; the rest with a prepared statement per kind of write.
-func writeRows(ctx context.Context, tx *sql.Tx, obs []observation, old map[catalog.ID]stored) error {
-	if err := insertNew(ctx, tx, obs, old); err != nil {
+func writeRows(ctx context.Context, tx *writeTx, obs []observation, byID []*observation) error {
+	if err := insertNew(ctx, tx, byID); err != nil {
 		return err
 	}
 	values, err := tx.PrepareContext(ctx, `INSERT INTO plans (id, provider, base_plan_id, plan_id, title,
@@ -274,7 +297,7 @@ func writeRows(ctx context.Context, tx *sql.Tx, obs []observation, old map[catal
 	for i := range obs {
 		o := &obs[i]
 		p := &o.Plan
-		if isNew(o, old) {
+		if isNew(o) {
 			continue // inserted by insertNew
 		}
 		switch o.write {
@@ -293,30 +316,29 @@ func writeRows(ctx context.Context, tx *sql.Tx, obs []observation, old map[catal
 	return nil
 }
 
-// insertNew inserts the plans of obs to write that are not stored (old has not their
-// ID), in ID order, with multi-row statements (bulkInsert), each taking the next seq:
-// the plans' ID index (plans.id) then takes their entries in one pass from its first
-// page to its last, each of its pages read and dirtied once per batch, where a random
-// order may read a page again after the cache let it go. A new plan's seq is the next
-// one, as the rowid SQLite picks would be. OR ROLLBACK: a statement of many rows that
-// may abort on a constraint keeps a statement journal, to undo its own rows alone, in a
-// temporary file: a write(2) of every page it changes, about 7 KiB a plan for the
-// plans and as much for their products in BenchmarkColdIngest. A conflict here (none
-// can happen: the transaction just read that no such ID is stored) fails the whole
-// transaction, which fails anyway.
-func insertNew(ctx context.Context, tx *sql.Tx, obs []observation, old map[catalog.ID]stored) error {
-	var fresh []*observation
-	for i := range obs {
-		if isNew(&obs[i], old) {
-			fresh = append(fresh, &obs[i])
+// insertNew inserts the plans of byID, in ID order, that are to write and not stored,
+// with multi-row statements (bulkInsert), each taking the next seq: the plans' ID index
+// (plans.id) then takes their entries in one pass from its first page to its last,
+// each of its pages read and dirtied once per batch, where a random order may read a
+// page again after the cache let it go. A new plan's seq is the next one, as the rowid
+// SQLite picks would be. OR ROLLBACK: a statement of many rows that may abort on a
+// constraint keeps a statement journal, to undo its own rows alone, in a temporary
+// file: a write(2) of every page it changes, about 7 KiB a plan for the plans and as
+// much for their products in BenchmarkColdIngest. A conflict here (none can happen: the
+// transaction just read that no such ID is stored) fails the whole transaction, which
+// fails anyway.
+func insertNew(ctx context.Context, tx *writeTx, byID []*observation) error {
+	n := 0
+	for _, o := range byID {
+		if isNew(o) {
+			n++
 		}
 	}
-	if len(fresh) == 0 {
+	if n == 0 {
 		return nil
 	}
-	slices.SortFunc(fresh, func(a, b *observation) int { return bytes.Compare(a.Plan.ID[:], b.Plan.ID[:]) })
-	var last int64
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(max(seq), 0) FROM plans`).Scan(&last); err != nil {
+	var seq int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(max(seq), 0) FROM plans`).Scan(&seq); err != nil {
 		return fmt.Errorf("read the last plan seq: %w", err)
 	}
 	ins := newBulkInsert(tx, `INSERT OR ROLLBACK INTO plans (seq, id, provider, base_plan_id, plan_id, title,
@@ -324,24 +346,26 @@ func insertNew(ctx context.Context, tx *sql.Tx, obs []observation, old map[catal
 		zones, min_price_cents, max_price_cents, revision, version, fingerprint) VALUES `, 20)
 	defer ins.Close()
 	row := make([]any, 0, 20)
-	for i, o := range fresh {
-		o.seq = last + 1 + int64(i)
+	for _, o := range byID {
+		if !isNew(o) {
+			continue
+		}
+		seq++
+		o.seq = seq
 		row = o.appendRow(append(row[:0], o.seq))
 		if err := ins.add(ctx, row...); err != nil {
-			return fmt.Errorf("insert %d new plans: %w", len(fresh), err)
+			return fmt.Errorf("insert %d new plans: %w", n, err)
 		}
 	}
 	if err := ins.flush(ctx); err != nil {
-		return fmt.Errorf("insert %d new plans: %w", len(fresh), err)
+		return fmt.Errorf("insert %d new plans: %w", n, err)
 	}
 	return nil
 }
 
-// isNew tells whether o writes a plan that is not stored (old has not its ID): one
-// insertNew inserts.
-func isNew(o *observation, old map[catalog.ID]stored) bool {
-	_, stored := old[o.Plan.ID]
-	return !stored && o.write == writeValues
+// isNew tells whether o writes a plan that is not stored: one insertNew inserts.
+func isNew(o *observation) bool {
+	return !o.exists && o.write == writeValues
 }
 
 // appendRow appends to row the values of o's plan row, in the column order of the
