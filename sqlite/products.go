@@ -4,7 +4,7 @@ package sqlite
 // the plan upsert (UpsertPlans, plans.go) keeps products in step inside its own
 // transaction, through two calls and nothing else: zonesBefore, before it writes the
 // plan rows, and writeProducts, after. What the products of a plan are, and what
-// changed in them, is the pricing's rule (pricing.DiffProducts, pricing.NewProducts);
+// changed in them, is the pricing's rule (pricing.DiffProducts, pricing.ProductIDs);
 // this file does the I/O. Migrate backfills the products of plans stored before
 // products existed (backfillProducts).
 
