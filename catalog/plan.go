@@ -142,9 +142,9 @@ func (id ID) MarshalText() ([]byte, error) { return id.AppendText(nil), nil }
 
 // UnmarshalText implements encoding.TextUnmarshaler for the canonical form.
 func (id *ID) UnmarshalText(b []byte) error {
-	parsed, err := ParseID(string(b))
-	if err != nil {
-		return err
+	parsed, ok := parseID(b)
+	if !ok {
+		return fmt.Errorf("id %q: not a UUID", b)
 	}
 	*id = parsed
 	return nil
@@ -152,15 +152,30 @@ func (id *ID) UnmarshalText(b []byte) error {
 
 // ParseID parses the canonical form of an ID.
 func ParseID(s string) (ID, error) {
-	var id ID
-	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
-		return id, fmt.Errorf("id %q: not a UUID", s)
-	}
-	h := s[0:8] + s[9:13] + s[14:18] + s[19:23] + s[24:]
-	if _, err := hex.Decode(id[:], []byte(h)); err != nil {
+	id, ok := parseID(s)
+	if !ok {
 		return ID{}, fmt.Errorf("id %q: not a UUID", s)
 	}
 	return id, nil
+}
+
+// parseID parses the canonical form of an ID without allocating: the worker reads one
+// for each plan of a batch (DecodePlansJSON).
+func parseID[S string | []byte](s S) (ID, bool) {
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return ID{}, false
+	}
+	var h [32]byte
+	copy(h[0:8], s[0:8])
+	copy(h[8:12], s[9:13])
+	copy(h[12:16], s[14:18])
+	copy(h[16:20], s[19:23])
+	copy(h[20:], s[24:])
+	var id ID
+	if _, err := hex.Decode(id[:], h[:]); err != nil {
+		return ID{}, false
+	}
+	return id, true
 }
 
 // Money is an amount in cents. Prices are exact: no float ever holds one.
@@ -175,12 +190,14 @@ func ParseMoney(s string) (Money, error) {
 	if neg {
 		whole = whole[1:]
 	}
+	// The errors quote a copy of s, so that s does not escape: a caller's string(b) then
+	// needs no allocation (the worker parses two prices for each plan of a batch).
 	if whole == "" || !allDigits(whole) || (hasDot && (len(frac) == 0 || len(frac) > 2 || !allDigits(frac))) {
-		return 0, fmt.Errorf("not a price with at most two decimals: %q", s)
+		return 0, fmt.Errorf("not a price with at most two decimals: %q", strings.Clone(s))
 	}
 	units, err := strconv.ParseInt(whole, 10, 64)
 	if err != nil || units > (1<<62)/100 {
-		return 0, fmt.Errorf("price out of range: %q", s)
+		return 0, fmt.Errorf("price out of range: %q", strings.Clone(s))
 	}
 	cents := units * 100
 	if hasDot {

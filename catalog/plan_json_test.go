@@ -3,7 +3,11 @@ package catalog
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"math"
 	"math/rand/v2"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -118,14 +122,10 @@ func BenchmarkAppendJSON(b *testing.B) {
 	}
 }
 
-// TestDecodePlansJSON checks that DecodePlansJSON returns what encoding/json decodes,
-// or fails where it fails, on the form AppendJSON writes and on what it does not write,
-// and that its fast path reads AppendJSON's form.
-func TestDecodePlansJSON(t *testing.T) {
-	var written []byte
-	plans := []Plan{jsonPlan(`Orquesta "La Única" \ acústico`), jsonPlan("Café ♫ 日本\n")}
-	plans[1].OrganizerCompanyID, plans[1].EverOnline, plans[1].Version, plans[1].Zones = "", false, 0, nil
-	written = append(written, '[')
+// writePlans returns the JSON array of plans that AppendJSON writes.
+func writePlans(t testing.TB, plans []Plan) []byte {
+	t.Helper()
+	written := []byte{'['}
 	for i := range plans {
 		if i > 0 {
 			written = append(written, ',')
@@ -135,11 +135,27 @@ func TestDecodePlansJSON(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	written = append(written, ']')
-	if got, ok := decodePlansFast(written); !ok {
-		t.Errorf("the fast path refuses AppendJSON's form: %s", written)
+	return append(written, ']')
+}
+
+// TestDecodePlansJSON checks that DecodePlansJSON returns what encoding/json decodes,
+// or fails where it fails, on the form AppendJSON writes and on what it does not write,
+// and that its fast path, sequential or in halves, reads AppendJSON's form.
+func TestDecodePlansJSON(t *testing.T) {
+	plans := []Plan{jsonPlan(`Orquesta "La Única" \ acústico`), jsonPlan("Café ♫ 日本\n")}
+	plans[1].OrganizerCompanyID, plans[1].EverOnline, plans[1].Version, plans[1].Zones = "", false, 0, nil
+	written := writePlans(t, plans)
+	for _, parallelMin := range []int{math.MaxInt, 0} {
+		if got, ok := decodePlansFast(written, parallelMin); !ok {
+			t.Errorf("the fast path (parallelMin %d) refuses AppendJSON's form: %s", parallelMin, written)
+		} else if diff := cmp.Diff(plans, got); diff != "" {
+			t.Errorf("fast path (parallelMin %d) (-want +got):\n%s", parallelMin, diff)
+		}
+	}
+	if got, ok := decodeHalves(written[1:]); !ok { // its cut is after the first, longer plan
+		t.Errorf("decodeHalves refuses AppendJSON's form: %s", written[1:])
 	} else if diff := cmp.Diff(plans, got); diff != "" {
-		t.Errorf("fast path (-want +got):\n%s", diff)
+		t.Errorf("decodeHalves (-want +got):\n%s", diff)
 	}
 	one := string(written[1 : len(written)-1])
 	one = one[:strings.Index(one, `},{"id"`)+1]
@@ -193,6 +209,11 @@ func TestDecodePlansJSON(t *testing.T) {
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("%s: DecodePlansJSON(%s) (-encoding/json +got):\n%s", tt.name, tt.give, diff)
 		}
+		if halves, ok := decodePlansFast([]byte(tt.give), 0); ok {
+			if diff := cmp.Diff(want, halves); diff != "" {
+				t.Errorf("%s: decodePlansFast(%s) in halves (-encoding/json +got):\n%s", tt.name, tt.give, diff)
+			}
+		}
 		if (want == nil) != (got == nil) {
 			t.Errorf("%s: DecodePlansJSON(%s) nil %t, encoding/json nil %t", tt.name, tt.give, got == nil, want == nil)
 		}
@@ -205,7 +226,7 @@ func TestDecodePlansJSON(t *testing.T) {
 }
 
 // FuzzDecodePlansJSON checks that whatever the fast path of DecodePlansJSON accepts,
-// encoding/json decodes to the same plans.
+// sequential or in halves, encoding/json decodes to the same plans.
 func FuzzDecodePlansJSON(f *testing.F) {
 	p := jsonPlan("Los Morancos")
 	b, err := p.AppendJSON([]byte("["))
@@ -213,22 +234,94 @@ func FuzzDecodePlansJSON(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(string(append(b, ']')))
+	short := jsonPlan("a")
+	short.Zones = nil
+	f.Add(string(writePlans(f, []Plan{p, short, p}))) // decodeHalves cuts it
 	f.Add(`[{"revision":-0,"version":10,"sold_out":false,"zones":[]}]`)
 	f.Add(`[{"title":"a\"b\u00e9\ud800","provider":"\\"}]`)
 	f.Add(`[{"zones":[{"zone_id":"a","name":"b","capacity":1,"price":-2.5,"numbered":true}]}]`)
+	f.Add(`[{"id":"` + p.ID.String() + `","zones":[]},{"id":"` + p.ID.String() + `","title":"},{\"id\":\""}]`)
 	f.Fuzz(func(t *testing.T, s string) {
-		got, ok := decodePlansFast([]byte(s))
-		if !ok {
-			return
-		}
 		var want []Plan
-		if err := json.Unmarshal([]byte(s), &want); err != nil {
-			t.Fatalf("fast path accepts %q, encoding/json refuses it: %v", s, err)
+		wantErr := json.Unmarshal([]byte(s), &want)
+		check := func(path string, got []Plan) {
+			t.Helper()
+			if wantErr != nil {
+				t.Fatalf("%s accepts %q, encoding/json refuses it: %v", path, s, wantErr)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("%s(%q) (-encoding/json +fast):\n%s", path, s, diff)
+			}
 		}
-		if diff := cmp.Diff(want, got); diff != "" {
-			t.Errorf("decodePlansFast(%q) (-encoding/json +fast):\n%s", s, diff)
+		for _, parallelMin := range []int{math.MaxInt, 0} {
+			if got, ok := decodePlansFast([]byte(s), parallelMin); ok {
+				check(fmt.Sprintf("decodePlansFast(parallelMin %d)", parallelMin), got)
+			}
+		}
+		if d := (zoneDecoder{b: []byte(s)}); d.lit('[') {
+			if got, ok := decodeHalves(d.b); ok {
+				check("decodeHalves", got)
+			}
 		}
 	})
+}
+
+// TestDecodePlansJSONHalves checks that a batch decoded in halves is decoded as
+// encoding/json decodes it, and refused where encoding/json refuses it, whichever half
+// holds the fault.
+func TestDecodePlansJSONHalves(t *testing.T) {
+	plans := make([]Plan, 2000)
+	for i := range plans {
+		plans[i] = jsonPlan(fmt.Sprintf("Los Morancos %d, \"en directo\" }},{", i%7))
+		plans[i].PlanID = strconv.Itoa(i)
+		plans[i].Zones[0].Name = fmt.Sprintf("Platea %d", i%3)
+		if i%5 == 0 {
+			plans[i].Zones = plans[i].Zones[:i%2]
+		}
+	}
+	written := writePlans(t, plans)
+	if len(written) < parallelMin {
+		t.Fatalf("the batch takes %d bytes, fewer than parallelMin %d", len(written), parallelMin)
+	}
+	if got, ok := decodeHalves(written[1:]); !ok {
+		t.Error("decodeHalves refuses AppendJSON's form")
+	} else if diff := cmp.Diff(plans, got); diff != "" {
+		t.Errorf("decodeHalves (-want +got):\n%s", diff)
+	}
+	got, err := DecodePlansJSON(written)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(plans, got); diff != "" {
+		t.Errorf("DecodePlansJSON (-want +got):\n%s", diff)
+	}
+	for _, at := range []float64{0.1, 0.5, 0.9} {
+		i := int(at * float64(len(written)))
+		i += bytes.Index(written[i:], []byte(`"capacity":`)) + len(`"capacity":`)
+		bad := slices.Concat(written[:i], []byte("x"), written[i:])
+		wantErr := json.Unmarshal(bad, new([]Plan))
+		if wantErr == nil {
+			t.Fatalf("encoding/json accepts %s", bad[i-20:i+20])
+		}
+		if _, err := DecodePlansJSON(bad); err == nil || err.Error() != wantErr.Error() {
+			t.Errorf("DecodePlansJSON with a fault at %.0f%% = %v, want %v", 100*at, err, wantErr)
+		}
+	}
+}
+
+// TestDecodePlansJSONZonesApart checks that the zones of plans decoded together, which
+// share their allocations, stay apart: appending to one plan's zones changes no other's.
+func TestDecodePlansJSONZonesApart(t *testing.T) {
+	plans := []Plan{jsonPlan("a"), jsonPlan("b"), jsonPlan("c")}
+	got, err := DecodePlansJSON(writePlans(t, plans))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = append(got[0].Zones, Zone{ZoneID: "added"})
+	_ = append(got[1].Zones, Zone{ZoneID: "added"})
+	if diff := cmp.Diff(plans, got); diff != "" {
+		t.Errorf("after appending to the zones of the first two plans (-want +got):\n%s", diff)
+	}
 }
 
 func BenchmarkDecodePlansJSON(b *testing.B) {
@@ -245,6 +338,7 @@ func BenchmarkDecodePlansJSON(b *testing.B) {
 	}
 	body = append(body, ']')
 	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
 	b.Run("fast", func(b *testing.B) {
 		for b.Loop() {
 			if _, err := DecodePlansJSON(body); err != nil {

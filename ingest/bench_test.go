@@ -70,27 +70,30 @@ func BenchmarkSync(b *testing.B) {
 }
 
 // BenchmarkBatchHandler is a worker's work on a published batch besides its store:
-// decoding and checking a batch of 1000 plans.
+// decoding and checking a batch of 1000 plans, and of 20 000 (the embedded broker's).
 func BenchmarkBatchHandler(b *testing.B) {
-	const n = 1000
-	plans := benchPlans(n)
-	pub := &bodies{}
-	cfg := ingest.Config{Provider: "fever", SpoolDir: b.TempDir(), BatchSize: n}
-	if _, err := benchSyncer(plans, pub, cfg).Sync(b.Context()); err != nil {
-		b.Fatal(err)
+	for _, n := range []int{1000, 20_000} {
+		b.Run("plans="+strconv.Itoa(n), func(b *testing.B) {
+			plans := benchPlans(n)
+			pub := &bodies{}
+			cfg := ingest.Config{Provider: "fever", SpoolDir: b.TempDir(), BatchSize: n, BatchBytes: 16 << 20}
+			if _, err := benchSyncer(plans, pub, cfg).Sync(b.Context()); err != nil {
+				b.Fatal(err)
+			}
+			if len(pub.msgs) != 1 {
+				b.Fatalf("published %d batches, want 1", len(pub.msgs))
+			}
+			h := ingest.BatchHandler(nopBatchStore{}, nil)
+			b.SetBytes(int64(len(pub.msgs[0].Body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := h(b.Context(), pub.msgs[0]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "plans/s")
+		})
 	}
-	if len(pub.msgs) != 1 {
-		b.Fatalf("published %d batches, want 1", len(pub.msgs))
-	}
-	h := ingest.BatchHandler(nopBatchStore{}, nil)
-	b.SetBytes(int64(len(pub.msgs[0].Body)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := h(b.Context(), pub.msgs[0]); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "plans/s")
 }
 
 // bodies keeps what a sync publishes.
