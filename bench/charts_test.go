@@ -144,7 +144,7 @@ func TestCharts(t *testing.T) {
 }
 
 // chartedIngest is the heading of the ingest table that the charts show.
-const chartedIngest = "#### The whole table on a quiet machine"
+const chartedIngest = "#### The whole table at `d97bf3c` on a quiet machine"
 
 // tableAfter returns the cells of the first Markdown table after the line that starts
 // with heading: its header row first, without the separator row.
