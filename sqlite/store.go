@@ -99,7 +99,14 @@ func open(ctx context.Context, dataDir, path, sync string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	read, err := openReaders(ctx, abs, max(4, runtime.GOMAXPROCS(0)), "_pragma=cache_size(-16384)")
+	// 8 MiB each: what the readers serve from the store is an index refresh's sequential
+	// read of the plans a batch changed, point lookups and, beyond the index's budget,
+	// window scans, none of which a larger cache keeps warm, while each connection of the
+	// pool fills its cache in time. At 16 MiB, `run`'s peak RSS at 1M was about 25 MiB
+	// higher (716-724 against 693-698 MiB, alternated) for the same served time; at 4 MiB
+	// it was 25 MiB lower again, for a few seconds more CPU (BENCHMARKS "the readers' page
+	// caches").
+	read, err := openReaders(ctx, abs, max(4, runtime.GOMAXPROCS(0)), "_pragma=cache_size(-8192)")
 	if err != nil {
 		write.Close()
 		return nil, err
