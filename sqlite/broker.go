@@ -212,17 +212,6 @@ func (b *Broker) Publish(ctx context.Context, topic string, msgs ...task.Message
 	}
 	now := b.cfg.Clock.Now().UnixMilli()
 	err := b.tx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO messages (topic, id, headers, available_at, published_at)
-			VALUES (?, ?, ?, ?, ?)`)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
-		bodies, err := tx.PrepareContext(ctx, `INSERT INTO message_bodies (seq, body) VALUES (?, ?)`)
-		if err != nil {
-			return err
-		}
-		defer bodies.Close()
 		for _, m := range msgs {
 			id := m.ID
 			if id == "" {
@@ -236,15 +225,7 @@ func (b *Broker) Publish(ctx context.Context, topic string, msgs ...task.Message
 			if body == nil {
 				body = []byte{}
 			}
-			res, err := stmt.ExecContext(ctx, topic, id, headers, now, now)
-			if err != nil {
-				return err
-			}
-			seq, err := res.LastInsertId()
-			if err != nil {
-				return err
-			}
-			if _, err := bodies.ExecContext(ctx, seq, body); err != nil {
+			if err := insertMessage(ctx, tx, topic, id, headers, body, now, now); err != nil {
 				return err
 			}
 		}
@@ -492,6 +473,22 @@ func (b *Broker) ReportCheckpoints(report func(db string, failed, behind int64))
 	b.ckpt.report(func(failed, behind int64) { report("sqlite_queue", failed, behind) })
 }
 
+// insertMessage inserts a message, available at availableAt (Unix ms), and its body,
+// in a table of its own (queue migration 0002): written once, never updated.
+func insertMessage(ctx context.Context, tx *sql.Tx, topic, id, headers string, body []byte, availableAt, published int64) error {
+	res, err := tx.ExecContext(ctx, `INSERT INTO messages (topic, id, headers, available_at, published_at)
+		VALUES (?, ?, ?, ?, ?)`, topic, id, headers, availableAt, published)
+	if err != nil {
+		return err
+	}
+	seq, err := res.LastInsertId()
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO message_bodies (seq, body) VALUES (?, ?)`, seq, body)
+	return err
+}
+
 // waker returns the channel that the next notify of topic closes.
 func (b *Broker) waker(topic string) <-chan struct{} {
 	b.mu.Lock()
@@ -616,16 +613,7 @@ func (b *Broker) ReplayDeadLettersReporting(ctx context.Context, topic string, p
 			if err != nil {
 				return err
 			}
-			res, err := tx.ExecContext(ctx, `INSERT INTO messages (topic, id, headers, available_at, published_at)
-				VALUES (?, ?, ?, ?, ?)`, topic, r.id, headers, now, r.published)
-			if err != nil {
-				return err
-			}
-			seq, err := res.LastInsertId()
-			if err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO message_bodies (seq, body) VALUES (?, ?)`, seq, r.body); err != nil {
+			if err := insertMessage(ctx, tx, topic, r.id, headers, r.body, now, r.published); err != nil {
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, `DELETE FROM dead_letters WHERE seq = ?`, r.seq); err != nil {
